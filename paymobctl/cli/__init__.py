@@ -1,0 +1,62 @@
+"""The command-line layer: typer apps, rendering, and the single place errors become exit codes."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+from paymobctl.errors import ExitCode, PaymobctlError
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run paymobctl with ``argv``; return the exit code instead of exiting."""
+    import typer
+    from typer.main import get_command
+
+    from paymobctl.cli.app import app
+    from paymobctl.cli.output import Output
+
+    command = get_command(app)
+    args = sys.argv[1:] if argv is None else argv
+    out = Output(no_color="--no-color" in args)
+    try:
+        result = command.main(args=args, prog_name="paymobctl", standalone_mode=False)
+    except PaymobctlError as exc:
+        out.error(str(exc))
+        return int(exc.exit_code)
+    except typer.Exit as exc:
+        return int(exc.exit_code)
+    except (typer.Abort, KeyboardInterrupt):
+        out.error("interrupted")
+        return int(ExitCode.INTERRUPTED)
+    except typer.TyperException as exc:
+        code = int(getattr(exc, "exit_code", 2))
+        message = exc.format_message()
+        ctx = getattr(exc, "ctx", None)
+        where = ctx.command_path if ctx is not None else "paymobctl"
+        if code == 2:
+            out.error(f"{message} (see `{where} --help`)")
+        else:
+            out.error(message)
+        return code
+    except BrokenPipeError:
+        # Output piped into `head` and the reader went away: not an error worth a trace.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return int(ExitCode.OK)
+    except Exception as exc:  # a bug: say so in one line; the trace only on request
+        if os.environ.get("PAYMOBCTL_DEBUG"):
+            raise
+        out.error(
+            f"internal error: {type(exc).__name__}: {exc} — this is a paymobctl bug; rerun with "
+            "PAYMOBCTL_DEBUG=1 for the traceback and report it"
+        )
+        return int(ExitCode.INTERNAL)
+    if isinstance(result, int) and not isinstance(result, bool):
+        return result
+    return int(ExitCode.OK)
+
+
+def run() -> None:
+    """Console-script entry point."""
+    sys.exit(main())

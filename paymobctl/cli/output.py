@@ -1,0 +1,189 @@
+"""Rendering: rich tables and colour on a terminal, plain stable text when piped, JSON on request."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, is_dataclass
+from enum import Enum
+from typing import IO, TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+
+def to_jsonable(value: Any) -> Any:
+    """Dataclasses, enums, secrets and paths → plain JSON values."""
+    from paymobctl.models import Secret
+
+    if isinstance(value, Secret):
+        return value.masked
+    if is_dataclass(value) and not isinstance(value, type):
+        return to_jsonable(asdict(value))
+    if isinstance(value, Enum):
+        return value.value
+    if isinstance(value, dict):
+        return {str(k): to_jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple | set | frozenset):
+        return [to_jsonable(v) for v in value]
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "replace")
+    if value is None or isinstance(value, bool | int | float | str):
+        return value
+    return str(value)
+
+
+class Output:
+    """Where every command writes. Results go to stdout; diagnostics to stderr."""
+
+    def __init__(
+        self,
+        *,
+        json_mode: bool = False,
+        no_color: bool = False,
+        stdout: IO[str] | None = None,
+        stderr: IO[str] | None = None,
+    ) -> None:
+        self.json_mode = json_mode
+        self.stdout = stdout or sys.stdout
+        self.stderr = stderr or sys.stderr
+        self.is_terminal = _isatty(self.stdout)
+        self.color = not no_color and "NO_COLOR" not in os.environ and self.is_terminal
+        self.err_color = not no_color and "NO_COLOR" not in os.environ and _isatty(self.stderr)
+        self._console: Console | None = None
+        self._err_console: Console | None = None
+
+    # -- consoles (rich is imported only when a terminal needs it) ------------------------------
+
+    @property
+    def console(self) -> Console:
+        if self._console is None:
+            from rich.console import Console
+
+            self._console = Console(
+                file=self.stdout,
+                no_color=not self.color,
+                highlight=False,
+                soft_wrap=False,
+                force_terminal=self.color or None,
+            )
+        return self._console
+
+    @property
+    def err_console(self) -> Console:
+        if self._err_console is None:
+            from rich.console import Console
+
+            self._err_console = Console(
+                file=self.stderr,
+                no_color=not self.err_color,
+                highlight=False,
+                force_terminal=self.err_color or None,
+            )
+        return self._err_console
+
+    # -- results ------------------------------------------------------------------------------
+
+    def json(self, value: Any) -> None:
+        self.stdout.write(json.dumps(to_jsonable(value), indent=2, ensure_ascii=False) + "\n")
+        self.stdout.flush()
+
+    def ndjson(self, value: Any) -> None:
+        self.stdout.write(
+            json.dumps(to_jsonable(value), ensure_ascii=False, separators=(",", ":")) + "\n"
+        )
+
+    def line(self, text: str = "", *, style: str | None = None) -> None:
+        if self.color and style:
+            self.console.print(text, style=style, markup=False)
+        else:
+            self.stdout.write(text + "\n")
+
+    def markup(self, text: str, plain: str) -> None:
+        """Rich markup on a colour terminal, ``plain`` otherwise."""
+        if self.color:
+            self.console.print(text)
+        else:
+            self.stdout.write(plain + "\n")
+
+    def pairs(self, rows: Iterable[tuple[str, Any]]) -> None:
+        """``Label: value`` lines, aligned."""
+        items = [(label, "" if value is None else str(value)) for label, value in rows]
+        width = max((len(label) for label, _ in items), default=0) + 1
+        for label, value in items:
+            self.line(f"{(label + ':').ljust(width)} {value}")
+
+    def table(
+        self,
+        columns: Sequence[str],
+        rows: Iterable[Sequence[Any]],
+        *,
+        title: str | None = None,
+        empty: str = "nothing to show",
+    ) -> None:
+        data = [["" if cell is None else str(cell) for cell in row] for row in rows]
+        if not data:
+            self.line(empty)
+            return
+        if self.is_terminal:
+            from rich.table import Table
+
+            table = Table(title=title, show_lines=False, header_style="bold" if self.color else "")
+            for column in columns:
+                table.add_column(column, overflow="fold")
+            for row in data:
+                table.add_row(*row)
+            self.console.print(table)
+            return
+        widths = [len(c) for c in columns]
+        for row in data:
+            for index, cell in enumerate(row):
+                widths[index] = max(widths[index], len(cell))
+        if title:
+            self.stdout.write(title + "\n")
+        header = "  ".join(c.ljust(widths[i]) for i, c in enumerate(columns)).rstrip()
+        self.stdout.write(header + "\n")
+        for row in data:
+            self.stdout.write(
+                "  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row)).rstrip() + "\n"
+            )
+
+    # -- diagnostics --------------------------------------------------------------------------
+
+    def info(self, text: str) -> None:
+        if self.err_color:
+            self.err_console.print(text, style="dim", markup=False, highlight=False)
+        else:
+            self.stderr.write(text + "\n")
+
+    def warn(self, text: str) -> None:
+        if self.err_color:
+            self.err_console.print(
+                "warning: " + text, style="yellow", markup=False, highlight=False
+            )
+        else:
+            self.stderr.write("warning: " + text + "\n")
+
+    def error(self, text: str) -> None:
+        if self.err_color:
+            self.err_console.print(
+                "error: " + text, style="bold red", markup=False, highlight=False
+            )
+        else:
+            self.stderr.write("error: " + text + "\n")
+        self.stderr.flush()
+
+    def ok(self, text: str) -> None:
+        self.line(text, style="bold green")
+
+    def bad(self, text: str) -> None:
+        self.line(text, style="bold red")
+
+
+def _isatty(stream: IO[str]) -> bool:
+    try:
+        return stream.isatty()
+    except (AttributeError, ValueError):
+        return False

@@ -1,0 +1,107 @@
+"""Per-invocation state for commands: global options, settings resolved once, the store, output."""
+
+from __future__ import annotations
+
+import contextvars
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from paymobctl.cli.output import Output
+
+if TYPE_CHECKING:
+    from paymobctl.config import Resolved, Settings
+    from paymobctl.store import Store
+
+
+@dataclass(frozen=True)
+class GlobalOptions:
+    profile: str | None = None
+    config: str | None = None
+    db: str | None = None
+    json: bool = False
+    no_color: bool = False
+
+    def merged(self, other: GlobalOptions) -> GlobalOptions:
+        """``other`` (given after the command name) wins over self (given before it)."""
+        return replace(
+            self,
+            profile=other.profile or self.profile,
+            config=other.config or self.config,
+            db=other.db or self.db,
+            json=self.json or other.json,
+            no_color=self.no_color or other.no_color,
+        )
+
+
+class Runtime:
+    def __init__(self, options: GlobalOptions, output: Output | None = None) -> None:
+        self.options = options
+        self.out = output or Output(json_mode=options.json, no_color=options.no_color)
+        self._settings: Settings | None = None
+        self._store: Store | None = None
+
+    @property
+    def json(self) -> bool:
+        return self.options.json
+
+    def settings(self, overrides: Mapping[str, Resolved] | None = None) -> Settings:
+        """Resolve the configuration once (again when command-line overrides are given)."""
+        from paymobctl.config import resolve
+
+        if overrides:
+            return resolve(
+                profile_flag=self.options.profile,
+                config_flag=self.options.config,
+                overrides=overrides,
+            )
+        if self._settings is None:
+            self._settings = resolve(
+                profile_flag=self.options.profile, config_flag=self.options.config
+            )
+        return self._settings
+
+    @property
+    def db_path(self) -> Path:
+        from paymobctl.config import db_path
+
+        return db_path(self.options.db)
+
+    def store(self) -> Store:
+        if self._store is None:
+            from paymobctl.store import Store
+
+            self._store = Store(self.db_path)
+        return self._store
+
+    def announce_mode(self, settings: Settings) -> None:
+        """Say so whenever a command acts with a live profile."""
+        if settings.is_live:
+            self.out.warn(f"LIVE mode: profile {settings.profile!r} uses real money and real cards")
+
+    def close(self) -> None:
+        if self._store is not None:
+            self._store.close()
+            self._store = None
+
+
+_current: contextvars.ContextVar[Runtime | None] = contextvars.ContextVar(
+    "paymobctl_runtime", default=None
+)
+
+
+def set_runtime(runtime: Runtime) -> contextvars.Token[Runtime | None]:
+    return _current.set(runtime)
+
+
+def reset_runtime(token: contextvars.Token[Runtime | None]) -> None:
+    _current.reset(token)
+
+
+def runtime() -> Runtime:
+    current = _current.get()
+    if current is None:  # called outside a command (tests calling a command function directly)
+        current = Runtime(GlobalOptions())
+        _current.set(current)
+    return current

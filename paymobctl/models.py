@@ -1,0 +1,206 @@
+"""Shared value types: secrets, regions, modes, amounts in minor units, card-number masking."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+from enum import StrEnum
+
+from paymobctl.errors import UsageError
+
+
+class Secret:
+    """A credential whose ``str``/``repr`` never shows more than its last four characters."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    def reveal(self) -> str:
+        """The real value: only for signing and for the HTTP calls that need it."""
+        return self._value
+
+    @property
+    def masked(self) -> str:
+        return mask_secret(self._value)
+
+    def __repr__(self) -> str:
+        return f"Secret({self.masked!r})"
+
+    def __str__(self) -> str:
+        return self.masked
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Secret):
+            return NotImplemented
+        import hmac
+
+        return hmac.compare_digest(self._value.encode(), other._value.encode())
+
+    def __hash__(self) -> int:
+        return hash(("Secret", len(self._value)))
+
+    def __bool__(self) -> bool:
+        return bool(self._value)
+
+
+def mask_secret(value: str) -> str:
+    """``****a1b2``: the last four characters of a long secret, nothing of a short one."""
+    if len(value) >= 12:
+        return "****" + value[-4:]
+    return "****"
+
+
+class Mode(StrEnum):
+    TEST = "test"
+    LIVE = "live"
+
+
+@dataclass(frozen=True)
+class RegionInfo:
+    base_url: str
+    currency: str
+    country: str  # ISO 3166 alpha-3, as Paymob's merchant objects carry it
+    key_prefix: str  # secret/public key prefix (reference §1.2)
+    utc_offset: str  # "" for Egypt: naive local timestamps (reference §2)
+    phone_prefix: str
+
+
+class Region(StrEnum):
+    """Paymob regions and their hosts (reference §1.1)."""
+
+    EG = "eg"
+    KSA = "ksa"
+    UAE = "uae"
+    OMAN = "oman"
+    PAKISTAN = "pakistan"
+
+    @property
+    def info(self) -> RegionInfo:
+        return _REGIONS[self]
+
+    @property
+    def base_url(self) -> str:
+        return self.info.base_url
+
+
+_REGIONS: dict[Region, RegionInfo] = {
+    Region.EG: RegionInfo("https://accept.paymob.com", "EGP", "EGY", "egy", "", "+20"),
+    Region.KSA: RegionInfo("https://ksa.paymob.com", "SAR", "SAU", "sau", "+03:00", "+966"),
+    Region.UAE: RegionInfo("https://uae.paymob.com", "AED", "ARE", "are", "+04:00", "+971"),
+    Region.OMAN: RegionInfo("https://oman.paymob.com", "OMR", "OMN", "omn", "+04:00", "+968"),
+    Region.PAKISTAN: RegionInfo(
+        "https://pakistan.paymob.com", "PKR", "PAK", "pak", "+05:00", "+92"
+    ),
+}
+
+# Minor-unit exponent per currency. OMR has three decimals; Paymob's own plugin multiplies
+# by 1000 there (reference §11, single source). Everything else Paymob serves uses two.
+CURRENCY_EXPONENT: dict[str, int] = {"EGP": 2, "SAR": 2, "AED": 2, "OMR": 3, "PKR": 2, "USD": 2}
+
+_CURRENCY_RE = re.compile(r"^[A-Z]{3}$")
+
+
+def currency_exponent(currency: str) -> int:
+    return CURRENCY_EXPONENT.get(currency.upper(), 2)
+
+
+def check_currency(currency: str) -> str:
+    """Normalise a currency code or raise a usage error naming it."""
+    code = currency.strip().upper()
+    if not _CURRENCY_RE.match(code):
+        raise UsageError(
+            f"invalid currency {currency!r}",
+            hint="use a three-letter ISO code such as EGP, SAR, AED, OMR or PKR",
+        )
+    return code
+
+
+def parse_amount(text: str, currency: str) -> int:
+    """Major units as typed by a person (``150``, ``150.50``) → integer minor units."""
+    exponent = currency_exponent(currency)
+    try:
+        value = Decimal(text.strip().replace(",", ""))
+    except InvalidOperation:
+        raise UsageError(
+            f"invalid amount {text!r}", hint="give major units such as 150 or 150.50"
+        ) from None
+    if not value.is_finite() or value <= 0:
+        raise UsageError(f"invalid amount {text!r}", hint="the amount must be greater than zero")
+    scaled = value.scaleb(exponent)
+    if scaled != scaled.to_integral_value():
+        raise UsageError(
+            f"amount {text!r} has more than {exponent} decimals for {currency}",
+            hint=f"round it to {exponent} decimals, or pass minor units with --cents",
+        )
+    return int(scaled)
+
+
+def format_amount(cents: int, currency: str) -> str:
+    """Integer minor units → ``150.50 EGP``."""
+    exponent = currency_exponent(currency)
+    value = Decimal(cents).scaleb(-exponent)
+    return f"{value:.{exponent}f} {currency}"
+
+
+def luhn_valid(digits: str) -> bool:
+    total = 0
+    for index, char in enumerate(reversed(digits)):
+        number = ord(char) - 48
+        if index % 2 == 1:
+            number *= 2
+            if number > 9:
+                number -= 9
+        total += number
+    return total % 10 == 0
+
+
+# 13–19 digits, optionally grouped by single spaces or dashes, not part of a longer number.
+_PAN_RE = re.compile(r"(?<![0-9])(?:[0-9][ -]?){12,18}[0-9](?![0-9])")
+
+
+def find_pans(text: str) -> list[str]:
+    """Full card numbers (Luhn-valid 13–19 digit runs) in ``text``."""
+    found = []
+    for match in _PAN_RE.finditer(text):
+        digits = re.sub(r"[ -]", "", match.group(0))
+        if 13 <= len(digits) <= 19 and luhn_valid(digits) and len(set(digits)) > 1:
+            found.append(match.group(0))
+    return found
+
+
+def mask_pans(text: str) -> tuple[str, int]:
+    """Replace every full card number in ``text`` by its last four digits, PCI-style.
+
+    Returns the masked text and how many numbers were masked. The replacement keeps the
+    length of the run, so byte offsets in what is stored stay meaningful.
+    """
+    count = 0
+
+    def replace(match: re.Match[str]) -> str:
+        nonlocal count
+        raw = match.group(0)
+        digits = re.sub(r"[ -]", "", raw)
+        if not (13 <= len(digits) <= 19 and luhn_valid(digits) and len(set(digits)) > 1):
+            return raw
+        count += 1
+        keep = 4
+        out = []
+        seen = 0
+        total = len(digits)
+        for char in raw:
+            if char.isdigit():
+                seen += 1
+                out.append(char if seen > total - keep else "x")
+            else:
+                out.append(char)
+        return "".join(out)
+
+    return _PAN_RE.sub(replace, text), count
+
+
+def masked_pan_display(last4: str) -> str:
+    """Paymob's TOKEN ``masked_pan`` form (reference §7.3)."""
+    return f"xxxx-xxxx-xxxx-{last4}"

@@ -1,0 +1,610 @@
+"""Paymob's HMAC-SHA512 callback signatures: compute, verify (constant time) and explain.
+
+Everything here follows ../shared/paymob-reference.md §8 and imports only the standard library
+(and the error family). The key is the HMAC secret as UTF-8 text; the message is the values of
+a fixed list of fields concatenated with no separator; the digest is lowercase hex.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac as _hmac
+import json
+import re
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+from urllib.parse import parse_qsl, quote, urlsplit
+
+from paymobctl.errors import UsageError
+
+
+class CallbackKind(StrEnum):
+    """What is being signed. RESPONSE is the GET transaction-response redirect (flat query)."""
+
+    TRANSACTION = "TRANSACTION"
+    TOKEN = "TOKEN"
+    DELIVERY_STATUS = "DELIVERY_STATUS"
+    RESPONSE = "RESPONSE"
+
+
+@dataclass(frozen=True)
+class SignedField:
+    """One signed value: where it lives in a POST ``obj`` and in a GET query."""
+
+    post_path: str  # dotted path inside ``obj``
+    get_key: str  # literal query parameter name (dots are part of the name)
+    get_aliases: tuple[str, ...] = ()  # other spellings some senders use
+
+
+# Reference §8.1: the fixed, alphabetical list of 20 transaction fields. The GET redirect carries
+# the order id as ``order`` (developers.paymob.com's ``order_id`` is contradicted by every real
+# redirect, §8.4) and the source fields with literal dots; PHP rewrites dots to underscores.
+TRANSACTION_FIELDS: tuple[SignedField, ...] = (
+    SignedField("amount_cents", "amount_cents"),
+    SignedField("created_at", "created_at"),
+    SignedField("currency", "currency"),
+    SignedField("error_occured", "error_occured"),  # sic: Paymob's spelling
+    SignedField("has_parent_transaction", "has_parent_transaction"),
+    SignedField("id", "id"),
+    SignedField("integration_id", "integration_id"),
+    SignedField("is_3d_secure", "is_3d_secure"),
+    SignedField("is_auth", "is_auth"),
+    SignedField("is_capture", "is_capture"),
+    SignedField("is_refunded", "is_refunded"),
+    SignedField("is_standalone_payment", "is_standalone_payment"),
+    SignedField("is_voided", "is_voided"),
+    SignedField("order.id", "order", ("order_id",)),
+    SignedField("owner", "owner"),
+    SignedField("pending", "pending"),
+    SignedField("source_data.pan", "source_data.pan", ("source_data_pan",)),
+    SignedField("source_data.sub_type", "source_data.sub_type", ("source_data_sub_type",)),
+    SignedField("source_data.type", "source_data.type", ("source_data_type",)),
+    SignedField("success", "success"),
+)
+
+# Reference §8.2: card TOKEN callbacks; ``user_added`` and ``next_payment_intention`` are not signed.
+TOKEN_FIELDS: tuple[SignedField, ...] = tuple(
+    SignedField(name, name)
+    for name in (
+        "card_subtype",
+        "created_at",
+        "email",
+        "id",
+        "masked_pan",
+        "merchant_id",
+        "order_id",
+        "token",
+    )
+)
+
+# Reference §7.4: single source, not alphabetical, unverified. Supported, marked experimental.
+DELIVERY_STATUS_FIELDS: tuple[SignedField, ...] = tuple(
+    SignedField(name, name)
+    for name in ("order_id", "order_delivery_status", "merchant_id", "merchant_name", "updated_at")
+)
+
+EXPERIMENTAL_KINDS = frozenset({CallbackKind.DELIVERY_STATUS})
+
+
+def fields_for(kind: CallbackKind) -> tuple[SignedField, ...]:
+    if kind is CallbackKind.TOKEN:
+        return TOKEN_FIELDS
+    if kind is CallbackKind.DELIVERY_STATUS:
+        return DELIVERY_STATUS_FIELDS
+    return TRANSACTION_FIELDS
+
+
+# --- rendering -------------------------------------------------------------------------------
+
+
+class NullConvention(StrEnum):
+    """How a null or missing signed value is rendered. Paymob never defines it (§8.1, §8.4).
+
+    ``empty`` is canonical (Paymob-Solutions, the farapi emulator); ``None`` is what Python's
+    ``str(None)`` gives (Odoo on a JSON null); ``false`` is Odoo's default for a missing GET key.
+    """
+
+    EMPTY = "empty"
+    NONE = "None"
+    FALSE = "false"
+
+
+_NULL_TEXT = {NullConvention.EMPTY: "", NullConvention.NONE: "None", NullConvention.FALSE: "false"}
+
+
+def render_value(value: object, null: NullConvention = NullConvention.EMPTY) -> str:
+    """One signed value as Paymob renders it: lowercase booleans, plain integers, strings verbatim."""
+    if value is None:
+        return _NULL_TEXT[null]
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        # Paymob's signed numbers are integers; a float only appears when a client re-serialised
+        # them. An integral float is rendered as the integer it stands for.
+        return str(int(value)) if value.is_integer() else repr(value)
+    if isinstance(value, str):
+        return value
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+
+
+_MISSING = object()
+
+
+def _lookup_post(obj: Mapping[str, Any], path: str) -> object:
+    current: object = obj
+    for part in path.split("."):
+        if not isinstance(current, Mapping) or part not in current:
+            return _MISSING
+        current = current[part]
+    return current
+
+
+@dataclass(frozen=True)
+class FieldValue:
+    """One signed field as found in a payload, for ``--explain``."""
+
+    name: str  # the canonical name (POST path, or GET key for the redirect)
+    used_key: (
+        str | None
+    )  # the key it was read from (an alias such as ``order_id``), None if missing
+    raw: object  # the value found (None when null or missing)
+    missing: bool
+
+    @property
+    def null(self) -> bool:
+        return not self.missing and self.raw is None
+
+
+def collect_fields(kind: CallbackKind, data: Mapping[str, Any]) -> tuple[FieldValue, ...]:
+    """Read the signed fields of ``kind`` from a POST ``obj`` or a flat GET query mapping."""
+    out: list[FieldValue] = []
+    for spec in fields_for(kind):
+        if kind is CallbackKind.RESPONSE:
+            used: str | None = None
+            raw: object = None
+            for key in (spec.get_key, *spec.get_aliases):
+                if key in data:
+                    used, raw = key, data[key]
+                    break
+            out.append(FieldValue(spec.get_key, used, raw, used is None))
+        else:
+            found = _lookup_post(data, spec.post_path)
+            if found is _MISSING:
+                out.append(FieldValue(spec.post_path, None, None, True))
+            else:
+                out.append(FieldValue(spec.post_path, spec.post_path, found, False))
+    return tuple(out)
+
+
+def signing_string(
+    fields: Sequence[FieldValue],
+    null: NullConvention = NullConvention.EMPTY,
+    render: Callable[[object, NullConvention], str] = render_value,
+) -> str:
+    return "".join(render(f.raw, null) for f in fields)
+
+
+def _digest(secret: str | bytes, message: str) -> str:
+    key = secret.encode("utf-8") if isinstance(secret, str) else secret
+    return _hmac.new(key, message.encode("utf-8"), hashlib.sha512).hexdigest()
+
+
+def compute(kind: CallbackKind, data: Mapping[str, Any], secret: str) -> str:
+    """The lowercase hex HMAC Paymob would send for this payload (canonical null rendering)."""
+    return _digest(secret, signing_string(collect_fields(kind, data)))
+
+
+def _same(a: str, b: str) -> bool:
+    return _hmac.compare_digest(a.encode("ascii", "replace"), b.encode("ascii", "replace"))
+
+
+@dataclass(frozen=True)
+class Verification:
+    valid: bool
+    kind: CallbackKind
+    computed: str  # canonical
+    received: str | None
+    convention: NullConvention | None  # which null rendering matched (None when invalid)
+
+
+def verify(
+    kind: CallbackKind, data: Mapping[str, Any], secret: str, received: str | None
+) -> Verification:
+    """Constant-time check of ``received`` against the payload.
+
+    The canonical rendering (null → empty string) is tried first; only when it fails and a
+    signed field is null or missing are the ``None`` and ``false`` renderings tried, and the
+    one that matched is reported.
+    """
+    fields = collect_fields(kind, data)
+    canonical = _digest(secret, signing_string(fields))
+    if received is None:
+        return Verification(False, kind, canonical, None, None)
+    if _same(canonical, received):
+        return Verification(True, kind, canonical, received, NullConvention.EMPTY)
+    if any(f.missing or f.raw is None for f in fields):
+        for convention in (NullConvention.NONE, NullConvention.FALSE):
+            if _same(_digest(secret, signing_string(fields, convention)), received):
+                return Verification(True, kind, canonical, received, convention)
+    return Verification(False, kind, canonical, received, None)
+
+
+# --- reading payloads --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Payload:
+    """A callback as received: its kind, the data the HMAC is computed over, and any hmac it carried."""
+
+    kind: CallbackKind
+    data: Mapping[str, Any]
+    hmac: str | None = None
+    raw_query: str | None = None  # undecoded query, for diagnosing encoding mistakes
+
+
+def detect_kind(obj: Mapping[str, Any]) -> CallbackKind:
+    """Guess the kind of an unwrapped ``obj`` by its fields."""
+    if "token" in obj and "masked_pan" in obj:
+        return CallbackKind.TOKEN
+    if "order_delivery_status" in obj:
+        return CallbackKind.DELIVERY_STATUS
+    if (
+        "source_data.pan" in obj
+        or "source_data_pan" in obj
+        or ("order" in obj and not isinstance(obj.get("order"), Mapping) and "id" in obj)
+    ):
+        return CallbackKind.RESPONSE
+    return CallbackKind.TRANSACTION
+
+
+def parse_body(text: str | bytes, kind: CallbackKind | None = None) -> Payload:
+    """A processed-callback body: ``{"type": ..., "obj": {...}}``, a bare ``obj``, or the flat
+    string-typed record ``payments/pay`` returns (which carries its own ``hmac``)."""
+    try:
+        document = json.loads(text)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise UsageError(
+            f"the callback body is not valid JSON ({exc})",
+            hint="pass the exact body Paymob POSTed, or use --url for a GET redirect",
+        ) from None
+    if not isinstance(document, dict):
+        raise UsageError(
+            "the callback body is not a JSON object",
+            hint='Paymob POSTs {"type": "TRANSACTION", "obj": {...}}',
+        )
+    if "obj" in document:
+        obj = document["obj"]
+        if not isinstance(obj, dict):
+            raise UsageError("the callback's obj is not a JSON object", hint="check the body")
+        declared = document.get("type")
+        detected: CallbackKind
+        if kind is not None:
+            detected = kind
+        elif isinstance(declared, str) and declared.upper() in CallbackKind.__members__:
+            detected = CallbackKind(declared.upper())
+        elif declared is None:
+            detected = detect_kind(obj)
+        else:
+            raise UsageError(
+                f"unknown callback type {declared!r}",
+                hint="pass --type TRANSACTION, TOKEN or DELIVERY_STATUS",
+            )
+        return Payload(detected, obj)
+    detected = kind or detect_kind(document)
+    received = document.get("hmac") if detected is CallbackKind.RESPONSE else None
+    if detected is CallbackKind.RESPONSE:
+        document = {k: v for k, v in document.items() if k != "hmac"}
+    return Payload(detected, document, received if isinstance(received, str) else None)
+
+
+def parse_query(url_or_query: str) -> Payload:
+    """A GET redirect URL (or bare query string) → flat, URL-decoded mapping plus its ``hmac``."""
+    text = url_or_query.strip()
+    query = urlsplit(text).query if ("?" in text or "://" in text) else text
+    if not query:
+        raise UsageError(
+            "the URL has no query string",
+            hint="paste the full redirect URL, including everything after '?'",
+        )
+    pairs = parse_qsl(query, keep_blank_values=True)
+    data: dict[str, str] = {}
+    for key, value in pairs:
+        data.setdefault(key, value)
+    received = data.pop("hmac", None)
+    return Payload(CallbackKind.RESPONSE, data, received, raw_query=query)
+
+
+def hmac_from_url(url: str) -> str | None:
+    """The ``hmac`` query parameter of a captured processed-callback URL."""
+    for key, value in parse_qsl(urlsplit(url.strip()).query, keep_blank_values=True):
+        if key == "hmac":
+            return value
+    return None
+
+
+def flatten_query(values: Mapping[str, object]) -> str:
+    """Encode a flat mapping as Paymob's redirect does: every value rendered as text."""
+    return "&".join(
+        f"{quote(k, safe='._')}={quote(render_value(v), safe='')}" for k, v in values.items()
+    )
+
+
+# --- explaining --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Diagnosis:
+    code: str
+    message: str
+
+
+@dataclass(frozen=True)
+class Explanation:
+    kind: CallbackKind
+    fields: tuple[FieldValue, ...]
+    message: str
+    computed: str
+    received: str | None
+    valid: bool
+    convention: NullConvention | None
+    diagnoses: tuple[Diagnosis, ...] = field(default_factory=tuple)
+
+    @property
+    def experimental(self) -> bool:
+        return self.kind in EXPERIMENTAL_KINDS
+
+
+def _python_render(value: object, null: NullConvention) -> str:
+    if value is None:
+        return "None"
+    if isinstance(value, bool):
+        return str(value)
+    return render_value(value, null)
+
+
+def _php_render(value: object, null: NullConvention) -> str:
+    if isinstance(value, bool):
+        return "1" if value else ""
+    return render_value(value, null)
+
+
+_HEX128 = re.compile(r"^[0-9a-f]{128}$")
+
+
+def explain(
+    kind: CallbackKind,
+    data: Mapping[str, Any],
+    secret: str,
+    received: str | None,
+    *,
+    raw_query: str | None = None,
+) -> Explanation:
+    """Everything a person needs to see why a signature does or does not match."""
+    fields = collect_fields(kind, data)
+    message = signing_string(fields)
+    result = verify(kind, data, secret, received)
+    diagnoses: list[Diagnosis] = []
+
+    def add(code: str, text: str) -> None:
+        diagnoses.append(Diagnosis(code, text))
+
+    if kind in EXPERIMENTAL_KINDS:
+        add(
+            "experimental",
+            f"{kind.value} signing is experimental: its field list comes from a single SDK and "
+            "no real payload was ever published (reference §7.4)",
+        )
+    for f in fields:
+        if f.used_key is not None and f.used_key != f.name:
+            add(
+                "alias",
+                f"{f.name!r} was read from {f.used_key!r}: Paymob's redirect sends "
+                f"{f.name!r}; some senders and frameworks rename it",
+            )
+    missing = [f.name for f in fields if f.missing]
+    nulls = [f.name for f in fields if f.null]
+    looks_like = detect_kind(data)
+    if kind is not CallbackKind.RESPONSE and looks_like not in (kind, CallbackKind.RESPONSE):
+        add(
+            "wrong-type",
+            f"the payload looks like a {looks_like.value} callback but is signed as {kind.value}: "
+            f"pass --type {looks_like.value} (or fix the body's 'type')",
+        )
+    elif missing and len(missing) == len(fields):
+        add(
+            "wrong-type",
+            f"none of the {kind.value} signed fields are in the payload: is this another callback "
+            "type (pass --type), or only part of the body?",
+        )
+    if missing and len(missing) < len(fields):
+        add(
+            "missing-field",
+            "signed field(s) missing from the payload: "
+            + ", ".join(missing)
+            + " — Paymob always sends them; was the body edited, or is this the wrong callback "
+            "type (--type)?",
+        )
+    if nulls:
+        add(
+            "null-field",
+            "signed field(s) are null: "
+            + ", ".join(nulls)
+            + " — Paymob never defines how null is signed; paymobctl renders it as the empty "
+            "string and also tries 'None' and 'false'",
+        )
+    if result.valid and result.convention not in (None, NullConvention.EMPTY):
+        add(
+            "null-convention",
+            f"matched only when null is rendered as {_NULL_TEXT[result.convention]!r}: the sender "
+            "uses a non-canonical null rendering",
+        )
+    if kind is CallbackKind.RESPONSE:
+        pythonish = [
+            f.name for f in fields if isinstance(f.raw, str) and f.raw in ("True", "False", "None")
+        ]
+        if pythonish:
+            add(
+                "python-bool-in-payload",
+                "Python-style value(s) in the query: "
+                + ", ".join(pythonish)
+                + " — Paymob sends lowercase true/false; whatever built this query used str(True)",
+            )
+
+    if received is None:
+        add(
+            "no-hmac",
+            "no HMAC to compare with: Paymob sends it as the 'hmac' query parameter "
+            "(?hmac=... on the POST URL, among the parameters on the GET redirect), never a header",
+        )
+    elif not result.valid:
+        _diagnose_mismatch(kind, data, fields, secret, received, raw_query, add)
+
+    return Explanation(
+        kind=kind,
+        fields=fields,
+        message=message,
+        computed=result.computed,
+        received=received,
+        valid=result.valid,
+        convention=result.convention,
+        diagnoses=tuple(diagnoses),
+    )
+
+
+def _diagnose_mismatch(
+    kind: CallbackKind,
+    data: Mapping[str, Any],
+    fields: tuple[FieldValue, ...],
+    secret: str,
+    received: str,
+    raw_query: str | None,
+    add: Callable[[str, str], None],
+) -> None:
+    stripped = received.strip().lower()
+    if stripped != received and _same(stripped, _digest(secret, signing_string(fields))):
+        what = []
+        if received.strip() != received:
+            what.append("padded with whitespace")
+        if received.strip() != received.strip().lower():
+            what.append("uppercase")
+        add(
+            "hex-format",
+            "the signature is right but the received value is "
+            + " and ".join(what)
+            + ": Paymob sends 128 lowercase hex characters; compare the exact value",
+        )
+        return
+    if not _HEX128.match(stripped):
+        if re.fullmatch(r"[0-9a-f]{64}", stripped):
+            add(
+                "wrong-algorithm",
+                "the received value is 64 hex characters (SHA-256); Paymob signs with HMAC-SHA512",
+            )
+        else:
+            add(
+                "not-hex",
+                f"the received value is not a 128-character hex string (got {len(received)} "
+                "characters): was it truncated or URL-encoded?",
+            )
+
+    candidates: list[tuple[str, str, str]] = []  # (code, message, digest)
+    message_py = signing_string(fields, render=_python_render)
+    candidates.append(
+        (
+            "python-bool",
+            "matches when booleans are rendered Python-style (True/False): Paymob signs "
+            "lowercase true/false; render booleans with 'true' if v else 'false', not str(v)",
+            _digest(secret, message_py),
+        )
+    )
+    candidates.append(
+        (
+            "php-bool",
+            "matches when booleans are rendered PHP-style (1/empty): Paymob signs lowercase "
+            "true/false; convert booleans explicitly",
+            _digest(secret, signing_string(fields, render=_php_render)),
+        )
+    )
+    candidates.append(
+        (
+            "sha256",
+            "matches HMAC-SHA256: Paymob uses HMAC-SHA512",
+            _hmac.new(secret.encode(), signing_string(fields).encode(), hashlib.sha256).hexdigest(),
+        )
+    )
+    if kind is CallbackKind.RESPONSE and "order" in data and "order_id" in data:
+        alt = [
+            FieldValue(f.name, "order_id", data["order_id"], False) if f.name == "order" else f
+            for f in fields
+        ]
+        candidates.append(
+            (
+                "order-vs-order_id",
+                "matches when 'order_id' is signed instead of 'order': the redirect's order id "
+                "parameter is 'order' (reference §8.4)",
+                _digest(secret, signing_string(alt)),
+            )
+        )
+    if kind is CallbackKind.RESPONSE and raw_query:
+        raw = dict(parse_qsl(raw_query.replace("%", "%25"), keep_blank_values=True))
+        raw.pop("hmac", None)
+        undecoded = collect_fields(kind, raw)
+        candidates.append(
+            (
+                "url-encoded",
+                "matches when the values are signed still URL-encoded (e.g. %3A): decode the "
+                "query values first, then sign the decoded text",
+                _digest(secret, signing_string(undecoded)),
+            )
+        )
+    if kind is not CallbackKind.RESPONSE:
+        everything = "".join(
+            render_value(v) for _, v in sorted(data.items()) if not isinstance(v, Mapping | list)
+        )
+        candidates.append(
+            (
+                "sorted-all-keys",
+                "matches when every top-level key is sorted and signed: sign only the fixed list "
+                "of fields (reference §8.1), not all keys",
+                _digest(secret, everything),
+            )
+        )
+    trimmed = secret.strip().strip("\"'").strip()
+    if trimmed != secret and trimmed:
+        candidates.append(
+            (
+                "secret-whitespace",
+                "matches when the secret's surrounding whitespace or quotes are removed: your "
+                "configured HMAC secret carries them (check the .env line)",
+                _digest(trimmed, signing_string(fields)),
+            )
+        )
+    if re.fullmatch(r"(?:[0-9a-fA-F]{2})+", secret):
+        candidates.append(
+            (
+                "secret-hex-decoded",
+                "matches when the secret is hex-decoded into bytes: Paymob uses the secret as "
+                "plain UTF-8 text; use secret.encode(), not bytes.fromhex(secret)",
+                _digest(bytes.fromhex(secret), signing_string(fields)),
+            )
+        )
+    for code, text, digest in candidates:
+        if _same(digest, stripped):
+            add(code, text)
+            return
+    add(
+        "wrong-secret",
+        "no known mistake explains the difference: the payload was most likely signed with "
+        "another HMAC secret (test and live have different ones: copy the secret of this mode "
+        "from Paymob's dashboard, Settings → Account info), or a signed value was changed after "
+        "signing (re-serialised timestamps, amounts, booleans)",
+    )
+
+
+def constant_time_equal(a: str, b: str) -> bool:
+    """Exposed for callers that compare secrets or signatures themselves."""
+    return _same(a, b)

@@ -1,0 +1,108 @@
+"""Import rules from STYLE.md: dependencies point inward, heavy libraries stay off the startup path."""
+
+from __future__ import annotations
+
+import ast
+import sys
+from pathlib import Path
+
+import pytest
+
+import paymobctl
+
+PACKAGE = Path(paymobctl.__file__).parent
+
+
+def modules() -> dict[str, Path]:
+    found = {}
+    for path in PACKAGE.rglob("*.py"):
+        parts = path.relative_to(PACKAGE.parent).with_suffix("").parts
+        name = ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+        found[name] = path
+    return found
+
+
+def imports(path: Path, *, top_level_only: bool = False) -> set[str]:
+    tree = ast.parse(path.read_text())
+    nodes = tree.body if top_level_only else list(ast.walk(tree))
+    names: set[str] = set()
+    for node in nodes:
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names.add(node.module)
+        elif isinstance(node, ast.If) and top_level_only:
+            continue  # TYPE_CHECKING blocks
+    return names
+
+
+def internal(names: set[str]) -> set[str]:
+    return {n for n in names if n == "paymobctl" or n.startswith("paymobctl.")}
+
+
+def third_party(names: set[str]) -> set[str]:
+    return {n.split(".")[0] for n in names if n.split(".")[0] not in sys.stdlib_module_names} - {
+        "paymobctl"
+    }
+
+
+MODS = modules()
+
+
+def test_pure_modules() -> None:
+    assert internal(imports(MODS["paymobctl.errors"])) == set()
+    assert third_party(imports(MODS["paymobctl.errors"])) == set()
+    for name in ("paymobctl.models", "paymobctl.signing"):
+        assert internal(imports(MODS[name])) <= {"paymobctl.errors"}, name
+        assert third_party(imports(MODS[name])) == set(), name
+
+
+@pytest.mark.parametrize(
+    ("library", "allowed"),
+    [
+        ("sqlite3", ("paymobctl.store",)),
+        ("typer", ("paymobctl.cli",)),
+        ("rich", ("paymobctl.cli",)),
+        ("pyngrok", ("paymobctl.tunnel",)),
+    ],
+)
+def test_libraries_stay_in_their_module(library: str, allowed: tuple[str, ...]) -> None:
+    for name, path in MODS.items():
+        uses = any(n == library or n.startswith(library + ".") for n in imports(path))
+        if uses:
+            assert name.startswith(allowed), f"{name} imports {library}"
+
+
+def test_emulator_and_receiver_never_import_each_other_or_the_client() -> None:
+    for name, path in MODS.items():
+        deps = internal(imports(path))
+        if name.startswith("paymobctl.emulator"):
+            assert not {
+                d
+                for d in deps
+                if d.startswith(("paymobctl.receiver", "paymobctl.client", "paymobctl.cli"))
+            }, name
+        if name.startswith("paymobctl.receiver"):
+            assert not {
+                d
+                for d in deps
+                if d.startswith(("paymobctl.emulator", "paymobctl.client", "paymobctl.cli"))
+            }, name
+
+
+def test_core_never_imports_the_cli() -> None:
+    for name, path in MODS.items():
+        if not name.startswith("paymobctl.cli") and name != "paymobctl.__main__":
+            assert not {d for d in internal(imports(path)) if d.startswith("paymobctl.cli")}, name
+
+
+def test_cli_startup_path_is_light() -> None:
+    heavy = {"httpx", "starlette", "uvicorn", "pyngrok", "rich", "sqlite3", "tomllib", "tomli_w"}
+    for name, path in MODS.items():
+        if name.startswith("paymobctl.cli") or name in (
+            "paymobctl.config",
+            "paymobctl.models",
+            "paymobctl.signing",
+        ):
+            top = {n.split(".")[0] for n in imports(path, top_level_only=True)}
+            assert not (top & heavy), f"{name} imports {top & heavy} at module level"

@@ -1,0 +1,233 @@
+"""The command-line surface: help everywhere, version, entry points, global options, hmac."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from typer.main import get_command
+
+from paymobctl import __version__, samples
+from paymobctl.cli.app import app
+from paymobctl.store import Store
+
+from .conftest import run_cli
+from .test_signing import DOCS_HMAC, DOCS_SECRET, REF_SECRET, REF_TXN_HMAC
+
+
+def all_command_paths() -> list[list[str]]:
+    paths: list[list[str]] = []
+
+    def walk(cmd: object, prefix: list[str]) -> None:
+        paths.append(prefix)
+        for name, sub in getattr(cmd, "commands", {}).items():
+            walk(sub, [*prefix, name])
+
+    walk(get_command(app), [])
+    return paths
+
+
+@pytest.mark.parametrize("path", all_command_paths(), ids=lambda p: " ".join(p) or "root")
+def test_help_on_every_command(path: list[str]) -> None:
+    result = run_cli(*path, "--help")
+    assert result.code == 0, result.stderr
+    assert "Usage:" in result.stdout
+    if path and path[-1] not in ("hmac", "config") and len(path) > 1:
+        for option in ("--profile", "--config", "--db", "--json", "--no-color"):
+            assert option in result.stdout, f"{option} missing from {' '.join(path)} --help"
+
+
+def test_version() -> None:
+    result = run_cli("--version")
+    assert result.code == 0 and result.stdout.strip() == f"paymobctl {__version__}"
+
+
+def test_python_dash_m_and_console_script(hermetic: Path) -> None:
+    out = subprocess.run(
+        [sys.executable, "-m", "paymobctl", "--version"],
+        capture_output=True,
+        text=True,
+        check=False,
+        stdin=subprocess.DEVNULL,
+    )
+    assert out.returncode == 0 and __version__ in out.stdout
+    script = Path(sys.executable).with_name("paymobctl")
+    if script.exists():
+        out = subprocess.run(
+            [str(script), "hmac", "verify", "--sample", "docs-transaction"],
+            capture_output=True,
+            text=True,
+            check=False,
+            stdin=subprocess.DEVNULL,
+        )
+        assert out.returncode == 0 and "valid" in out.stdout
+
+
+def test_completion_is_offered() -> None:
+    assert "--install-completion" in run_cli("--help").stdout
+
+
+def test_unknown_option_is_one_line_exit_2() -> None:
+    result = run_cli("hmac", "verify", "--bogus")
+    assert result.code == 2 and len(result.stderr.strip().splitlines()) == 1
+    assert "--bogus" in result.stderr and "--help" in result.stderr
+
+
+def test_global_options_before_or_after_the_command(tmp_path: Path) -> None:
+    db1, db2 = tmp_path / "1.db", tmp_path / "2.db"
+    assert run_cli("--db", str(db1), "hmac", "verify", "--sample", "docs-transaction").code == 0
+    assert (
+        run_cli("hmac", "verify", "--sample", "docs-transaction", "--db", str(db2), "--json").code
+        == 0
+    )
+    assert len(Store(db1).hmac_checks()) == 1 and len(Store(db2).hmac_checks()) == 1
+    before = run_cli("--json", "hmac", "sign", "--sample", "docs-transaction")
+    after = run_cli("hmac", "sign", "--sample", "docs-transaction", "--json")
+    assert (
+        before.json()
+        == after.json()
+        == {"type": "TRANSACTION", "hmac": DOCS_HMAC, "experimental": False}
+    )
+
+
+def test_piped_output_is_plain(monkeypatch: pytest.MonkeyPatch) -> None:
+    result = run_cli("hmac", "verify", "--sample", "docs-transaction", "--explain")
+    assert "\x1b[" not in result.output
+    monkeypatch.setenv("NO_COLOR", "1")
+    assert "\x1b[" not in run_cli("config", "show").output
+
+
+# --- hmac ---------------------------------------------------------------------------------------
+
+
+def write_secret(path: Path, secret: str) -> Path:
+    path.write_text(secret + "\n")
+    return path
+
+
+def test_verify_docs_vector_from_file_with_secret_file(hermetic: Path) -> None:
+    body = samples.load("docs-transaction").body
+    (hermetic / "cb.json").write_text(json.dumps(body))
+    secret = write_secret(hermetic / "secret", DOCS_SECRET)
+    ok = run_cli("hmac", "verify", "cb.json", "--hmac", DOCS_HMAC, "--secret-file", str(secret))
+    assert ok.code == 0 and "valid TRANSACTION HMAC" in ok.stdout
+    bad = run_cli("hmac", "verify", "cb.json", "--hmac", "0" * 128, "--secret-file", str(secret))
+    assert bad.code == 1 and "INVALID" in bad.stdout and "--explain" in bad.stderr
+    url = f"https://shop.example/api/payments/webhook/?hmac={DOCS_HMAC}"
+    assert (
+        run_cli("hmac", "verify", "cb.json", "--url", url, "--secret-file", str(secret)).code == 0
+    )
+
+
+def test_verify_explain_confirms_docs_vector() -> None:
+    result = run_cli("hmac", "verify", "--sample", "docs-transaction", "--explain")
+    assert result.code == 0
+    assert "signed string: 1000002024-06-13T11:33:44.592345EGPfalsefalse192036465" in result.stdout
+    assert DOCS_HMAC in result.stdout and "result: VALID" in result.stdout
+    assert DOCS_SECRET not in result.output
+
+
+def test_verify_json_and_stdin(hermetic: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PAYMOB_HMAC_SECRET", DOCS_SECRET)
+    body = json.dumps(samples.load("docs-transaction").body)
+    result = run_cli("hmac", "verify", "-", "--hmac", DOCS_HMAC, "--json", stdin=body)
+    data = result.json()
+    assert result.code == 0 and data["valid"] is True and data["computed"] == DOCS_HMAC
+    assert data["secret"].startswith("****") and DOCS_SECRET not in result.output
+    assert len(data["fields"]) == 20 and data["fields"][13]["name"] == "order.id"
+    implicit = run_cli("hmac", "sign", stdin=body)
+    assert implicit.code == 0 and implicit.stdout.strip() == DOCS_HMAC
+
+
+def test_verify_get_redirect_url(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PAYMOB_HMAC_SECRET", REF_SECRET)
+    url = samples.load("reference-redirect").url
+    assert run_cli("hmac", "verify", "--url", url).code == 0
+    assert run_cli("hmac", "sign", "--url", url).stdout.strip() == REF_TXN_HMAC
+    tampered = url.replace("amount_cents=25000", "amount_cents=25001")
+    result = run_cli("hmac", "verify", "--url", tampered, "--explain")
+    assert result.code == 1 and "[wrong-secret]" in result.stdout
+
+
+def test_wrong_secret_explained(monkeypatch: pytest.MonkeyPatch, hermetic: Path) -> None:
+    secret = write_secret(hermetic / "s", "the-live-secret-not-the-test-one")
+    result = run_cli(
+        "hmac", "verify", "--sample", "docs-transaction", "--secret-file", str(secret), "--explain"
+    )
+    assert (
+        result.code == 1
+        and "another HMAC secret" in result.stdout
+        and "test and live" in result.stdout
+    )
+
+
+def test_hmac_input_errors(hermetic: Path) -> None:
+    cases = [
+        (("hmac", "verify", "missing.json"), "missing.json: no such file"),
+        (("hmac", "verify"), "nothing to sign or verify"),
+        (("hmac", "verify", "--url", "https://shop.example/return"), "no query string"),
+        (
+            ("hmac", "sign", "--sample", "docs-transaction", "--url", "https://x/?a=1"),
+            "cannot be combined",
+        ),
+        (("hmac", "verify", "--sample", "nope"), "unknown sample 'nope'"),
+        (
+            ("hmac", "verify", "--sample", "docs-transaction", "--secret-file", "nope"),
+            "cannot read the secret file",
+        ),
+        (("hmac", "verify", "--type", "WHAT", "x.json"), "WHAT"),
+    ]
+    (hermetic / "x.json").write_text("{}")
+    for args, needle in cases:
+        result = run_cli(*args)
+        assert result.code == 2, (args, result.output)
+        assert needle in result.stderr, (args, result.stderr)
+        assert "Traceback" not in result.output
+    (hermetic / "bad.json").write_text("{nope")
+    result = run_cli("hmac", "verify", "bad.json")
+    assert result.code == 2 and "not valid JSON" in result.stderr
+    (hermetic / "empty-secret").write_text("\n")
+    result = run_cli("hmac", "sign", "x.json", "--secret-file", "empty-secret")
+    assert result.code == 2 and "secret file is empty" in result.stderr
+
+
+def test_token_sample_and_type_override() -> None:
+    result = run_cli("hmac", "verify", "--sample", "reference-token", "--json")
+    assert result.code == 0 and result.json()["type"] == "TOKEN"
+    wrong = run_cli(
+        "hmac", "verify", "--sample", "reference-token", "--type", "TRANSACTION", "--explain"
+    )
+    assert wrong.code == 1 and "[wrong-type]" in wrong.stdout
+
+
+def test_samples_listing() -> None:
+    listing = run_cli("hmac", "samples", "--json").json()
+    assert {s["name"] for s in listing} == {
+        "docs-transaction",
+        "reference-transaction",
+        "reference-token",
+        "reference-redirect",
+    }
+
+
+def test_hmac_checks_are_recorded_without_secrets(tmp_path: Path) -> None:
+    db = tmp_path / "s.db"
+    run_cli("--db", str(db), "hmac", "verify", "--sample", "docs-transaction")
+    run_cli(
+        "--db",
+        str(db),
+        "hmac",
+        "verify",
+        "--sample",
+        "docs-transaction",
+        "--secret-file",
+        "/dev/null",
+    )
+    checks = Store(db).hmac_checks()
+    assert [c.valid for c in checks] == [
+        True
+    ]  # the second one failed before verifying (empty secret)
+    assert DOCS_SECRET.encode() not in db.read_bytes()

@@ -1,0 +1,50 @@
+"""Docs are part of the check: every command is in the README; the Quick start is what CI runs."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from typer.main import get_command
+
+from paymobctl.cli.app import app
+
+ROOT = Path(__file__).resolve().parent.parent
+README = (ROOT / "README.md").read_text(encoding="utf-8")
+
+
+def leaf_commands() -> list[str]:
+    found: list[str] = []
+
+    def walk(cmd: object, prefix: list[str]) -> None:
+        subs = getattr(cmd, "commands", None)
+        if not subs:
+            found.append(" ".join(prefix))
+            return
+        for name, sub in subs.items():
+            walk(sub, [*prefix, name])
+
+    walk(get_command(app), ["paymobctl"])
+    return found
+
+
+def test_every_command_appears_in_readme() -> None:
+    missing = [c for c in leaf_commands() if f"`{c}" not in README]
+    assert not missing, f"commands missing from README: {missing}"
+
+
+def quick_start_commands() -> list[str]:
+    section = README.split("## Quick start", 1)[1].split("\n## ", 1)[0]
+    return re.findall(r"```sh\n(.*?)\n```", section, flags=re.S)
+
+
+def test_quick_start_has_exactly_two_commands() -> None:
+    blocks = quick_start_commands()
+    assert len(blocks) == 2
+    assert all("\n" not in block for block in blocks), "each Quick start command is one line"
+
+
+def test_ci_runs_exactly_the_readme_test_command() -> None:
+    test_command = quick_start_commands()[1]
+    ci = (ROOT / ".ci" / "run").read_text(encoding="utf-8").splitlines()
+    assert test_command in ci

@@ -1,0 +1,119 @@
+"""The SQLite store: WAL, versioned migrations, upgrade path and clear errors."""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from pathlib import Path
+
+import pytest
+
+from paymobctl import store as store_mod
+from paymobctl.errors import StoreError
+from paymobctl.store import SCHEMA_VERSION, Store
+
+from .conftest import run_cli
+
+
+def test_new_store_is_wal_and_current(tmp_path: Path) -> None:
+    with Store(tmp_path / "s.db") as s:
+        assert s.version == SCHEMA_VERSION
+        assert s._query("PRAGMA journal_mode")[0][0] == "wal"
+        assert int(s._query("PRAGMA busy_timeout")[0][0]) == store_mod.BUSY_TIMEOUT_MS
+        assert "hmac_checks" in s.tables()
+
+
+def test_upgrade_path_from_every_version_keeps_data(tmp_path: Path) -> None:
+    for start in range(1, SCHEMA_VERSION + 1):
+        path = tmp_path / f"v{start}.db"
+        old = Store(path, migrate=False)
+        old.migrate(target=start)
+        assert old.version == start
+        old.record_hmac_check(
+            kind="TRANSACTION", valid=True, convention="empty", profile="p", origin="o"
+        )
+        old.close()
+        with Store(path) as upgraded:
+            assert upgraded.version == SCHEMA_VERSION
+            checks = upgraded.hmac_checks()
+            assert len(checks) == 1 and checks[0].valid and checks[0].profile == "p"
+
+
+def test_each_migration_is_atomic(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    broken = (*store_mod.MIGRATIONS, ("CREATE TABLE extra (x)", "THIS IS NOT SQL"))
+    monkeypatch.setattr(store_mod, "MIGRATIONS", broken)
+    monkeypatch.setattr(store_mod, "SCHEMA_VERSION", len(broken))
+    path = tmp_path / "s.db"
+    with pytest.raises(StoreError):
+        Store(path)
+    conn = sqlite3.connect(path)
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == len(broken) - 1
+    assert (
+        conn.execute("SELECT count(*) FROM sqlite_master WHERE name = 'extra'").fetchone()[0] == 0
+    )
+    conn.close()
+
+
+def test_corrupt_database_is_named_and_left_untouched(tmp_path: Path) -> None:
+    path = tmp_path / "bad.db"
+    garbage = b"this is not a database at all" * 200
+    path.write_bytes(garbage)
+    with pytest.raises(StoreError, match="corrupt or not a paymobctl database"):
+        Store(path)
+    assert path.read_bytes() == garbage
+    result = run_cli("--db", str(path), "hmac", "verify", "--sample", "docs-transaction")
+    assert result.code == 2 and str(path) in result.stderr and "Traceback" not in result.stderr
+    assert path.read_bytes() == garbage
+
+
+def test_newer_schema_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "new.db"
+    conn = sqlite3.connect(path)
+    conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 5}")
+    conn.close()
+    with pytest.raises(StoreError, match="newer than this paymobctl understands"):
+        Store(path)
+
+
+def test_unwritable_location(tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    result = run_cli(
+        "--db", str(blocker / "sub" / "s.db"), "hmac", "verify", "--sample", "docs-transaction"
+    )
+    assert result.code == 2 and "cannot create the database directory" in result.stderr
+
+
+def test_db_env_and_flag(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    env_db = tmp_path / "env.db"
+    monkeypatch.setenv("PAYMOBCTL_DB", str(env_db))
+    assert run_cli("hmac", "verify", "--sample", "docs-transaction").code == 0
+    assert len(Store(env_db).hmac_checks()) == 1
+    flag_db = tmp_path / "flag.db"
+    assert run_cli("hmac", "verify", "--sample", "docs-transaction", "--db", str(flag_db)).code == 0
+    assert len(Store(flag_db).hmac_checks()) == 1 and len(Store(env_db).hmac_checks()) == 1
+
+
+def test_concurrent_writers_do_not_fail(tmp_path: Path) -> None:
+    path = tmp_path / "c.db"
+    Store(path).close()
+    errors: list[BaseException] = []
+
+    def worker() -> None:
+        try:
+            with Store(path) as s:
+                for _ in range(50):
+                    s.record_hmac_check(
+                        kind="TOKEN", valid=False, convention=None, profile=None, origin=None
+                    )
+                    s.hmac_checks(limit=5)
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=worker) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
+    assert len(Store(path).hmac_checks(limit=1000)) == 200

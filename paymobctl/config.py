@@ -9,11 +9,9 @@ came from, so ``paymobctl config show`` can tell the user.
 from __future__ import annotations
 
 import contextlib
-import difflib
 import os
 import re
 import stat
-import tempfile
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -312,6 +310,8 @@ _TOP_LEVEL_KEYS = {"default_profile", "profiles"}
 
 
 def _suggest(word: str, choices: list[str]) -> str:
+    import difflib
+
     close = difflib.get_close_matches(word, choices, n=1)
     return f"did you mean {close[0]!r}?" if close else "valid keys: " + ", ".join(choices)
 
@@ -409,6 +409,8 @@ def write_config_file(
     path: Path, default_profile: str | None, profiles: Mapping[str, Mapping[str, Any]]
 ) -> None:
     """Atomically write the config file with mode 0600 (its directory 0700)."""
+    import tempfile
+
     import tomli_w
 
     document: dict[str, Any] = {}

@@ -53,6 +53,15 @@ def mask_secret(value: str) -> str:
     return "****"
 
 
+class CallbackKind(StrEnum):
+    """What is being signed. RESPONSE is the GET transaction-response redirect (flat query)."""
+
+    TRANSACTION = "TRANSACTION"
+    TOKEN = "TOKEN"
+    DELIVERY_STATUS = "DELIVERY_STATUS"
+    RESPONSE = "RESPONSE"
+
+
 class Mode(StrEnum):
     TEST = "test"
     LIVE = "live"
@@ -145,6 +154,45 @@ def format_amount(cents: int, currency: str) -> str:
     return f"{value:.{exponent}f} {currency}"
 
 
+class Outcome(StrEnum):
+    APPROVED = "approved"
+    DECLINED = "declined"
+    INSUFFICIENT_FUNDS = "insufficient_funds"
+    AUTH_FAILED = "auth_failed"
+    PENDING = "pending"
+    REFUND = "refund"
+    VOID = "void"
+    CAPTURE = "capture"
+
+    @property
+    def is_child(self) -> bool:
+        return self in (Outcome.REFUND, Outcome.VOID, Outcome.CAPTURE)
+
+
+class PaymentSource(StrEnum):
+    CARD = "card"
+    WALLET = "wallet"
+    KIOSK = "kiosk"
+
+
+class CardBrand(StrEnum):
+    MASTERCARD = "MasterCard"
+    VISA = "Visa"
+
+    @property
+    def bin(self) -> str:
+        # Paymob's documented test cards (reference §9): 5123456789012346 and 4111111111111111.
+        return "512345" if self is CardBrand.MASTERCARD else "411111"
+
+    @property
+    def default_last4(self) -> str:
+        return "2346" if self is CardBrand.MASTERCARD else "1111"
+
+    @property
+    def card_type(self) -> str:
+        return "MASTERCARD" if self is CardBrand.MASTERCARD else "VISA"
+
+
 def luhn_valid(digits: str) -> bool:
     total = 0
     for index, char in enumerate(reversed(digits)):
@@ -199,6 +247,36 @@ def mask_pans(text: str) -> tuple[str, int]:
         return "".join(out)
 
     return _PAN_RE.sub(replace, text), count
+
+
+def mask_pans_in(value: object) -> tuple[object, int]:
+    """Mask card numbers inside a parsed JSON value: in strings, and in integers that are one
+    (replaced by the masked text, so the result is still valid JSON)."""
+    if isinstance(value, str):
+        return mask_pans(value)
+    if isinstance(value, bool):
+        return value, 0
+    if isinstance(value, int):
+        digits = str(value)
+        if 13 <= len(digits) <= 19 and luhn_valid(digits) and len(set(digits)) > 1:
+            return "x" * (len(digits) - 4) + digits[-4:], 1
+        return value, 0
+    if isinstance(value, dict):
+        total = 0
+        out: dict[object, object] = {}
+        for key, item in value.items():
+            out[key], count = mask_pans_in(item)
+            total += count
+        return out, total
+    if isinstance(value, list):
+        total = 0
+        items = []
+        for item in value:
+            masked, count = mask_pans_in(item)
+            items.append(masked)
+            total += count
+        return items, total
+    return value, 0
 
 
 def masked_pan_display(last4: str) -> str:

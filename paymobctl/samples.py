@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from importlib import resources
+from pathlib import Path
 from typing import Any
 
 from paymobctl.errors import UsageError
+
+# Package data next to this module (installed as regular files, see pyproject's package-data).
+_FOLDER = Path(__file__).with_name("samples")
 
 
 @dataclass(frozen=True)
@@ -26,7 +29,7 @@ class Sample:
 
 
 def _load(name: str) -> Sample:
-    path = resources.files("paymobctl") / "samples" / f"{name}.json"
+    path = _FOLDER / f"{name}.json"
     document = json.loads(path.read_text(encoding="utf-8"))
     return Sample(
         name=name,
@@ -40,11 +43,8 @@ def _load(name: str) -> Sample:
 
 
 def names() -> list[str]:
-    folder = resources.files("paymobctl") / "samples"
     return sorted(
-        entry.name.removesuffix(".json")
-        for entry in folder.iterdir()
-        if entry.name.endswith(".json")
+        p.name.removesuffix(".json") for p in _FOLDER.iterdir() if p.name.endswith(".json")
     )
 
 

@@ -18,15 +18,9 @@ from typing import Any
 from urllib.parse import parse_qsl, quote, urlsplit
 
 from paymobctl.errors import UsageError
+from paymobctl.models import CallbackKind
 
-
-class CallbackKind(StrEnum):
-    """What is being signed. RESPONSE is the GET transaction-response redirect (flat query)."""
-
-    TRANSACTION = "TRANSACTION"
-    TOKEN = "TOKEN"
-    DELIVERY_STATUS = "DELIVERY_STATUS"
-    RESPONSE = "RESPONSE"
+__all__ = ["CallbackKind", "UsageError"]  # re-exported: callers use signing.CallbackKind
 
 
 @dataclass(frozen=True)

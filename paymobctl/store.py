@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from paymobctl.errors import StoreError
+from paymobctl.models import mask_pans, mask_pans_in
 
 BUSY_TIMEOUT_MS = 10_000
 
@@ -35,9 +36,68 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
             origin TEXT
         )""",
     ),
+    # 2: simulate — every callback paymobctl sent (or printed), with the answer it got.
+    (
+        """CREATE TABLE deliveries (
+            id INTEGER PRIMARY KEY,
+            created_at TEXT NOT NULL,
+            origin TEXT NOT NULL,
+            kind TEXT NOT NULL,
+            outcome TEXT,
+            source TEXT,
+            method TEXT NOT NULL,
+            url TEXT NOT NULL,
+            request_headers TEXT NOT NULL,
+            request_body BLOB,
+            signature TEXT NOT NULL,
+            transaction_id INTEGER,
+            order_id INTEGER,
+            merchant_order_id TEXT,
+            payload TEXT,
+            status INTEGER,
+            latency_ms REAL,
+            response_headers TEXT,
+            response_excerpt TEXT,
+            error TEXT,
+            pan_masked INTEGER NOT NULL DEFAULT 0
+        )""",
+        "CREATE INDEX deliveries_order ON deliveries (order_id, kind)",
+    ),
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)
+
+
+def _mask_text(text: str | None) -> tuple[str | None, bool]:
+    if text is None:
+        return None, False
+    masked, count = mask_pans(text)
+    return masked, count > 0
+
+
+def _mask_bytes(data: bytes | None) -> tuple[bytes | None, bool]:
+    """Mask card numbers in bytes about to be stored.
+
+    Text-level masking keeps every byte but the masked digits. When that would turn a JSON body
+    into invalid JSON (a card number sent as a JSON number), the body is masked structurally
+    and re-serialised instead: still JSON, no longer byte-identical (it is flagged either way).
+    """
+    if data is None:
+        return None, False
+    text = data.decode("utf-8", "surrogateescape")
+    masked, count = mask_pans(text)
+    if not count:
+        return data, False
+    try:
+        parsed = json.loads(text)
+    except ValueError:
+        return masked.encode("utf-8", "surrogateescape"), True
+    try:
+        json.loads(masked)
+    except ValueError:
+        structural, _ = mask_pans_in(parsed)
+        return dumps(structural).encode("utf-8"), True
+    return masked.encode("utf-8", "surrogateescape"), True
 
 
 def utc_now() -> str:
@@ -205,6 +265,91 @@ class Store:
             (utc_now(), kind, int(valid), convention, profile, origin),
         )
 
+    # -- deliveries (simulate, replay) ----------------------------------------------------------
+
+    def record_delivery(
+        self,
+        *,
+        origin: str,
+        kind: str,
+        method: str,
+        url: str,
+        request_headers: Sequence[tuple[str, str]],
+        request_body: bytes | None,
+        signature: str,
+        outcome: str | None = None,
+        source: str | None = None,
+        transaction_id: int | None = None,
+        order_id: int | None = None,
+        merchant_order_id: str | None = None,
+        payload: Any = None,
+        status: int | None = None,
+        latency_ms: float | None = None,
+        response_headers: Sequence[tuple[str, str]] = (),
+        response_excerpt: str | None = None,
+        error: str | None = None,
+    ) -> int:
+        """Store one delivery. Full card numbers in the body or payload are masked first."""
+        body, masked_body = _mask_bytes(request_body)
+        masked_value, payload_count = mask_pans_in(payload)
+        payload_text = dumps(masked_value) if payload is not None else None
+        masked_payload = payload_count > 0
+        url_text, masked_url = _mask_text(url)
+        return self._write(
+            "INSERT INTO deliveries (created_at, origin, kind, outcome, source, method, url,"
+            " request_headers, request_body, signature, transaction_id, order_id, merchant_order_id,"
+            " payload, status, latency_ms, response_headers, response_excerpt, error, pan_masked)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                utc_now(),
+                origin,
+                kind,
+                outcome,
+                source,
+                method,
+                url_text,
+                dumps(list(request_headers)),
+                body,
+                signature,
+                transaction_id,
+                order_id,
+                merchant_order_id,
+                payload_text,
+                status,
+                latency_ms,
+                dumps(list(response_headers)),
+                response_excerpt,
+                error,
+                int(masked_body or masked_payload or masked_url),
+            ),
+        )
+
+    def deliveries(self, *, limit: int = 50, kind: str | None = None) -> list[Delivery]:
+        sql = "SELECT * FROM deliveries"
+        params: list[Any] = []
+        if kind:
+            sql += " WHERE kind = ?"
+            params.append(kind)
+        sql += " ORDER BY id DESC LIMIT ?"
+        params.append(limit)
+        return [_delivery(row) for row in self._query(sql, params)]
+
+    def delivery(self, delivery_id: int) -> Delivery | None:
+        rows = self._query("SELECT * FROM deliveries WHERE id = ?", (delivery_id,))
+        return _delivery(rows[0]) if rows else None
+
+    def latest_transaction_payload(self, order_id: int) -> dict[str, Any] | None:
+        """The obj of the last TRANSACTION simulated for ``order_id`` (to match a TOKEN to it)."""
+        rows = self._query(
+            "SELECT payload FROM deliveries WHERE order_id = ? AND kind IN ('TRANSACTION', 'RESPONSE')"
+            " AND payload IS NOT NULL ORDER BY id DESC LIMIT 1",
+            (order_id,),
+        )
+        if not rows:
+            return None
+        value = json.loads(rows[0]["payload"])
+        return value if isinstance(value, dict) else None
+
     def hmac_checks(self, limit: int = 50) -> list[HmacCheck]:
         rows = self._query("SELECT * FROM hmac_checks ORDER BY id DESC LIMIT ?", (limit,))
         return [
@@ -219,6 +364,57 @@ class Store:
             )
             for row in rows
         ]
+
+
+@dataclass(frozen=True)
+class Delivery:
+    id: int
+    created_at: str
+    origin: str  # simulate | print | replay
+    kind: str
+    outcome: str | None
+    source: str | None
+    method: str
+    url: str
+    request_headers: list[tuple[str, str]]
+    request_body: bytes | None
+    signature: str  # signed | unsigned | bad-hmac
+    transaction_id: int | None
+    order_id: int | None
+    merchant_order_id: str | None
+    payload: dict[str, Any] | None
+    status: int | None
+    latency_ms: float | None
+    response_headers: list[tuple[str, str]]
+    response_excerpt: str | None
+    error: str | None
+    pan_masked: bool
+
+
+def _delivery(row: sqlite3.Row) -> Delivery:
+    return Delivery(
+        id=row["id"],
+        created_at=row["created_at"],
+        origin=row["origin"],
+        kind=row["kind"],
+        outcome=row["outcome"],
+        source=row["source"],
+        method=row["method"],
+        url=row["url"],
+        request_headers=[tuple(h) for h in json.loads(row["request_headers"])],
+        request_body=row["request_body"],
+        signature=row["signature"],
+        transaction_id=row["transaction_id"],
+        order_id=row["order_id"],
+        merchant_order_id=row["merchant_order_id"],
+        payload=json.loads(row["payload"]) if row["payload"] else None,
+        status=row["status"],
+        latency_ms=row["latency_ms"],
+        response_headers=[tuple(h) for h in json.loads(row["response_headers"] or "[]")],
+        response_excerpt=row["response_excerpt"],
+        error=row["error"],
+        pan_masked=bool(row["pan_masked"]),
+    )
 
 
 def dumps(value: Any) -> str:

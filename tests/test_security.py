@@ -23,6 +23,11 @@ COMMANDS: list[tuple[str, ...]] = [
     ("hmac", "verify", "--url", "https://x.example/r?id=1&order=2&hmac=abc", "--json"),
     ("hmac", "sign", "--url", "https://x.example/r?id=1&order=2", "--explain"),
     ("hmac", "sign", "--url", "https://x.example/r?id=1&order=2", "--json", "--explain"),
+    ("simulate", "transaction", "--print"),
+    ("simulate", "response", "--print"),
+    ("simulate", "token", "--print", "--json"),
+    ("simulate", "transaction", "--to", "http://127.0.0.1:9/unreachable", "--timeout", "0.5"),
+    ("simulate", "history", "--json"),
 ]
 
 

@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from paymobctl import __version__
-from paymobctl.cli import config_cmd, hmac_cmd
+from paymobctl.cli import config_cmd, hmac_cmd, simulate_cmd
 from paymobctl.cli.options import ConfigOpt, DbOpt, JsonOpt, NoColorOpt, ProfileOpt
 from paymobctl.cli.runtime import GlobalOptions
 
@@ -61,3 +61,4 @@ def root(
 
 app.add_typer(hmac_cmd.app, name="hmac")
 app.add_typer(config_cmd.app, name="config")
+app.add_typer(simulate_cmd.app, name="simulate")

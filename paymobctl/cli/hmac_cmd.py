@@ -5,14 +5,17 @@ from __future__ import annotations
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from paymobctl.cli.options import command, runtime
 from paymobctl.cli.output import Output
 from paymobctl.errors import UsageError, VerificationFailed
-from paymobctl.signing import CallbackKind, Explanation, Payload
+from paymobctl.models import CallbackKind
+
+if TYPE_CHECKING:
+    from paymobctl.signing import Explanation, Payload
 
 app = typer.Typer(
     help="Compute, verify and explain Paymob callback HMACs (HMAC-SHA512, reference §8).",
@@ -134,7 +137,7 @@ def _gather(
             payload = signing.parse_query(loaded.url)
         else:
             parsed = signing.parse_body(loaded.body_text, kind)
-            payload = Payload(parsed.kind, parsed.data, signing.hmac_from_url(loaded.url))
+            payload = signing.Payload(parsed.kind, parsed.data, signing.hmac_from_url(loaded.url))
         secret, secret_origin = loaded.secret, f"the sample's published secret ({loaded.source})"
         label = f"sample {sample}"
     elif file is not None:
@@ -144,7 +147,7 @@ def _gather(
             )
         parsed = signing.parse_body(_read_text(file), kind)
         received = signing.hmac_from_url(url) if url else parsed.hmac
-        payload = Payload(parsed.kind, parsed.data, received)
+        payload = signing.Payload(parsed.kind, parsed.data, received)
         label = "stdin" if file == "-" else file
     elif url is not None:
         payload = signing.parse_query(url)

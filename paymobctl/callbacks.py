@@ -1,0 +1,507 @@
+"""Realistic Paymob callbacks built from the JSON templates in ``paymobctl/templates``.
+
+Pure: no I/O beyond reading the package's own templates. The builders are shared by
+``paymobctl simulate``, the sandbox emulator and the go-live checklist, so every callback any of
+them sends has the same shape and verifies with :mod:`paymobctl.signing`.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import random
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta, timezone
+from decimal import Decimal
+from functools import cache
+from importlib import resources
+from typing import Any
+from urllib.parse import quote, urlsplit, urlunsplit
+
+from paymobctl import signing
+from paymobctl.errors import UsageError
+from paymobctl.models import CardBrand, Outcome, PaymentSource, Region, currency_exponent
+from paymobctl.signing import CallbackKind
+
+# Issuer decline codes (ISO 8583 response codes Mastercard Gateway passes through).
+DECLINE_CODES: dict[str, str] = {
+    "05": "Do not honour",
+    "14": "Invalid card number",
+    "54": "Expired card",
+    "57": "Transaction not permitted to cardholder",
+    "62": "Restricted card",
+}
+
+DELIVERY_STATUSES = (
+    "Scheduled", "Contacting Merchant", "Picking Up", "Courier Received", "At Warehouse",
+    "Agent Out", "On Route", "At Customer", "Delivered", "Canceled", "Delivery Failed",
+    "Return Scheduled", "Package Returned",
+)  # fmt: skip
+
+# Every template file shipped in paymobctl/templates, and what it is for. A test checks that
+# this registry and the folder agree, and that every template builds and verifies.
+TEMPLATES: dict[str, str] = {
+    "transaction.json": "TRANSACTION envelope and obj",
+    "source.card.json": "card fields (MIGS gateway data)",
+    "source.wallet.json": "mobile wallet fields",
+    "source.kiosk.json": "kiosk (aggregator) fields",
+    "outcomes.json": "outcome overlays per source, and refused combinations",
+    "token.json": "TOKEN envelope",
+    "delivery_status.json": "DELIVERY_STATUS envelope (experimental)",
+    "redirect.json": "GET response-callback parameters",
+    "pay_response.json": "payments/pay flat TOKEN response",
+}
+
+
+@cache
+def _template_text(name: str) -> str:
+    if name not in TEMPLATES:
+        raise KeyError(name)
+    return (resources.files("paymobctl") / "templates" / name).read_text(encoding="utf-8")
+
+
+def template(name: str) -> dict[str, Any]:
+    """A fresh copy of a template, without its ``_comment``."""
+    data: dict[str, Any] = json.loads(_template_text(name))
+    data.pop("_comment", None)
+    return data
+
+
+def template_files() -> list[str]:
+    folder = resources.files("paymobctl") / "templates"
+    return sorted(entry.name for entry in folder.iterdir() if entry.name.endswith(".json"))
+
+
+# --- filling holes -------------------------------------------------------------------------------
+
+_HOLE = re.compile(r"\{\{(\w+)\}\}")
+
+
+def fill(value: Any, context: Mapping[str, Any]) -> Any:
+    """Replace ``{{name}}`` holes. A string that is only a hole takes the value's own type."""
+    if isinstance(value, dict):
+        return {k: fill(v, context) for k, v in value.items()}
+    if isinstance(value, list):
+        return [fill(v, context) for v in value]
+    if isinstance(value, str):
+        whole = _HOLE.fullmatch(value)
+        if whole:
+            return context[whole.group(1)]
+        return _HOLE.sub(lambda m: str(context[m.group(1)]), value)
+    return value
+
+
+def deep_merge(base: dict[str, Any], overlay: Mapping[str, Any]) -> dict[str, Any]:
+    for key, value in overlay.items():
+        if isinstance(value, Mapping) and isinstance(base.get(key), dict):
+            deep_merge(base[key], value)
+        else:
+            base[key] = copy.deepcopy(value)
+    return base
+
+
+# --- specs ---------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Customer:
+    first_name: str = "Mona"
+    last_name: str = "Adel"
+    email: str = "customer@example.com"
+    phone: str = "+201234567890"
+
+
+@dataclass(frozen=True)
+class TransactionSpec:
+    """What a TRANSACTION callback should say. Unset ids and times are drawn from ``seed``."""
+
+    outcome: Outcome = Outcome.APPROVED
+    source: PaymentSource = PaymentSource.CARD
+    amount_cents: int = 25000
+    currency: str | None = None  # default: the region's
+    region: Region = Region.EG
+    order_id: int | None = None
+    merchant_order_id: str | None = None
+    transaction_id: int | None = None
+    parent_transaction_id: int | None = None
+    integration_id: int = 4822951
+    merchant_id: int = 1835600
+    profile_id: int = 993047
+    brand: CardBrand = CardBrand.MASTERCARD
+    pan_last4: str | None = None
+    wallet_number: str = "01010101010"
+    customer: Customer = field(default_factory=Customer)
+    is_live: bool = False
+    is_auth: bool = False  # an authorisation on an auth/capture integration
+    decline_code: str | None = None
+    created_at: datetime | None = None  # aware; default drawn from the seed, or now
+    seed: int | None = None
+    bill_reference: int | None = None
+    payer_ip: str = "41.40.0.1"
+
+
+def check_combination(outcome: Outcome, source: PaymentSource) -> None:
+    """Refuse an outcome/source pair Paymob cannot produce, with the reason (exit 2)."""
+    overlays = template("outcomes.json")[outcome.value]
+    if source.value in overlays:
+        return
+    reason = overlays.get("refused", {}).get(source.value, "not a combination Paymob produces")
+    raise UsageError(f"--outcome {outcome.value} with --source {source.value}: {reason}")
+
+
+def _rng(seed: int | None) -> random.Random:
+    return random.Random(seed) if seed is not None else random.Random()
+
+
+_SEED_EPOCH = datetime(2025, 3, 17, 10, 0, 0, tzinfo=UTC)
+
+
+def _base_time(spec: TransactionSpec, rng: random.Random, now: datetime | None) -> datetime:
+    if spec.created_at is not None:
+        return spec.created_at.astimezone(UTC)
+    if spec.seed is not None:
+        return _SEED_EPOCH + timedelta(
+            seconds=rng.randrange(0, 180 * 86400), microseconds=rng.randrange(10**6)
+        )
+    return (now or datetime.now(UTC)).astimezone(UTC)
+
+
+def paymob_timestamp(moment: datetime, region: Region) -> str:
+    """Paymob's rendering: naive local time in Egypt, an explicit offset elsewhere (reference §2)."""
+    info = region.info
+    if not info.utc_offset:
+        local = moment.astimezone(timezone(timedelta(hours=2)))
+        return local.replace(tzinfo=None).isoformat(timespec="microseconds")
+    sign = 1 if info.utc_offset[0] == "+" else -1
+    hours, minutes = (int(part) for part in info.utc_offset[1:].split(":"))
+    zone = timezone(sign * timedelta(hours=hours, minutes=minutes))
+    return moment.astimezone(zone).isoformat(timespec="microseconds")
+
+
+def amount_major(cents: int, currency: str) -> int | float:
+    """Major units as MIGS reports them: 250 for 25000 piasters, 250.5 for 25050."""
+    value = Decimal(cents).scaleb(-currency_exponent(currency))
+    return int(value) if value == value.to_integral_value() else float(value)
+
+
+@dataclass(frozen=True)
+class Callback:
+    """One built callback: the JSON envelope Paymob POSTs and the HMAC it would carry."""
+
+    kind: CallbackKind
+    body: dict[str, Any]
+
+    @property
+    def obj(self) -> dict[str, Any]:
+        obj = self.body["obj"]
+        assert isinstance(obj, dict)
+        return obj
+
+    def sign(self, secret: str) -> str:
+        return signing.compute(self.kind, self.obj, secret)
+
+
+def build_transaction(spec: TransactionSpec, *, now: datetime | None = None) -> Callback:
+    """A TRANSACTION callback with the full documented shape (reference §7.1)."""
+    check_combination(spec.outcome, spec.source)
+    rng = _rng(spec.seed)
+    currency = (spec.currency or spec.region.info.currency).upper()
+    created = _base_time(spec, rng, now)
+    transaction_id = spec.transaction_id or rng.randrange(200_000_000, 399_999_999)
+    order_id = spec.order_id or rng.randrange(200_000_000, 399_999_999)
+    parent_id = spec.parent_transaction_id
+    if spec.outcome.is_child and parent_id is None:
+        parent_id = transaction_id - rng.randrange(1, 5000)
+    last4 = spec.pan_last4 or spec.brand.default_last4
+    if not re.fullmatch(r"\d{4}", last4):
+        raise UsageError(f"invalid last four digits {last4!r}", hint="give exactly four digits")
+    decline_code = spec.decline_code or rng.choice(sorted(DECLINE_CODES))
+    order_created = created - timedelta(
+        seconds=rng.randrange(20, 600), microseconds=rng.randrange(10**6)
+    )
+    receipt = f"{rng.randrange(10**11, 10**12)}"
+    paid = spec.amount_cents if spec.outcome is Outcome.APPROVED else 0
+    context: dict[str, Any] = {
+        "transaction_id": transaction_id,
+        "transaction_id_text": str(transaction_id),
+        "order_id": order_id,
+        "order_id_text": str(order_id),
+        "amount_cents": spec.amount_cents,
+        "order_amount_cents": spec.amount_cents,
+        "paid_amount_cents": paid,
+        "amount_major": amount_major(spec.amount_cents, currency),
+        "currency": currency,
+        "integration_id": spec.integration_id,
+        "profile_id": spec.profile_id,
+        "merchant_id": spec.merchant_id,
+        "merchant_order_id": spec.merchant_order_id,
+        "merchant_phone": spec.region.info.phone_prefix + "1000000000",
+        "merchant_country": spec.region.info.country,
+        "country": spec.region.info.country[:2],
+        "city": {
+            Region.EG: "Cairo",
+            Region.KSA: "Riyadh",
+            Region.UAE: "Dubai",
+            Region.OMAN: "Muscat",
+            Region.PAKISTAN: "Karachi",
+        }[spec.region],
+        "first_name": spec.customer.first_name,
+        "last_name": spec.customer.last_name,
+        "email": spec.customer.email,
+        "phone": spec.customer.phone,
+        "shipping_id": rng.randrange(100_000_000, 199_999_999),
+        "created_at": paymob_timestamp(created, spec.region),
+        "order_created_at": paymob_timestamp(order_created, spec.region),
+        "updated_at": paymob_timestamp(
+            created + timedelta(seconds=rng.randrange(5, 40), microseconds=rng.randrange(10**6)),
+            spec.region,
+        ),
+        "gateway_created_at": (created + timedelta(seconds=rng.randrange(2, 30)))
+        .astimezone(UTC)
+        .replace(tzinfo=None)
+        .isoformat(timespec="microseconds"),
+        "payment_key_exp": int((order_created + timedelta(hours=1)).timestamp()),
+        "payer_ip": spec.payer_ip,
+        "is_live": spec.is_live,
+        "pan_last4": last4,
+        "card_subtype": spec.brand.value,
+        "card_type": spec.brand.card_type,
+        "card_bin": spec.brand.bin,
+        "authorization_code": f"{rng.randrange(10**5, 10**6)}",
+        "receipt_no": receipt,
+        "transaction_no": f"{rng.randrange(10**8, 10**9)}",
+        "batch": int(created.strftime("%Y%m%d")),
+        "decline_code": decline_code,
+        "decline_message": DECLINE_CODES.get(decline_code, "Declined"),
+        "wallet_number": spec.wallet_number,
+        "wallet_redirect_url": f"https://accept.paymob.com/api/acceptance/wallet_other_test/wallet_template?token={rng.getrandbits(128):032x}",
+        "bill_reference": spec.bill_reference or rng.randrange(10**7, 10**8),
+        "parent_transaction_id": parent_id,
+    }
+    body = template("transaction.json")
+    deep_merge(body, template(f"source.{spec.source.value}.json"))
+    deep_merge(body, template("outcomes.json")[spec.outcome.value][spec.source.value])
+    filled: dict[str, Any] = fill(body, context)
+    obj = filled["obj"]
+    if spec.is_auth or spec.outcome is Outcome.CAPTURE:
+        # An authorisation is "is_auth"; its capture is a child with is_capture and is_auth false.
+        obj["is_auth"] = spec.outcome is not Outcome.CAPTURE
+        if spec.source is PaymentSource.CARD and spec.outcome is not Outcome.CAPTURE:
+            obj["data"]["migs_order"]["status"] = "AUTHORIZED"
+            obj["data"]["migs_transaction"]["type"] = "AUTHORIZATION"
+            obj["data"]["migs_order"]["totalCapturedAmount"] = 0
+    check_signed_fields(CallbackKind.TRANSACTION, obj)
+    return Callback(CallbackKind.TRANSACTION, filled)
+
+
+def check_signed_fields(kind: CallbackKind, obj: Mapping[str, Any]) -> None:
+    """Built callbacks never carry a null or missing signed field (Paymob never defines them)."""
+    bad = [f.name for f in signing.collect_fields(kind, obj) if f.missing or f.raw is None]
+    if bad:
+        raise UsageError(
+            f"signed field(s) would be null or missing: {', '.join(bad)}",
+            hint="give them a value with --set",
+        )
+
+
+@dataclass(frozen=True)
+class TokenSpec:
+    order_id: int
+    email: str = "customer@example.com"
+    card_subtype: str = "MasterCard"
+    pan_last4: str = "2346"
+    merchant_id: int = 1835600
+    token: str | None = None
+    token_id: int | None = None
+    created_at: datetime | None = None
+    region: Region = Region.EG
+    seed: int | None = None
+    next_payment_intention: str | None = None
+
+
+def token_spec_for(
+    transaction: Mapping[str, Any], *, seed: int | None = None, region: Region = Region.EG
+) -> TokenSpec:
+    """A TOKEN consistent with the TRANSACTION obj it follows: same order, email, card, owner."""
+    source = transaction.get("source_data") or {}
+    claims = transaction.get("payment_key_claims") or {}
+    billing = claims.get("billing_data") or {}
+    order = transaction.get("order") or {}
+    shipping = order.get("shipping_data") or {}
+    pan = str(source.get("pan") or "")
+    created = parse_paymob_timestamp(str(transaction.get("created_at") or ""), region)
+    return TokenSpec(
+        order_id=int(order.get("id") or 0),
+        email=str(billing.get("email") or shipping.get("email") or "customer@example.com"),
+        card_subtype=str(source.get("sub_type") or "MasterCard"),
+        pan_last4=pan[-4:] if len(pan) >= 4 else "2346",
+        merchant_id=int(transaction.get("owner") or 1835600),
+        created_at=created + timedelta(seconds=3, microseconds=123457) if created else None,
+        region=region,
+        seed=seed,
+        next_payment_intention=claims.get("next_payment_intention"),
+    )
+
+
+def parse_paymob_timestamp(text: str, region: Region) -> datetime | None:
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    if moment.tzinfo is None:
+        offset = region.info.utc_offset or "+02:00"
+        sign = 1 if offset[0] == "+" else -1
+        hours, minutes = (int(p) for p in offset[1:].split(":"))
+        moment = moment.replace(tzinfo=timezone(sign * timedelta(hours=hours, minutes=minutes)))
+    return moment.astimezone(UTC)
+
+
+def build_token(spec: TokenSpec, *, now: datetime | None = None) -> Callback:
+    """A TOKEN (saved card) callback (reference §7.3)."""
+    rng = _rng(spec.seed if spec.seed is None else spec.seed + 7919)
+    created = spec.created_at or (now or datetime.now(UTC))
+    if not re.fullmatch(r"\d{4}", spec.pan_last4):
+        raise UsageError(f"invalid last four digits {spec.pan_last4!r}")
+    context = {
+        "token_id": spec.token_id or rng.randrange(9_000_000, 9_999_999),
+        "token": spec.token or f"{rng.getrandbits(224):056x}",
+        "pan_last4": spec.pan_last4,
+        "merchant_id": spec.merchant_id,
+        "card_subtype": spec.card_subtype,
+        "created_at": paymob_timestamp(created, spec.region),
+        "email": spec.email,
+        "order_id_text": str(spec.order_id),
+    }
+    body: dict[str, Any] = fill(template("token.json"), context)
+    if spec.next_payment_intention:
+        body["obj"]["next_payment_intention"] = spec.next_payment_intention
+    check_signed_fields(CallbackKind.TOKEN, body["obj"])
+    return Callback(CallbackKind.TOKEN, body)
+
+
+def build_delivery_status(
+    order_id: int,
+    status: str = "Delivered",
+    *,
+    merchant_id: int = 1835600,
+    region: Region = Region.EG,
+    now: datetime | None = None,
+) -> Callback:
+    """A DELIVERY_STATUS callback (experimental, reference §7.4)."""
+    context = {
+        "order_id": order_id,
+        "delivery_status": status,
+        "merchant_id": merchant_id,
+        "updated_at": paymob_timestamp(now or datetime.now(UTC), region),
+    }
+    body: dict[str, Any] = fill(template("delivery_status.json"), context)
+    return Callback(CallbackKind.DELIVERY_STATUS, body)
+
+
+# --- flattening (GET redirect, payments/pay) -----------------------------------------------------
+
+
+def _lookup(obj: Mapping[str, Any], path: str) -> Any:
+    current: Any = obj
+    for part in path.split("."):
+        if not isinstance(current, Mapping) or part not in current:
+            return None
+        current = current[part]
+    return current
+
+
+def redirect_params(obj: Mapping[str, Any], hmac: str | None) -> list[tuple[str, str]]:
+    """The GET response-callback parameters, as text, in Paymob's order (reference §7.2)."""
+    params: list[tuple[str, str]] = []
+    for name, path in template("redirect.json")["params"]:
+        value = _lookup(obj, path)
+        if value is None and name == "merchant_order_id":
+            continue  # only present when the merchant sent one
+        params.append((name, signing.render_value(value)))
+    if hmac is not None:
+        params.append(("hmac", hmac))
+    return params
+
+
+def encode_params(params: Sequence[tuple[str, str]]) -> str:
+    return "&".join(f"{quote(k, safe='._')}={quote(v, safe='')}" for k, v in params)
+
+
+def with_query(url: str, query: str) -> str:
+    """Append ``query`` to ``url``, keeping any query it already has."""
+    parts = urlsplit(url)
+    joined = f"{parts.query}&{query}" if parts.query else query
+    return urlunsplit((parts.scheme, parts.netloc, parts.path, joined, parts.fragment))
+
+
+def pay_response(obj: Mapping[str, Any], hmac: str) -> dict[str, Any]:
+    """The flattened string-typed record ``payments/pay`` returns for a TOKEN payment."""
+    record: dict[str, Any] = {}
+    for name, path in template("pay_response.json")["params"]:
+        value = _lookup(obj, path)
+        record[name] = None if value is None else signing.render_value(value)
+    record["hmac"] = hmac
+    record["use_redirection"] = False
+    record["redirection_url"] = ""
+    record["merchant_response"] = None
+    record["bypass_step_six"] = False
+    return record
+
+
+# --- --set overrides -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Override:
+    path: tuple[str, ...]
+    value: Any
+    text: str
+
+
+def parse_override(text: str) -> Override:
+    """``obj.source_data.pan=1234``: the value is JSON when it parses, otherwise a string."""
+    if "=" not in text:
+        raise UsageError(
+            f"--set {text!r}: expected PATH=VALUE", hint="e.g. --set obj.success=false"
+        )
+    path_text, raw = text.split("=", 1)
+    parts = tuple(path_text.strip().split("."))
+    if not path_text.strip() or any(not p for p in parts):
+        raise UsageError(
+            f"--set {text!r}: empty path segment",
+            hint="write dotted paths like obj.source_data.pan",
+        )
+    try:
+        value = json.loads(raw)
+    except ValueError:
+        value = raw
+    return Override(parts, value, text)
+
+
+def apply_overrides(body: dict[str, Any], overrides: Sequence[Override]) -> dict[str, Any]:
+    """Apply ``--set`` paths to a copy of ``body``; a missing or non-object parent is an error."""
+    result = copy.deepcopy(body)
+    for override in overrides:
+        target: Any = result
+        walked: list[str] = []
+        for part in override.path[:-1]:
+            walked.append(part)
+            if not isinstance(target, dict) or part not in target:
+                raise UsageError(
+                    f"--set {override.text!r}: {'.'.join(walked)!r} does not exist in the payload",
+                    hint="paths start at the body's top level, e.g. obj.source_data.pan",
+                )
+            target = target[part]
+        if not isinstance(target, dict):
+            raise UsageError(
+                f"--set {override.text!r}: {'.'.join(override.path[:-1])!r} is not an object",
+                hint="only fields of JSON objects can be set",
+            )
+        target[override.path[-1]] = override.value
+    return result
+
+
+def with_body(callback: Callback, body: dict[str, Any]) -> Callback:
+    return replace(callback, body=body)

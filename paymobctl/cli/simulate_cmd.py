@@ -1,0 +1,415 @@
+"""``paymobctl simulate transaction|token|response|history``: signed callbacks that look exactly
+like Paymob's, sent to any endpoint."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from paymobctl.cli.options import command, runtime
+from paymobctl.cli.output import Output
+from paymobctl.errors import ExitCode, UsageError
+from paymobctl.models import CallbackKind, CardBrand, Outcome, PaymentSource
+
+app = typer.Typer(
+    help="Send signed callbacks that look exactly like Paymob's to any endpoint.",
+    no_args_is_help=True,
+)
+
+ToOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--to",
+        metavar="URL",
+        help="Target. Default: the profile's processed (or response) callback URL, else the "
+        "local listener's http://127.0.0.1:8000/api/payments/webhook/.",
+        show_default=False,
+    ),
+]
+OutcomeOpt = Annotated[
+    Outcome, typer.Option("--outcome", help="What happened to the payment.", case_sensitive=False)
+]
+SourceOpt = Annotated[
+    PaymentSource, typer.Option("--source", help="How it was paid.", case_sensitive=False)
+]
+BrandOpt = Annotated[
+    CardBrand, typer.Option("--brand", help="Card scheme (card source).", case_sensitive=False)
+]
+AmountOpt = Annotated[
+    str | None,
+    typer.Option("--amount", help="Amount in major units (150 or 150.50).", show_default=False),
+]
+CentsOpt = Annotated[
+    int | None,
+    typer.Option("--amount-cents", help="Amount in minor units (15050).", show_default=False),
+]
+CurrencyOpt = Annotated[
+    str | None,
+    typer.Option("--currency", help="Default: the profile's currency.", show_default=False),
+]
+OrderOpt = Annotated[
+    int | None, typer.Option("--order-id", help="Paymob order id.", show_default=False)
+]
+MerchantOrderOpt = Annotated[
+    str | None,
+    typer.Option("--merchant-order-id", help="Your own order reference.", show_default=False),
+]
+SetOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--set",
+        metavar="PATH=VALUE",
+        help="Change a field before signing, e.g. obj.source_data.pan=1234 or obj.success=false "
+        "(VALUE is JSON when it parses, else a string). Repeatable.",
+        show_default=False,
+    ),
+]
+SeedOpt = Annotated[
+    int | None,
+    typer.Option("--seed", help="Make ids, times and codes deterministic.", show_default=False),
+]
+UnsignedOpt = Annotated[bool, typer.Option("--unsigned", help="Send without any hmac.")]
+BadHmacOpt = Annotated[bool, typer.Option("--bad-hmac", help="Send a well-formed but wrong hmac.")]
+InsecureOpt = Annotated[
+    bool, typer.Option("--insecure", help="Accept a self-signed certificate (local HTTPS).")
+]
+TimeoutOpt = Annotated[
+    float, typer.Option("--timeout", help="Seconds to wait for the answer.", min=0.1)
+]
+PrintOpt = Annotated[
+    bool,
+    typer.Option(
+        "--print",
+        help='Print the exact request as one JSON object {"method", "url", "body"} and send nothing.',
+    ),
+]
+SecretFileOpt = Annotated[
+    Path | None,
+    typer.Option("--secret-file", help="Read the HMAC secret from this file.", show_default=False),
+]
+
+
+def _amount(amount: str | None, cents: int | None, currency: str) -> int:
+    from paymobctl.models import parse_amount
+
+    if amount is not None and cents is not None:
+        raise UsageError("--amount and --amount-cents are exclusive", hint="give one of them")
+    if cents is not None:
+        if cents <= 0:
+            raise UsageError(f"invalid --amount-cents {cents}", hint="give a positive whole number")
+        return cents
+    if amount is not None:
+        return parse_amount(amount, currency)
+    return 10000
+
+
+def _target(to: str | None, *, response: bool) -> str:
+    from paymobctl.config import check_url
+    from paymobctl.sandbox_profile import DEFAULT_CALLBACK_URL, DEFAULT_RESPONSE_URL
+
+    if to is None:
+        settings = runtime().settings()
+        key = "response_callback_url" if response else "processed_callback_url"
+        configured = settings.get(key)
+        to = (
+            configured
+            if isinstance(configured, str)
+            else (DEFAULT_RESPONSE_URL if response else DEFAULT_CALLBACK_URL)
+        )
+    try:
+        return check_url(to)
+    except ValueError as exc:
+        raise UsageError(
+            f"--to: {exc}",
+            hint="give a full URL such as http://127.0.0.1:8000/api/payments/webhook/",
+        ) from None
+
+
+def _secret(secret_file: Path | None, needed: bool) -> str | None:
+    if not needed:
+        return None
+    if secret_file is not None:
+        try:
+            text = secret_file.read_text(encoding="utf-8").rstrip("\r\n")
+        except OSError as exc:
+            raise UsageError(
+                f"{secret_file}: cannot read the secret file ({exc.strerror})"
+            ) from None
+        if not text:
+            raise UsageError(f"{secret_file}: the secret file is empty")
+        return text
+    settings = runtime().settings()
+    return settings.require_secret("hmac_secret", purpose="signing callbacks").reveal()
+
+
+def _short_url(url: str) -> str:
+    return re.sub(r"hmac=([0-9a-f]{8})[0-9a-f]{112}([0-9a-f]{8})", r"hmac=\1…\2", url)
+
+
+def _show(out: Output, prepared: object, result: object) -> None:
+    from paymobctl.delivery import Result
+    from paymobctl.models import format_amount
+    from paymobctl.simulation import Prepared
+
+    assert isinstance(prepared, Prepared) and isinstance(result, Result)
+    obj = prepared.obj
+    facts = [prepared.kind.value]
+    if prepared.outcome:
+        facts.append(
+            f"{prepared.outcome.value} {prepared.source.value if prepared.source else ''}".strip()
+        )
+    if isinstance(obj.get("amount_cents"), int) and isinstance(obj.get("currency"), str):
+        facts.append(format_amount(obj["amount_cents"], obj["currency"]))
+    if prepared.order_id:
+        facts.append(f"order {prepared.order_id}")
+    if prepared.transaction_id:
+        facts.append(f"txn {prepared.transaction_id}")
+    facts.append(prepared.signature.value)
+    out.line(f"{prepared.request.method} {_short_url(prepared.request.url)}")
+    out.line("     " + " · ".join(facts))
+    for note in prepared.notes:
+        out.info(note)
+    if result.status is None:
+        return
+    line = f"{result.status} {result.reason} · {result.latency_ms:.1f} ms"
+    if result.ok:
+        out.ok(line)
+    else:
+        out.bad(line)
+    for name, value in result.headers:
+        out.line(f"  {name}: {value}")
+    if result.excerpt:
+        out.line("  " + result.excerpt.replace("\n", "\n  "))
+
+
+def _simulate(
+    what_name: str,
+    *,
+    to: str | None,
+    outcome: Outcome,
+    source: PaymentSource,
+    brand: CardBrand,
+    amount: str | None,
+    amount_cents: int | None,
+    currency: str | None,
+    order_id: int | None,
+    merchant_order_id: str | None,
+    set_: list[str] | None,
+    seed: int | None,
+    unsigned: bool,
+    bad_hmac: bool,
+    insecure: bool,
+    timeout: float,
+    print_: bool,
+    secret_file: Path | None,
+) -> None:
+    from paymobctl import delivery, simulation
+    from paymobctl.callbacks import parse_override
+    from paymobctl.models import check_currency
+    from paymobctl.sandbox_profile import SANDBOX
+
+    rt = runtime()
+    what = simulation.What(what_name)
+    if unsigned and bad_hmac:
+        raise UsageError("--unsigned and --bad-hmac are exclusive", hint="choose one")
+    if what is simulation.What.TOKEN and source is not PaymentSource.CARD:
+        raise UsageError(
+            f"--source {source.value}: TOKEN callbacks are for saved cards",
+            hint="use --source card",
+        )
+    settings = rt.settings()
+    rt.announce_mode(settings)
+    code = check_currency(currency) if currency else settings.currency
+    integration = settings.get("integration_id")
+    request = simulation.Request(
+        what=what,
+        outcome=outcome,
+        source=source,
+        brand=brand,
+        amount_cents=_amount(amount, amount_cents, code),
+        currency=code,
+        region=settings.region,
+        order_id=order_id,
+        merchant_order_id=merchant_order_id,
+        integration_id=integration if isinstance(integration, int) else 4822951,
+        merchant_id=SANDBOX.merchant_id,
+        is_live=settings.is_live,
+        overrides=tuple(parse_override(text) for text in set_ or []),
+        seed=seed,
+        signature=simulation.Signature.UNSIGNED
+        if unsigned
+        else (simulation.Signature.BAD if bad_hmac else simulation.Signature.SIGNED),
+    )
+    url = _target(to, response=what is simulation.What.RESPONSE)
+    store = rt.store()
+    prepared = simulation.prepare(
+        request, url=url, secret=_secret(secret_file, not unsigned), store=store
+    )
+    if print_:
+        simulation.record(prepared, store, origin="print", result=None)
+        import json
+
+        rt.out.stdout.write(
+            json.dumps(prepared.request.printable(), separators=(",", ":"), ensure_ascii=False)
+            + "\n"
+        )
+        return
+    with delivery.http_client(verify=not insecure) as client:
+        result = simulation.send(prepared, client=client, timeout=timeout, store=store)
+    if rt.json:
+        rt.out.json(
+            {
+                "request": {
+                    **prepared.request.printable(),
+                    "headers": dict(prepared.request.headers),
+                },
+                "callback": {
+                    "type": prepared.kind.value,
+                    "outcome": prepared.outcome,
+                    "source": prepared.source,
+                    "order_id": prepared.order_id,
+                    "transaction_id": prepared.transaction_id,
+                    "hmac": prepared.hmac,
+                    "signature": prepared.signature,
+                    "notes": list(prepared.notes),
+                },
+                "response": result.as_dict(),
+            }
+        )
+    else:
+        _show(rt.out, prepared, result)
+    delivery.raise_for(result, timeout=timeout)
+    if not result.ok:
+        raise typer.Exit(int(ExitCode.FAILED))
+
+
+@command(app, "transaction")
+def transaction(
+    to: ToOpt = None,
+    outcome: OutcomeOpt = Outcome.APPROVED,
+    source: SourceOpt = PaymentSource.CARD,
+    brand: BrandOpt = CardBrand.MASTERCARD,
+    amount: AmountOpt = None,
+    amount_cents: CentsOpt = None,
+    currency: CurrencyOpt = None,
+    order_id: OrderOpt = None,
+    merchant_order_id: MerchantOrderOpt = None,
+    set_: SetOpt = None,
+    seed: SeedOpt = None,
+    unsigned: UnsignedOpt = False,
+    bad_hmac: BadHmacOpt = False,
+    insecure: InsecureOpt = False,
+    timeout: TimeoutOpt = 10.0,
+    print_: PrintOpt = False,
+    secret_file: SecretFileOpt = None,
+) -> None:
+    """POST a TRANSACTION processed callback (JSON body, ?hmac= in the URL). Exit 0 on 2xx."""
+    _simulate("transaction", **locals())
+
+
+@command(app, "token")
+def token(
+    to: ToOpt = None,
+    outcome: OutcomeOpt = Outcome.APPROVED,
+    source: SourceOpt = PaymentSource.CARD,
+    brand: BrandOpt = CardBrand.MASTERCARD,
+    amount: AmountOpt = None,
+    amount_cents: CentsOpt = None,
+    currency: CurrencyOpt = None,
+    order_id: OrderOpt = None,
+    merchant_order_id: MerchantOrderOpt = None,
+    set_: SetOpt = None,
+    seed: SeedOpt = None,
+    unsigned: UnsignedOpt = False,
+    bad_hmac: BadHmacOpt = False,
+    insecure: InsecureOpt = False,
+    timeout: TimeoutOpt = 10.0,
+    print_: PrintOpt = False,
+    secret_file: SecretFileOpt = None,
+) -> None:
+    """POST a TOKEN (saved card) callback; with --order-id it matches the transaction simulated
+    earlier for that order (same email, card subtype and last four digits)."""
+    _simulate("token", **locals())
+
+
+@command(app, "response")
+def response(
+    to: ToOpt = None,
+    outcome: OutcomeOpt = Outcome.APPROVED,
+    source: SourceOpt = PaymentSource.CARD,
+    brand: BrandOpt = CardBrand.MASTERCARD,
+    amount: AmountOpt = None,
+    amount_cents: CentsOpt = None,
+    currency: CurrencyOpt = None,
+    order_id: OrderOpt = None,
+    merchant_order_id: MerchantOrderOpt = None,
+    set_: SetOpt = None,
+    seed: SeedOpt = None,
+    unsigned: UnsignedOpt = False,
+    bad_hmac: BadHmacOpt = False,
+    insecure: InsecureOpt = False,
+    timeout: TimeoutOpt = 10.0,
+    print_: PrintOpt = False,
+    secret_file: SecretFileOpt = None,
+) -> None:
+    """GET the transaction response callback (the browser redirect, flattened query with hmac)."""
+    _simulate("response", **locals())
+
+
+@command(app, "history")
+def history(
+    limit: Annotated[int, typer.Option("--limit", help="How many, newest first.", min=1)] = 20,
+    kind: Annotated[
+        CallbackKind | None,
+        typer.Option("--type", help="Only this callback type.", case_sensitive=False),
+    ] = None,
+) -> None:
+    """List the callbacks simulate has sent (or printed) and how the targets answered."""
+    rt = runtime()
+    rows = rt.store().deliveries(limit=limit, kind=kind.value if kind else None)
+    if rt.json:
+        rt.out.json(
+            [
+                {
+                    "id": d.id,
+                    "created_at": d.created_at,
+                    "origin": d.origin,
+                    "type": d.kind,
+                    "outcome": d.outcome,
+                    "source": d.source,
+                    "method": d.method,
+                    "url": d.url,
+                    "signature": d.signature,
+                    "order_id": d.order_id,
+                    "transaction_id": d.transaction_id,
+                    "status": d.status,
+                    "latency_ms": d.latency_ms,
+                    "error": d.error,
+                }
+                for d in rows
+            ]
+        )
+        return
+    rt.out.table(
+        ["id", "time (UTC)", "type", "outcome", "signature", "method", "url", "status", "ms"],
+        [
+            (
+                d.id,
+                d.created_at[:19].replace("T", " "),
+                d.kind,
+                d.outcome or "",
+                d.signature,
+                d.method,
+                _short_url(d.url).split("?", 1)[0],
+                d.status
+                if d.status is not None
+                else ("printed" if d.origin == "print" else (d.error or "")[:30]),
+                f"{d.latency_ms:.1f}" if d.latency_ms is not None else "",
+            )
+            for d in rows
+        ],
+        empty="no callbacks simulated yet: try `paymobctl simulate transaction --print`",
+    )

@@ -1,0 +1,259 @@
+"""Sending callbacks over HTTP exactly as Paymob does, with results and errors people can act on.
+
+Shared by ``simulate`` and ``events replay`` (sync), and by the sandbox's callback delivery and
+``listen``'s forwarding (async). Only this module and the client speak httpx for outgoing calls.
+"""
+
+from __future__ import annotations
+
+import json
+import ssl
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from paymobctl import __version__
+from paymobctl.errors import NetworkError
+
+if TYPE_CHECKING:
+    import httpx
+
+USER_AGENT = f"paymobctl/{__version__}"
+EXCERPT_CHARS = 600
+
+
+def wire_json(value: Any) -> bytes:
+    """The exact bytes of a JSON body on the wire: compact, UTF-8, key order kept."""
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+
+
+@dataclass(frozen=True)
+class HttpRequest:
+    method: str
+    url: str
+    body: bytes | None = None
+    headers: tuple[tuple[str, str], ...] = ()
+
+    def printable(self) -> dict[str, Any]:
+        """``{"method", "url", "body"}``; ``wire_json(body)`` reproduces the sent bytes exactly."""
+        body = json.loads(self.body) if self.body is not None else None
+        return {"method": self.method, "url": self.url, "body": body}
+
+    @property
+    def content_type(self) -> str | None:
+        for name, value in self.headers:
+            if name.lower() == "content-type":
+                return value
+        return None
+
+
+def post_json(url: str, body: Any, *, extra_headers: Sequence[tuple[str, str]] = ()) -> HttpRequest:
+    headers = (("Content-Type", "application/json"), ("User-Agent", USER_AGENT), *extra_headers)
+    return HttpRequest("POST", url, wire_json(body), tuple(headers))
+
+
+def get(url: str) -> HttpRequest:
+    return HttpRequest("GET", url, None, (("User-Agent", USER_AGENT),))
+
+
+@dataclass(frozen=True)
+class Result:
+    """What happened to one attempt: a response, or an error that says what to do."""
+
+    url: str
+    status: int | None = None
+    reason: str = ""
+    latency_ms: float = 0.0
+    headers: tuple[tuple[str, str], ...] = ()
+    excerpt: str = ""
+    error: str | None = None  # refused | timeout | tls | invalid-url | other
+    error_message: str | None = None
+    attempt: int = 1
+    location: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.status is not None and 200 <= self.status < 300
+
+    @property
+    def failed_transiently(self) -> bool:
+        """Worth retrying: no answer, or a server error / throttling."""
+        return self.error in ("refused", "timeout", "other") or (
+            self.status is not None and (self.status >= 500 or self.status == 429)
+        )
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "url": self.url,
+            "status": self.status,
+            "reason": self.reason,
+            "latency_ms": round(self.latency_ms, 2),
+            "headers": dict(self.headers),
+            "body_excerpt": self.excerpt,
+            "error": self.error,
+            "error_message": self.error_message,
+            "attempt": self.attempt,
+        }
+
+
+def _excerpt(content: bytes) -> str:
+    text = content[: EXCERPT_CHARS * 4].decode("utf-8", "replace")
+    return text if len(text) <= EXCERPT_CHARS else text[:EXCERPT_CHARS] + "…"
+
+
+def _classify(exc: Exception) -> tuple[str, str]:
+    import httpx
+
+    text = str(exc) or type(exc).__name__
+    if isinstance(exc, httpx.TimeoutException):
+        return "timeout", text
+    cause: BaseException | None = exc
+    while cause is not None:
+        if (
+            isinstance(cause, ssl.SSLError)
+            or "CERTIFICATE_VERIFY_FAILED" in str(cause)
+            or "SSL" in type(cause).__name__
+        ):
+            return "tls", str(cause)
+        cause = cause.__cause__ or cause.__context__
+    if isinstance(exc, httpx.ConnectError):
+        return "refused", text
+    if isinstance(exc, httpx.UnsupportedProtocol | httpx.InvalidURL):
+        return "invalid-url", text
+    return "other", text
+
+
+def _result(response: httpx.Response, url: str, started: float, attempt: int) -> Result:
+    return Result(
+        url=url,
+        status=response.status_code,
+        reason=response.reason_phrase,
+        latency_ms=(time.perf_counter() - started) * 1000,
+        headers=tuple((k, v) for k, v in response.headers.items()),
+        excerpt=_excerpt(response.content),
+        attempt=attempt,
+        location=response.headers.get("location"),
+    )
+
+
+def attempt(
+    client: httpx.Client, request: HttpRequest, *, timeout: float, attempt_no: int = 1
+) -> Result:
+    """One synchronous attempt; never raises for network problems (see :func:`raise_for`)."""
+    import httpx
+
+    started = time.perf_counter()
+    try:
+        response = client.request(
+            request.method,
+            request.url,
+            content=request.body,
+            headers=list(request.headers),
+            timeout=timeout,
+            follow_redirects=False,
+        )
+    except (httpx.HTTPError, ValueError, ssl.SSLError, OSError) as exc:
+        kind, message = _classify(exc)
+        return Result(
+            request.url,
+            latency_ms=(time.perf_counter() - started) * 1000,
+            error=kind,
+            error_message=message,
+            attempt=attempt_no,
+        )
+    return _result(response, request.url, started, attempt_no)
+
+
+async def attempt_async(
+    client: httpx.AsyncClient, request: HttpRequest, *, timeout: float, attempt_no: int = 1
+) -> Result:
+    import httpx
+
+    started = time.perf_counter()
+    try:
+        response = await client.request(
+            request.method,
+            request.url,
+            content=request.body,
+            headers=list(request.headers),
+            timeout=timeout,
+            follow_redirects=False,
+        )
+    except (httpx.HTTPError, ValueError, ssl.SSLError, OSError) as exc:
+        kind, message = _classify(exc)
+        return Result(
+            request.url,
+            latency_ms=(time.perf_counter() - started) * 1000,
+            error=kind,
+            error_message=message,
+            attempt=attempt_no,
+        )
+    return _result(response, request.url, started, attempt_no)
+
+
+def raise_for(result: Result, *, timeout: float) -> None:
+    """Turn a failed attempt (no answer at all) into an actionable error (exit 3)."""
+    if result.error is None:
+        return
+    url = result.url.split("?", 1)[0]
+    if result.error == "refused":
+        raise NetworkError(
+            f"nothing is listening at {url}",
+            hint="start your app, or run `paymobctl listen` to receive callbacks locally",
+        )
+    if result.error == "timeout":
+        raise NetworkError(
+            f"{url} did not answer within {timeout:g} s",
+            hint="check the app is not blocked, or raise --timeout",
+        )
+    if result.error == "tls":
+        raise NetworkError(
+            f"TLS handshake with {url} failed ({result.error_message})",
+            hint="for a local server with a self-signed certificate, pass --insecure",
+        )
+    if result.error == "invalid-url":
+        raise NetworkError(
+            f"cannot send to {url}: {result.error_message}", hint="use an http(s):// URL"
+        )
+    raise NetworkError(f"sending to {url} failed: {result.error_message}")
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """Bounded exponential backoff. Paymob publishes no retry policy (reference §11): this is ours."""
+
+    attempts: int = 5
+    first_delay: float = 0.5
+    factor: float = 2.0
+    max_delay: float = 30.0
+    retry_on: frozenset[str] = field(default_factory=lambda: frozenset({"transient"}))
+
+    def delay(self, attempt_no: int) -> float:
+        """Seconds to wait after attempt ``attempt_no`` (1-based) failed."""
+        return float(min(self.max_delay, self.first_delay * self.factor ** (attempt_no - 1)))
+
+    def should_retry(self, result: Result) -> bool:
+        if result.ok:
+            return False
+        if "non-2xx" in self.retry_on:
+            return True
+        return result.failed_transiently
+
+
+def http_client(*, verify: bool | ssl.SSLContext = True) -> httpx.Client:
+    import httpx
+
+    return httpx.Client(verify=verify, trust_env=False, headers={"User-Agent": USER_AGENT})
+
+
+def async_http_client(
+    *, verify: bool | ssl.SSLContext = True, max_connections: int = 100
+) -> httpx.AsyncClient:
+    import httpx
+
+    return httpx.AsyncClient(
+        verify=verify,
+        trust_env=False,
+        limits=httpx.Limits(max_connections=max_connections),
+    )

@@ -1,0 +1,213 @@
+"""``simulate``'s core: turn options into the exact signed request Paymob would send, send it,
+and record the delivery."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from enum import StrEnum
+from typing import TYPE_CHECKING, Any
+
+from paymobctl import callbacks, delivery
+from paymobctl.callbacks import Callback, Override, TransactionSpec
+from paymobctl.models import CardBrand, Outcome, PaymentSource, Region
+from paymobctl.signing import CallbackKind
+
+if TYPE_CHECKING:
+    import httpx
+
+    from paymobctl.store import Store
+
+
+class Signature(StrEnum):
+    SIGNED = "signed"
+    UNSIGNED = "unsigned"
+    BAD = "bad-hmac"
+
+
+class What(StrEnum):
+    TRANSACTION = "transaction"
+    TOKEN = "token"
+    RESPONSE = "response"
+
+
+@dataclass(frozen=True)
+class Request:
+    """Everything ``simulate`` needs to build one callback."""
+
+    what: What
+    outcome: Outcome = Outcome.APPROVED
+    source: PaymentSource = PaymentSource.CARD
+    brand: CardBrand = CardBrand.MASTERCARD
+    amount_cents: int = 10000
+    currency: str = "EGP"
+    region: Region = Region.EG
+    order_id: int | None = None
+    merchant_order_id: str | None = None
+    integration_id: int = 4822951
+    merchant_id: int = 1835600
+    is_live: bool = False
+    overrides: tuple[Override, ...] = ()
+    seed: int | None = None
+    signature: Signature = Signature.SIGNED
+
+
+@dataclass(frozen=True)
+class Prepared:
+    what: What
+    kind: CallbackKind
+    request: delivery.HttpRequest
+    obj: dict[str, Any]
+    hmac: str | None
+    outcome: Outcome | None
+    source: PaymentSource | None
+    transaction_id: int | None
+    order_id: int | None
+    merchant_order_id: str | None
+    signature: Signature = Signature.SIGNED
+    notes: tuple[str, ...] = field(default_factory=tuple)
+
+
+def _spec(req: Request) -> TransactionSpec:
+    return TransactionSpec(
+        outcome=req.outcome,
+        source=req.source,
+        brand=req.brand,
+        amount_cents=req.amount_cents,
+        currency=req.currency,
+        region=req.region,
+        order_id=req.order_id,
+        merchant_order_id=req.merchant_order_id,
+        integration_id=req.integration_id,
+        merchant_id=req.merchant_id,
+        is_live=req.is_live,
+        seed=req.seed,
+    )
+
+
+def _signature(
+    kind: CallbackKind, obj: dict[str, Any], secret: str | None, mode: Signature
+) -> str | None:
+    if mode is Signature.UNSIGNED:
+        return None
+    assert secret is not None
+    from paymobctl import signing
+
+    digest = signing.compute(kind, obj, secret)
+    if mode is Signature.BAD:
+        # Still 128 lowercase hex characters, so only the value is wrong.
+        digest = digest[:-1] + ("0" if digest[-1] != "0" else "1")
+    return digest
+
+
+def prepare(
+    req: Request,
+    *,
+    url: str,
+    secret: str | None,
+    store: Store | None = None,
+    now: datetime | None = None,
+) -> Prepared:
+    """Build the callback, apply ``--set`` overrides, sign, and shape the HTTP request."""
+    notes: list[str] = []
+    if req.what is What.TOKEN:
+        callback, notes = _token(req, store, now)
+    else:
+        callback = callbacks.build_transaction(_spec(req), now=now)
+    body = callbacks.apply_overrides(callback.body, req.overrides)
+    callback = callbacks.with_body(callback, body)
+    obj = callback.obj
+    kind = CallbackKind.RESPONSE if req.what is What.RESPONSE else callback.kind
+    signed_kind = CallbackKind.TRANSACTION if kind is CallbackKind.RESPONSE else kind
+    digest = _signature(signed_kind, obj, secret, req.signature)
+    if req.what is What.RESPONSE:
+        query = callbacks.encode_params(callbacks.redirect_params(obj, digest))
+        request = delivery.get(callbacks.with_query(url, query))
+    else:
+        target = callbacks.with_query(url, f"hmac={digest}") if digest else url
+        request = delivery.post_json(target, body)
+    order = obj.get("order")
+    order_id = order.get("id") if isinstance(order, dict) else obj.get("order_id")
+    return Prepared(
+        what=req.what,
+        kind=kind,
+        request=request,
+        obj=obj,
+        hmac=digest,
+        outcome=None if req.what is What.TOKEN else req.outcome,
+        source=None if req.what is What.TOKEN else req.source,
+        transaction_id=obj.get("id")
+        if isinstance(obj.get("id"), int) and req.what is not What.TOKEN
+        else None,
+        order_id=_as_int(order_id),
+        merchant_order_id=order.get("merchant_order_id") if isinstance(order, dict) else None,
+        signature=req.signature,
+        notes=tuple(notes),
+    )
+
+
+def _as_int(value: object) -> int | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str) and value.isdigit():
+        return int(value)
+    return None
+
+
+def _token(req: Request, store: Store | None, now: datetime | None) -> tuple[Callback, list[str]]:
+    notes: list[str] = []
+    earlier = store.latest_transaction_payload(req.order_id) if (store and req.order_id) else None
+    if earlier is not None:
+        spec = callbacks.token_spec_for(earlier, seed=req.seed, region=req.region)
+        notes.append(f"matches the transaction simulated earlier for order {req.order_id}")
+    else:
+        transaction = callbacks.build_transaction(
+            _spec(replace(req, outcome=Outcome.APPROVED, what=What.TRANSACTION)), now=now
+        )
+        spec = callbacks.token_spec_for(transaction.obj, seed=req.seed, region=req.region)
+        if req.order_id:
+            notes.append(
+                f"no transaction was simulated for order {req.order_id}: card details are invented"
+            )
+    return callbacks.build_token(spec, now=now), notes
+
+
+def send(
+    prepared: Prepared,
+    *,
+    client: httpx.Client,
+    timeout: float,
+    store: Store | None,
+    origin: str = "simulate",
+) -> delivery.Result:
+    """Send once, record the delivery (request and answer), and return the result."""
+    result = delivery.attempt(client, prepared.request, timeout=timeout)
+    if store is not None:
+        record(prepared, store, origin=origin, result=result)
+    return result
+
+
+def record(prepared: Prepared, store: Store, *, origin: str, result: delivery.Result | None) -> int:
+    request = prepared.request
+    return store.record_delivery(
+        origin=origin,
+        kind=prepared.kind.value,
+        method=request.method,
+        url=request.url,
+        request_headers=request.headers,
+        request_body=request.body,
+        signature=prepared.signature.value,
+        outcome=prepared.outcome.value if prepared.outcome else None,
+        source=prepared.source.value if prepared.source else None,
+        transaction_id=prepared.transaction_id,
+        order_id=prepared.order_id,
+        merchant_order_id=prepared.merchant_order_id,
+        payload=prepared.obj,
+        status=result.status if result else None,
+        latency_ms=result.latency_ms if result else None,
+        response_headers=result.headers if result else (),
+        response_excerpt=result.excerpt if result else None,
+        error=(result.error_message or result.error) if result and result.error else None,
+    )

@@ -1,0 +1,92 @@
+"""Real servers on free loopback ports for end-to-end tests (started and stopped by the test)."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+import uvicorn
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+
+def free_socket() -> socket.socket:
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    return sock
+
+
+def free_port() -> int:
+    with free_socket() as sock:
+        return int(sock.getsockname()[1])
+
+
+@contextmanager
+def serve(app: Any, **config: Any) -> Iterator[str]:
+    """Run an ASGI app with uvicorn in a thread on a free port; yield its base URL."""
+    sock = free_socket()
+    port = sock.getsockname()[1]
+    server = uvicorn.Server(
+        uvicorn.Config(app, log_level="warning", lifespan="on", access_log=False, **config)
+    )
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started:
+        if time.monotonic() > deadline or not thread.is_alive():
+            raise RuntimeError("test server did not start")
+        time.sleep(0.005)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+        sock.close()
+
+
+@dataclass
+class Captured:
+    method: str
+    path: str
+    query: str
+    headers: dict[str, str]
+    body: bytes
+
+
+@dataclass
+class Recorder:
+    """A tiny merchant app: records every request and answers as told."""
+
+    requests: list[Captured] = field(default_factory=list)
+    status: int = 200
+    answers: list[int] = field(default_factory=list)  # consumed first, then `status`
+    delay: float = 0.0
+
+    def app(self) -> Starlette:
+        async def endpoint(request: Request) -> Response:
+            body = await request.body()
+            self.requests.append(
+                Captured(
+                    request.method,
+                    request.url.path,
+                    request.url.query,
+                    dict(request.headers),
+                    body,
+                )
+            )
+            if self.delay:
+                import asyncio
+
+                await asyncio.sleep(self.delay)
+            status = self.answers.pop(0) if self.answers else self.status
+            return JSONResponse({"detail": "ok" if status < 400 else "nope"}, status_code=status)
+
+        return Starlette(routes=[Route("/{path:path}", endpoint, methods=["GET", "POST", "PUT"])])

@@ -1,0 +1,311 @@
+"""Payload builders: every template registered, builds, verifies; shapes follow the reference."""
+
+from __future__ import annotations
+
+import itertools
+import re
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from paymobctl import callbacks, samples, signing
+from paymobctl.callbacks import TransactionSpec
+from paymobctl.errors import UsageError
+from paymobctl.models import CardBrand, Outcome, PaymentSource, Region
+from paymobctl.signing import CallbackKind
+
+SECRET = "unit-test-hmac-secret"
+
+
+def reference_obj() -> dict[str, Any]:
+    body = samples.load("reference-transaction").body
+    assert body is not None
+    obj: dict[str, Any] = body["obj"]
+    return obj
+
+
+def key_paths(value: Any, prefix: str = "") -> set[str]:
+    paths: set[str] = set()
+    if isinstance(value, dict):
+        for key, item in value.items():
+            path = f"{prefix}.{key}" if prefix else key
+            paths.add(path)
+            if key not in ("data", "payment_key_claims", "source_data"):
+                paths |= key_paths(item, path)
+    return paths
+
+
+def allowed_combinations() -> list[tuple[Outcome, PaymentSource]]:
+    combos = []
+    for outcome, source in itertools.product(Outcome, PaymentSource):
+        try:
+            callbacks.check_combination(outcome, source)
+        except UsageError:
+            continue
+        combos.append((outcome, source))
+    return combos
+
+
+def test_every_template_is_registered_and_shipped() -> None:
+    assert callbacks.template_files() == sorted(callbacks.TEMPLATES)
+
+
+@pytest.mark.parametrize("name", sorted(callbacks.TEMPLATES))
+def test_every_template_builds_and_verifies_with_its_own_signature(name: str) -> None:
+    built: list[callbacks.Callback] = []
+    if name == "transaction.json" or name.startswith("source.") or name == "outcomes.json":
+        sources = (
+            [PaymentSource(name.split(".")[1])]
+            if name.startswith("source.")
+            else list(PaymentSource)
+        )
+        built = [
+            callbacks.build_transaction(TransactionSpec(outcome=o, source=s, seed=3))
+            for o, s in allowed_combinations()
+            if s in sources
+        ]
+    elif name == "token.json":
+        built = [callbacks.build_token(callbacks.TokenSpec(order_id=1, seed=3))]
+    elif name == "delivery_status.json":
+        built = [callbacks.build_delivery_status(5, "On Route")]
+    elif name in ("redirect.json", "pay_response.json"):
+        txn = callbacks.build_transaction(TransactionSpec(seed=3))
+        digest = txn.sign(SECRET)
+        if name == "redirect.json":
+            query = callbacks.encode_params(callbacks.redirect_params(txn.obj, digest))
+            payload = signing.parse_query(query)
+        else:
+            record = callbacks.pay_response(txn.obj, digest)
+            payload = signing.parse_body(__import__("json").dumps(record))
+        assert signing.verify(CallbackKind.RESPONSE, payload.data, SECRET, payload.hmac).valid
+        return
+    assert built
+    for callback in built:
+        digest = callback.sign(SECRET)
+        assert signing.verify(callback.kind, callback.obj, SECRET, digest).valid
+        assert "{{" not in __import__("json").dumps(callback.body)
+
+
+def test_refused_combinations_say_why() -> None:
+    refused = set(itertools.product(Outcome, PaymentSource)) - set(allowed_combinations())
+    assert (Outcome.AUTH_FAILED, PaymentSource.KIOSK) in refused
+    assert (Outcome.VOID, PaymentSource.WALLET) in refused
+    for outcome, source in refused:
+        with pytest.raises(UsageError) as info:
+            callbacks.build_transaction(TransactionSpec(outcome=outcome, source=source))
+        assert outcome.value in str(info.value) and source.value in str(info.value)
+        assert "not a combination" not in str(info.value)  # every refusal has a real reason
+
+
+def test_transaction_shape_matches_reference() -> None:
+    built = callbacks.build_transaction(TransactionSpec(seed=1)).body
+    assert set(built) == {"type", "obj", "issuer_bank", "transaction_processed_callback_responses"}
+    reference = reference_obj()
+    ours = built["obj"]
+    missing = key_paths(reference) - key_paths(ours)
+    # The reference sample is an intention-era payment; legacy payment-key claims carry exp/pmk_ip.
+    assert missing <= {
+        "payment_key_claims.extra",
+        "payment_key_claims.redirect_url",
+        "payment_key_claims.next_payment_intention",
+        "payment_key_claims.single_payment_attempt",
+    }, missing
+    assert set(reference["data"]) <= set(ours["data"])
+    assert set(reference["source_data"]) == set(ours["source_data"])
+    assert ours["payment_key_claims"]["exp"] > 0 and ours["payment_key_claims"]["pmk_ip"]
+
+
+@pytest.mark.parametrize(("outcome", "source"), allowed_combinations(), ids=str)
+def test_outcomes_are_internally_consistent(outcome: Outcome, source: PaymentSource) -> None:
+    obj = callbacks.build_transaction(
+        TransactionSpec(outcome=outcome, source=source, amount_cents=25050, seed=11)
+    ).obj
+    assert obj["amount_cents"] == 25050 and obj["order"]["amount_cents"] == 25050
+    assert obj["currency"] == obj["order"]["currency"] == "EGP"
+    assert (
+        obj["order"]["id"]
+        == obj["payment_key_claims"]["order_id"]
+        == obj["order"]["shipping_data"]["order_id"]
+    )
+    assert obj["owner"] == obj["payment_key_claims"]["user_id"]
+    assert obj["is_live"] is False
+    assert obj["success"] is (
+        outcome in (Outcome.APPROVED, Outcome.REFUND, Outcome.VOID, Outcome.CAPTURE)
+    )
+    assert obj["pending"] is (outcome is Outcome.PENDING)
+    child = outcome in (Outcome.REFUND, Outcome.VOID, Outcome.CAPTURE)
+    assert obj["has_parent_transaction"] is child
+    assert (obj["parent_transaction"] is not None) is child
+    assert obj["is_refund"] is (outcome is Outcome.REFUND)
+    assert obj["is_void"] is (outcome is Outcome.VOID)
+    assert obj["is_capture"] is (outcome is Outcome.CAPTURE)
+    if source is PaymentSource.CARD:
+        assert obj["data"]["migs_order"]["amount"] == 250.5  # MIGS reports major units
+        assert obj["data"]["card_num"].endswith(obj["source_data"]["pan"])
+        assert re.fullmatch(r"\d{6}x{6}\d{4}", obj["data"]["card_num"])
+        assert obj["data"]["order_info"] == str(obj["order"]["id"])
+    if source is PaymentSource.WALLET:
+        assert obj["source_data"]["pan"] == obj["source_data"]["phone_number"] == "01010101010"
+    if source is PaymentSource.KIOSK:
+        assert obj["source_data"] == {"pan": "", "type": "aggregator", "sub_type": "AGGREGATOR"}
+        assert isinstance(obj["data"]["bill_reference"], int)
+    assert obj["data"]["txn_response_code"]
+    if outcome is Outcome.DECLINED and source is PaymentSource.CARD:
+        assert obj["data"]["acq_response_code"] in callbacks.DECLINE_CODES
+    if outcome is Outcome.INSUFFICIENT_FUNDS:
+        assert obj["data"]["txn_response_code"] == "INSUFFICIENT_FUNDS"
+    if outcome is Outcome.AUTH_FAILED:
+        assert obj["data"]["txn_response_code"] == "AUTHENTICATION_FAILED" and obj["is_3d_secure"]
+    for field in signing.collect_fields(CallbackKind.TRANSACTION, obj):
+        assert not field.missing and field.raw is not None, field.name
+
+
+def test_visa_brand() -> None:
+    obj = callbacks.build_transaction(TransactionSpec(brand=CardBrand.VISA, seed=2)).obj
+    assert obj["source_data"]["sub_type"] == "Visa" and obj["source_data"]["pan"] == "1111"
+    assert obj["data"]["card_type"] == "VISA" and obj["data"]["card_num"].startswith("411111")
+
+
+def test_seed_is_deterministic_and_unseeded_is_not() -> None:
+    one = callbacks.build_transaction(TransactionSpec(seed=42)).body
+    two = callbacks.build_transaction(TransactionSpec(seed=42)).body
+    assert one == two
+    other = callbacks.build_transaction(TransactionSpec(seed=43)).body
+    assert one["obj"]["id"] != other["obj"]["id"]
+    fresh = [callbacks.build_transaction(TransactionSpec()).obj["id"] for _ in range(3)]
+    assert len(set(fresh)) == 3
+
+
+@pytest.mark.parametrize(
+    ("region", "pattern"),
+    [
+        (Region.EG, r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}$"),
+        (Region.KSA, r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}\+03:00$"),
+        (Region.UAE, r"\+04:00$"),
+        (Region.OMAN, r"\+04:00$"),
+        (Region.PAKISTAN, r"\+05:00$"),
+    ],
+)
+def test_timestamps_in_the_regions_format(region: Region, pattern: str) -> None:
+    obj = callbacks.build_transaction(TransactionSpec(region=region, seed=5)).obj
+    for value in (obj["created_at"], obj["updated_at"], obj["order"]["created_at"]):
+        assert re.search(pattern, value), value
+    assert obj["currency"] == region.info.currency
+
+
+def test_fixed_time_renders_like_paymob() -> None:
+    moment = datetime(2025, 3, 17, 10, 54, 36, 718150, tzinfo=UTC)
+    obj = callbacks.build_transaction(TransactionSpec(created_at=moment, seed=1)).obj
+    assert obj["created_at"] == "2025-03-17T12:54:36.718150"  # Cairo, naive (reference §2)
+
+
+def test_oman_uses_three_decimals() -> None:
+    obj = callbacks.build_transaction(
+        TransactionSpec(region=Region.OMAN, amount_cents=12345, seed=1)
+    ).obj
+    assert obj["currency"] == "OMR" and obj["data"]["migs_order"]["amount"] == 12.345
+
+
+def test_token_is_consistent_with_its_transaction() -> None:
+    txn = callbacks.build_transaction(
+        TransactionSpec(brand=CardBrand.VISA, pan_last4="4242", seed=9)
+    )
+    token = callbacks.build_token(callbacks.token_spec_for(txn.obj, seed=9))
+    obj = token.obj
+    assert obj["order_id"] == str(txn.obj["order"]["id"])  # a string (reference §7.3)
+    assert obj["email"] == txn.obj["payment_key_claims"]["billing_data"]["email"]
+    assert obj["card_subtype"] == "Visa"
+    assert obj["masked_pan"] == "xxxx-xxxx-xxxx-4242"
+    assert obj["merchant_id"] == txn.obj["owner"]
+    assert re.fullmatch(r"[0-9a-f]{56}", obj["token"])
+    assert obj["created_at"] > txn.obj["created_at"]
+    assert set(obj) == {
+        "id",
+        "token",
+        "masked_pan",
+        "merchant_id",
+        "card_subtype",
+        "created_at",
+        "email",
+        "order_id",
+        "user_added",
+    }
+
+
+def test_redirect_carries_the_same_hmac_as_the_post() -> None:
+    txn = callbacks.build_transaction(TransactionSpec(merchant_order_id="ORD-7", seed=4))
+    digest = txn.sign(SECRET)
+    params = callbacks.redirect_params(txn.obj, digest)
+    names = [name for name, _ in params]
+    assert names[:3] == ["id", "pending", "amount_cents"] and names[-1] == "hmac"
+    assert "order" in names and "order_id" not in names
+    assert all(isinstance(value, str) for _, value in params)
+    flat = dict(params)
+    assert flat["success"] == "true" and flat["merchant_order_id"] == "ORD-7"
+    assert flat["source_data.pan"] == "2346" and flat["discount_details"] == "[]"
+    payload = signing.parse_query(callbacks.encode_params(params))
+    assert payload.hmac == digest
+    assert signing.verify(CallbackKind.RESPONSE, payload.data, SECRET, digest).valid
+
+
+def test_pay_response_is_flat_and_string_typed() -> None:
+    txn = callbacks.build_transaction(TransactionSpec(seed=4))
+    record = callbacks.pay_response(txn.obj, txn.sign(SECRET))
+    assert record["success"] == "true" and record["order"] == str(txn.obj["order"]["id"])
+    assert record["data.message"] == "Approved" and record["hmac"] == txn.sign(SECRET)
+
+
+def test_overrides() -> None:
+    body = callbacks.build_transaction(TransactionSpec(seed=1)).body
+    changed = callbacks.apply_overrides(
+        body,
+        [
+            callbacks.parse_override("obj.success=false"),
+            callbacks.parse_override("obj.source_data.pan=9999"),
+            callbacks.parse_override("obj.data.message=Hello world"),
+            callbacks.parse_override('obj.extra={"a": 1}'),
+        ],
+    )
+    assert changed["obj"]["success"] is False
+    assert changed["obj"]["source_data"]["pan"] == 9999
+    assert changed["obj"]["data"]["message"] == "Hello world"
+    assert changed["obj"]["extra"] == {"a": 1}
+    assert body["obj"]["success"] is True  # the original is untouched
+    for bad in ("obj.success", "=1", "obj..x=1"):
+        with pytest.raises(UsageError):
+            callbacks.parse_override(bad)
+    with pytest.raises(UsageError, match=r"'obj\.nope' does not exist"):
+        callbacks.apply_overrides(body, [callbacks.parse_override("obj.nope.x=1")])
+    with pytest.raises(UsageError, match="is not an object"):
+        callbacks.apply_overrides(body, [callbacks.parse_override("obj.id.x=1")])
+
+
+def test_signed_fields_never_null() -> None:
+    with pytest.raises(UsageError, match="null or missing"):
+        callbacks.check_signed_fields(CallbackKind.TRANSACTION, {"id": None})
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    seed=st.integers(0, 10**6),
+    amount=st.integers(1, 10**9),
+    combo=st.sampled_from(allowed_combinations()),
+    region=st.sampled_from(list(Region)),
+)
+def test_any_built_transaction_verifies(
+    seed: int, amount: int, combo: tuple[Outcome, PaymentSource], region: Region
+) -> None:
+    outcome, source = combo
+    txn = callbacks.build_transaction(
+        TransactionSpec(
+            outcome=outcome, source=source, amount_cents=amount, region=region, seed=seed
+        )
+    )
+    digest = txn.sign(SECRET)
+    assert signing.verify(CallbackKind.TRANSACTION, txn.obj, SECRET, digest).valid
+    query = callbacks.encode_params(callbacks.redirect_params(txn.obj, digest))
+    payload = signing.parse_query(query)
+    assert signing.verify(CallbackKind.RESPONSE, payload.data, SECRET, payload.hmac).valid

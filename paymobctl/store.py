@@ -63,6 +63,16 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         )""",
         "CREATE INDEX deliveries_order ON deliveries (order_id, kind)",
     ),
+    # 3: sandbox — the emulator's objects when it runs with --state PATH.
+    (
+        """CREATE TABLE sandbox_objects (
+            kind TEXT NOT NULL,
+            key TEXT NOT NULL,
+            body TEXT NOT NULL,
+            updated_at TEXT NOT NULL,
+            PRIMARY KEY (kind, key)
+        )""",
+    ),
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -349,6 +359,22 @@ class Store:
             return None
         value = json.loads(rows[0]["payload"])
         return value if isinstance(value, dict) else None
+
+    # -- sandbox state (paymobctl sandbox --state PATH) -----------------------------------------
+
+    def save_sandbox_object(self, kind: str, key: str, value: Any) -> None:
+        body, _ = _mask_text(dumps(value))
+        self._write(
+            "INSERT INTO sandbox_objects (kind, key, body, updated_at) VALUES (?, ?, ?, ?)"
+            " ON CONFLICT (kind, key) DO UPDATE SET body = excluded.body, updated_at = excluded.updated_at",
+            (kind, key, body, utc_now()),
+        )
+
+    def load_sandbox_objects(self) -> dict[str, list[dict[str, Any]]]:
+        loaded: dict[str, list[dict[str, Any]]] = {}
+        for row in self._query("SELECT kind, body FROM sandbox_objects ORDER BY rowid"):
+            loaded.setdefault(row["kind"], []).append(json.loads(row["body"]))
+        return loaded
 
     def hmac_checks(self, limit: int = 50) -> list[HmacCheck]:
         rows = self._query("SELECT * FROM hmac_checks ORDER BY id DESC LIMIT ?", (limit,))

@@ -6,6 +6,7 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 from typer.main import get_command
@@ -21,10 +22,11 @@ from .test_signing import DOCS_HMAC, DOCS_SECRET, REF_SECRET, REF_TXN_HMAC
 def all_command_paths() -> list[list[str]]:
     paths: list[list[str]] = []
 
-    def walk(cmd: object, prefix: list[str]) -> None:
+    def walk(cmd: Any, prefix: list[str]) -> None:
         paths.append(prefix)
-        for name, sub in getattr(cmd, "commands", {}).items():
-            walk(sub, [*prefix, name])
+        ctx = cmd.context_class(cmd, info_name=prefix[-1] if prefix else "paymobctl")
+        for name in cmd.list_commands(ctx) if hasattr(cmd, "list_commands") else []:
+            walk(cmd.get_command(ctx, name), [*prefix, name])
 
     walk(get_command(app), [])
     return paths
@@ -231,3 +233,35 @@ def test_hmac_checks_are_recorded_without_secrets(tmp_path: Path) -> None:
         True
     ]  # the second one failed before verifying (empty secret)
     assert DOCS_SECRET.encode() not in db.read_bytes()
+
+
+def test_lazy_group_help_matches_the_modules() -> None:
+    import importlib
+
+    from paymobctl.cli.app import GROUPS
+
+    for name, (module, short) in GROUPS.items():
+        sub = importlib.import_module(module).app
+        assert sub.info.help, name
+        assert short.split()[0].lower() in sub.info.help.lower() or name == "sandbox", (name, short)
+
+
+def test_root_help_does_not_import_command_groups() -> None:
+    probe = (
+        "import sys; from paymobctl.cli import main; main({args}); "
+        "print(sorted(m for m in sys.modules if m.startswith('paymobctl.cli.') and m.endswith('_cmd')), "
+        "'httpx' in sys.modules, 'rich' in sys.modules)"
+    )
+
+    def loaded(args: list[str]) -> str:
+        out = subprocess.run(
+            [sys.executable, "-c", probe.format(args=args)],
+            capture_output=True,
+            text=True,
+            check=True,
+            stdin=subprocess.DEVNULL,
+        )
+        return out.stdout.strip().splitlines()[-1]
+
+    assert loaded(["--help"]) == "[] False False"
+    assert loaded(["hmac", "verify", "--help"]) == "['paymobctl.cli.hmac_cmd'] False False"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import Any
 
 from typer.main import get_command
 
@@ -16,13 +17,13 @@ README = (ROOT / "README.md").read_text(encoding="utf-8")
 def leaf_commands() -> list[str]:
     found: list[str] = []
 
-    def walk(cmd: object, prefix: list[str]) -> None:
-        subs = getattr(cmd, "commands", None)
-        if not subs:
+    def walk(cmd: Any, prefix: list[str]) -> None:
+        ctx = cmd.context_class(cmd, info_name=prefix[-1])
+        names = cmd.list_commands(ctx) if hasattr(cmd, "list_commands") else []
+        if not names or getattr(cmd, "invoke_without_command", False):
             found.append(" ".join(prefix))
-            return
-        for name, sub in subs.items():
-            walk(sub, [*prefix, name])
+        for name in names:
+            walk(cmd.get_command(ctx, name), [*prefix, name])
 
     walk(get_command(app), ["paymobctl"])
     return found

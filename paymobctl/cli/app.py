@@ -2,14 +2,54 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+import importlib
+from typing import Annotated, Any
 
 import typer
+from typer.core import TyperGroup
 
 from paymobctl import __version__
-from paymobctl.cli import config_cmd, hmac_cmd, simulate_cmd
 from paymobctl.cli.options import ConfigOpt, DbOpt, JsonOpt, NoColorOpt, ProfileOpt
 from paymobctl.cli.runtime import GlobalOptions
+
+# Command groups, imported only when used: `paymobctl --help` and every single command load
+# just what they need (scripts/bench_startup.py keeps this honest). name: (module, one-line help).
+GROUPS: dict[str, tuple[str, str]] = {
+    "hmac": ("paymobctl.cli.hmac_cmd", "Compute, verify and explain Paymob callback HMACs."),
+    "simulate": (
+        "paymobctl.cli.simulate_cmd",
+        "Send signed callbacks that look exactly like Paymob's.",
+    ),
+    "sandbox": (
+        "paymobctl.cli.sandbox_cmd",
+        "Run a local emulator of Paymob's API and hosted checkout.",
+    ),
+    "config": (
+        "paymobctl.cli.config_cmd",
+        "Profiles and settings: init, import-env, show, profiles, set, use.",
+    ),
+}
+
+
+class LazyGroup(TyperGroup):
+    """The root group: lists every command group but imports one only when it is invoked."""
+
+    def list_commands(self, ctx: Any) -> list[str]:
+        return [*GROUPS, *(name for name in self.commands if name not in GROUPS)]
+
+    def get_command(self, ctx: Any, cmd_name: str) -> Any:
+        if cmd_name not in self.commands and cmd_name in GROUPS:
+            module = importlib.import_module(GROUPS[cmd_name][0])
+            command = typer.main.get_command(module.app)
+            command.name = cmd_name
+            self.commands[cmd_name] = command
+        return self.commands.get(cmd_name)
+
+    def format_commands(self, ctx: Any, formatter: Any) -> None:
+        rows = [(name, help_text) for name, (_, help_text) in GROUPS.items()]
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
+
 
 HELP = """\
 paymobctl: the command-line tool and local webhook sandbox for Paymob integrations.
@@ -24,6 +64,7 @@ Exit codes: 0 ok, 1 check or verification failed, 2 usage or configuration error
 
 app = typer.Typer(
     name="paymobctl",
+    cls=LazyGroup,
     help=HELP,
     no_args_is_help=True,
     pretty_exceptions_enable=False,
@@ -57,8 +98,3 @@ def root(
     """Options given here apply to every command (they may also follow the command name)."""
     del version
     ctx.obj = GlobalOptions(profile=profile, config=config, db=db, json=json, no_color=no_color)
-
-
-app.add_typer(hmac_cmd.app, name="hmac")
-app.add_typer(config_cmd.app, name="config")
-app.add_typer(simulate_cmd.app, name="simulate")

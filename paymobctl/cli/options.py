@@ -73,11 +73,14 @@ def root_options(ctx: typer.Context) -> GlobalOptions:
     return GlobalOptions()
 
 
-def command(group: typer.Typer, name: str, **kwargs: Any) -> Callable[[F], F]:
+def command(
+    group: typer.Typer, name: str | None, *, callback: bool = False, **kwargs: Any
+) -> Callable[[F], F]:
     """Register ``func`` as ``name`` in ``group`` with the global options appended.
 
     The command body calls :func:`paymobctl.cli.runtime.runtime` to reach the merged options,
-    the settings and the store.
+    the settings and the store. With ``callback=True`` it becomes the group's own command (run
+    when no subcommand is given); options given to the group then reach its subcommands.
     """
 
     def decorate(func: F) -> F:
@@ -103,6 +106,9 @@ def command(group: typer.Typer, name: str, **kwargs: Any) -> Callable[[F], F]:
                 no_color=kw.pop("_g_no_color"),
             )
             options = root_options(ctx).merged(mine)
+            if callback and ctx.invoked_subcommand:
+                ctx.obj = options
+                return None
             current = Runtime(options)
             token = set_runtime(current)
             try:
@@ -117,7 +123,10 @@ def command(group: typer.Typer, name: str, **kwargs: Any) -> Callable[[F], F]:
         if signature.return_annotation is not inspect.Signature.empty:
             wrapper.__annotations__["return"] = signature.return_annotation
         del wrapper.__wrapped__
-        group.command(name, **kwargs)(wrapper)
+        if callback:
+            group.callback(invoke_without_command=True, **kwargs)(wrapper)
+        else:
+            group.command(name, **kwargs)(wrapper)
         return func
 
     return decorate

@@ -1,0 +1,301 @@
+"""``paymobctl sandbox``: run the local Paymob emulator; inspect and reconfigure a running one."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from paymobctl.cli.options import command, runtime
+from paymobctl.errors import NetworkError, UsageError
+
+app = typer.Typer(
+    rich_markup_mode=None,
+    help="A local emulator of Paymob's API and hosted checkout: the offline default for every command.",
+)
+
+UrlOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--url",
+        metavar="URL",
+        help="The running sandbox (default: the sandbox profile's base URL).",
+        show_default=False,
+    ),
+]
+
+
+def _check(name: str, value: str | None) -> str | None:
+    from paymobctl.config import check_url
+
+    if value in (None, ""):
+        return value
+    try:
+        return check_url(value)
+    except ValueError as exc:
+        raise UsageError(
+            f"{name}: {exc}", hint="give a full http(s) URL, or '' to turn it off"
+        ) from None
+
+
+@command(app, None, callback=True)
+def sandbox(
+    host: Annotated[str, typer.Option("--host", help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", help="Port (0 picks a free one).")] = 8010,
+    callback_url: Annotated[
+        str,
+        typer.Option(
+            "--callback-url",
+            metavar="URL",
+            help="Transaction processed callback (POST) of every integration.",
+        ),
+    ] = "http://127.0.0.1:8000/api/payments/webhook/",
+    response_url: Annotated[
+        str,
+        typer.Option(
+            "--response-url", metavar="URL", help="Transaction response callback (GET redirect)."
+        ),
+    ] = "http://127.0.0.1:8000/api/payments/response/",
+    state: Annotated[
+        Path | None,
+        typer.Option(
+            "--state",
+            help="Keep the sandbox's orders, keys, transactions and cards in this SQLite file.",
+            show_default=False,
+        ),
+    ] = None,
+    ready_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--ready-file",
+            help="Write the base URL here once listening (for scripts).",
+            show_default=False,
+        ),
+    ] = None,
+    retries: Annotated[
+        int,
+        typer.Option(
+            "--retries",
+            help="Delivery attempts per callback (non-2xx and timeouts retried).",
+            min=1,
+            max=20,
+        ),
+    ] = 5,
+) -> None:
+    """Run the sandbox until Ctrl-C. Its credentials equal the built-in 'sandbox' profile, so other
+    commands work against it with no configuration."""
+    from paymobctl import serving
+    from paymobctl.delivery import RetryPolicy
+    from paymobctl.emulator import create_app, credentials_table
+    from paymobctl.emulator.notifier import DEFAULT_POLICY
+    from paymobctl.emulator.state import StorePersistence
+    from paymobctl.sandbox_profile import SANDBOX
+
+    rt = runtime()
+    out = rt.out
+    callback = _check("--callback-url", callback_url)
+    response = _check("--response-url", response_url)
+    persistence = None
+    if state is not None:
+        from paymobctl.store import Store
+
+        persistence = StorePersistence(Store(state))
+
+    def on_event(category: str, message: str) -> None:
+        if rt.json:
+            out.ndjson({"time": time.strftime("%H:%M:%S"), "event": category, "message": message})
+        else:
+            style = (
+                "red"
+                if category == "callback-failed"
+                else ("yellow" if category == "callback-retry" else None)
+            )
+            out.line(f"{time.strftime('%H:%M:%S')} {category:<12} {message}", style=style)
+        out.stdout.flush()
+
+    policy = RetryPolicy(
+        attempts=retries,
+        first_delay=DEFAULT_POLICY.first_delay,
+        factor=DEFAULT_POLICY.factor,
+        max_delay=DEFAULT_POLICY.max_delay,
+        retry_on=DEFAULT_POLICY.retry_on,
+    )
+    application = create_app(
+        callback_url=callback or None,
+        response_url=response or None,
+        persistence=persistence,
+        on_event=on_event,
+        policy=policy,
+    )
+    sock = serving.bind(host, port, what="the sandbox")
+
+    def ready(url: str) -> None:
+        creds = credentials_table(SANDBOX, url)
+        links = {
+            "Checkout": f"{url}/api/acceptance/iframes/{SANDBOX.iframe_id}?payment_token=<payment key>",
+            "Unified checkout": f"{url}/unifiedcheckout/?publicKey={SANDBOX.public_key}&clientSecret=<client secret>",
+            "Processed callback": callback or "(none)",
+            "Response callback": response or "(none: the sandbox shows its own result page)",
+        }
+        if rt.json:
+            out.ndjson({"event": "ready", "url": url, "credentials": creds, "urls": links})
+        else:
+            out.line("paymobctl sandbox — a local Paymob emulator (test mode, demo credentials)")
+            for label, value in {**creds, **links}.items():
+                out.line(f"{label}: {value}")
+            if url != SANDBOX.base_url:
+                out.line(
+                    f"Note: other commands use {SANDBOX.base_url} by default; pass PAYMOB_BASE_URL={url}"
+                )
+            out.ok(f"Ready: sandbox listening on {url} (Ctrl-C to stop)")
+        out.stdout.flush()
+        if ready_file is not None:
+            serving.write_ready_file(ready_file, url)
+
+    serving.run(application, sock, on_ready=ready)
+    if not rt.json:
+        out.line("sandbox stopped")
+
+
+def _admin(url: str | None) -> str:
+    from paymobctl.sandbox_profile import SANDBOX
+
+    if url:
+        return url.rstrip("/")
+    settings = runtime().settings()
+    return settings.base_url if settings.is_sandbox else SANDBOX.base_url
+
+
+def _call(method: str, url: str, body: dict[str, Any] | None = None) -> Any:
+    import httpx
+
+    try:
+        response = httpx.request(method, url, json=body, timeout=10, trust_env=False)
+    except httpx.HTTPError:
+        raise NetworkError(
+            f"no sandbox answers at {url.split('/_sandbox', maxsplit=1)[0]}",
+            hint="start it with `paymobctl sandbox`, or pass --url",
+        ) from None
+    if response.status_code >= 400:
+        raise UsageError(f"the sandbox refused: {response.text}")
+    return response.json()
+
+
+@command(app, "callbacks")
+def callbacks_cmd(
+    url: UrlOpt = None,
+    callback_url: Annotated[
+        str | None,
+        typer.Option(
+            "--callback-url",
+            metavar="URL",
+            help="New processed callback URL ('' turns it off).",
+            show_default=False,
+        ),
+    ] = None,
+    response_url: Annotated[
+        str | None,
+        typer.Option(
+            "--response-url",
+            metavar="URL",
+            help="New response callback URL ('' turns it off).",
+            show_default=False,
+        ),
+    ] = None,
+) -> None:
+    """Show, or change while it runs, the callback URLs of a running sandbox."""
+    rt = runtime()
+    base = _admin(url)
+    if callback_url is None and response_url is None:
+        current = _call("GET", f"{base}/_sandbox/callbacks")
+    else:
+        body = {
+            "callback_url": _check("--callback-url", callback_url),
+            "response_url": _check("--response-url", response_url),
+        }
+        current = _call(
+            "POST", f"{base}/_sandbox/callbacks", {k: v for k, v in body.items() if v is not None}
+        )
+    if rt.json:
+        rt.out.json(current)
+        return
+    rt.out.pairs(
+        [
+            ("Processed callback", current.get("callback_url") or "(none)"),
+            ("Response callback", current.get("response_url") or "(none)"),
+        ]
+    )
+
+
+@command(app, "deliveries")
+def deliveries(
+    url: UrlOpt = None,
+    limit: Annotated[int, typer.Option("--limit", min=1, help="How many, newest first.")] = 20,
+) -> None:
+    """List a running sandbox's callback deliveries and every attempt."""
+    rt = runtime()
+    items = _call("GET", f"{_admin(url)}/_sandbox/deliveries?limit={limit}")
+    if rt.json:
+        rt.out.json(items)
+        return
+    rows = []
+    for item in items:
+        attempts = item["attempts"]
+        last = attempts[-1] if attempts else {}
+        rows.append(
+            (
+                item["id"],
+                item["type"],
+                item["transaction_id"] or "",
+                item["url"],
+                item["state"],
+                len(attempts),
+                last.get("status") or (last.get("error") or "")[:40],
+            )
+        )
+    rt.out.table(
+        ["id", "type", "txn", "url", "state", "attempts", "last answer"],
+        rows,
+        empty="no callbacks delivered yet",
+    )
+
+
+@command(app, "cards")
+def cards_cmd() -> None:
+    """List the test cards the sandbox accepts and what each does."""
+    from paymobctl.emulator import cards
+
+    rt = runtime()
+    if rt.json:
+        rt.out.json(
+            [
+                {
+                    "number": c.number,
+                    "brand": c.brand.value,
+                    "expiry": c.expiry,
+                    "behaviour": c.behaviour.value,
+                    "note": c.note,
+                    "source": c.source,
+                }
+                for c in cards.TEST_CARDS
+            ]
+            + [
+                {"expiry": r.expiry, "txn_response_code": r.txn_response_code, "message": r.message}
+                for r in cards.EXPIRY_RULES.values()
+            ]
+        )
+        return
+    rt.out.table(
+        ["number", "brand", "expiry", "result", "from"],
+        [(c.grouped, c.brand.value, c.expiry, c.note, c.source) for c in cards.TEST_CARDS],
+    )
+    rt.out.line(
+        f"OTP {cards.OTP}; wallet {cards.WALLET_NUMBER} (MPIN {cards.WALLET_MPIN}, OTP {cards.WALLET_OTP})."
+    )
+    rt.out.line(
+        "On 3-D Secure cards the expiry picks the result: 01/39 approved, "
+        + ", ".join(f"{r.expiry} {r.message.lower()}" for r in cards.EXPIRY_RULES.values())
+        + "."
+    )

@@ -1,0 +1,5 @@
+"""The local Paymob emulator behind ``paymobctl sandbox`` (an ASGI app from a factory)."""
+
+from paymobctl.emulator.app import create_app, credentials_table
+
+__all__ = ["create_app", "credentials_table"]

@@ -1,0 +1,130 @@
+"""Delivering the sandbox's callbacks: in the background, retried with backoff, every attempt recorded.
+
+Paymob publishes no retry policy (reference §7.1, §11: only evidence of stored attempts). Ours,
+an assumption: a non-2xx answer or no answer is retried up to 5 attempts in all, waiting 0.5, 1,
+2 and 4 s between them; each attempt times out after 10 s. A TOKEN callback is sent after the
+first attempt of its payment's TRANSACTION callback, as Paymob sends them in that order.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Callable, Coroutine, Sequence
+from typing import TYPE_CHECKING
+
+from paymobctl import delivery
+from paymobctl.delivery import RetryPolicy
+from paymobctl.emulator.state import Attempt, Outbound, Sandbox
+
+if TYPE_CHECKING:
+    import httpx
+
+DEFAULT_POLICY = RetryPolicy(
+    attempts=5, first_delay=0.5, factor=2.0, max_delay=8.0, retry_on=frozenset({"non-2xx"})
+)
+DEFAULT_TIMEOUT = 10.0
+
+_ERRORS = {
+    "refused": "nothing is listening",
+    "timeout": "no answer in time",
+    "tls": "TLS handshake failed",
+    "invalid-url": "invalid URL",
+}
+
+
+class Notifier:
+    def __init__(
+        self,
+        sandbox: Sandbox,
+        *,
+        policy: RetryPolicy = DEFAULT_POLICY,
+        timeout: float = DEFAULT_TIMEOUT,
+        client_factory: Callable[[], httpx.AsyncClient] | None = None,
+    ) -> None:
+        self.sandbox = sandbox
+        self.policy = policy
+        self.timeout = timeout
+        self._client_factory = client_factory or (lambda: delivery.async_http_client(verify=False))
+        self._client: httpx.AsyncClient | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    async def close(self) -> None:
+        for task in list(self._tasks):
+            task.cancel()
+        for task in list(self._tasks):
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        if self._client is not None:
+            await self._client.aclose()
+            self._client = None
+
+    def submit(self, outbound: Sequence[Outbound]) -> None:
+        """Deliver a payment's callbacks in the background, in order."""
+        if outbound:
+            self._spawn(self._deliver(outbound[0], list(outbound[1:])))
+
+    def _spawn(self, coro: Coroutine[object, object, None]) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def drain(self, timeout: float = 30.0) -> None:
+        """Wait until every queued delivery has finished (tests, the demo)."""
+        deadline = asyncio.get_running_loop().time() + timeout
+        while self._tasks:
+            remaining = deadline - asyncio.get_running_loop().time()
+            if remaining <= 0:
+                return
+            await asyncio.wait(set(self._tasks), timeout=remaining)
+
+    async def _deliver(self, item: Outbound, followers: list[Outbound]) -> None:
+        """Deliver ``item`` with retries; ``followers`` start after its first attempt."""
+        if self._client is None:
+            self._client = self._client_factory()
+        short = item.request.url.split("?", 1)[0]
+        for number in range(1, self.policy.attempts + 1):
+            result = await delivery.attempt_async(
+                self._client, item.request, timeout=self.timeout, attempt_no=number
+            )
+            if followers:
+                self.submit(followers)
+                followers = []
+            final = (
+                result.ok or number == self.policy.attempts or not self.policy.should_retry(result)
+            )
+            self.sandbox.record_attempt(
+                item.delivery_id,
+                Attempt(
+                    number,
+                    self.sandbox.stamp(),
+                    result.status,
+                    round(result.latency_ms, 2),
+                    result.error_message if result.error else None,
+                ),
+                final=final,
+                ok=result.ok,
+            )
+            what = (
+                f"{result.status} {result.reason}".strip()
+                if result.status is not None
+                else _ERRORS.get(result.error or "", result.error_message or "failed")
+            )
+            if result.ok:
+                self.sandbox.on_event(
+                    "callback", f"{item.kind.value} → {short}: {what} ({result.latency_ms:.0f} ms)"
+                )
+                return
+            if final:
+                self.sandbox.on_event(
+                    "callback-failed",
+                    f"{item.kind.value} → {short}: {what}; gave up after {number} attempt(s) — "
+                    "check the URL, or run `paymobctl listen`",
+                )
+                return
+            wait = self.policy.delay(number)
+            self.sandbox.on_event(
+                "callback-retry",
+                f"{item.kind.value} → {short}: {what} (attempt {number}/{self.policy.attempts}, retrying in {wait:g} s)",
+            )
+            await asyncio.sleep(wait)

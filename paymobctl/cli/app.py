@@ -24,6 +24,11 @@ GROUPS: dict[str, tuple[str, str]] = {
         "paymobctl.cli.sandbox_cmd",
         "Run a local emulator of Paymob's API and hosted checkout.",
     ),
+    "listen": (
+        "paymobctl.cli.listen_cmd",
+        "Receive webhooks on localhost: verify, store, forward, tunnel.",
+    ),
+    "events": ("paymobctl.cli.events_cmd", "Received webhooks: list, show, replay, export."),
     "config": (
         "paymobctl.cli.config_cmd",
         "Profiles and settings: init, import-env, show, profiles, set, use.",

@@ -1,0 +1,164 @@
+"""Forwarding received callbacks to the developer's own app, byte for byte, with bounded retries."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Callable, Coroutine, Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from paymobctl import delivery
+from paymobctl.callbacks import with_query
+from paymobctl.delivery import HttpRequest, RetryPolicy
+
+if TYPE_CHECKING:
+    import httpx
+
+    from paymobctl.store import Store
+
+# Refused, timed out and 5xx answers are retried: 4 attempts, 0.25, 0.5, 1 s apart (bounded).
+FORWARD_POLICY = RetryPolicy(attempts=4, first_delay=0.25, factor=2.0, max_delay=2.0)
+FORWARD_KINDS = ("TRANSACTION", "TOKEN", "DELIVERY_STATUS", "RESPONSE")
+
+
+@dataclass(frozen=True)
+class Incoming:
+    """A received request, as it must be re-sent."""
+
+    event_id: int
+    kind: str
+    method: str
+    query: str
+    body: bytes
+    content_type: str | None
+    duplicate: bool = False
+
+
+@dataclass(frozen=True)
+class Forwarded:
+    """One forward attempt's outcome, for the log."""
+
+    event_id: int
+    target: str
+    attempt: int
+    status: int | None
+    latency_ms: float
+    error: str | None
+    excerpt: str
+    final: bool
+
+
+def request_for(incoming: Incoming, target: str) -> HttpRequest:
+    """The same method, raw body, query (with its hmac) and content type, at ``target``."""
+    url = with_query(target, incoming.query) if incoming.query else target
+    headers: tuple[tuple[str, str], ...] = (
+        (("Content-Type", incoming.content_type),) if incoming.content_type else ()
+    )
+    headers += (
+        ("User-Agent", delivery.USER_AGENT),
+        ("X-Paymobctl-Forwarded-Event", str(incoming.event_id)),
+    )
+    body = incoming.body if incoming.method != "GET" else None
+    return HttpRequest(incoming.method, url, body, headers)
+
+
+class Forwarder:
+    def __init__(
+        self,
+        store: Store,
+        *,
+        targets: Sequence[str] = (),
+        routes: Mapping[str, str] | None = None,
+        policy: RetryPolicy = FORWARD_POLICY,
+        timeout: float = 10.0,
+        sink: Callable[[Forwarded], None] | None = None,
+        client_factory: Callable[[], httpx.AsyncClient] | None = None,
+    ) -> None:
+        self.store = store
+        self.targets = list(targets)
+        self.routes = dict(routes or {})
+        self.policy = policy
+        self.timeout = timeout
+        self.sink = sink
+        self._client_factory = client_factory or (lambda: delivery.async_http_client(verify=True))
+        self._client: httpx.AsyncClient | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    @property
+    def active(self) -> bool:
+        return bool(self.targets or self.routes)
+
+    def targets_for(self, kind: str) -> list[str]:
+        """A per-type route replaces the --forward-to targets for that type."""
+        if kind in self.routes:
+            return [self.routes[kind]]
+        return list(self.targets)
+
+    def submit(self, incoming: Incoming) -> int:
+        targets = self.targets_for(incoming.kind)
+        for target in targets:
+            self._spawn(self._forward(incoming, target))
+        return len(targets)
+
+    def _spawn(self, coro: Coroutine[object, object, None]) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _forward(self, incoming: Incoming, target: str) -> None:
+        if self._client is None:
+            self._client = self._client_factory()
+        request = request_for(incoming, target)
+        for number in range(1, self.policy.attempts + 1):
+            result = await delivery.attempt_async(
+                self._client, request, timeout=self.timeout, attempt_no=number
+            )
+            final = (
+                result.ok or number == self.policy.attempts or not self.policy.should_retry(result)
+            )
+            error = result.error_message if result.error else None
+            self.store.record_forward_attempt(
+                event_id=incoming.event_id,
+                target=target,
+                attempt=number,
+                status=result.status,
+                latency_ms=round(result.latency_ms, 2),
+                error=error,
+                excerpt=result.excerpt[:300] or None,
+            )
+            if self.sink is not None:
+                self.sink(
+                    Forwarded(
+                        incoming.event_id,
+                        target,
+                        number,
+                        result.status,
+                        result.latency_ms,
+                        result.error,
+                        result.excerpt,
+                        final,
+                    )
+                )
+            if final:
+                return
+            await asyncio.sleep(self.policy.delay(number))
+
+    async def drain(self, timeout: float = 30.0) -> None:
+        deadline = asyncio.get_running_loop().time() + timeout
+        while self._tasks:
+            remaining = deadline - asyncio.get_running_loop().time()
+            if remaining <= 0:
+                return
+            await asyncio.wait(set(self._tasks), timeout=remaining)
+
+    async def close(self) -> None:
+        await self.drain(timeout=5.0)
+        for task in list(self._tasks):
+            task.cancel()
+        for task in list(self._tasks):
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        if self._client is not None:
+            await self._client.aclose()
+            self._client = None

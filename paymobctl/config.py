@@ -21,6 +21,7 @@ from urllib.parse import urlsplit
 
 from paymobctl.errors import ConfigError, UsageError
 from paymobctl.models import Mode, Region, Secret, check_currency
+from paymobctl.paths import config_path
 from paymobctl.sandbox_profile import (
     DEFAULT_CALLBACK_URL,
     DEFAULT_RESPONSE_URL,
@@ -28,7 +29,6 @@ from paymobctl.sandbox_profile import (
     SANDBOX_PROFILE,
 )
 
-CONFIG_ENV = "PAYMOBCTL_CONFIG"
 PROFILE_ENV = "PAYMOB_PROFILE"
 _PROFILE_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 
@@ -120,44 +120,6 @@ class Resolved:
         if isinstance(self.value, Secret):
             return self.value.masked
         return str(self.value)
-
-
-# --- paths ---------------------------------------------------------------------------------------
-
-
-def _xdg(var: str, fallback: str, environ: Mapping[str, str]) -> Path:
-    value = environ.get(var, "")
-    if value and Path(value).is_absolute():
-        return Path(value)
-    return Path(environ.get("HOME") or Path.home()) / fallback
-
-
-def default_config_path(environ: Mapping[str, str] | None = None) -> Path:
-    env = os.environ if environ is None else environ
-    return _xdg("XDG_CONFIG_HOME", ".config", env) / "paymobctl" / "config.toml"
-
-
-def default_db_path(environ: Mapping[str, str] | None = None) -> Path:
-    env = os.environ if environ is None else environ
-    return _xdg("XDG_DATA_HOME", ".local/share", env) / "paymobctl" / "paymobctl.db"
-
-
-def config_path(flag: str | None, environ: Mapping[str, str] | None = None) -> Path:
-    env = os.environ if environ is None else environ
-    if flag:
-        return Path(flag).expanduser()
-    if env.get(CONFIG_ENV):
-        return Path(env[CONFIG_ENV]).expanduser()
-    return default_config_path(env)
-
-
-def db_path(flag: str | None, environ: Mapping[str, str] | None = None) -> Path:
-    env = os.environ if environ is None else environ
-    if flag:
-        return Path(flag).expanduser()
-    if env.get("PAYMOBCTL_DB"):
-        return Path(env["PAYMOBCTL_DB"]).expanduser()
-    return default_db_path(env)
 
 
 # --- parsing values ------------------------------------------------------------------------------
@@ -594,6 +556,18 @@ class Settings:
         value = self.get(key)
         assert isinstance(value, int)
         return value
+
+
+def sandbox_settings(base_url: str, *, config_file: ConfigFile | None = None) -> Settings:
+    """The built-in sandbox profile alone (no environment, no .env), at ``base_url``: what the
+    offline demo runs with, whatever else the user configured."""
+    values = {
+        key: Resolved(value, Source.BUILTIN, "built-in sandbox profile")
+        for key, value in builtin_values(SANDBOX_PROFILE).items()
+    }
+    values["base_url"] = Resolved(base_url, Source.FLAG, "paymobctl demo")
+    config = config_file or ConfigFile(Path("/dev/null"), False, None, {})
+    return Settings(SANDBOX_PROFILE, "paymobctl demo", True, config, values)
 
 
 Loader = Callable[[Path], dict[str, DotenvEntry]]

@@ -638,6 +638,8 @@ class Store:
         """What the guide's backend does with a verified callback, mirrored in the store."""
         if event.kind == "TOKEN" and event.token:
             token = event.token
+            if not isinstance(token.get("token"), str) or not token["token"]:
+                return "TOKEN callback without a card token: nothing saved"
             masked_pan, _ = mask_pans(str(token.get("masked_pan") or ""))
             inserted = conn.execute(
                 "INSERT INTO payment_methods (created_at, token, masked_pan, card_subtype, email, order_id,"

@@ -12,28 +12,46 @@ from paymobctl import __version__
 from paymobctl.cli.options import ConfigOpt, DbOpt, JsonOpt, NoColorOpt, ProfileOpt
 from paymobctl.cli.runtime import GlobalOptions
 
-# Command groups, imported only when used: `paymobctl --help` and every single command load
-# just what they need (scripts/bench_startup.py keeps this honest). name: (module, one-line help).
-GROUPS: dict[str, tuple[str, str]] = {
-    "hmac": ("paymobctl.cli.hmac_cmd", "Compute, verify and explain Paymob callback HMACs."),
+_PAY = "paymobctl.cli.payments_cmd"
+GROUPS: dict[str, tuple[str, str, str]] = {
+    "demo": (_PAY, "demo_app", "Run the whole product offline in a few seconds."),
+    "deposit": (
+        _PAY,
+        "deposit_app",
+        "Create a deposit, print the checkout URL; --wait until paid.",
+    ),
+    "pay": (_PAY, "pay_app", "Pay with a saved card (MOTO integration + card token)."),
+    "status": (_PAY, "status_app", "Ask Paymob about an order or a transaction."),
+    "refund": (_PAY, "refund_app", "Refund a transaction (fully or --amount)."),
+    "void": (_PAY, "void_app", "Void a card transaction before settlement."),
+    "capture": (_PAY, "capture_app", "Capture an authorisation."),
+    "cards": (_PAY, "cards_app", "Saved cards: list, remove."),
+    "deposits": (_PAY, "deposits_app", "Deposits: list, show."),
+    "listen": (
+        "paymobctl.cli.listen_cmd",
+        "app",
+        "Receive webhooks on localhost: verify, store, forward, tunnel.",
+    ),
+    "events": ("paymobctl.cli.events_cmd", "app", "Received webhooks: list, show, replay, export."),
     "simulate": (
         "paymobctl.cli.simulate_cmd",
+        "app",
         "Send signed callbacks that look exactly like Paymob's.",
     ),
     "sandbox": (
         "paymobctl.cli.sandbox_cmd",
+        "app",
         "Run a local emulator of Paymob's API and hosted checkout.",
     ),
-    "listen": (
-        "paymobctl.cli.listen_cmd",
-        "Receive webhooks on localhost: verify, store, forward, tunnel.",
-    ),
-    "events": ("paymobctl.cli.events_cmd", "Received webhooks: list, show, replay, export."),
+    "hmac": ("paymobctl.cli.hmac_cmd", "app", "Compute, verify and explain Paymob callback HMACs."),
     "config": (
         "paymobctl.cli.config_cmd",
+        "app",
         "Profiles and settings: init, import-env, show, profiles, set, use.",
     ),
 }
+# Command groups are imported only when used: `paymobctl --help` and every single command load
+# just what they need (scripts/bench_startup.py keeps this honest). name: (module, attribute, help).
 
 
 class LazyGroup(TyperGroup):
@@ -44,14 +62,16 @@ class LazyGroup(TyperGroup):
 
     def get_command(self, ctx: Any, cmd_name: str) -> Any:
         if cmd_name not in self.commands and cmd_name in GROUPS:
-            module = importlib.import_module(GROUPS[cmd_name][0])
-            command = typer.main.get_command(module.app)
+            module_name, attribute, _ = GROUPS[cmd_name]
+            command = typer.main.get_command(
+                getattr(importlib.import_module(module_name), attribute)
+            )
             command.name = cmd_name
             self.commands[cmd_name] = command
         return self.commands.get(cmd_name)
 
     def format_commands(self, ctx: Any, formatter: Any) -> None:
-        rows = [(name, help_text) for name, (_, help_text) in GROUPS.items()]
+        rows = [(name, help_text) for name, (_, _, help_text) in GROUPS.items()]
         with formatter.section("Commands"):
             formatter.write_dl(rows)
 

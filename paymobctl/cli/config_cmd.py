@@ -21,7 +21,7 @@ DEFAULT_NEW_PROFILE = "default"
 
 
 def _config_path() -> Path:
-    from paymobctl.config import config_path
+    from paymobctl.paths import config_path
 
     return config_path(runtime().options.config)
 

@@ -64,7 +64,7 @@ class Runtime:
 
     @property
     def db_path(self) -> Path:
-        from paymobctl.config import db_path
+        from paymobctl.paths import db_path
 
         return db_path(self.options.db)
 

@@ -316,10 +316,13 @@ class Sandbox:
         self.tokens: dict[str, CardToken] = {}
         self.intentions: dict[str, Intention] = {}
         self.deliveries: dict[int, Delivery] = {}
+        # Real Paymob ids never repeat; neither do ours across restarts of an in-memory sandbox
+        # (a store or listener that outlives the sandbox would otherwise confuse two orders).
+        run = int(self.clock().timestamp() * 10) % 90_000_000
         self._next = {
-            "order": 300_000_001,
-            "transaction": 400_000_001,
-            "token": 9_100_001,
+            "order": 300_000_000 + run,
+            "transaction": 400_000_000 + run,
+            "token": 9_100_000 + run % 800_000,
             "delivery": 1,
             "shipping": 108_000_001,
         }
@@ -348,17 +351,16 @@ class Sandbox:
             raw["attempts"] = [Attempt(**a) for a in raw.get("attempts", [])]
             item = Delivery(**raw)
             self.deliveries[item.id] = item
+        # A persisted sandbox continues its own numbering.
         for name, values in (
             ("order", self.orders),
             ("transaction", self.transactions),
             ("delivery", self.deliveries),
         ):
             if values:
-                self._next[name] = max(self._next[name], max(values) + 1)
+                self._next[name] = max(values) + 1
         if self.tokens:
-            self._next["token"] = max(
-                self._next["token"], max(t.id for t in self.tokens.values()) + 1
-            )
+            self._next["token"] = max(t.id for t in self.tokens.values()) + 1
 
     def _save(self, kind: str, key: object, value: Any) -> None:
         self.persistence.save(kind, str(key), asdict(value))

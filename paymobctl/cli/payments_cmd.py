@@ -1,0 +1,691 @@
+"""The main job: ``deposit``, ``pay``, ``status``, ``refund``, ``void``, ``capture``, ``cards``,
+``deposits`` and the offline ``demo``."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+from paymobctl.cli.options import command, runtime
+from paymobctl.errors import ExitCode, UsageError
+
+if TYPE_CHECKING:
+    from paymobctl.client import PaymobClient
+    from paymobctl.config import Settings
+    from paymobctl.payments import PaymentOutcome
+    from paymobctl.store import Deposit
+
+deposit_app = typer.Typer(rich_markup_mode=None)
+pay_app = typer.Typer(rich_markup_mode=None)
+status_app = typer.Typer(rich_markup_mode=None)
+refund_app = typer.Typer(rich_markup_mode=None)
+void_app = typer.Typer(rich_markup_mode=None)
+capture_app = typer.Typer(rich_markup_mode=None)
+demo_app = typer.Typer(rich_markup_mode=None)
+cards_app = typer.Typer(
+    rich_markup_mode=None,
+    help="Saved cards (from TOKEN webhooks): list, remove.",
+    no_args_is_help=True,
+)
+deposits_app = typer.Typer(
+    rich_markup_mode=None,
+    help="Deposits recorded by `deposit` and `pay`: list, show.",
+    no_args_is_help=True,
+)
+
+CurrencyOpt = Annotated[
+    str | None,
+    typer.Option("--currency", help="Default: the profile's currency.", show_default=False),
+]
+EmailOpt = Annotated[
+    str | None, typer.Option("--email", help="Payer's email (billing data).", show_default=False)
+]
+FirstOpt = Annotated[
+    str | None, typer.Option("--first-name", help="Payer's first name.", show_default=False)
+]
+LastOpt = Annotated[
+    str | None, typer.Option("--last-name", help="Payer's last name.", show_default=False)
+]
+PhoneOpt = Annotated[
+    str | None, typer.Option("--phone", help="Payer's phone number.", show_default=False)
+]
+MerchantOrderOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--merchant-order-id", help="Your own unique order reference.", show_default=False
+    ),
+]
+
+
+@contextlib.contextmanager
+def paymob() -> Iterator[tuple[Settings, PaymobClient]]:
+    from paymobctl.client import new_http_client
+    from paymobctl.payments import client_for
+
+    rt = runtime()
+    settings = rt.settings()
+    rt.announce_mode(settings)
+    with new_http_client() as http:
+        yield settings, client_for(settings, http)
+
+
+def _cents(amount: str, cents: bool, currency: str) -> int:
+    from paymobctl.models import parse_amount
+
+    if cents:
+        text = amount.strip()
+        if not text.isdigit() or int(text) <= 0:
+            raise UsageError(
+                f"invalid amount {amount!r} with --cents",
+                hint="give a positive whole number of minor units",
+            )
+        return int(text)
+    return parse_amount(amount, currency)
+
+
+def _money(cents: int | None, currency: str | None) -> str:
+    from paymobctl.models import format_amount
+
+    if cents is None or not currency:
+        return ""
+    return format_amount(cents, currency)
+
+
+def _deposit_json(deposit: Deposit) -> dict[str, Any]:
+    from dataclasses import asdict
+
+    return asdict(deposit)
+
+
+def _show_deposit(deposit: Deposit) -> None:
+    out = runtime().out
+    out.pairs(
+        [
+            ("deposit", deposit.id),
+            ("order", deposit.order_id),
+            ("amount", _money(deposit.amount_cents, deposit.currency)),
+            ("status", deposit.status),
+            ("flow", deposit.flow),
+            ("checkout URL", deposit.checkout_url or "—"),
+            ("expires", deposit.expires_at or "—"),
+            *(
+                [("merchant order id", deposit.merchant_order_id)]
+                if deposit.merchant_order_id
+                else []
+            ),
+            *([("transaction", deposit.transaction_id)] if deposit.transaction_id else []),
+            *([("reason", deposit.decline_reason)] if deposit.decline_reason else []),
+            *(
+                [("refunded", _money(deposit.refunded_cents, deposit.currency))]
+                if deposit.refunded_cents
+                else []
+            ),
+            ("profile", f"{deposit.profile} ({deposit.mode})"),
+        ]
+    )
+
+
+def _finish_wait(outcome: PaymentOutcome, deposit_id: int) -> None:
+    rt = runtime()
+    store = rt.store()
+    deposit = store.deposit(deposit_id)
+    assert deposit is not None
+    if rt.json:
+        rt.out.json(
+            {
+                "deposit": _deposit_json(deposit),
+                "outcome": outcome.status,
+                "transaction_id": outcome.transaction_id,
+                "reason": outcome.reason,
+                "learnt_from": outcome.source or None,
+            }
+        )
+    if outcome.status == "paid":
+        count, total = store.paid_total(deposit.profile, deposit.currency)
+        if not rt.json:
+            rt.out.ok(
+                f"✓ Paid: {_money(deposit.amount_cents, deposit.currency)} (transaction "
+                f"{outcome.transaction_id}, from the {outcome.source})"
+            )
+            rt.out.line(
+                f"Total paid with profile {deposit.profile}: {count} deposit(s), "
+                f"{_money(total, deposit.currency)}"
+            )
+        return
+    if outcome.status == "declined":
+        if not rt.json:
+            rt.out.bad(f"✗ Declined: {outcome.reason}")
+        raise typer.Exit(int(ExitCode.FAILED))
+    if not rt.json:
+        rt.out.bad(f"… Still unpaid: {outcome.reason}")
+        rt.out.info(
+            "start `paymobctl listen` so webhooks update the deposit, or check `paymobctl status "
+            f"{deposit.order_id}` later"
+        )
+    raise typer.Exit(int(ExitCode.TIMEOUT))
+
+
+def _wait(client: PaymobClient, deposit_id: int, interval: float, timeout: float) -> None:
+    from paymobctl.payments import Tick, wait_for_payment
+
+    rt = runtime()
+    out = rt.out
+    last: list[str] = [""]
+    status: Any = None
+    if out.is_terminal and not rt.json:
+        status = out.console.status("waiting for the payment…")
+        status.start()
+
+    def tick(item: Tick) -> None:
+        minutes, seconds = divmod(int(item.elapsed), 60)
+        text = f"{minutes}:{seconds:02d} elapsed · {item.state}"
+        if status is not None:
+            status.update(f"waiting for the payment · {text}")
+        elif not rt.json and item.state != last[0]:
+            out.info(text)
+        last[0] = item.state
+
+    try:
+        outcome = wait_for_payment(
+            client, rt.store(), deposit_id, interval=interval, timeout=timeout, on_tick=tick
+        )
+    finally:
+        if status is not None:
+            status.stop()
+    _finish_wait(outcome, deposit_id)
+
+
+@command(deposit_app, "deposit")
+def deposit(
+    amount: Annotated[
+        str, typer.Argument(help="Amount in major units (150 or 150.50); minor units with --cents.")
+    ],
+    cents: Annotated[
+        bool, typer.Option("--cents", help="AMOUNT is in minor units (piasters, halalas…).")
+    ] = False,
+    currency: CurrencyOpt = None,
+    merchant_order_id: MerchantOrderOpt = None,
+    email: EmailOpt = None,
+    first_name: FirstOpt = None,
+    last_name: LastOpt = None,
+    phone: PhoneOpt = None,
+    save_card: Annotated[
+        bool,
+        typer.Option(
+            "--save-card/--no-save-card",
+            help="Send tokenization as the guide's backend does. Whether a card is saved depends on "
+            "the integration (card saving enabled by Paymob) and on the payer ticking 'save card'; "
+            "the TOKEN webhook then arrives.",
+        ),
+    ] = True,
+    flow: Annotated[
+        str, typer.Option("--flow", help="legacy (iframe) or intention (unified checkout).")
+    ] = "legacy",
+    expiration: Annotated[
+        int, typer.Option("--expiration", help="Seconds the checkout stays valid.", min=60)
+    ] = 3600,
+    open_: Annotated[bool, typer.Option("--open", help="Open the checkout in a browser.")] = False,
+    wait: Annotated[
+        bool, typer.Option("--wait", help="Poll until paid, declined or --timeout.")
+    ] = False,
+    interval: Annotated[
+        float, typer.Option("--interval", help="Seconds between Paymob inquiries.", min=0.5)
+    ] = 5.0,
+    timeout: Annotated[
+        float, typer.Option("--timeout", help="Seconds to wait with --wait.", min=1)
+    ] = 600.0,
+) -> None:
+    """Create a deposit: auth → order → payment key → checkout URL; recorded as pending.
+
+    With --wait: exit 0 paid, 1 declined, 4 timed out."""
+    from paymobctl.models import check_currency
+    from paymobctl.payments import DepositRequest, create_deposit, default_billing
+
+    rt = runtime()
+    if flow not in ("legacy", "intention"):
+        raise UsageError(f"unknown --flow {flow!r}", hint="use legacy or intention")
+    with paymob() as (settings, client):
+        code = check_currency(currency) if currency else settings.currency
+        request = DepositRequest(
+            amount_cents=_cents(amount, cents, code),
+            currency=code,
+            billing=default_billing(
+                settings, email=email, first_name=first_name, last_name=last_name, phone=phone
+            ),
+            merchant_order_id=merchant_order_id,
+            save_card=save_card,
+            flow=flow,
+            expiration=expiration,
+        )
+        created = create_deposit(client, settings, rt.store(), request)
+        if open_:
+            import webbrowser
+
+            webbrowser.open(created.checkout_url)
+        if rt.json and not wait:
+            rt.out.json(_deposit_json(created))
+        elif not rt.json:
+            _show_deposit(created)
+            rt.out.line(f"Open the checkout URL to pay{'; waiting…' if wait else ''}")
+        if wait:
+            _wait(client, created.id, interval, timeout)
+
+
+@command(pay_app, "pay")
+def pay(
+    amount: Annotated[str, typer.Argument(help="Amount in major units; minor units with --cents.")],
+    card: Annotated[
+        int, typer.Option("--card", help="Saved card id (see `paymobctl cards list`).")
+    ],
+    cents: Annotated[bool, typer.Option("--cents", help="AMOUNT is in minor units.")] = False,
+    currency: CurrencyOpt = None,
+    merchant_order_id: MerchantOrderOpt = None,
+    email: EmailOpt = None,
+    first_name: FirstOpt = None,
+    last_name: LastOpt = None,
+    phone: PhoneOpt = None,
+) -> None:
+    """Pay with a saved card: payment key on the MOTO integration, then pay with the card token.
+    Exit 0 approved, 1 declined; a 3-D Secure redirection URL is printed when Paymob returns one."""
+    from paymobctl.models import check_currency
+    from paymobctl.payments import default_billing, pay_with_saved_card, usable_card
+
+    rt = runtime()
+    store = rt.store()
+    saved = usable_card(store, card)
+    with paymob() as (settings, client):
+        code = check_currency(currency) if currency else settings.currency
+        billing = default_billing(
+            settings,
+            email=email or saved.email,
+            first_name=first_name,
+            last_name=last_name,
+            phone=phone,
+        )
+        result = pay_with_saved_card(
+            client,
+            settings,
+            store,
+            card=saved,
+            amount_cents=_cents(amount, cents, code),
+            currency=code,
+            billing=billing,
+            merchant_order_id=merchant_order_id,
+        )
+    outcome = result.outcome
+    if rt.json:
+        rt.out.json(
+            {
+                "deposit": _deposit_json(result.deposit),
+                "outcome": outcome.status,
+                "transaction_id": outcome.transaction_id,
+                "reason": outcome.reason,
+                "redirection_url": result.redirection_url,
+            }
+        )
+    elif outcome.status == "paid":
+        rt.out.ok(
+            f"✓ Paid {_money(result.deposit.amount_cents, result.deposit.currency)} with "
+            f"{saved.card_subtype} {saved.masked_pan} (transaction {outcome.transaction_id}, "
+            f"order {result.deposit.order_id})"
+        )
+    elif result.redirection_url:
+        rt.out.line(f"3-D Secure needed: send the payer to {result.redirection_url}")
+        rt.out.info(
+            f"then `paymobctl status {result.deposit.order_id}` (or a running `paymobctl listen`) tells "
+            "the result"
+        )
+    else:
+        rt.out.bad(f"✗ Declined: {outcome.reason}")
+    if outcome.status == "declined":
+        raise typer.Exit(int(ExitCode.FAILED))
+
+
+def _transaction_rows(obj: dict[str, Any]) -> list[tuple[str, Any]]:
+    from paymobctl.payments import transaction_outcome
+
+    outcome = transaction_outcome(obj)
+    order = obj.get("order")
+    order_id = order.get("id") if isinstance(order, dict) else order
+    source = obj.get("source_data") if isinstance(obj.get("source_data"), dict) else {}
+    amount = obj.get("amount_cents")
+    return [
+        ("transaction", obj.get("id")),
+        ("order", order_id),
+        (
+            "amount",
+            _money(int(str(amount)), str(obj.get("currency"))) if str(amount).isdigit() else amount,
+        ),
+        ("result", outcome.status + (f" ({outcome.reason})" if outcome.reason else "")),
+        (
+            "source",
+            " ".join(
+                str(v) for v in (source.get("type"), source.get("sub_type"), source.get("pan")) if v
+            )
+            if source
+            else obj.get("source_data.type"),
+        ),
+        ("created", obj.get("created_at")),
+        ("refunded", obj.get("refunded_amount_cents")),
+        (
+            "flags",
+            ", ".join(
+                k
+                for k in (
+                    "is_auth",
+                    "is_capture",
+                    "is_refund",
+                    "is_void",
+                    "is_refunded",
+                    "is_voided",
+                )
+                if obj.get(k) is True or obj.get(k) == "true"
+            )
+            or "—",
+        ),
+    ]
+
+
+@command(status_app, "status")
+def status(
+    reference: Annotated[
+        str, typer.Argument(help="Order id, merchant order id or transaction id.")
+    ],
+    by: Annotated[
+        str, typer.Option("--by", help="auto, order, merchant-order or transaction.")
+    ] = "auto",
+) -> None:
+    """Ask Paymob about a payment (transaction inquiry); updates the matching deposit in the store."""
+    from paymobctl.payments import transaction_outcome
+
+    rt = runtime()
+    if by not in ("auto", "order", "merchant-order", "transaction"):
+        raise UsageError(
+            f"unknown --by {by!r}", hint="use auto, order, merchant-order or transaction"
+        )
+    store = rt.store()
+    with paymob() as (_, client):
+        obj = _lookup(client, store, reference, by)
+    if obj is None:
+        if rt.json:
+            rt.out.json({"reference": reference, "transaction": None})
+        else:
+            rt.out.line(
+                f"{reference}: the order exists but has no transaction yet (the payer has not paid)"
+            )
+        return
+    outcome = transaction_outcome(obj)
+    order = obj.get("order")
+    order_id = order.get("id") if isinstance(order, dict) else order
+    if isinstance(order_id, int | str) and str(order_id).isdigit():
+        deposit = store.deposit_by_order(int(order_id))
+        if (
+            deposit is not None
+            and deposit.status == "pending"
+            and outcome.status in ("paid", "declined")
+        ):
+            store.update_deposit(
+                deposit.id,
+                status=outcome.status,
+                transaction_id=outcome.transaction_id,
+                reason=outcome.reason,
+            )
+    if rt.json:
+        rt.out.json(obj)
+        return
+    rt.out.pairs(_transaction_rows(obj))
+
+
+def _lookup(client: PaymobClient, store: Any, reference: str, by: str) -> dict[str, Any] | None:
+    from paymobctl.errors import ApiError
+
+    text = reference.strip()
+    if by == "merchant-order" or (by == "auto" and not text.isdigit()):
+        return client.inquiry(merchant_order_id=text)
+    number = int(text) if text.isdigit() else None
+    if number is None:
+        raise UsageError(
+            f"{reference!r} is not a number", hint="order and transaction ids are numbers"
+        )
+    if by == "order" or (by == "auto" and store.deposit_by_order(number) is not None):
+        return client.inquiry(order_id=number)
+    if by == "transaction":
+        return client.transaction(number)
+    try:
+        return client.transaction(number)
+    except ApiError as exc:
+        if exc.status != 404:
+            raise
+    return client.inquiry(order_id=number)
+
+
+def _parent(client: PaymobClient, transaction_id: int) -> dict[str, Any]:
+    return client.transaction(transaction_id)
+
+
+def _child_result(child: dict[str, Any], verb: str) -> None:
+    from paymobctl.payments import transaction_outcome
+
+    rt = runtime()
+    if rt.json:
+        rt.out.json(child)
+        return
+    outcome = transaction_outcome(child)
+    amount = child.get("amount_cents")
+    currency = str(child.get("currency") or "")
+    money = (
+        _money(int(str(amount)), currency) if str(amount).isdigit() and currency else str(amount)
+    )
+    if outcome.status == "paid":
+        rt.out.ok(
+            f"✓ {verb} {money}: transaction {child.get('id')} (parent {child.get('parent_transaction')})"
+        )
+    else:
+        rt.out.bad(f"✗ {verb} failed: {outcome.reason}")
+        raise typer.Exit(int(ExitCode.FAILED))
+
+
+@command(refund_app, "refund")
+def refund(
+    transaction: Annotated[int, typer.Argument(help="The transaction id to refund.")],
+    amount: Annotated[
+        str | None,
+        typer.Option("--amount", help="Major units; default: what is left.", show_default=False),
+    ] = None,
+) -> None:
+    """Refund a transaction (partially with --amount)."""
+    from paymobctl.models import parse_amount
+
+    with paymob() as (_, client):
+        parent = _parent(client, transaction)
+        currency = str(parent.get("currency") or "EGP")
+        left = int(parent.get("amount_cents") or 0) - int(parent.get("refunded_amount_cents") or 0)
+        cents = parse_amount(amount, currency) if amount else left
+        child = client.refund(transaction_id=transaction, amount_cents=cents)
+    _child_result(child, "Refunded")
+
+
+@command(void_app, "void")
+def void(
+    transaction: Annotated[
+        int, typer.Argument(help="The transaction id to void (same day, card).")
+    ],
+) -> None:
+    """Void a card transaction before settlement."""
+    with paymob() as (_, client):
+        child = client.void(transaction_id=transaction)
+    _child_result(child, "Voided")
+
+
+@command(capture_app, "capture")
+def capture(
+    transaction: Annotated[int, typer.Argument(help="The authorisation to capture.")],
+    amount: Annotated[
+        str | None,
+        typer.Option(
+            "--amount", help="Major units; default: all that is left.", show_default=False
+        ),
+    ] = None,
+) -> None:
+    """Capture an authorisation (auth/capture integrations)."""
+    from paymobctl.models import parse_amount
+
+    with paymob() as (_, client):
+        parent = _parent(client, transaction)
+        currency = str(parent.get("currency") or "EGP")
+        left = int(parent.get("amount_cents") or 0) - int(parent.get("captured_amount") or 0)
+        cents = parse_amount(amount, currency) if amount else left
+        child = client.capture(transaction_id=transaction, amount_cents=cents)
+    _child_result(child, "Captured")
+
+
+@command(cards_app, "list")
+def cards_list() -> None:
+    """List saved cards (from verified TOKEN webhooks). Tokens are shown shortened."""
+    rt = runtime()
+    cards = rt.store().payment_methods()
+    if rt.json:
+        rt.out.json(
+            [
+                {
+                    "id": c.id,
+                    "masked_pan": c.masked_pan,
+                    "card_subtype": c.card_subtype,
+                    "email": c.email,
+                    "order_id": c.order_id,
+                    "token": c.token,
+                    "created_at": c.created_at,
+                }
+                for c in cards
+            ]
+        )
+        return
+    rt.out.table(
+        ["id", "card", "masked pan", "email", "order", "token", "saved (UTC)"],
+        [
+            (
+                c.id,
+                c.card_subtype,
+                c.masked_pan,
+                c.email,
+                c.order_id,
+                f"{c.token[:8]}…",
+                c.created_at[:19].replace("T", " "),
+            )
+            for c in cards
+        ],
+        empty="no saved cards: pay with 'save card' ticked while `paymobctl listen` runs",
+    )
+
+
+@command(cards_app, "remove")
+def cards_remove(card_id: Annotated[int, typer.Argument(help="Card id.")]) -> None:
+    """Forget a saved card locally."""
+    rt = runtime()
+    if not rt.store().remove_payment_method(card_id):
+        raise UsageError(f"no saved card {card_id}", hint="see `paymobctl cards list`")
+    if rt.json:
+        rt.out.json({"removed": card_id})
+    else:
+        rt.out.ok(f"removed card {card_id}")
+
+
+@command(deposits_app, "list")
+def deposits_list(
+    status_: Annotated[
+        str | None,
+        typer.Option(
+            "--status", help="pending, paid, declined, refunded, voided.", show_default=False
+        ),
+    ] = None,
+    limit: Annotated[int, typer.Option("--limit", min=1, help="How many, newest first.")] = 50,
+) -> None:
+    """List deposits and saved-card payments, newest first."""
+    rt = runtime()
+    deposits = rt.store().deposits(status=status_, limit=limit)
+    if rt.json:
+        rt.out.json([_deposit_json(d) for d in deposits])
+        return
+    rt.out.table(
+        ["id", "created (UTC)", "profile", "flow", "order", "amount", "status", "transaction"],
+        [
+            (
+                d.id,
+                d.created_at[:19].replace("T", " "),
+                d.profile,
+                d.flow,
+                d.order_id,
+                _money(d.amount_cents, d.currency),
+                d.status,
+                d.transaction_id or "",
+            )
+            for d in deposits
+        ],
+        empty="no deposits yet: `paymobctl deposit 100`",
+    )
+
+
+@command(deposits_app, "show")
+def deposits_show(deposit_id: Annotated[int, typer.Argument(help="Deposit id.")]) -> None:
+    """Show one deposit."""
+    rt = runtime()
+    found = rt.store().deposit(deposit_id)
+    if found is None:
+        raise UsageError(f"no deposit {deposit_id}", hint="see `paymobctl deposits list`")
+    if rt.json:
+        rt.out.json(_deposit_json(found))
+        return
+    _show_deposit(found)
+
+
+@command(demo_app, "demo")
+def demo() -> None:
+    """Run the whole product offline in a few seconds: sandbox + listener in-process, a deposit paid
+    in the hosted checkout with a test card and OTP, webhooks verified and stored, a second payment
+    with the saved card, and a summary of the store. Leaves nothing running."""
+    from paymobctl.demo import Step, run_demo
+
+    rt = runtime()
+    out = rt.out
+
+    def show(step: Step) -> None:
+        if rt.json:
+            out.ndjson(
+                {"step": step.title, "detail": step.detail, "seconds": round(step.seconds, 3)}
+            )
+        else:
+            out.line(f"[{step.seconds * 1000:6.0f} ms] {step.title}: {step.detail}")
+        out.stdout.flush()
+
+    if not rt.json:
+        out.line("paymobctl demo — everything offline, on the built-in sandbox profile")
+    report = run_demo(rt.db_path, on_step=show)
+    if rt.json:
+        out.ndjson(
+            {
+                "summary": {
+                    "seconds": round(report.total_seconds, 3),
+                    "deposits": [_deposit_json(d) for d in report.deposits],
+                    "events": report.events,
+                    "cards": report.cards,
+                    "store": str(rt.db_path),
+                }
+            }
+        )
+        return
+    out.line(f"Store {rt.db_path}:")
+    for d in report.deposits[:2]:
+        out.line(
+            f"  deposit {d.id}: {_money(d.amount_cents, d.currency)} {d.flow} order {d.order_id} → {d.status}"
+        )
+    out.line(
+        "  events: " + ", ".join(f"{count} {key}" for key, count in sorted(report.events.items()))
+    )
+    out.line("  saved cards: " + (", ".join(report.cards) or "none"))
+    out.ok(
+        f"demo finished in {report.total_seconds:.2f} s — next: `paymobctl sandbox` and `paymobctl listen` in "
+        "two terminals, then `paymobctl deposit 100 --wait`"
+    )

@@ -1,0 +1,47 @@
+"""Where paymobctl keeps its files (XDG base directories), importable without the config machinery."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+
+CONFIG_ENV = "PAYMOBCTL_CONFIG"
+DB_ENV = "PAYMOBCTL_DB"
+
+
+def _xdg(var: str, fallback: str, environ: Mapping[str, str]) -> Path:
+    value = environ.get(var, "")
+    if value and Path(value).is_absolute():
+        return Path(value)
+    return Path(environ.get("HOME") or Path.home()) / fallback
+
+
+def default_config_path(environ: Mapping[str, str] | None = None) -> Path:
+    env = os.environ if environ is None else environ
+    return _xdg("XDG_CONFIG_HOME", ".config", env) / "paymobctl" / "config.toml"
+
+
+def default_db_path(environ: Mapping[str, str] | None = None) -> Path:
+    env = os.environ if environ is None else environ
+    return _xdg("XDG_DATA_HOME", ".local/share", env) / "paymobctl" / "paymobctl.db"
+
+
+def config_path(flag: str | None, environ: Mapping[str, str] | None = None) -> Path:
+    """``--config`` > ``PAYMOBCTL_CONFIG`` > ``$XDG_CONFIG_HOME/paymobctl/config.toml``."""
+    env = os.environ if environ is None else environ
+    if flag:
+        return Path(flag).expanduser()
+    if env.get(CONFIG_ENV):
+        return Path(env[CONFIG_ENV]).expanduser()
+    return default_config_path(env)
+
+
+def db_path(flag: str | None, environ: Mapping[str, str] | None = None) -> Path:
+    """``--db`` > ``PAYMOBCTL_DB`` > ``$XDG_DATA_HOME/paymobctl/paymobctl.db``."""
+    env = os.environ if environ is None else environ
+    if flag:
+        return Path(flag).expanduser()
+    if env.get(DB_ENV):
+        return Path(env[DB_ENV]).expanduser()
+    return default_db_path(env)

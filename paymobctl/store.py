@@ -11,7 +11,7 @@ import contextlib
 import json
 import sqlite3
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -153,6 +153,31 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
             paymob_id INTEGER,
             event_id INTEGER REFERENCES events (id),
             removed INTEGER NOT NULL DEFAULT 0
+        )""",
+    ),
+    # 5: checklist — every go-live checklist run and its results, for history and --diff.
+    (
+        """CREATE TABLE checklist_runs (
+            id INTEGER PRIMARY KEY,
+            started_at TEXT NOT NULL,
+            url TEXT NOT NULL,
+            profile TEXT NOT NULL,
+            mode TEXT NOT NULL,
+            duration_ms REAL NOT NULL,
+            fail_level TEXT NOT NULL,
+            exit_code INTEGER NOT NULL,
+            probe_order_id INTEGER
+        )""",
+        "CREATE INDEX checklist_runs_url ON checklist_runs (url, id)",
+        """CREATE TABLE checklist_results (
+            run_id INTEGER NOT NULL REFERENCES checklist_runs (id),
+            check_id TEXT NOT NULL,
+            area TEXT NOT NULL,
+            severity TEXT NOT NULL,
+            status TEXT NOT NULL,
+            detail TEXT NOT NULL,
+            hint TEXT,
+            PRIMARY KEY (run_id, check_id)
         )""",
     ),
 )
@@ -888,6 +913,71 @@ class Store:
                 )
             except sqlite3.Error as exc:
                 raise self._fail(exc, "write to") from None
+
+    # -- checklist runs ------------------------------------------------------------------------
+
+    def record_checklist_run(
+        self,
+        *,
+        url: str,
+        profile: str,
+        mode: str,
+        started_at: str,
+        duration_ms: float,
+        fail_level: str,
+        exit_code: int,
+        probe_order_id: int | None,
+        results: Sequence[Mapping[str, Any]],
+    ) -> int:
+        with self._transaction() as conn:
+            cursor = conn.execute(
+                "INSERT INTO checklist_runs (started_at, url, profile, mode, duration_ms, fail_level, exit_code,"
+                " probe_order_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    started_at,
+                    url,
+                    profile,
+                    mode,
+                    duration_ms,
+                    fail_level,
+                    exit_code,
+                    probe_order_id,
+                ),
+            )
+            run_id = int(cursor.lastrowid or 0)
+            conn.executemany(
+                "INSERT INTO checklist_results (run_id, check_id, area, severity, status, detail, hint)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                [
+                    (
+                        run_id,
+                        r["id"],
+                        r["area"],
+                        r["severity"],
+                        r["status"],
+                        mask_pans(str(r["detail"]))[0],
+                        r.get("hint"),
+                    )
+                    for r in results
+                ],
+            )
+        return run_id
+
+    def checklist_runs(self, *, url: str | None = None, limit: int = 20) -> list[dict[str, Any]]:
+        sql = "SELECT * FROM checklist_runs"
+        params: list[Any] = []
+        if url:
+            sql += " WHERE url = ?"
+            params.append(url)
+        sql += " ORDER BY id DESC LIMIT ?"
+        params.append(limit)
+        return [_row_dict(row) for row in self._query(sql, params)]
+
+    def checklist_results(self, run_id: int) -> list[dict[str, Any]]:
+        rows = self._query(
+            "SELECT * FROM checklist_results WHERE run_id = ? ORDER BY rowid", (run_id,)
+        )
+        return [_row_dict(row) for row in rows]
 
     def hmac_checks(self, limit: int = 50) -> list[HmacCheck]:
         rows = self._query("SELECT * FROM hmac_checks ORDER BY id DESC LIMIT ?", (limit,))

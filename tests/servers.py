@@ -36,9 +36,8 @@ def serve(app: Any, **config: Any) -> Iterator[str]:
     """Run an ASGI app with uvicorn in a thread on a free port; yield its base URL."""
     sock = free_socket()
     port = sock.getsockname()[1]
-    server = uvicorn.Server(
-        uvicorn.Config(app, log_level="warning", lifespan="on", access_log=False, **config)
-    )
+    options = {"log_level": "warning", "lifespan": "on", "access_log": False, **config}
+    server = uvicorn.Server(uvicorn.Config(app, **options))
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
     deadline = time.monotonic() + 10

@@ -30,6 +30,9 @@ COMMANDS: list[tuple[str, ...]] = [
     ("simulate", "history", "--json"),
     ("events", "list"),
     ("events", "export"),
+    ("checklist", "history"),
+    ("deposits", "list"),
+    ("cards", "list", "--json"),
 ]
 
 

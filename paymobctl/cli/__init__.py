@@ -31,6 +31,11 @@ def main(argv: list[str] | None = None) -> int:
         return int(ExitCode.INTERRUPTED)
     except typer.TyperException as exc:
         code = int(getattr(exc, "exit_code", 2))
+        if (
+            type(exc).__name__ == "NoArgsIsHelpError"
+        ):  # `paymobctl hmac` alone: show the group's help
+            sys.stdout.write(exc.format_message() + "\n")
+            return code
         message = exc.format_message()
         ctx = getattr(exc, "ctx", None)
         where = ctx.command_path if ctx is not None else "paymobctl"

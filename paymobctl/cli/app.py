@@ -27,6 +27,11 @@ GROUPS: dict[str, tuple[str, str, str]] = {
     "capture": (_PAY, "capture_app", "Capture an authorisation."),
     "cards": (_PAY, "cards_app", "Saved cards: list, remove."),
     "deposits": (_PAY, "deposits_app", "Deposits: list, show."),
+    "checklist": (
+        "paymobctl.cli.checklist_cmd",
+        "app",
+        "The go-live checklist against a deployment; history.",
+    ),
     "listen": (
         "paymobctl.cli.listen_cmd",
         "app",

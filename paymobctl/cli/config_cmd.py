@@ -12,6 +12,7 @@ from paymobctl.cli.options import command, runtime
 from paymobctl.errors import ConfigError, UsageError
 
 app = typer.Typer(
+    add_completion=False,
     rich_markup_mode=None,
     help="Profiles and settings: init, import-env, show, profiles, set, unset, use, path.",
     no_args_is_help=True,

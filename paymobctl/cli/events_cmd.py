@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from paymobctl.store import Event
 
 app = typer.Typer(
+    add_completion=False,
     rich_markup_mode=None,
     help="Received webhooks: list, show (with the HMAC explanation), replay byte for byte, export.",
     no_args_is_help=True,

@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from paymobctl.signing import Explanation, Payload
 
 app = typer.Typer(
+    add_completion=False,
     rich_markup_mode=None,
     help="Compute, verify and explain Paymob callback HMACs (HMAC-SHA512, reference §8).",
     no_args_is_help=True,

@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from paymobctl.receiver import Received
 
 app = typer.Typer(
+    add_completion=False,
     rich_markup_mode=None,
     help="Receive Paymob webhooks on localhost: verify, store, forward, tunnel.",
 )

@@ -18,19 +18,21 @@ if TYPE_CHECKING:
     from paymobctl.payments import PaymentOutcome
     from paymobctl.store import Deposit
 
-deposit_app = typer.Typer(rich_markup_mode=None)
-pay_app = typer.Typer(rich_markup_mode=None)
-status_app = typer.Typer(rich_markup_mode=None)
-refund_app = typer.Typer(rich_markup_mode=None)
-void_app = typer.Typer(rich_markup_mode=None)
-capture_app = typer.Typer(rich_markup_mode=None)
-demo_app = typer.Typer(rich_markup_mode=None)
+deposit_app = typer.Typer(add_completion=False, rich_markup_mode=None)
+pay_app = typer.Typer(add_completion=False, rich_markup_mode=None)
+status_app = typer.Typer(add_completion=False, rich_markup_mode=None)
+refund_app = typer.Typer(add_completion=False, rich_markup_mode=None)
+void_app = typer.Typer(add_completion=False, rich_markup_mode=None)
+capture_app = typer.Typer(add_completion=False, rich_markup_mode=None)
+demo_app = typer.Typer(add_completion=False, rich_markup_mode=None)
 cards_app = typer.Typer(
+    add_completion=False,
     rich_markup_mode=None,
     help="Saved cards (from TOKEN webhooks): list, remove.",
     no_args_is_help=True,
 )
 deposits_app = typer.Typer(
+    add_completion=False,
     rich_markup_mode=None,
     help="Deposits recorded by `deposit` and `pay`: list, show.",
     no_args_is_help=True,

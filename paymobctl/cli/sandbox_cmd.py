@@ -12,6 +12,7 @@ from paymobctl.cli.options import command, runtime
 from paymobctl.errors import NetworkError, UsageError
 
 app = typer.Typer(
+    add_completion=False,
     rich_markup_mode=None,
     help="A local emulator of Paymob's API and hosted checkout: the offline default for every command.",
 )

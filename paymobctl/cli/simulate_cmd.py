@@ -15,6 +15,7 @@ from paymobctl.errors import ExitCode, UsageError
 from paymobctl.models import CallbackKind, CardBrand, Outcome, PaymentSource
 
 app = typer.Typer(
+    add_completion=False,
     rich_markup_mode=None,
     help="Send signed callbacks that look exactly like Paymob's to any endpoint.",
     no_args_is_help=True,

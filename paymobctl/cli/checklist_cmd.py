@@ -1,0 +1,308 @@
+"""``paymobctl checklist URL``: the go-live checklist against a real deployment; ``history``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+from typer.core import TyperGroup
+
+from paymobctl.cli.options import command, runtime
+from paymobctl.errors import UsageError
+
+if TYPE_CHECKING:
+    from paymobctl.checklist import Report
+
+
+class DefaultToRun(TyperGroup):
+    """``paymobctl checklist URL`` means ``paymobctl checklist run URL``; ``history`` is itself."""
+
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
+        if args and args[0] not in self.commands and args[0] not in ("-h", "--help"):
+            args = ["run", *args]
+        return super().parse_args(ctx, args)
+
+
+app = typer.Typer(
+    add_completion=False,
+    cls=DefaultToRun,
+    rich_markup_mode=None,
+    no_args_is_help=True,
+    help="The go-live checklist run against a deployment: TLS, reachability, CSRF, HMAC enforcement, "
+    "debug pages, configuration and the Paymob account. Its probes cannot move money: signed "
+    "probes are declined test transactions for an order that cannot exist.",
+)
+
+_LEVELS = ("warning", "error", "critical")
+
+
+@command(app, "run")
+def run(
+    url: Annotated[
+        str, typer.Argument(help="The deployment's base URL, e.g. https://shop.example.")
+    ],
+    webhook_path: Annotated[
+        str, typer.Option("--webhook-path", help="Processed callback path.")
+    ] = ("/api/payments/webhook/"),
+    response_path: Annotated[
+        str | None,
+        typer.Option(
+            "--response-path",
+            help="Transaction response (GET redirect) path. Default: the profile's "
+            "response_callback_url path when it points at this host.",
+            show_default=False,
+        ),
+    ] = None,
+    api: Annotated[
+        bool | None,
+        typer.Option(
+            "--api/--no-api",
+            help="Check the Paymob account too (default: when the profile has an API key).",
+            show_default=False,
+        ),
+    ] = None,
+    ca_bundle: Annotated[
+        Path | None,
+        typer.Option(
+            "--ca-bundle", help="Trust this CA bundle (PEM) for the target.", show_default=False
+        ),
+    ] = None,
+    timeout: Annotated[
+        float, typer.Option("--timeout", help="Seconds per network operation.", min=0.5)
+    ] = 10.0,
+    fail_level: Annotated[
+        str,
+        typer.Option(
+            "--fail-level", help="Exit 1 when a check fails at or above: warning, error, critical."
+        ),
+    ] = "error",
+    http_port: Annotated[
+        int, typer.Option("--http-port", help="Where plain http is served, for the redirect check.")
+    ] = 80,
+) -> None:
+    """Run every check; exit 0 when nothing fails at --fail-level or above, 1 otherwise, 3 when the
+    target cannot be reached at all. Each run is stored (`paymobctl checklist history`)."""
+    from paymobctl import checklist
+    from paymobctl.payments import client_for
+
+    rt = runtime()
+    if fail_level not in _LEVELS:
+        raise UsageError(
+            f"unknown --fail-level {fail_level!r}", hint="use warning, error or critical"
+        )
+    if ca_bundle is not None and not ca_bundle.is_file():
+        raise UsageError(f"{ca_bundle}: no such CA bundle", hint="pass a PEM file")
+    if not webhook_path.startswith("/"):
+        raise UsageError(f"--webhook-path {webhook_path!r}: expected an absolute path")
+    checklist.parse_target(url)
+    settings = rt.settings()
+    rt.announce_mode(settings)
+    options = checklist.Options(
+        url=url,
+        webhook_path=webhook_path,
+        response_path=response_path,
+        ca_bundle=str(ca_bundle) if ca_bundle else None,
+        timeout=timeout,
+        api=api,
+        http_port=http_port,
+    )
+
+    def http_factory(verify: Any) -> Any:
+        import httpx
+
+        from paymobctl.delivery import USER_AGENT
+
+        return httpx.Client(verify=verify, trust_env=False, headers={"User-Agent": USER_AGENT})
+
+    report = checklist.run(
+        options,
+        settings,
+        http_factory=http_factory,
+        client_factory=lambda http: client_for(settings, http),
+    )
+    level = checklist.Severity[fail_level.upper()]
+    code = report.exit_code(level)
+    rt.store().record_checklist_run(
+        url=url,
+        profile=report.profile,
+        mode=report.mode,
+        started_at=report.started_at,
+        duration_ms=report.duration_ms,
+        fail_level=fail_level,
+        exit_code=code,
+        probe_order_id=report.probe.order_id,
+        results=[_result_json(r) for r in report.results],
+    )
+    _render(report, level, code)
+    if code:
+        raise typer.Exit(code)
+
+
+def _result_json(result: Any) -> dict[str, Any]:
+    return {
+        "id": result.id,
+        "area": result.area,
+        "title": result.title,
+        "severity": result.severity.label,
+        "status": result.status.value,
+        "detail": result.detail,
+        "hint": result.hint,
+        "data": result.data,
+    }
+
+
+def _render(report: Report, level: Any, code: int) -> None:
+    rt = runtime()
+    out = rt.out
+    counts = report.counts()
+    if rt.json:
+        out.json(
+            {
+                "url": report.url,
+                "profile": report.profile,
+                "mode": report.mode,
+                "started_at": report.started_at,
+                "duration_ms": round(report.duration_ms, 1),
+                "exit_code": code,
+                "fail_level": level.label,
+                "reachable": report.reachable,
+                "probe": {
+                    "order_id": report.probe.order_id,
+                    "merchant_order_id": report.probe.merchant_order_id,
+                    "transaction_id": report.probe.transaction_id,
+                    "moves_money": False,
+                },
+                "summary": counts,
+                "checks": [_result_json(r) for r in report.results],
+            }
+        )
+        return
+    out.line(f"paymobctl checklist {report.url} — profile {report.profile} ({report.mode})")
+    out.line(
+        f"probes: declined test transactions for order {report.probe.order_id} "
+        f"(merchant_order_id {report.probe.merchant_order_id}): they cannot move money"
+    )
+    marks = {"pass": "PASS", "fail": "FAIL", "skip": "skip", "info": "info"}
+    rows = []
+    for r in report.results:
+        rows.append(
+            (r.area, r.id, r.severity.label if r.failed else "", marks[r.status.value], r.detail)
+        )
+    out.table(["area", "check", "severity", "status", "result"], rows)
+    failures = [r for r in report.results if r.failed]
+    if failures:
+        out.line("")
+        out.line("How to fix:")
+        for r in failures:
+            out.line(f"  {r.id} ({r.severity.label}): {r.hint or r.title}")
+    summary = (
+        f"{counts['pass']} passed, {counts['fail']} failed ({counts['critical']} critical, "
+        f"{counts['error']} error, {counts['warning']} warning), {counts['skip']} skipped "
+        f"in {report.duration_ms / 1000:.1f} s — exit {code}"
+    )
+    if not report.reachable:
+        out.bad("target unreachable: " + summary)
+    elif code:
+        out.bad(summary)
+    else:
+        out.ok(summary)
+
+
+@command(app, "history")
+def history(
+    url: Annotated[
+        str | None, typer.Argument(help="Only runs against this URL.", show_default=False)
+    ] = None,
+    diff: Annotated[
+        bool, typer.Option("--diff", help="What changed between the last two runs (of URL).")
+    ] = False,
+    limit: Annotated[int, typer.Option("--limit", min=1, help="How many runs, newest first.")] = 20,
+) -> None:
+    """List stored checklist runs; --diff shows what changed since the previous run."""
+    rt = runtime()
+    store = rt.store()
+    if diff:
+        runs = store.checklist_runs(url=url or _latest_url(store), limit=2)
+        if len(runs) < 2:
+            raise UsageError(
+                "--diff needs two runs of the same URL", hint="run `paymobctl checklist URL` again"
+            )
+        changes = _diff(
+            store.checklist_results(runs[1]["id"]), store.checklist_results(runs[0]["id"])
+        )
+        if rt.json:
+            rt.out.json(
+                {
+                    "url": runs[0]["url"],
+                    "from_run": runs[1]["id"],
+                    "to_run": runs[0]["id"],
+                    "changes": changes,
+                }
+            )
+            return
+        rt.out.line(
+            f"{runs[0]['url']}: run {runs[1]['id']} ({runs[1]['started_at']}) → run {runs[0]['id']} "
+            f"({runs[0]['started_at']})"
+        )
+        rt.out.table(
+            ["check", "before", "now", "result now"],
+            [(c["id"], c["before"], c["now"], c["detail"]) for c in changes],
+            empty="nothing changed",
+        )
+        return
+    runs = store.checklist_runs(url=url, limit=limit)
+    summaries = []
+    for run_row in runs:
+        results = store.checklist_results(run_row["id"])
+        failed = [r for r in results if r["status"] == "fail"]
+        summaries.append(
+            {
+                **run_row,
+                "passed": sum(r["status"] == "pass" for r in results),
+                "failed": len(failed),
+                "critical": sum(r["severity"] == "critical" for r in failed),
+            }
+        )
+    if rt.json:
+        rt.out.json(summaries)
+        return
+    rt.out.table(
+        ["run", "started (UTC)", "url", "profile", "passed", "failed", "critical", "exit"],
+        [
+            (
+                s["id"],
+                s["started_at"][:19].replace("T", " "),
+                s["url"],
+                s["profile"],
+                s["passed"],
+                s["failed"],
+                s["critical"],
+                s["exit_code"],
+            )
+            for s in summaries
+        ],
+        empty="no checklist runs yet: `paymobctl checklist https://your-domain.example`",
+    )
+
+
+def _latest_url(store: Any) -> str | None:
+    runs = store.checklist_runs(limit=1)
+    return str(runs[0]["url"]) if runs else None
+
+
+def _diff(before: list[dict[str, Any]], after: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    old = {r["check_id"]: r for r in before}
+    changes = []
+    for r in after:
+        previous = old.pop(r["check_id"], None)
+        was = previous["status"] if previous else "—"
+        if previous is None or previous["status"] != r["status"]:
+            changes.append(
+                {"id": r["check_id"], "before": was, "now": r["status"], "detail": r["detail"]}
+            )
+    for check_id, r in old.items():
+        changes.append(
+            {"id": check_id, "before": r["status"], "now": "—", "detail": "no longer run"}
+        )
+    return changes

@@ -687,20 +687,15 @@ def webhook_checks(
         )
     else:
         results.append(
-            _result(
-                "PMB-HMAC-001",
-                Status.FAIL if accepted(unsigned) else Status.PASS,
-                Severity.CRITICAL,
-                f"unsigned → {_describe(unsigned)}",
-                "reject callbacks without hmac with 401",
+            _rejection(
+                "PMB-HMAC-001", "unsigned", unsigned, "reject callbacks without hmac with 401"
             )
         )
         results.append(
-            _result(
+            _rejection(
                 "PMB-HMAC-002",
-                Status.FAIL if accepted(tampered) else Status.PASS,
-                Severity.CRITICAL,
-                f"tampered → {_describe(tampered)}",
+                "tampered",
+                tampered,
                 "verify the HMAC over the received values; a changed amount must fail",
             )
         )
@@ -779,6 +774,23 @@ def webhook_checks(
             )
         )
     return results
+
+
+def _rejection(check: str, what: str, answer: Answer, fix: str) -> CheckResult:
+    """A probe that must be rejected with a 4xx: 2xx is critical, a server error an error."""
+    if answer.status is not None and 400 <= answer.status < 500:
+        return _result(check, Status.PASS, Severity.CRITICAL, f"{what} → {_describe(answer)}")
+    if answer.status is not None and 200 <= answer.status < 300:
+        return _result(
+            check, Status.FAIL, Severity.CRITICAL, f"{what} → {_describe(answer)}: accepted", fix
+        )
+    return _result(
+        check,
+        Status.FAIL,
+        Severity.ERROR,
+        f"{what} → {_describe(answer)}: not a clean 4xx rejection",
+        fix + " (a 4xx, not a server error)",
+    )
 
 
 def debug_checks(http: httpx.Client, base: str, timeout: float) -> list[CheckResult]:
@@ -1084,8 +1096,8 @@ def _callback_url_check(
             Status.FAIL,
             severity,
             f"{key} = {value}: " + ", ".join(problems),
-            f"Webhook configured: set it to {scheme}://{netloc}{expected_path or ''} in Paymob's dashboard and "
-            "the profile (production URLs, never a tunnel)",
+            f"Webhook configured: set it to https://{netloc}{expected_path or '/your/callback/path/'} in "
+            "Paymob's dashboard and the profile (production https URLs, never a tunnel)",
         )
     return _result(check, Status.PASS, severity, f"{key} = {value}")
 

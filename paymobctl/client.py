@@ -240,6 +240,14 @@ class PaymobClient:
                 and path.endswith(("/refund", "/void", "/capture"))
             ):
                 raise api_error(response.status_code, body, action=action)
+            if not isinstance(body, dict):
+                raise ApiError(
+                    f"{action}: unexpected answer from {self.base_url} (HTTP {response.status_code}, "
+                    f"not a JSON object: {str(body)[:80]!r})",
+                    hint="is base_url/region pointing at Paymob (or `paymobctl sandbox`)?",
+                    status=response.status_code,
+                    body=body,
+                )
             return body
         raise AssertionError("unreachable")  # pragma: no cover
 
@@ -564,7 +572,7 @@ class PaymobClient:
         order = self.create_order(
             amount_cents=amount_cents, currency=currency, merchant_order_id=merchant_order_id
         )
-        order_id = int(order["id"])
+        order_id = field_int(order, "id", action="creating the order")
         key = self.payment_key(
             order_id=order_id,
             amount_cents=amount_cents,
@@ -619,18 +627,44 @@ class PaymobClient:
                 }
             ],
         )
-        secret = str(intention["client_secret"])
+        action = "creating the intention"
+        secret = field_str(intention, "client_secret", action=action)
         return Checkout(
             "intention",
-            int(intention["intention_order_id"]),
+            field_int(intention, "intention_order_id", action=action),
             self.unified_checkout_url(secret),
             amount_cents,
             currency,
             merchant_order_id,
             expiration,
-            intention_id=str(intention["id"]),
+            intention_id=field_str(intention, "id", action=action),
             client_secret=secret,
         )
+
+
+def field_int(body: Mapping[str, Any], key: str, *, action: str) -> int:
+    """An integer field of Paymob's answer, or an API error saying the answer was not Paymob's."""
+    value = body.get(key)
+    if isinstance(value, bool) or not (
+        isinstance(value, int) or (isinstance(value, str) and value.isdigit())
+    ):
+        raise ApiError(
+            f"{action}: unexpected answer, {key!r} is {value!r}",
+            hint="is base_url/region pointing at Paymob (or `paymobctl sandbox`)?",
+            body=body,
+        )
+    return int(value)
+
+
+def field_str(body: Mapping[str, Any], key: str, *, action: str) -> str:
+    value = body.get(key)
+    if not isinstance(value, str) or not value:
+        raise ApiError(
+            f"{action}: unexpected answer, no {key!r}",
+            hint="is base_url/region pointing at Paymob (or `paymobctl sandbox`)?",
+            body=body,
+        )
+    return value
 
 
 def _body(response: httpx.Response) -> Any:

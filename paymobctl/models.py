@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from enum import StrEnum
 
 from paymobctl.errors import UsageError
@@ -128,24 +128,37 @@ def check_currency(currency: str) -> str:
     return code
 
 
-def parse_amount(text: str, currency: str) -> int:
-    """Major units as typed by a person (``150``, ``150.50``) → integer minor units."""
-    exponent = currency_exponent(currency)
-    try:
-        value = Decimal(text.strip().replace(",", ""))
-    except InvalidOperation:
+# Far above any card payment, far below what SQLite and Paymob's integer fields can hold.
+MAX_AMOUNT_CENTS = 10**12
+_AMOUNT_RE = re.compile(r"^\d{1,15}(?:\.\d{1,6})?$")
+
+
+def check_cents(cents: int, *, text: str | None = None) -> int:
+    """A positive amount in minor units within :data:`MAX_AMOUNT_CENTS`, or a usage error."""
+    shown = text if text is not None else str(cents)
+    if cents <= 0:
+        raise UsageError(f"invalid amount {shown!r}", hint="the amount must be greater than zero")
+    if cents > MAX_AMOUNT_CENTS:
         raise UsageError(
-            f"invalid amount {text!r}", hint="give major units such as 150 or 150.50"
-        ) from None
-    if not value.is_finite() or value <= 0:
-        raise UsageError(f"invalid amount {text!r}", hint="the amount must be greater than zero")
-    scaled = value.scaleb(exponent)
+            f"amount {shown!r} is too large",
+            hint=f"the most paymobctl sends is {MAX_AMOUNT_CENTS} minor units",
+        )
+    return cents
+
+
+def parse_amount(text: str, currency: str) -> int:
+    """Major units as typed by a person (``150``, ``150.50``, ``1,500``) → integer minor units."""
+    exponent = currency_exponent(currency)
+    cleaned = text.strip().replace(",", "")
+    if not _AMOUNT_RE.match(cleaned):
+        raise UsageError(f"invalid amount {text!r}", hint="give major units such as 150 or 150.50")
+    scaled = Decimal(cleaned).scaleb(exponent)
     if scaled != scaled.to_integral_value():
         raise UsageError(
             f"amount {text!r} has more than {exponent} decimals for {currency}",
             hint=f"round it to {exponent} decimals, or pass minor units with --cents",
         )
-    return int(scaled)
+    return check_cents(int(scaled), text=text)
 
 
 def format_amount(cents: int, currency: str) -> str:
@@ -204,7 +217,12 @@ def parse_since(text: str, now: datetime) -> str:
     value = text.strip()
     match = _DURATION_RE.match(value.lower())
     if match:
-        moment = now - timedelta(seconds=int(match.group(1)) * _UNITS[match.group(2)])
+        try:
+            moment = now - timedelta(seconds=int(match.group(1)) * _UNITS[match.group(2)])
+        except OverflowError:
+            raise UsageError(
+                f"--since {text!r} reaches before year 1", hint="use a shorter duration"
+            ) from None
         return moment.astimezone(UTC).isoformat(timespec="microseconds")
     try:
         moment = datetime.fromisoformat(value)
@@ -245,7 +263,7 @@ _THIRTEEN = b"0" * 13
 
 def might_contain_pan(text: str | bytes) -> bool:
     """A fast, conservative pre-check: False means there is certainly no card number."""
-    data = text.encode("utf-8", "surrogateescape") if isinstance(text, str) else text
+    data = text.encode("utf-8", "surrogatepass") if isinstance(text, str) else text
     return _THIRTEEN in data.translate(_DIGIT_MAP, b" -")
 
 

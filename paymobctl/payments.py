@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from paymobctl.client import Billing, Checkout, PaymobClient
+from paymobctl.client import Billing, Checkout, PaymobClient, field_int
 from paymobctl.errors import ApiError, ConfigError, UsageError
 
 if TYPE_CHECKING:
@@ -248,7 +248,7 @@ def pay_with_saved_card(
     order = client.create_order(
         amount_cents=amount_cents, currency=currency, merchant_order_id=merchant_order_id
     )
-    order_id = int(order["id"])
+    order_id = field_int(order, "id", action="creating the order")
     key = client.payment_key(
         order_id=order_id,
         amount_cents=amount_cents,

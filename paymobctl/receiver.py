@@ -89,14 +89,26 @@ def _problem(status: int, problem: str, kind: str = "UNKNOWN") -> _Outcome:
     )
 
 
+_MAX_ID = 2**63 - 1  # SQLite's INTEGER
+
+
 def _int(value: Any) -> int | None:
+    """An id or amount as an int, or None: never a value SQLite could refuse."""
     if isinstance(value, bool):
         return None
-    if isinstance(value, int):
+    if isinstance(value, str):
+        text = value.strip()
+        value = int(text) if text.isascii() and text.isdigit() and len(text) < 19 else None
+    if isinstance(value, int) and -_MAX_ID <= value <= _MAX_ID:
         return value
-    if isinstance(value, str) and value.strip().isdigit():
-        return int(value.strip())
     return None
+
+
+def _text(value: Any) -> str | None:
+    """A scalar as text (ids may arrive as numbers), anything else (objects, lists) as None."""
+    if isinstance(value, bool) or value is None or isinstance(value, dict | list):
+        return None
+    return str(value)
 
 
 def _bool(value: Any) -> bool | None:
@@ -143,14 +155,36 @@ class GroupCommit:
             chunk = pending[start : start + self.MAX_BATCH]
             try:
                 results = self.store.record_events([event for event, _ in chunk])
-            except StoreError as exc:
-                for _, future in chunk:
-                    if not future.done():
-                        future.set_exception(exc)
+            except Exception:
+                # One unstorable event must not cost the others their commit: retry one by one.
+                for event, future in chunk:
+                    self._store_one(event, future)
                 continue
             for (_, future), result in zip(chunk, results, strict=True):
                 if not future.done():
                     future.set_result(result)
+
+    def _store_one(self, event: NewEvent, future: asyncio.Future[StoredEvent]) -> None:
+        try:
+            result = self.store.record_events([event])[0]
+        except StoreError as exc:
+            if not future.done():
+                future.set_exception(exc)
+            return
+        except Exception as exc:  # a value the store refused: keep the request, say why
+            event.problem = (
+                f"could not store every field ({type(exc).__name__}); stored the raw request"
+            )
+            event.token = None
+            event.verdict = "n/a" if event.verdict == "valid" else event.verdict
+            try:
+                result = self.store.record_events([event])[0]
+            except Exception as again:
+                if not future.done():
+                    future.set_exception(StoreError(str(again)))
+                return
+        if not future.done():
+            future.set_result(result)
 
 
 class Receiver:
@@ -188,6 +222,8 @@ class Receiver:
             document = json.loads(body)
         except (ValueError, UnicodeDecodeError):
             return _problem(400, "malformed JSON body")
+        except RecursionError:
+            return _problem(400, "malformed JSON body (nested too deeply)")
         if not isinstance(document, dict):
             return _problem(400, "the JSON body is not an object")
         kind_text = document.get("type")
@@ -403,10 +439,10 @@ def _facts(kind: CallbackKind, obj: dict[str, Any]) -> dict[str, Any]:
         currency = get("currency")
         identifier = get("id")
         return {
-            "object_id": None if identifier is None else str(identifier),
+            "object_id": _text(identifier),
             "transaction_id": _int(identifier),
             "order_id": _int(order_map.get("id")) if order_map is not None else _int(order),
-            "merchant_order_id": order_map.get("merchant_order_id")
+            "merchant_order_id": _text(order_map.get("merchant_order_id"))
             if order_map is not None
             else None,
             "success": _bool(get("success")),
@@ -418,10 +454,7 @@ def _facts(kind: CallbackKind, obj: dict[str, Any]) -> dict[str, Any]:
         }
     if kind is CallbackKind.TOKEN:
         identifier = get("id")
-        return {
-            "object_id": None if identifier is None else str(identifier),
-            "order_id": _int(get("order_id")),
-        }
+        return {"object_id": _text(identifier), "order_id": _int(get("order_id"))}
     return {
         "object_id": f"{get('order_id')}:{get('order_delivery_status')}:{get('updated_at')}",
         "order_id": _int(get("order_id")),

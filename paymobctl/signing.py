@@ -190,8 +190,10 @@ def signing_string(
 
 
 def _digest(secret: str | bytes, message: str) -> str:
-    key = secret.encode("utf-8") if isinstance(secret, str) else secret
-    return _hmac.new(key, message.encode("utf-8"), hashlib.sha512).hexdigest()
+    key = secret.encode("utf-8", "surrogatepass") if isinstance(secret, str) else secret
+    # surrogatepass: a lone surrogate (never in Paymob's callbacks, possible in a forged one)
+    # yields a signature that simply does not match, instead of an exception.
+    return _hmac.new(key, message.encode("utf-8", "surrogatepass"), hashlib.sha512).hexdigest()
 
 
 def compute(kind: CallbackKind, data: Mapping[str, Any], secret: str) -> str:

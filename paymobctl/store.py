@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from paymobctl.errors import StoreError
-from paymobctl.models import mask_pans, mask_pans_in, might_contain_pan
+from paymobctl.models import luhn_valid, mask_pans, mask_pans_in, might_contain_pan
 
 BUSY_TIMEOUT_MS = 10_000
 
@@ -190,6 +190,41 @@ def _mask_text(text: str | None) -> tuple[str | None, bool]:
         return None, False
     masked, count = mask_pans(text)
     return masked, count > 0
+
+
+def _pan_like(value: int | None) -> bool:
+    if value is None:
+        return False
+    digits = str(abs(value))
+    return 13 <= len(digits) <= 19 and luhn_valid(digits) and len(set(digits)) > 1
+
+
+def _mask_text_value(text: str) -> tuple[str, bool]:
+    masked, count = mask_pans(text)
+    return masked, count > 0
+
+
+def _mask_optional(text: str | None) -> tuple[str | None, bool]:
+    if text is None:
+        return None, False
+    return _mask_text_value(text)
+
+
+def _storable_text(value: Any) -> str | None:
+    """A scalar from a callback as text for a TEXT column; objects and lists are dropped."""
+    if value is None or isinstance(value, dict | list):
+        return None
+    return str(_storable(str(value)))
+
+
+def _storable(value: Any) -> Any:
+    """Text SQLite can store: a lone surrogate (only in forged input) becomes U+FFFD."""
+    if isinstance(value, str) and not value.isascii():
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return value.encode("utf-8", "replace").decode("utf-8")
+    return value
 
 
 def _mask_query(query: str) -> tuple[str, bool]:
@@ -610,37 +645,66 @@ class Store:
     def _event_params(event: NewEvent, now: str) -> tuple[tuple[Any, ...], bool]:
         body, masked_body = _mask_bytes(event.body)
         query, masked_query = _mask_query(event.query)
-        masked = masked_body or masked_query
+        headers = dumps(event.headers)
+        others = (
+            event.path,
+            headers,
+            event.merchant_order_id or "",
+            event.object_id or "",
+            event.problem or "",
+        )
+        masked_other = False
+        path, merchant_order_id, object_id, problem = (
+            event.path,
+            event.merchant_order_id,
+            event.object_id,
+            event.problem,
+        )
+        transaction_id, order_id = event.transaction_id, event.order_id
+        if might_contain_pan("\n".join(others)) or _pan_like(order_id) or _pan_like(transaction_id):
+            path, hit1 = _mask_text_value(path)
+            headers, hit2 = _mask_text_value(headers)
+            merchant_order_id, hit3 = _mask_optional(merchant_order_id)
+            object_id, hit4 = _mask_optional(object_id)
+            problem, hit5 = _mask_optional(problem)
+            hit6 = _pan_like(order_id) or _pan_like(transaction_id)
+            order_id = None if _pan_like(order_id) else order_id
+            transaction_id = None if _pan_like(transaction_id) else transaction_id
+            masked_other = hit1 or hit2 or hit3 or hit4 or hit5 or hit6
+        masked = masked_body or masked_query or masked_other
         dedup = (
             # Only a verified request can be a redelivery; a tampered one is kept on its own.
-            f"{event.kind}:{event.object_id}:{event.hmac[:32]}"
-            if event.hmac and event.object_id and event.verdict == "valid"
+            f"{event.kind}:{object_id}:{event.hmac[:32]}"
+            if event.hmac and object_id and event.verdict == "valid"
             else None
         )
-        params = (
-            now,
-            event.method,
-            event.path,
-            query or "",
-            dumps(event.headers),
-            body or b"",
-            event.remote,
-            event.kind,
-            event.status,
-            event.verdict,
-            event.convention,
-            event.hmac,
-            event.object_id,
-            event.transaction_id,
-            event.order_id,
-            event.merchant_order_id,
-            None if event.success is None else int(event.success),
-            None if event.pending is None else int(event.pending),
-            event.amount_cents,
-            event.currency,
-            event.problem,
-            int(masked),
-            dedup,
+        params = tuple(
+            _storable(value)
+            for value in (
+                now,
+                event.method,
+                path,
+                query or "",
+                headers,
+                body or b"",
+                event.remote,
+                event.kind,
+                event.status,
+                event.verdict,
+                event.convention,
+                event.hmac,
+                object_id,
+                transaction_id,
+                order_id,
+                merchant_order_id,
+                None if event.success is None else int(event.success),
+                None if event.pending is None else int(event.pending),
+                event.amount_cents,
+                event.currency,
+                problem,
+                int(masked),
+                dedup,
+            )
         )
         return params, masked
 
@@ -665,16 +729,16 @@ class Store:
             token = event.token
             if not isinstance(token.get("token"), str) or not token["token"]:
                 return "TOKEN callback without a card token: nothing saved"
-            masked_pan, _ = mask_pans(str(token.get("masked_pan") or ""))
+            masked_pan, _ = mask_pans(_storable_text(token.get("masked_pan")) or "")
             inserted = conn.execute(
                 "INSERT INTO payment_methods (created_at, token, masked_pan, card_subtype, email, order_id,"
                 " paymob_id, event_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (token) DO NOTHING",
                 (
                     now,
-                    str(token.get("token")),
+                    _storable(str(token.get("token"))),
                     masked_pan,
-                    token.get("card_subtype"),
-                    token.get("email"),
+                    _storable_text(token.get("card_subtype")),
+                    _storable_text(token.get("email")),
                     event.order_id,
                     token.get("id") if isinstance(token.get("id"), int) else None,
                     event_id,
@@ -687,13 +751,13 @@ class Store:
             changed = conn.execute(
                 "UPDATE deposits SET refunded_cents = refunded_cents + ?, status = CASE WHEN"
                 " refunded_cents + ? >= amount_cents THEN 'refunded' ELSE status END, updated_at = ?"
-                " WHERE order_id = ? AND status IN ('paid', 'refunded')",
+                " WHERE id = (SELECT max(id) FROM deposits WHERE order_id = ?) AND status IN ('paid', 'refunded')",
                 (event.amount_cents or 0, event.amount_cents or 0, now, event.order_id),
             ).rowcount
             return "deposit refund recorded" if changed else None
         if event.child == "void" and event.success:
             changed = conn.execute(
-                "UPDATE deposits SET status = 'voided', updated_at = ? WHERE order_id = ? AND status = 'paid'",
+                "UPDATE deposits SET status = 'voided', updated_at = ? WHERE id = (SELECT max(id) FROM deposits WHERE order_id = ?) AND status = 'paid'",
                 (now, event.order_id),
             ).rowcount
             return "deposit voided" if changed else None
@@ -702,13 +766,13 @@ class Store:
         if event.success:
             changed = conn.execute(
                 "UPDATE deposits SET status = 'paid', transaction_id = ?, paid_at = ?, decline_reason = NULL,"
-                " updated_at = ? WHERE order_id = ? AND status IN ('pending', 'declined')",
+                " updated_at = ? WHERE id = (SELECT max(id) FROM deposits WHERE order_id = ?) AND status IN ('pending', 'declined')",
                 (event.transaction_id, now, now, event.order_id),
             ).rowcount
             return "deposit paid" if changed else None
         changed = conn.execute(
             "UPDATE deposits SET status = 'declined', transaction_id = ?, decline_reason = ?, updated_at = ?"
-            " WHERE order_id = ? AND status = 'pending'",
+            " WHERE id = (SELECT max(id) FROM deposits WHERE order_id = ?) AND status = 'pending'",
             (event.transaction_id, event.message or "declined", now, event.order_id),
         ).rowcount
         return "deposit declined" if changed else None

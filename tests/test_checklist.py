@@ -474,3 +474,36 @@ def test_readme_documents_every_check() -> None:
     readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
     missing = [check for check in checklist.CHECKS if check not in readme]
     assert not missing, missing
+
+
+def test_unsigned_answered_with_a_server_error(django_url: str, profile: None) -> None:
+    found = checks(run(f"{django_url}/crash"))
+    assert (
+        found["PMB-HMAC-001"]["status"] == "fail" and found["PMB-HMAC-001"]["severity"] == "error"
+    )
+
+
+def test_help_and_bad_bundle(tmp_path: Path) -> None:
+    helped = run_cli("checklist", "--help")
+    assert (
+        helped.code == 0 and "--webhook-path" in helped.stdout and "--fail-level" in helped.stdout
+    )
+    bundle = tmp_path / "not.pem"
+    bundle.write_text("hello")
+    result = run_cli("checklist", "https://x.example", "--ca-bundle", str(bundle))
+    assert result.code == 2 and "not a readable PEM" in result.stderr
+
+
+def test_history_ignores_a_trailing_slash(django_url: str, profile: None, tmp_path: Path) -> None:
+    db = tmp_path / "s.db"
+    run_cli("--db", str(db), "checklist", f"{django_url}/good/", "--no-api")
+    run_cli("--db", str(db), "checklist", f"{django_url}/good", "--no-api")
+    assert (
+        len(
+            run_cli("--db", str(db), "checklist", "history", f"{django_url}/good/", "--json").json()
+        )
+        == 2
+    )
+    assert (
+        run_cli("--db", str(db), "checklist", "history", f"{django_url}/good/", "--diff").code == 0
+    )

@@ -268,3 +268,37 @@ def test_root_help_does_not_import_command_groups() -> None:
 
     assert loaded(["--help"]) == "[] False False"
     assert loaded(["hmac", "verify", "--help"]) == "['paymobctl.cli.hmac_cmd'] False False"
+
+
+def test_broken_pipe_is_not_an_error(tmp_path: Path) -> None:
+    from paymobctl.store import NewEvent
+
+    db = tmp_path / "s.db"
+    with Store(db) as store:
+        for n in range(60):  # ~300 KB of NDJSON: far more than a pipe buffer
+            store.record_event(
+                NewEvent(
+                    method="POST",
+                    path="/w",
+                    query="",
+                    headers=[],
+                    body=b"x" * 5000,
+                    remote=None,
+                    kind="UNKNOWN",
+                    status=400,
+                    verdict="n/a",
+                    problem=str(n),
+                )
+            )
+    script = Path(sys.executable).with_name("paymobctl")
+    command = (
+        f"'{script}' --db '{db}' events export | head -c 10 > /dev/null; echo ${{PIPESTATUS[0]}}"
+    )
+    out = subprocess.run(["bash", "-c", command], capture_output=True, text=True, check=False)
+    assert out.stdout.strip() == "0", out.stderr
+    assert "Traceback" not in out.stderr
+
+
+def test_since_overflow() -> None:
+    result = run_cli("events", "list", "--since", "99999999999d")
+    assert result.code == 2 and "shorter duration" in result.stderr

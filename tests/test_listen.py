@@ -403,3 +403,78 @@ def test_signed_type_confusion_is_rejected(listener: Listener) -> None:
     body = {**body, "type": "TOKEN"}
     assert listener.post(body, hmac=digest).status_code == 401
     assert signing.verify(CallbackKind.TOKEN, body["obj"], SECRET, digest).valid is False
+
+
+def test_one_unstorable_request_does_not_cost_the_others(listener: Listener) -> None:
+    """Regression: an odd value in one request of a group commit must not drop its neighbours."""
+    import asyncio
+
+    poison = b'{"type":"TRANSACTION","obj":{"id":1,"order":{"id":1,"merchant_order_id":{"a":1}}}}'
+
+    async def burst() -> list[int]:
+        async with httpx.AsyncClient(base_url=listener.url, timeout=10) as http:
+
+            async def valid(n: int) -> int:
+                body, digest = signed(transaction(seed=100 + n))
+                response = await http.post(
+                    f"{WEBHOOK}?hmac={digest}",
+                    content=wire_json(body),
+                    headers={"Content-Type": "application/json"},
+                )
+                return response.status_code
+
+            async def bad() -> int:
+                response = await http.post(
+                    WEBHOOK, content=poison, headers={"Content-Type": "application/json"}
+                )
+                return response.status_code
+
+            return list(
+                await asyncio.gather(
+                    *[valid(n) for n in range(6)], bad(), *[valid(n) for n in range(6, 12)]
+                )
+            )
+
+    codes = asyncio.run(burst())
+    assert codes.count(200) == 12 and codes[6] == 401
+    assert listener.store.count_events() == 13
+
+
+@pytest.mark.parametrize(
+    ("raw", "query"),
+    [
+        (b"[" * 100_000, ""),  # nested too deeply for the JSON parser
+        (b'{"type":"TRANSACTION","obj":{"id":"\\ud800"}}', "?hmac=abc"),  # a lone surrogate
+        (
+            b'{"type":"TRANSACTION","obj":{"id":1,"order":{"id":"\\ud800x","merchant_order_id":"\\udc80"}}}',
+            "?hmac=%ED%A0%80",
+        ),
+        (
+            b'{"type":"TOKEN","obj":{"id":5,"token":"t","email":[1],"masked_pan":{"x":1},"order_id":"1"}}',
+            "?hmac=x",
+        ),
+    ],
+)
+def test_hostile_values_are_stored_and_answered_4xx(
+    listener: Listener, raw: bytes, query: str
+) -> None:
+    response = listener.http.post(
+        f"{WEBHOOK}{query}", content=raw, headers={"Content-Type": "application/json"}
+    )
+    assert 400 <= response.status_code < 500, response.text
+    assert listener.store.count_events() == 1
+
+
+def test_card_numbers_outside_the_body_are_masked_too(listener: Listener, tmp_path: Path) -> None:
+    listener.http.get(
+        "/api/payments/webhook/4111111111111111", headers={"X-Card": "5123 4567 8901 2346"}
+    )
+    txn = transaction(seed=21, merchant_order_id="5123456789012346")
+    body, digest = signed(txn)
+    assert listener.post(body, hmac=digest).status_code == 200
+    listener.http.get(f"/api/payments/response/?id=1&order=4111111111111111&hmac={digest}")
+    events = listener.store.events(limit=None)
+    assert all(e.pan_masked for e in events)
+    data = b"".join(p.read_bytes() for p in tmp_path.glob("listen.db*"))
+    for number in (b"4111111111111111", b"5123456789012346", b"5123 4567 8901 2346"):
+        assert number not in data

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import threading
 import time
 from collections.abc import Iterator
@@ -454,3 +455,63 @@ def test_demo_end_to_end(tmp_path: Path) -> None:
     json_run = run_cli("--db", str(tmp_path / "demo2.db"), "demo", "--json")
     lines = [json.loads(line) for line in json_run.stdout.splitlines()]
     assert lines[-1]["summary"]["events"] and json_run.code == 0
+
+
+def test_unexpected_answers_are_api_errors_not_crashes(monkeypatch: pytest.MonkeyPatch) -> None:
+    from starlette.applications import Starlette
+    from starlette.responses import JSONResponse as Json
+    from starlette.routing import Route
+
+    async def weird(request: Any) -> Any:
+        path = request.url.path
+        if path == "/api/auth/tokens":
+            return Json({"token": "t"})
+        if path == "/api/ecommerce/orders/transaction_inquiry":
+            return Json(["not", "an", "object"])
+        if path.startswith("/api/acceptance/transactions/"):
+            return Json({"id": 5, "amount_cents": "abc", "currency": "EGP"})
+        return Json({"unexpected": True}, status_code=201)
+
+    with serve(Starlette(routes=[Route("/{p:path}", weird, methods=["GET", "POST"])])) as base:
+        monkeypatch.setenv("PAYMOB_BASE_URL", base)
+        for args in (
+            ("deposit", "10"),
+            ("deposit", "10", "--flow", "intention"),
+            ("status", "5", "--by", "order"),
+            ("refund", "5"),
+            ("capture", "5"),
+        ):
+            result = run_cli(*args)
+            assert result.code == 3, (args, result.output)
+            assert "unexpected answer" in result.stderr and "internal error" not in result.stderr
+
+
+def test_amount_bounds_and_list_filters() -> None:
+    for args in (
+        ("deposit", "99999999999999999999999"),
+        ("deposit", "1e3"),
+        ("deposit", "100000000000000", "--cents"),
+        ("deposits", "list", "--status", "bogus"),
+        ("simulate", "transaction", "--amount-cents", str(10**13), "--print"),
+    ):
+        result = run_cli(*args)
+        assert result.code == 2 and "internal error" not in result.stderr, (args, result.output)
+
+
+def test_refund_with_nothing_left(stack: Stack) -> None:
+    first = run_cli("deposit", "20", "--json").json()
+    pay_checkout(first["checkout_url"], save=False)
+    txn = run_cli("status", str(first["order_id"]), "--json").json()["id"]
+    assert run_cli("refund", str(txn)).code == 0
+    again = run_cli("refund", str(txn))
+    assert again.code == 2 and "nothing left to refund" in again.stderr
+
+
+def test_demo_keeps_its_own_store(tmp_path: Path) -> None:
+    result = run_cli("demo")
+    assert result.code == 0, result.output
+    assert "demo.db" in result.stdout
+    main = Path(os.environ["XDG_DATA_HOME"]) / "paymobctl" / "paymobctl.db"
+    assert not main.exists() or Store(main).deposits() == []
+    again = run_cli("demo")
+    assert again.code == 0 and again.stdout.count("deposit ") >= 2

@@ -31,9 +31,7 @@ def main(argv: list[str] | None = None) -> int:
         return int(ExitCode.INTERRUPTED)
     except typer.TyperException as exc:
         code = int(getattr(exc, "exit_code", 2))
-        if (
-            type(exc).__name__ == "NoArgsIsHelpError"
-        ):  # `paymobctl hmac` alone: show the group's help
+        if type(exc).__name__ == "NoArgsIsHelpError":  # `paymobctl hmac` alone: the group's help
             sys.stdout.write(exc.format_message() + "\n")
             return code
         message = exc.format_message()
@@ -44,6 +42,12 @@ def main(argv: list[str] | None = None) -> int:
         else:
             out.error(message)
         return code
+    except SystemExit as exc:
+        # typer turns a broken pipe (`paymobctl events export | head`) into exit 1 after wrapping
+        # stdout; the reader going away is not an error.
+        if type(sys.stdout).__name__ == "PacifyFlushWrapper":
+            return int(ExitCode.OK)
+        return int(exc.code) if isinstance(exc.code, int) else int(ExitCode.USAGE)
     except BrokenPipeError:
         # Output piped into `head` and the reader went away: not an error worth a trace.
         devnull = os.open(os.devnull, os.O_WRONLY)
@@ -64,4 +68,9 @@ def main(argv: list[str] | None = None) -> int:
 
 def run() -> None:
     """Console-script entry point."""
-    sys.exit(main())
+    code = main()
+    try:
+        sys.stdout.flush()
+    except BrokenPipeError:  # `paymobctl events export | head`: the reader left, which is fine
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    sys.exit(code)

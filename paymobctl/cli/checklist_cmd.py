@@ -19,7 +19,9 @@ class DefaultToRun(TyperGroup):
     """``paymobctl checklist URL`` means ``paymobctl checklist run URL``; ``history`` is itself."""
 
     def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
-        if args and args[0] not in self.commands and args[0] not in ("-h", "--help"):
+        # `checklist --help` shows the run command's options (the form people use); the
+        # history command has its own `checklist history --help`.
+        if args and args[0] not in self.commands:
             args = ["run", *args]
         return super().parse_args(ctx, args)
 
@@ -91,8 +93,16 @@ def run(
         raise UsageError(
             f"unknown --fail-level {fail_level!r}", hint="use warning, error or critical"
         )
-    if ca_bundle is not None and not ca_bundle.is_file():
-        raise UsageError(f"{ca_bundle}: no such CA bundle", hint="pass a PEM file")
+    if ca_bundle is not None:
+        import ssl
+
+        try:
+            ssl.create_default_context(cafile=str(ca_bundle))
+        except (OSError, ssl.SSLError) as exc:
+            raise UsageError(
+                f"--ca-bundle {ca_bundle}: not a readable PEM CA bundle ({exc})",
+                hint="pass the CA certificate(s) in PEM format",
+            ) from None
     if not webhook_path.startswith("/"):
         raise UsageError(f"--webhook-path {webhook_path!r}: expected an absolute path")
     checklist.parse_target(url)
@@ -124,7 +134,7 @@ def run(
     level = checklist.Severity[fail_level.upper()]
     code = report.exit_code(level)
     rt.store().record_checklist_run(
-        url=url,
+        url=url.rstrip("/"),
         profile=report.profile,
         mode=report.mode,
         started_at=report.started_at,
@@ -222,6 +232,7 @@ def history(
     """List stored checklist runs; --diff shows what changed since the previous run."""
     rt = runtime()
     store = rt.store()
+    url = url.rstrip("/") if url else url
     if diff:
         runs = store.checklist_runs(url=url or _latest_url(store), limit=2)
         if len(runs) < 2:

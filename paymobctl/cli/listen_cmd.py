@@ -276,6 +276,14 @@ def listen(
     else:
         secret = settings.require_secret("hmac_secret", purpose="verifying webhooks").reveal()
         secret_origin = f"{settings.origin('hmac_secret')}, profile {settings.profile}"
+    if tunnel is not None:
+        from paymobctl.tunnel import FACTORIES
+
+        if tunnel not in FACTORIES:
+            raise UsageError(
+                f"unknown --tunnel {tunnel!r}",
+                hint="use --tunnel " + " or ".join(sorted(FACTORIES)),
+            )
     config = ReceiverConfig(
         webhook_path=_path(path, "--path"), response_path=_path(response_path, "--response-path")
     )

@@ -75,16 +75,16 @@ def paymob() -> Iterator[tuple[Settings, PaymobClient]]:
 
 
 def _cents(amount: str, cents: bool, currency: str) -> int:
-    from paymobctl.models import parse_amount
+    from paymobctl.models import check_cents, parse_amount
 
     if cents:
         text = amount.strip()
-        if not text.isdigit() or int(text) <= 0:
+        if not text.isascii() or not text.isdigit() or len(text) > 15:
             raise UsageError(
                 f"invalid amount {amount!r} with --cents",
                 hint="give a positive whole number of minor units",
             )
-        return int(text)
+        return check_cents(int(text), text=amount)
     return parse_amount(amount, currency)
 
 
@@ -464,10 +464,6 @@ def _lookup(client: PaymobClient, store: Any, reference: str, by: str) -> dict[s
     return client.inquiry(order_id=number)
 
 
-def _parent(client: PaymobClient, transaction_id: int) -> dict[str, Any]:
-    return client.transaction(transaction_id)
-
-
 def _child_result(child: dict[str, Any], verb: str) -> None:
     from paymobctl.payments import transaction_outcome
 
@@ -490,6 +486,31 @@ def _child_result(child: dict[str, Any], verb: str) -> None:
         raise typer.Exit(int(ExitCode.FAILED))
 
 
+def _amount_to(
+    client: PaymobClient, transaction: int, amount: str | None, done_key: str, verb: str
+) -> int:
+    """The amount to refund or capture: --amount, else what is left of the transaction."""
+    from paymobctl.client import field_int
+    from paymobctl.models import parse_amount
+
+    parent = client.transaction(transaction)
+    currency = str(parent.get("currency") or "EGP")
+    if amount:
+        return parse_amount(amount, currency)
+    action = f"reading transaction {transaction}"
+    total = field_int(parent, "amount_cents", action=action)
+    done = (
+        field_int(parent, done_key, action=action) if parent.get(done_key) not in (None, "") else 0
+    )
+    if total - done <= 0:
+        raise UsageError(
+            f"nothing left to {verb} on transaction {transaction} ({_money(done, currency)} of "
+            f"{_money(total, currency)} already)",
+            hint="see `paymobctl status`",
+        )
+    return total - done
+
+
 @command(refund_app, "refund")
 def refund(
     transaction: Annotated[int, typer.Argument(help="The transaction id to refund.")],
@@ -499,13 +520,8 @@ def refund(
     ] = None,
 ) -> None:
     """Refund a transaction (partially with --amount)."""
-    from paymobctl.models import parse_amount
-
     with paymob() as (_, client):
-        parent = _parent(client, transaction)
-        currency = str(parent.get("currency") or "EGP")
-        left = int(parent.get("amount_cents") or 0) - int(parent.get("refunded_amount_cents") or 0)
-        cents = parse_amount(amount, currency) if amount else left
+        cents = _amount_to(client, transaction, amount, "refunded_amount_cents", "refund")
         child = client.refund(transaction_id=transaction, amount_cents=cents)
     _child_result(child, "Refunded")
 
@@ -533,13 +549,8 @@ def capture(
     ] = None,
 ) -> None:
     """Capture an authorisation (auth/capture integrations)."""
-    from paymobctl.models import parse_amount
-
     with paymob() as (_, client):
-        parent = _parent(client, transaction)
-        currency = str(parent.get("currency") or "EGP")
-        left = int(parent.get("amount_cents") or 0) - int(parent.get("captured_amount") or 0)
-        cents = parse_amount(amount, currency) if amount else left
+        cents = _amount_to(client, transaction, amount, "captured_amount", "capture")
         child = client.capture(transaction_id=transaction, amount_cents=cents)
     _child_result(child, "Captured")
 
@@ -607,6 +618,9 @@ def deposits_list(
 ) -> None:
     """List deposits and saved-card payments, newest first."""
     rt = runtime()
+    statuses = ("pending", "paid", "declined", "refunded", "voided")
+    if status_ is not None and status_ not in statuses:
+        raise UsageError(f"unknown --status {status_!r}", hint="use one of: " + ", ".join(statuses))
     deposits = rt.store().deposits(status=status_, limit=limit)
     if rt.json:
         rt.out.json([_deposit_json(d) for d in deposits])
@@ -662,9 +676,21 @@ def demo() -> None:
             out.line(f"[{step.seconds * 1000:6.0f} ms] {step.title}: {step.detail}")
         out.stdout.flush()
 
+    import os
+
+    from paymobctl.paths import default_db_path
+
+    # The demo keeps its own store, fresh each run, unless a store was chosen explicitly: its
+    # payments must not count in your totals, nor its sandbox-only card in `cards list`.
+    if rt.options.db or os.environ.get("PAYMOBCTL_DB"):
+        store_path = rt.db_path
+    else:
+        store_path = default_db_path().with_name("demo.db")
+        for leftover in store_path.parent.glob("demo.db*"):
+            leftover.unlink()
     if not rt.json:
         out.line("paymobctl demo — everything offline, on the built-in sandbox profile")
-    report = run_demo(rt.db_path, on_step=show)
+    report = run_demo(store_path, on_step=show)
     if rt.json:
         out.ndjson(
             {
@@ -673,12 +699,12 @@ def demo() -> None:
                     "deposits": [_deposit_json(d) for d in report.deposits],
                     "events": report.events,
                     "cards": report.cards,
-                    "store": str(rt.db_path),
+                    "store": str(store_path),
                 }
             }
         )
         return
-    out.line(f"Store {rt.db_path}:")
+    out.line(f"Store {store_path}:")
     for d in report.deposits[:2]:
         out.line(
             f"  deposit {d.id}: {_money(d.amount_cents, d.currency)} {d.flow} order {d.order_id} → {d.status}"

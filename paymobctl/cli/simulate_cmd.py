@@ -100,9 +100,9 @@ def _amount(amount: str | None, cents: int | None, currency: str) -> int:
     if amount is not None and cents is not None:
         raise UsageError("--amount and --amount-cents are exclusive", hint="give one of them")
     if cents is not None:
-        if cents <= 0:
-            raise UsageError(f"invalid --amount-cents {cents}", hint="give a positive whole number")
-        return cents
+        from paymobctl.models import check_cents
+
+        return check_cents(cents, text=f"--amount-cents {cents}")
     if amount is not None:
         return parse_amount(amount, currency)
     return 10000

@@ -318,7 +318,7 @@ class Sandbox:
         self.deliveries: dict[int, Delivery] = {}
         # Real Paymob ids never repeat; neither do ours across restarts of an in-memory sandbox
         # (a store or listener that outlives the sandbox would otherwise confuse two orders).
-        run = int(self.clock().timestamp() * 10) % 90_000_000
+        run = secrets.randbelow(90_000_000)
         self._next = {
             "order": 300_000_000 + run,
             "transaction": 400_000_000 + run,

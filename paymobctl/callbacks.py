@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import json
+import math
 import random
 import re
 from collections.abc import Mapping, Sequence
@@ -436,6 +437,15 @@ def with_query(url: str, query: str) -> str:
     return urlunsplit((parts.scheme, parts.netloc, parts.path, joined, parts.fragment))
 
 
+def without_param(url: str, name: str) -> str:
+    """``url`` minus every ``name=`` query parameter (the rest kept byte for byte)."""
+    parts = urlsplit(url)
+    if not parts.query:
+        return url
+    kept = [p for p in parts.query.split("&") if p.split("=", 1)[0] != name]
+    return urlunsplit((parts.scheme, parts.netloc, parts.path, "&".join(kept), parts.fragment))
+
+
 def pay_response(obj: Mapping[str, Any], hmac: str) -> dict[str, Any]:
     """The flattened string-typed record ``payments/pay`` returns for a TOKEN payment."""
     record: dict[str, Any] = {}
@@ -474,10 +484,16 @@ def parse_override(text: str) -> Override:
             hint="write dotted paths like obj.source_data.pan",
         )
     try:
-        value = json.loads(raw)
+        value = json.loads(raw, parse_constant=_no_constant)
     except ValueError:
         value = raw
+    if isinstance(value, float) and not math.isfinite(value):  # 1e400: not JSON Paymob could send
+        value = raw
     return Override(parts, value, text)
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
 
 
 def apply_overrides(body: dict[str, Any], overrides: Sequence[Override]) -> dict[str, Any]:

@@ -154,7 +154,8 @@ def parse_value(spec: KeySpec, raw: object, *, from_text: bool) -> Any:
             raise ValueError(f"expected a positive number, got {value}")
         return value
     if not isinstance(raw, str):
-        raise ValueError(f"expected a string, got {type(raw).__name__} {raw!r}")
+        shown = "" if spec.kind is ValueKind.SECRET else f" {raw!r}"  # never echo a secret
+        raise ValueError(f"expected a string, got {type(raw).__name__}{shown}")
     text = raw.strip()
     if not text:
         raise ValueError("the value is empty")
@@ -533,7 +534,8 @@ class Settings:
         env = spec.env[0]
         if self.is_sandbox:
             return f"set {env}, or configure a profile with `paymobctl config init`"
-        return f"set it with `paymobctl --profile {self.profile} config set {key} VALUE` or {env}"
+        value = "-` (reads it from stdin)" if KEYS[key].kind is ValueKind.SECRET else "VALUE`"
+        return f"set it with `paymobctl --profile {self.profile} config set {key} {value} or {env}"
 
     def require(self, *keys: str, purpose: str) -> None:
         """Raise a configuration error naming the first missing key and how to set it."""
@@ -659,6 +661,25 @@ def _from_text(spec: KeySpec, text: str, source: Source, origin: str, name: str)
 def flag(value: Any, option: str) -> Resolved:
     """A value given on the command line (pass None when the flag was not used)."""
     return Resolved(value, Source.FLAG, option)
+
+
+def read_secret_file(path: Path | str) -> str:
+    """A secret kept in a file (``-``: standard input), without its trailing newline."""
+    import sys
+
+    name = str(path)
+    try:
+        text = sys.stdin.read() if name == "-" else Path(name).read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise UsageError(
+            f"{name}: the secret file is not UTF-8 text", hint="write the secret as plain text"
+        ) from None
+    except OSError as exc:
+        raise UsageError(f"{name}: cannot read the secret file ({exc.strerror or exc})") from None
+    secret = text.rstrip("\r\n")
+    if not secret:
+        raise UsageError(f"{name}: the secret file is empty", hint="write the HMAC secret into it")
+    return secret
 
 
 def import_env_values(path: Path) -> dict[str, Any]:

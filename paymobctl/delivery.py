@@ -7,11 +7,13 @@ Shared by ``simulate`` and ``events replay`` (sync), and by the sandbox's callba
 from __future__ import annotations
 
 import json
+import socket
 import ssl
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 from paymobctl import __version__
 from paymobctl.errors import NetworkError
@@ -25,7 +27,9 @@ EXCERPT_CHARS = 600
 
 def wire_json(value: Any) -> bytes:
     """The exact bytes of a JSON body on the wire: compact, UTF-8, key order kept."""
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode(
+        "utf-8"
+    )
 
 
 @dataclass(frozen=True)
@@ -117,7 +121,18 @@ def _classify(exc: Exception) -> tuple[str, str]:
         ):
             return "tls", str(cause)
         cause = cause.__cause__ or cause.__context__
+    cause = exc
+    while cause is not None:
+        if isinstance(cause, socket.gaierror):
+            return "dns", str(cause)
+        cause = cause.__cause__ or cause.__context__
     if isinstance(exc, httpx.ConnectError):
+        if (
+            "Name or service not known" in text
+            or "nodename nor servname" in text
+            or "getaddrinfo" in text
+        ):
+            return "dns", text
         return "refused", text
     if isinstance(exc, httpx.UnsupportedProtocol | httpx.InvalidURL):
         return "invalid-url", text
@@ -201,6 +216,11 @@ def raise_for(result: Result, *, timeout: float) -> None:
         raise NetworkError(
             f"nothing is listening at {url}",
             hint="start your app, or run `paymobctl listen` to receive callbacks locally",
+        )
+    if result.error == "dns":
+        host = urlsplit(result.url).hostname or url
+        raise NetworkError(
+            f"cannot resolve {host}", hint="check the hostname in the URL (and your DNS)"
         )
     if result.error == "timeout":
         raise NetworkError(

@@ -156,7 +156,7 @@ def parse_amount(text: str, currency: str) -> int:
     if scaled != scaled.to_integral_value():
         raise UsageError(
             f"amount {text!r} has more than {exponent} decimals for {currency}",
-            hint=f"round it to {exponent} decimals, or pass minor units with --cents",
+            hint=f"round it to {exponent} decimals, or give minor units (--cents / --amount-cents)",
         )
     return check_cents(int(scaled), text=text)
 

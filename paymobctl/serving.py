@@ -5,8 +5,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import errno
+import os
 import signal
 import socket
+import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -111,11 +113,28 @@ def run(app: Any, sock: socket.socket, *, on_ready: Callable[[str], None], **con
         runner.run(main())
 
 
-def write_ready_file(path: Path, url: str) -> None:
-    """Written only once the port is bound and serving; atomically, so a reader never sees half."""
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(url + "\n", encoding="utf-8")
-    tmp.replace(path)
+def check_ready_file(path: Path) -> None:
+    """Refuse a --ready-file that could not be written, before anything starts."""
+    if path.is_dir():
+        raise UsageError(f"--ready-file {path}: is a directory", hint="give a file path")
+    parent = path.parent if str(path.parent) else Path()
+    if not parent.is_dir():
+        raise UsageError(f"--ready-file {path}: the directory {parent} does not exist")
+    if not os.access(parent, os.W_OK):
+        raise UsageError(f"--ready-file {path}: cannot write in {parent}")
+
+
+def write_ready_file(path: Path, url: str) -> str | None:
+    """Written only once the port is bound and serving, atomically (a reader never sees half).
+    Returns an error message instead of raising: the server keeps serving either way."""
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(url + "\n")
+        Path(tmp).replace(path)
+    except OSError as exc:
+        return f"could not write --ready-file {path}: {exc.strerror or exc}"
+    return None
 
 
 class Background:

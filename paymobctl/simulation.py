@@ -120,6 +120,7 @@ def prepare(
     kind = CallbackKind.RESPONSE if req.what is What.RESPONSE else callback.kind
     signed_kind = CallbackKind.TRANSACTION if kind is CallbackKind.RESPONSE else kind
     digest = _signature(signed_kind, obj, secret, req.signature)
+    url = callbacks.without_param(url, "hmac")  # a stale ?hmac= in --to would shadow ours
     if req.what is What.RESPONSE:
         query = callbacks.encode_params(callbacks.redirect_params(obj, digest))
         request = delivery.get(callbacks.with_query(url, query))

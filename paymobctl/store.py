@@ -321,12 +321,12 @@ class Store:
         ):
             return StoreError(
                 f"{self.path}: the database is corrupt or not a paymobctl database ({text})",
-                hint="move the file aside (it is left untouched) or pass another --db PATH",
+                hint="move the file aside (it is left untouched) or use another file",
             )
         if "readonly" in text or "unable to open" in text or isinstance(exc, PermissionError):
             return StoreError(
                 f"{self.path}: cannot {action} the database ({text})",
-                hint="check the file's and directory's permissions, or pass another --db PATH",
+                hint="check the file's and directory's permissions, or use another file",
             )
         if "locked" in text:
             return StoreError(
@@ -458,6 +458,13 @@ class Store:
                 f"paymobctl understands ({latest})",
                 hint="upgrade paymobctl, or pass another --db PATH",
             )
+        if current == 0:
+            foreign = [t for t in self.tables() if not t.startswith("sqlite_")]
+            if foreign:
+                raise StoreError(
+                    f"{self.path}: not a paymobctl database (it already has tables: {', '.join(foreign[:5])})",
+                    hint="paymobctl leaves it untouched; pass another --db PATH",
+                )
         for version in range(current, target):
             try:
                 with self._transaction() as conn:

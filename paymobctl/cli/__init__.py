@@ -62,6 +62,8 @@ def main(argv: list[str] | None = None) -> int:
         )
         return int(ExitCode.INTERNAL)
     if isinstance(result, int) and not isinstance(result, bool):
+        if result == ExitCode.INTERRUPTED:  # typer turns Ctrl-C into a returned 130
+            out.error("interrupted")
         return result
     return int(ExitCode.OK)
 

@@ -253,21 +253,7 @@ def show(
 
 
 def _secret(secret_file: str | None) -> str:
-    if secret_file:
-        from pathlib import Path
-
-        try:
-            text = Path(secret_file).read_text(encoding="utf-8").rstrip("\r\n")
-        except OSError as exc:
-            raise UsageError(
-                f"{secret_file}: cannot read the secret file ({exc.strerror})"
-            ) from None
-        if not text:
-            raise UsageError(f"{secret_file}: the secret file is empty")
-        return text
-    return (
-        runtime().settings().require_secret("hmac_secret", purpose="explaining the HMAC").reveal()
-    )
+    return runtime().hmac_secret(secret_file, purpose="explaining the HMAC")[0]
 
 
 def _payload(event: Event) -> Any:

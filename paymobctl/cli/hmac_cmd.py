@@ -103,19 +103,6 @@ def _read_text(file: str) -> str:
         raise UsageError(f"{file}: cannot read ({exc.strerror})") from None
 
 
-def _read_secret_file(path: Path) -> str:
-    text = sys.stdin.read() if str(path) == "-" else None
-    if text is None:
-        try:
-            text = path.read_text(encoding="utf-8")
-        except OSError as exc:
-            raise UsageError(f"{path}: cannot read the secret file ({exc.strerror})") from None
-    secret = text.rstrip("\r\n")
-    if not secret:
-        raise UsageError(f"{path}: the secret file is empty", hint="write the HMAC secret into it")
-    return secret
-
-
 def _gather(
     file: str | None,
     url: str | None,
@@ -170,13 +157,8 @@ def _gather(
             hint="pass a callback body FILE (or - for stdin), --url 'https://...?...&hmac=...', "
             "or --sample docs-transaction",
         )
-    if secret_file is not None:
-        secret, secret_origin = _read_secret_file(secret_file), f"--secret-file {secret_file}"
-    if secret is None:
-        settings = runtime().settings()
-        value = settings.require_secret("hmac_secret", purpose="HMAC signing")
-        secret = value.reveal()
-        secret_origin = f"{settings.origin('hmac_secret')} (profile {settings.profile})"
+    if secret_file is not None or secret is None:
+        secret, secret_origin = runtime().hmac_secret(secret_file, purpose="HMAC signing")
     return Input(payload, secret, secret_origin, label)
 
 

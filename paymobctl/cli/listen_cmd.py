@@ -263,19 +263,9 @@ def listen(
     out = rt.out
     settings = rt.settings()
     rt.announce_mode(settings)
-    if secret_file is not None:
-        try:
-            secret = secret_file.read_text(encoding="utf-8").rstrip("\r\n")
-        except OSError as exc:
-            raise UsageError(
-                f"{secret_file}: cannot read the secret file ({exc.strerror})"
-            ) from None
-        if not secret:
-            raise UsageError(f"{secret_file}: the secret file is empty")
-        secret_origin = f"--secret-file {secret_file}"
-    else:
-        secret = settings.require_secret("hmac_secret", purpose="verifying webhooks").reveal()
-        secret_origin = f"{settings.origin('hmac_secret')}, profile {settings.profile}"
+    secret, secret_origin = rt.hmac_secret(secret_file, purpose="verifying webhooks")
+    if ready_file is not None:
+        serving.check_ready_file(ready_file)
     if tunnel is not None:
         from paymobctl.tunnel import FACTORIES
 
@@ -366,7 +356,9 @@ def listen(
                 writer.put(line)
             writer.put(f"Ready: listening on {url} (Ctrl-C to stop)")
         if ready_file is not None:
-            serving.write_ready_file(ready_file, url)
+            problem = serving.write_ready_file(ready_file, url)
+            if problem:
+                out.warn(problem)
 
     import gc
 

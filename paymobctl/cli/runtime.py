@@ -75,6 +75,17 @@ class Runtime:
             self._store = Store(self.db_path)
         return self._store
 
+    def hmac_secret(self, secret_file: str | Path | None, *, purpose: str) -> tuple[str, str]:
+        """The HMAC secret and where it came from: ``--secret-file`` (``-`` is stdin), else the
+        profile, PAYMOB_HMAC_SECRET or .env. Never from the command line itself."""
+        from paymobctl.config import read_secret_file
+
+        if secret_file is not None:
+            return read_secret_file(secret_file), f"--secret-file {secret_file}"
+        settings = self.settings()
+        secret = settings.require_secret("hmac_secret", purpose=purpose)
+        return secret.reveal(), f"{settings.origin('hmac_secret')} (profile {settings.profile})"
+
     def announce_mode(self, settings: Settings) -> None:
         """Say so whenever a command acts with a live profile."""
         if settings.is_live:

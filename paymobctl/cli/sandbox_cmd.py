@@ -96,6 +96,8 @@ def sandbox(
 
     rt = runtime()
     out = rt.out
+    if ready_file is not None:
+        serving.check_ready_file(ready_file)
     callback = _check("--callback-url", callback_url)
     response = _check("--response-url", response_url)
     persistence = None
@@ -153,7 +155,9 @@ def sandbox(
             out.ok(f"Ready: sandbox listening on {url} (Ctrl-C to stop)")
         out.stdout.flush()
         if ready_file is not None:
-            serving.write_ready_file(ready_file, url)
+            problem = serving.write_ready_file(ready_file, url)
+            if problem:
+                out.warn(problem)
 
     serving.run(application, sock, on_ready=ready)
     if not rt.json:

@@ -53,7 +53,8 @@ CurrencyOpt = Annotated[
     typer.Option("--currency", help="Default: the profile's currency.", show_default=False),
 ]
 OrderOpt = Annotated[
-    int | None, typer.Option("--order-id", help="Paymob order id.", show_default=False)
+    int | None,
+    typer.Option("--order-id", help="Paymob order id.", show_default=False, min=1, max=2**63 - 1),
 ]
 MerchantOrderOpt = Annotated[
     str | None,
@@ -131,20 +132,7 @@ def _target(to: str | None, *, response: bool) -> str:
 
 
 def _secret(secret_file: Path | None, needed: bool) -> str | None:
-    if not needed:
-        return None
-    if secret_file is not None:
-        try:
-            text = secret_file.read_text(encoding="utf-8").rstrip("\r\n")
-        except OSError as exc:
-            raise UsageError(
-                f"{secret_file}: cannot read the secret file ({exc.strerror})"
-            ) from None
-        if not text:
-            raise UsageError(f"{secret_file}: the secret file is empty")
-        return text
-    settings = runtime().settings()
-    return settings.require_secret("hmac_secret", purpose="signing callbacks").reveal()
+    return runtime().hmac_secret(secret_file, purpose="signing callbacks")[0] if needed else None
 
 
 def _short_url(url: str) -> str:
@@ -217,11 +205,21 @@ def _simulate(
     what = simulation.What(what_name)
     if unsigned and bad_hmac:
         raise UsageError("--unsigned and --bad-hmac are exclusive", hint="choose one")
-    if what is simulation.What.TOKEN and source is not PaymentSource.CARD:
-        raise UsageError(
-            f"--source {source.value}: TOKEN callbacks are for saved cards",
-            hint="use --source card",
-        )
+    if what is simulation.What.TOKEN:
+        if source is not PaymentSource.CARD:
+            raise UsageError(
+                f"--source {source.value}: TOKEN callbacks are for saved cards",
+                hint="use --source card",
+            )
+        if outcome is not Outcome.APPROVED:
+            raise UsageError(
+                f"--outcome {outcome.value}: a TOKEN follows an approved card payment",
+                hint="simulate the transaction with that outcome instead",
+            )
+        if amount is not None or amount_cents is not None:
+            raise UsageError(
+                "a TOKEN callback carries no amount", hint="drop --amount/--amount-cents"
+            )
     settings = rt.settings()
     rt.announce_mode(settings)
     code = check_currency(currency) if currency else settings.currency
@@ -252,6 +250,8 @@ def _simulate(
     )
     if print_:
         simulation.record(prepared, store, origin="print", result=None)
+        for note in prepared.notes:
+            rt.out.info(note)
         import json
 
         rt.out.stdout.write(
@@ -284,81 +284,77 @@ def _simulate(
     else:
         _show(rt.out, prepared, result)
     delivery.raise_for(result, timeout=timeout)
-    if not result.ok:
+    redirected = (
+        what is simulation.What.RESPONSE
+        and result.status is not None
+        and 300 <= result.status < 400
+    )
+    if not (result.ok or redirected):
         raise typer.Exit(int(ExitCode.FAILED))
 
 
-@command(app, "transaction")
-def transaction(
-    to: ToOpt = None,
-    outcome: OutcomeOpt = Outcome.APPROVED,
-    source: SourceOpt = PaymentSource.CARD,
-    brand: BrandOpt = CardBrand.MASTERCARD,
-    amount: AmountOpt = None,
-    amount_cents: CentsOpt = None,
-    currency: CurrencyOpt = None,
-    order_id: OrderOpt = None,
-    merchant_order_id: MerchantOrderOpt = None,
-    set_: SetOpt = None,
-    seed: SeedOpt = None,
-    unsigned: UnsignedOpt = False,
-    bad_hmac: BadHmacOpt = False,
-    insecure: InsecureOpt = False,
-    timeout: TimeoutOpt = 10.0,
-    print_: PrintOpt = False,
-    secret_file: SecretFileOpt = None,
-) -> None:
-    """POST a TRANSACTION processed callback (JSON body, ?hmac= in the URL). Exit 0 on 2xx."""
-    _simulate("transaction", **locals())
+def _register(what: str, doc: str) -> None:
+    """The three simulate commands share every option; one signature serves them all."""
+
+    def simulate_command(
+        to: ToOpt = None,
+        outcome: OutcomeOpt = Outcome.APPROVED,
+        source: SourceOpt = PaymentSource.CARD,
+        brand: BrandOpt = CardBrand.MASTERCARD,
+        amount: AmountOpt = None,
+        amount_cents: CentsOpt = None,
+        currency: CurrencyOpt = None,
+        order_id: OrderOpt = None,
+        merchant_order_id: MerchantOrderOpt = None,
+        set_: SetOpt = None,
+        seed: SeedOpt = None,
+        unsigned: UnsignedOpt = False,
+        bad_hmac: BadHmacOpt = False,
+        insecure: InsecureOpt = False,
+        timeout: TimeoutOpt = 10.0,
+        print_: PrintOpt = False,
+        secret_file: SecretFileOpt = None,
+    ) -> None:
+        _simulate(
+            what,
+            to=to,
+            outcome=outcome,
+            source=source,
+            brand=brand,
+            amount=amount,
+            amount_cents=amount_cents,
+            currency=currency,
+            order_id=order_id,
+            merchant_order_id=merchant_order_id,
+            set_=set_,
+            seed=seed,
+            unsigned=unsigned,
+            bad_hmac=bad_hmac,
+            insecure=insecure,
+            timeout=timeout,
+            print_=print_,
+            secret_file=secret_file,
+        )
+
+    simulate_command.__doc__ = doc
+    simulate_command.__name__ = what
+    command(app, what)(simulate_command)
 
 
-@command(app, "token")
-def token(
-    to: ToOpt = None,
-    outcome: OutcomeOpt = Outcome.APPROVED,
-    source: SourceOpt = PaymentSource.CARD,
-    brand: BrandOpt = CardBrand.MASTERCARD,
-    amount: AmountOpt = None,
-    amount_cents: CentsOpt = None,
-    currency: CurrencyOpt = None,
-    order_id: OrderOpt = None,
-    merchant_order_id: MerchantOrderOpt = None,
-    set_: SetOpt = None,
-    seed: SeedOpt = None,
-    unsigned: UnsignedOpt = False,
-    bad_hmac: BadHmacOpt = False,
-    insecure: InsecureOpt = False,
-    timeout: TimeoutOpt = 10.0,
-    print_: PrintOpt = False,
-    secret_file: SecretFileOpt = None,
-) -> None:
-    """POST a TOKEN (saved card) callback; with --order-id it matches the transaction simulated
-    earlier for that order (same email, card subtype and last four digits)."""
-    _simulate("token", **locals())
-
-
-@command(app, "response")
-def response(
-    to: ToOpt = None,
-    outcome: OutcomeOpt = Outcome.APPROVED,
-    source: SourceOpt = PaymentSource.CARD,
-    brand: BrandOpt = CardBrand.MASTERCARD,
-    amount: AmountOpt = None,
-    amount_cents: CentsOpt = None,
-    currency: CurrencyOpt = None,
-    order_id: OrderOpt = None,
-    merchant_order_id: MerchantOrderOpt = None,
-    set_: SetOpt = None,
-    seed: SeedOpt = None,
-    unsigned: UnsignedOpt = False,
-    bad_hmac: BadHmacOpt = False,
-    insecure: InsecureOpt = False,
-    timeout: TimeoutOpt = 10.0,
-    print_: PrintOpt = False,
-    secret_file: SecretFileOpt = None,
-) -> None:
-    """GET the transaction response callback (the browser redirect, flattened query with hmac)."""
-    _simulate("response", **locals())
+_register(
+    "transaction",
+    "POST a TRANSACTION processed callback (JSON body, ?hmac= in the URL). Exit 0 on 2xx.",
+)
+_register(
+    "token",
+    "POST a TOKEN (saved card) callback; with --order-id it matches the transaction simulated earlier "
+    "for that order (same email, card subtype and last four digits).",
+)
+_register(
+    "response",
+    "GET the transaction response callback (the browser redirect, flattened query with hmac). Exit 0 "
+    "on 2xx or 3xx (response views usually redirect the payer onwards).",
+)
 
 
 @command(app, "history")

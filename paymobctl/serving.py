@@ -127,12 +127,15 @@ def check_ready_file(path: Path) -> None:
 def write_ready_file(path: Path, url: str) -> str | None:
     """Written only once the port is bound and serving, atomically (a reader never sees half).
     Returns an error message instead of raising: the server keeps serving either way."""
+    tmp: str | None = None
     try:
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
             handle.write(url + "\n")
         Path(tmp).replace(path)
     except OSError as exc:
+        if tmp is not None:
+            Path(tmp).unlink(missing_ok=True)
         return f"could not write --ready-file {path}: {exc.strerror or exc}"
     return None
 

@@ -425,8 +425,13 @@ def explain(
     received: str | None,
     *,
     raw_query: str | None = None,
+    verifying: bool = True,
 ) -> Explanation:
-    """Everything a person needs to see why a signature does or does not match."""
+    """Everything a person needs to see why a signature does or does not match.
+
+    ``verifying=False`` explains a signature being computed (``hmac sign --explain``): there is
+    no received HMAC to miss.
+    """
     fields = collect_fields(kind, data)
     message = signing_string(fields)
     result = verify(kind, data, secret, received)
@@ -498,11 +503,13 @@ def explain(
             )
 
     if received is None:
-        add(
-            "no-hmac",
-            "no HMAC to compare with: Paymob sends it as the 'hmac' query parameter "
-            "(?hmac=... on the POST URL, among the parameters on the GET redirect), never a header",
-        )
+        if verifying:
+            add(
+                "no-hmac",
+                "no HMAC to compare with: Paymob sends it as the 'hmac' query parameter "
+                "(?hmac=... on the POST URL, among the parameters on the GET redirect), never a "
+                "header",
+            )
     elif not result.valid:
         _diagnose_mismatch(kind, data, fields, secret, received, raw_query, add)
 

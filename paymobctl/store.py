@@ -352,6 +352,20 @@ class Store:
             )
             conn.row_factory = sqlite3.Row
             conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+            # Before changing anything: even switching the journal mode rewrites the header of
+            # a database that is not ours.
+            refusal = self._refusal(
+                int(conn.execute("PRAGMA user_version").fetchone()[0]),
+                [
+                    str(row[0])
+                    for row in conn.execute(
+                        "SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name"
+                    )
+                ],
+            )
+            if refusal is not None:
+                conn.close()
+                raise refusal
             mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
             if mode != "wal" and str(self.path) != ":memory:":
                 conn.execute("PRAGMA journal_mode = DELETE")
@@ -452,19 +466,9 @@ class Store:
         latest = len(MIGRATIONS)
         target = latest if target is None else target
         current = self.version
-        if current > latest:
-            raise StoreError(
-                f"{self.path}: the database has schema version {current}, newer than this "
-                f"paymobctl understands ({latest})",
-                hint="upgrade paymobctl, or pass another --db PATH",
-            )
-        if current == 0:
-            foreign = [t for t in self.tables() if not t.startswith("sqlite_")]
-            if foreign:
-                raise StoreError(
-                    f"{self.path}: not a paymobctl database (it already has tables: {', '.join(foreign[:5])})",
-                    hint="paymobctl leaves it untouched; pass another --db PATH",
-                )
+        refusal = self._refusal(current, self.tables())
+        if refusal is not None:
+            raise refusal
         for version in range(current, target):
             try:
                 with self._transaction() as conn:
@@ -473,6 +477,23 @@ class Store:
                     conn.execute(f"PRAGMA user_version = {version + 1}")
             except sqlite3.Error as exc:
                 raise self._fail(exc, "upgrade") from None
+
+    def _refusal(self, version: int, tables: list[str]) -> StoreError | None:
+        """Why this database is not one paymobctl may use, if it is not."""
+        if version > len(MIGRATIONS):
+            return StoreError(
+                f"{self.path}: the database has schema version {version}, newer than this "
+                f"paymobctl understands ({len(MIGRATIONS)})",
+                hint="upgrade paymobctl, or pass another --db PATH",
+            )
+        foreign = [t for t in tables if not t.startswith("sqlite_")]
+        if version == 0 and foreign:
+            return StoreError(
+                f"{self.path}: not a paymobctl database (it already has tables: "
+                f"{', '.join(foreign[:5])})",
+                hint="paymobctl leaves it untouched; pass another --db PATH",
+            )
+        return None
 
     def tables(self) -> list[str]:
         rows = self._query("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")
@@ -589,6 +610,12 @@ class Store:
             " ON CONFLICT (kind, key) DO UPDATE SET body = excluded.body, updated_at = excluded.updated_at",
             (kind, key, body, utc_now()),
         )
+
+    def delete_sandbox_objects(self, kind: str, keys: Sequence[str]) -> None:
+        with self._transaction() as conn:
+            conn.executemany(
+                "DELETE FROM sandbox_objects WHERE kind = ? AND key = ?", [(kind, k) for k in keys]
+            )
 
     def load_sandbox_objects(self) -> dict[str, list[dict[str, Any]]]:
         loaded: dict[str, list[dict[str, Any]]] = {}

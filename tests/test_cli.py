@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -196,6 +197,55 @@ def test_hmac_input_errors(hermetic: Path) -> None:
     assert result.code == 2 and "secret file is empty" in result.stderr
 
 
+DELIVERY_BODY = {
+    "type": "DELIVERY_STATUS",
+    "obj": {
+        "order_id": 1,
+        "order_delivery_status": "Delivered",
+        "merchant_id": 2,
+        "merchant_name": "Shop",
+        "updated_at": "2025-01-01T00:00:00",
+    },
+}
+
+
+def test_delivery_status_is_flagged_experimental_everywhere(hermetic: Path) -> None:
+    (hermetic / "delivery.json").write_text(json.dumps(DELIVERY_BODY))
+    secret = str(write_secret(hermetic / "secret", "s"))
+    signed = run_cli("hmac", "sign", "delivery.json", "--secret-file", secret)
+    assert signed.code == 0 and re.fullmatch(r"[0-9a-f]{128}\n", signed.stdout)
+    assert "warning: DELIVERY_STATUS signing is experimental" in signed.stderr
+    verified = run_cli(
+        "hmac", "verify", "delivery.json", "--hmac", signed.stdout.strip(), "--secret-file", secret
+    )
+    assert verified.code == 0 and "experimental" in verified.stderr
+    # A TRANSACTION is not experimental: no warning.
+    plain = run_cli("hmac", "sign", "--sample", "docs-transaction")
+    assert plain.code == 0 and plain.stderr == ""
+
+
+def test_sign_explain_never_complains_about_a_missing_hmac(hermetic: Path) -> None:
+    explained = run_cli("--json", "hmac", "sign", "--sample", "docs-transaction", "--explain")
+    assert explained.code == 0
+    assert "no-hmac" not in [d["code"] for d in explained.json()["diagnoses"]]
+    assert (
+        "never a header"
+        not in run_cli("hmac", "sign", "--sample", "docs-transaction", "--explain").output
+    )
+    # ...while verifying without one still says where Paymob puts it.
+    (hermetic / "cb.json").write_text(json.dumps(samples.load("docs-transaction").body))
+    missing = run_cli(
+        "--json",
+        "hmac",
+        "verify",
+        "cb.json",
+        "--explain",
+        "--secret-file",
+        str(write_secret(hermetic / "secret", DOCS_SECRET)),
+    )
+    assert missing.code == 1 and "no-hmac" in [d["code"] for d in missing.json()["diagnoses"]]
+
+
 def test_token_sample_and_type_override() -> None:
     result = run_cli("hmac", "verify", "--sample", "reference-token", "--json")
     assert result.code == 0 and result.json()["type"] == "TOKEN"
@@ -302,3 +352,15 @@ def test_broken_pipe_is_not_an_error(tmp_path: Path) -> None:
 def test_since_overflow() -> None:
     result = run_cli("events", "list", "--since", "99999999999d")
     assert result.code == 2 and "shorter duration" in result.stderr
+
+
+def test_ctrl_c_is_one_line_exit_130(monkeypatch: pytest.MonkeyPatch) -> None:
+    from paymobctl import signing
+
+    def interrupted(*args: Any, **kwargs: Any) -> Any:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(signing, "explain", interrupted)
+    result = run_cli("hmac", "sign", "--sample", "docs-transaction")
+    assert result.code == 130 and "error: interrupted" in result.stderr
+    assert "Traceback" not in result.output and "Aborted" not in result.output

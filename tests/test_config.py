@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+import json
 import stat
 from pathlib import Path
 
 import pytest
 
-from paymobctl import config
+from paymobctl import config, samples
 from paymobctl.errors import ConfigError
 from paymobctl.models import Mode, Region, Secret
 from paymobctl.sandbox_profile import SANDBOX
 
 from .conftest import run_cli, write_config
+from .test_signing import DOCS_HMAC, DOCS_SECRET
 
 CANARY = "CANARY-SECRET-7f1e2d3c4b5a69788"
 
@@ -247,3 +249,31 @@ def test_loose_permissions_warning(config_file: Path) -> None:
     config_file.chmod(0o644)
     result = run_cli("--profile", "x", "config", "show")
     assert result.code == 0 and "chmod 600" in result.stderr
+
+
+def test_wrongly_typed_secrets_are_never_echoed(config_file: Path) -> None:
+    write_config(
+        config_file,
+        '[profiles.x]\nhmac_secret = 98765432123\napi_key = ["TOPSECRETKEY"]\n',
+    )
+    result = run_cli("--profile", "x", "config", "show")
+    assert (
+        result.code == 2 and "hmac_secret" in result.stderr and "expected a string" in result.stderr
+    )
+    assert "98765432123" not in result.output and "TOPSECRETKEY" not in result.output
+
+
+def test_secret_file_from_stdin_and_bad_secret_files(hermetic: Path) -> None:
+    body = hermetic / "cb.json"
+    body.write_text(json.dumps(samples.load("docs-transaction").body))
+    args = ("hmac", "verify", str(body), "--hmac", DOCS_HMAC, "--secret-file")
+    assert run_cli(*args, "-", stdin=DOCS_SECRET + "\n").code == 0
+    not_text = hermetic / "binary.secret"
+    not_text.write_bytes(b"\xff\xfe\x00secret")
+    bad = run_cli(*args, str(not_text))
+    assert bad.code == 2 and "not UTF-8 text" in bad.stderr and "Traceback" not in bad.output
+    empty = hermetic / "empty.secret"
+    empty.write_text("\n")
+    assert run_cli(*args, str(empty)).code == 2
+    missing = run_cli(*args, str(hermetic / "nope.secret"))
+    assert missing.code == 2 and "nope.secret" in missing.stderr

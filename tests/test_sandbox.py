@@ -296,8 +296,97 @@ def test_payment_key_validation(sandbox: Sandbox) -> None:
     bad_token = post(token="not-a-card-token")
     assert bad_token.status_code == 400 and bad_token.json() == {"token": ["Invalid card token."]}
     assert post(expiration=0).status_code == 400
+    too_long = post(expiration=10**30)
+    assert too_long.status_code == 400
+    assert too_long.json() == {
+        "expiration": ["Ensure this value is less than or equal to 31536000."]
+    }
+    assert post(expiration=31536000).status_code == 201
+    assert post(expiration="3600").status_code == 201
+    assert post(expiration=1.5).json() == {"expiration": ["A valid integer is required."]}
+    other_amount = post(amount_cents=14999)
+    assert other_amount.status_code == 400
+    assert other_amount.json() == {
+        "amount_cents": [
+            f"amount_cents 14999 does not equal order {order['id']}'s amount_cents 15000."
+        ]
+    }
     no_auth = post(auth_token="nope")
     assert no_auth.status_code == 401
+
+
+@pytest.mark.parametrize(
+    ("items", "error"),
+    [
+        (None, ["This field may not be null."]),
+        (5, ['Expected a list of items but got type "int".']),
+        ({"name": "x"}, ['Expected a list of items but got type "dict".']),
+        ("[]", ['Expected a list of items but got type "str".']),
+        ([1], {"non_field_errors": ["Invalid data. Expected a dictionary."]}),
+        (
+            [{"name": "x", "amount_cents": "ten"}],
+            {"amount_cents": ["A valid integer is required."]},
+        ),
+        ([{"name": "x", "amount_cents": 1.5}], {"amount_cents": ["A valid integer is required."]}),
+        ([{"name": "x", "amount_cents": [1]}], {"amount_cents": ["A valid integer is required."]}),
+        (
+            [{"name": "x", "amount_cents": 5, "quantity": "two"}],
+            {"quantity": ["A valid integer is required."]},
+        ),
+        (
+            [{"name": "x", "amount_cents": 5, "quantity": 0}],
+            {"quantity": ["Ensure this value is greater than or equal to 1."]},
+        ),
+    ],
+)
+def test_order_items_are_validated_not_500(sandbox: Sandbox, items: Any, error: Any) -> None:
+    response = sandbox.http.post(
+        "/api/ecommerce/orders",
+        json={
+            "auth_token": sandbox.token(),
+            "amount_cents": 100,
+            "currency": "EGP",
+            "delivery_needed": False,
+            "items": items,
+        },
+    )
+    assert response.status_code == 400 and response.json() == {"items": error}
+
+
+def test_orders_reject_unknown_currencies(sandbox: Sandbox) -> None:
+    def order(currency: Any) -> httpx.Response:
+        return sandbox.http.post(
+            "/api/ecommerce/orders",
+            json={
+                "auth_token": sandbox.token(),
+                "amount_cents": 100,
+                "currency": currency,
+                "delivery_needed": False,
+            },
+        )
+
+    assert order("XYZ").json() == {"currency": ['"XYZ" is not a valid choice.']}
+    assert order(5).json() == {"currency": ['"5" is not a valid choice.']}
+    assert order("omr").status_code == 201 and order("omr").json()["currency"] == "OMR"
+
+
+def test_unexpected_body_shapes_are_400_not_500(sandbox: Sandbox) -> None:
+    token = sandbox.token()
+    for path in ("/api/ecommerce/orders", "/api/acceptance/payment_keys", "/v1/intention/"):
+        for body in ([], [1, 2], "text", 5, None):
+            response = sandbox.http.post(
+                path,
+                json=body,
+                headers={"Authorization": f"Token {SANDBOX.secret_key}"}
+                if path.startswith("/v1")
+                else {"Authorization": f"Bearer {token}"},
+            )
+            assert 400 <= response.status_code < 500, (path, body, response.text)
+            assert isinstance(response.json(), dict)
+    limit = sandbox.http.get("/_sandbox/deliveries", params={"limit": "abc"})
+    assert limit.status_code == 400 and "limit" in limit.json()
+    assert sandbox.http.get("/_sandbox/deliveries", params={"limit": "0"}).status_code == 400
+    assert sandbox.http.get("/_sandbox/deliveries", params={"limit": "5"}).status_code == 200
 
 
 # --- hosted checkout ----------------------------------------------------------------------------
@@ -816,6 +905,51 @@ def test_intention_create_shape_and_errors(sandbox: Sandbox) -> None:
     assert too_many.json() == {"card_tokens": ["Ensure this field has no more than 3 elements."]}
 
 
+@pytest.mark.parametrize(
+    ("changes", "error"),
+    [
+        ({"items": None}, {"items": ["This field may not be null."]}),
+        ({"items": 7}, {"items": ['Expected a list of items but got type "int".']}),
+        ({"items": {"a": 1}}, {"items": ['Expected a list of items but got type "dict".']}),
+        (
+            {"items": [{"name": "x", "amount": "lots"}]},
+            {"items": {"amount": ["A valid integer is required."]}},
+        ),
+        (
+            {"items": [{"name": "x", "amount": 20000, "quantity": [2]}]},
+            {"items": {"quantity": ["A valid integer is required."]}},
+        ),
+        ({"amount": 1.25}, {"amount": ["A valid integer is required."]}),
+        ({"amount": -5}, {"amount": ["Ensure this value is greater than or equal to 1."]}),
+        ({"currency": "XYZ"}, {"currency": ['"XYZ" is not a valid choice.']}),
+        (
+            {"payment_methods": 5},
+            {"payment_methods": ['Expected a list of items but got type "int".']},
+        ),
+        (
+            {"card_tokens": {"a": 1}},
+            {"card_tokens": ['Expected a list of items but got type "dict".']},
+        ),
+        (
+            {"expiration": 10**9},
+            {"expiration": ["Ensure this value is less than or equal to 31536000."]},
+        ),
+    ],
+)
+def test_intention_body_shapes_are_validated(
+    sandbox: Sandbox, changes: dict[str, Any], error: dict[str, Any]
+) -> None:
+    response = intention(sandbox, **changes)
+    assert response.status_code == 400 and response.json() == error
+
+
+def test_intention_item_quantities_count_towards_the_amount(sandbox: Sandbox) -> None:
+    ok = intention(sandbox, items=[{"name": "x", "amount": "10000", "quantity": "2"}])
+    assert ok.status_code == 201, ok.text
+    wrong = intention(sandbox, items=[{"name": "x", "amount": 10000, "quantity": 3}])
+    assert wrong.status_code == 400 and "Sum of items" in wrong.json()["detail"]
+
+
 def test_unified_checkout_with_saved_cards_and_intention_urls(sandbox: Sandbox) -> None:
     token = saved_token(sandbox)
     merchant = sandbox.merchant_url
@@ -973,3 +1107,56 @@ def test_state_persists_across_restarts(tmp_path: Path) -> None:
             },
         )
         assert dup.status_code == 422
+
+
+def test_state_keeps_auth_tokens_hashed_and_drops_expired_ones(tmp_path: Path) -> None:
+    path = tmp_path / "state.db"
+    clock = Clock()
+    with (
+        serve(create_app(persistence=StorePersistence(Store(path)), clock=clock)) as base,
+        httpx.Client(base_url=base) as http,
+    ):
+        token = http.post("/api/auth/tokens", json={"api_key": SANDBOX.api_key}).json()["token"]
+    assert token not in path.read_bytes().decode("utf-8", "replace")
+    order = {"amount_cents": 500, "currency": "EGP", "delivery_needed": False}
+    with (
+        serve(create_app(persistence=StorePersistence(Store(path)), clock=clock)) as base,
+        httpx.Client(base_url=base) as http,
+    ):
+        # A client that authenticated before the restart keeps working (tokens last an hour).
+        kept = http.post("/api/ecommerce/orders", json={"auth_token": token, **order})
+        assert kept.status_code == 201, kept.text
+    clock.now += timedelta(hours=2)
+    with (
+        serve(create_app(persistence=StorePersistence(Store(path)), clock=clock)) as base,
+        httpx.Client(base_url=base) as http,
+    ):
+        expired = http.post("/api/ecommerce/orders", json={"auth_token": token, **order})
+        assert expired.status_code == 401
+
+
+def test_expired_auth_tokens_are_forgotten() -> None:
+    from paymobctl.emulator.state import Sandbox as State
+
+    clock = Clock()
+    forgotten: list[str] = []
+
+    class Recording:
+        def save(self, kind: str, key: str, value: Any) -> None:
+            del kind, key, value
+
+        def forget(self, kind: str, keys: Any) -> None:
+            forgotten.extend(f"{kind}:{k}" for k in keys)
+
+        def load(self) -> dict[str, list[dict[str, Any]]]:
+            return {}
+
+    state = State(persistence=Recording(), clock=clock)
+    old = state.authenticate({"api_key": SANDBOX.api_key})["token"]
+    clock.now += timedelta(hours=2)
+    for _ in range(1100):  # far more tokens than any client needs: the table prunes itself
+        state.authenticate({"api_key": SANDBOX.api_key})
+    assert len(forgotten) == 1 and forgotten[0].startswith("auth:")
+    assert len(state.auth_tokens) == 1100
+    with pytest.raises(Exception, match="incorrect credentials"):
+        state.check_auth_token(old)

@@ -294,3 +294,28 @@ def test_sandbox_callbacks_reach_a_live_listen(tmp_path: Path) -> None:
     assert sorted(e["type"] for e in events) == ["RESPONSE", "TOKEN", "TRANSACTION"]
     assert {e["hmac_verdict"] for e in events} == {"valid"}
     assert run_cli("--db", str(db), "events", "list", "--invalid", "--json").json() == []
+
+
+def test_unwritable_ready_file_is_refused_before_starting(tmp_path: Path) -> None:
+    missing_dir = run_cli("sandbox", "--port", "0", "--ready-file", str(tmp_path / "no" / "ready"))
+    assert missing_dir.code == 2 and "does not exist" in missing_dir.stderr
+    a_dir = run_cli("sandbox", "--port", "0", "--ready-file", str(tmp_path))
+    assert a_dir.code == 2 and "is a directory" in a_dir.stderr
+    listen = run_cli("listen", "--port", "0", "--ready-file", str(tmp_path / "no" / "ready"))
+    assert listen.code == 2 and "does not exist" in listen.stderr
+
+
+def test_ready_file_write_failure_is_reported_not_raised(tmp_path: Path) -> None:
+    from paymobctl.serving import write_ready_file
+
+    tmp_path = tmp_path / "ready-dir"
+    tmp_path.mkdir()
+    target = tmp_path / "taken"
+    target.mkdir()
+    (target / "inside").write_text("x")  # a non-empty directory cannot be replaced by a file
+    message = write_ready_file(target, "http://127.0.0.1:1")
+    assert message is not None and "could not write --ready-file" in message
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["taken"]  # no temporary file left
+    ok = tmp_path / "ready"
+    assert write_ready_file(ok, "http://127.0.0.1:1") is None
+    assert ok.read_text() == "http://127.0.0.1:1\n"

@@ -357,3 +357,63 @@ def test_tls_failure_hints_insecure(tmp_path: Path) -> None:
         assert result.code == 3 and "--insecure" in result.stderr
         assert run_cli("simulate", "transaction", "--to", url, "--insecure").code == 0
         assert recorder.requests[-1].method == "POST"
+
+
+def test_hostile_arguments_are_clear_errors() -> None:
+    too_big = run_cli("simulate", "transaction", "--print", "--order-id", str(2**63))
+    assert (
+        too_big.code == 2 and "--order-id" in too_big.stderr and "Traceback" not in too_big.output
+    )
+    assert run_cli("simulate", "transaction", "--print", "--order-id", "0").code == 2
+    token = run_cli("simulate", "token", "--print", "--outcome", "declined")
+    assert token.code == 2 and "--outcome" in token.stderr
+
+
+def test_non_finite_set_values_stay_valid_json() -> None:
+    result = run_cli(
+        "simulate", "transaction", "--print", "--set", "obj.amount_cents=NaN",
+        "--set", "obj.data.amount=Infinity", "--set", "obj.data.currency=1e400",
+    )  # fmt: skip
+    assert result.code == 0, result.stderr
+    body = json.loads(result.stdout, parse_constant=lambda c: pytest.fail(f"bare {c} in JSON"))[
+        "body"
+    ]
+    assert body["obj"]["amount_cents"] == "NaN" and body["obj"]["data"]["amount"] == "Infinity"
+    assert body["obj"]["data"]["currency"] == "1e400"
+
+
+def test_a_stale_hmac_in_the_target_url_is_replaced(merchant: tuple[Recorder, str]) -> None:
+    recorder, base = merchant
+    result = run_cli("simulate", "transaction", "--to", f"{base}/w?hmac=deadbeef&keep=1")
+    assert result.code == 0, result.stderr
+    query = parse_qsl(recorder.requests[-1].query)
+    body = json.loads(recorder.requests[-1].body)
+    assert ("keep", "1") in query and [v for k, v in query if k == "hmac"] == [
+        reference_hmac(SANDBOX.hmac_secret, body["obj"], TXN_PATHS)
+    ]
+
+
+def test_unresolvable_host_is_named(monkeypatch: pytest.MonkeyPatch) -> None:
+    import socket
+
+    real = socket.getaddrinfo
+
+    def fake(host: Any, *args: Any, **kwargs: Any) -> Any:
+        if host == "shop.invalid":
+            raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+        return real(host, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", fake)
+    result = run_cli("simulate", "transaction", "--to", "http://shop.invalid/w")
+    assert result.code == 3 and "cannot resolve shop.invalid" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_response_redirects_count_as_delivered(merchant: tuple[Recorder, str]) -> None:
+    recorder, base = merchant
+    recorder.status = 302
+    result = run_cli("simulate", "response", "--to", f"{base}/api/payments/response/")
+    assert result.code == 0, result.output
+    assert recorder.requests[-1].method == "GET"
+    # A webhook must answer 2xx: the same status is a failure there.
+    assert run_cli("simulate", "transaction", "--to", f"{base}/w").code == 1

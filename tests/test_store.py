@@ -117,3 +117,18 @@ def test_concurrent_writers_do_not_fail(tmp_path: Path) -> None:
         t.join()
     assert not errors
     assert len(Store(path).hmac_checks(limit=1000)) == 200
+
+
+def test_someone_elses_database_is_refused_untouched(tmp_path: Path) -> None:
+    path = tmp_path / "app.sqlite3"
+    conn = sqlite3.connect(path)
+    conn.execute("CREATE TABLE auth_user (id INTEGER PRIMARY KEY)")
+    conn.commit()
+    conn.close()
+    before = path.read_bytes()
+    with pytest.raises(StoreError, match="not a paymobctl database"):
+        Store(path)
+    result = run_cli("--db", str(path), "events", "list")
+    assert result.code == 2 and "auth_user" in result.stderr and "another --db" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert path.read_bytes() == before

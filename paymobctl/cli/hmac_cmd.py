@@ -236,6 +236,12 @@ def _secret_display(item: Input) -> str:
     return f"{mask_secret(item.secret)} from {item.secret_origin}"
 
 
+_EXPERIMENTAL_WARNING = (
+    "{kind} signing is experimental: its field order comes from a single SDK and no real "
+    "payload was ever published (reference §7.4); confirm against a real callback"
+)
+
+
 @command(app, "sign")
 def sign(
     file: FileArg = None,
@@ -250,7 +256,9 @@ def sign(
 
     rt = runtime()
     item = _gather(file, url, type_, sample, secret_file)
-    exp = signing.explain(item.payload.kind, item.payload.data, item.secret, None)
+    exp = signing.explain(item.payload.kind, item.payload.data, item.secret, None, verifying=False)
+    if exp.experimental and not (explain or rt.json):
+        rt.out.warn(_EXPERIMENTAL_WARNING.format(kind=exp.kind.value))
     if rt.json:
         rt.out.json(
             _explanation_json(exp, _secret_display(item), verify=False)
@@ -296,6 +304,8 @@ def verify(
     else:
         result = signing.verify(payload.kind, payload.data, item.secret, received)
         valid, convention = result.valid, result.convention
+        if payload.kind in signing.EXPERIMENTAL_KINDS:
+            rt.out.warn(_EXPERIMENTAL_WARNING.format(kind=payload.kind.value))
     settings_profile = rt.options.profile
     rt.store().record_hmac_check(
         kind=payload.kind.value,

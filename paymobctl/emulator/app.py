@@ -100,6 +100,11 @@ def api(handler: Handler) -> Handler:
             return JSONResponse(exc.body, status_code=exc.status)
         except PageError as exc:
             return JSONResponse({"detail": exc.message}, status_code=exc.status)
+        except (ValueError, TypeError, KeyError, AttributeError) as exc:
+            # A body shape the validators did not foresee: a client error, never a 500.
+            detail = f"Invalid data: {type(exc).__name__}: {exc}"[:300]
+            _sandbox(request).on_event("error", f"{request.url.path}: {detail}")
+            return JSONResponse({"detail": detail}, status_code=400)
 
     return wrapped
 
@@ -458,7 +463,12 @@ async def admin_callbacks(request: Request) -> Response:
 
 async def admin_deliveries(request: Request) -> Response:
     sandbox = _sandbox(request)
-    limit = int(request.query_params.get("limit", "100") or 100)
+    raw_limit = request.query_params.get("limit", "100") or "100"
+    if not (raw_limit.isascii() and raw_limit.isdigit()) or not 1 <= int(raw_limit) <= 10_000:
+        return JSONResponse(
+            {"limit": ["Ensure this value is a whole number from 1 to 10000."]}, status_code=400
+        )
+    limit = int(raw_limit)
     items = sorted(sandbox.deliveries.values(), key=lambda d: d.id, reverse=True)[:limit]
     return JSONResponse(
         [

@@ -13,7 +13,7 @@ import hashlib
 import hmac
 import json
 import secrets
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -24,6 +24,7 @@ from paymobctl.callbacks import Customer, TransactionSpec
 from paymobctl.emulator import cards
 from paymobctl.emulator.cards import Behaviour
 from paymobctl.models import (
+    CURRENCY_EXPONENT,
     CallbackKind,
     CardBrand,
     Outcome,
@@ -35,6 +36,9 @@ from paymobctl.sandbox_profile import SANDBOX, SandboxCredentials
 
 AUTH_TOKEN_LIFETIME = 3600  # seconds (reference §3.1)
 DEFAULT_KEY_EXPIRATION = 3600
+# Paymob publishes no upper bound (reference §13.7); a year keeps every expiry a valid timestamp.
+MAX_KEY_EXPIRATION = 365 * 24 * 3600
+MAX_INT = 2**63 - 1
 INTEGRATION_NOT_FOUND = (
     "Integration ID/Name does not exist in our system . You can find the list of Integration "
     "ID’/Names on your dashboard"
@@ -247,6 +251,8 @@ class Completion:
 class Persistence(Protocol):
     def save(self, kind: str, key: str, value: Mapping[str, Any]) -> None: ...
 
+    def forget(self, kind: str, keys: Sequence[str]) -> None: ...
+
     def load(self) -> dict[str, list[dict[str, Any]]]: ...
 
 
@@ -254,11 +260,34 @@ class MemoryPersistence:
     def save(self, kind: str, key: str, value: Mapping[str, Any]) -> None:
         del kind, key, value
 
+    def forget(self, kind: str, keys: Sequence[str]) -> None:
+        del kind, keys
+
     def load(self) -> dict[str, list[dict[str, Any]]]:
         return {}
 
 
 Event = Callable[[str, str], None]  # (category, message)
+
+
+def _as_int(value: object) -> int | None:
+    """An integer as DRF's ``IntegerField`` reads one (``5``, ``5.0``, ``"5"``), else None."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float):
+        return int(value) if value.is_integer() else None
+    if isinstance(value, str):
+        text = value.strip()
+        digits = text[1:] if text[:1] in "+-" else text
+        if digits.isascii() and digits.isdigit() and len(digits) <= 20:
+            return int(text)
+    return None
+
+
+def _json_type(value: object) -> str:
+    return type(value).__name__
 
 
 def _b64url(data: bytes) -> str:
@@ -309,7 +338,9 @@ class Sandbox:
         }
         self.iframes = {c.iframe_id}
         self.set_callback_urls(callback_url, response_url)
+        # sha256(token) -> expiry: the store never holds a usable token.
         self.auth_tokens: dict[str, float] = {}
+        self._auth_prune_at = 1024
         self.orders: dict[int, Order] = {}
         self.keys: dict[str, PaymentKey] = {}
         self.transactions: dict[int, Transaction] = {}
@@ -332,25 +363,24 @@ class Sandbox:
 
     def _load(self) -> None:
         stored = self.persistence.load()
-        for raw in stored.get("order", []):
-            order = Order(**raw)
-            self.orders[order.id] = order
-        for raw in stored.get("key", []):
-            key = PaymentKey(**raw)
-            self.keys[key.key] = key
-        for raw in stored.get("transaction", []):
-            txn = Transaction(**raw)
-            self.transactions[txn.id] = txn
-        for raw in stored.get("token", []):
-            token = CardToken(**raw)
-            self.tokens[token.token] = token
-        for raw in stored.get("intention", []):
-            intention = Intention(**raw)
-            self.intentions[intention.client_secret] = intention
-        for raw in stored.get("delivery", []):
-            raw["attempts"] = [Attempt(**a) for a in raw.get("attempts", [])]
-            item = Delivery(**raw)
-            self.deliveries[item.id] = item
+        now = self.now().timestamp()
+        for raw in stored.get("auth", []):
+            if float(raw["expires"]) > now:
+                self.auth_tokens[str(raw["sha256"])] = float(raw["expires"])
+        tables: tuple[tuple[str, type[Any], dict[Any, Any], Callable[[Any], Any]], ...] = (
+            ("order", Order, self.orders, lambda o: o.id),
+            ("key", PaymentKey, self.keys, lambda k: k.key),
+            ("transaction", Transaction, self.transactions, lambda t: t.id),
+            ("token", CardToken, self.tokens, lambda t: t.token),
+            ("intention", Intention, self.intentions, lambda i: i.client_secret),
+            ("delivery", Delivery, self.deliveries, lambda d: d.id),
+        )
+        for kind, cls, table, key_of in tables:
+            for raw in stored.get(kind, []):
+                if kind == "delivery":
+                    raw["attempts"] = [Attempt(**a) for a in raw.get("attempts", [])]
+                item = cls(**raw)
+                table[key_of(item)] = item
         # A persisted sandbox continues its own numbering.
         for name, values in (
             ("order", self.orders),
@@ -420,7 +450,11 @@ class Sandbox:
                 "exp": int(expires),
             }
         )
-        self.auth_tokens[token] = expires
+        digest = hashlib.sha256(token.encode()).hexdigest()
+        self.auth_tokens[digest] = expires
+        self.persistence.save("auth", digest, {"sha256": digest, "expires": expires})
+        if len(self.auth_tokens) >= self._auth_prune_at:
+            self._prune_auth_tokens()
         self.on_event("auth", "auth token issued (valid one hour)")
         return {
             "token": token,
@@ -439,8 +473,20 @@ class Sandbox:
             },
         }
 
+    def _prune_auth_tokens(self) -> None:
+        """Forget expired tokens (amortised: runs when the table has doubled)."""
+        now = self.now().timestamp()
+        expired = [digest for digest, expires in self.auth_tokens.items() if expires < now]
+        for digest in expired:
+            del self.auth_tokens[digest]
+        if expired:
+            self.persistence.forget("auth", expired)
+        self._auth_prune_at = max(1024, 2 * len(self.auth_tokens))
+
     def check_auth_token(self, token: str | None) -> None:
-        expires = self.auth_tokens.get(token or "")
+        expires = (
+            self.auth_tokens.get(hashlib.sha256(token.encode()).hexdigest()) if token else None
+        )
         if expires is None or expires < self.now().timestamp():
             raise SandboxError(401, {"detail": "incorrect credentials"})
 
@@ -457,23 +503,68 @@ class Sandbox:
     # -- validation helpers ---------------------------------------------------------------------
 
     @staticmethod
+    def _int_error(value: object, *, minimum: int = 1, maximum: int = MAX_INT) -> list[str] | None:
+        """DRF ``IntegerField`` rules: ints, integral floats and digit strings; else the message."""
+        number = _as_int(value)
+        if number is None:
+            return ["A valid integer is required."]
+        if number < minimum:
+            return [f"Ensure this value is greater than or equal to {minimum}."]
+        if number > maximum:
+            return [f"Ensure this value is less than or equal to {maximum}."]
+        return None
+
+    @classmethod
     def _int(
-        body: Mapping[str, Any], name: str, *, required: bool = True, positive: bool = True
+        cls,
+        body: Mapping[str, Any],
+        name: str,
+        *,
+        required: bool = True,
+        minimum: int = 1,
+        maximum: int = MAX_INT,
     ) -> int | None:
         value = body.get(name)
         if value is None or value == "":
             if required:
                 raise SandboxError(400, {name: REQUIRED})
             return None
-        if isinstance(value, bool):
-            raise SandboxError(400, {name: ["A valid integer is required."]})
-        if isinstance(value, str) and value.strip().lstrip("-").isdigit():
-            value = int(value.strip())
-        if not isinstance(value, int):
-            raise SandboxError(400, {name: ["A valid integer is required."]})
-        if positive and value <= 0:
-            raise SandboxError(400, {name: ["Ensure this value is greater than or equal to 1."]})
-        return value
+        error = cls._int_error(value, minimum=minimum, maximum=maximum)
+        if error:
+            raise SandboxError(400, {name: error})
+        return _as_int(value)
+
+    @classmethod
+    def _items(cls, value: object, amount_field: str) -> tuple[list[dict[str, Any]], Any]:
+        """Validate an ``items`` list: (normalised items, None) or ([], the DRF error body)."""
+        if value is None:
+            return [], ["This field may not be null."]
+        if not isinstance(value, list):
+            return [], [f'Expected a list of items but got type "{_json_type(value)}".']
+        items: list[dict[str, Any]] = []
+        for item in value:
+            if not isinstance(item, dict):
+                return [], {"non_field_errors": ["Invalid data. Expected a dictionary."]}
+            missing = {n: REQUIRED for n in ("name", amount_field) if item.get(n) in (None, "")}
+            if missing:
+                return [], missing
+            if len(str(item["name"])) > 50:
+                return [], {"name": ["Ensure this field has no more than 50 characters."]}
+            amount_error = cls._int_error(item[amount_field], minimum=0)
+            if amount_error:
+                return [], {amount_field: amount_error}
+            quantity = item.get("quantity", 1)
+            quantity_error = None if quantity is None else cls._int_error(quantity)
+            if quantity_error:
+                return [], {"quantity": quantity_error}
+            items.append(
+                {
+                    **item,
+                    amount_field: _as_int(item[amount_field]),
+                    "quantity": _as_int(quantity) if quantity is not None else 1,
+                }
+            )
+        return items, None
 
     @staticmethod
     def _bool(body: Mapping[str, Any], name: str, default: bool | None = None) -> bool:
@@ -487,13 +578,20 @@ class Sandbox:
         raise SandboxError(400, {name: ["Must be a valid boolean."]})
 
     @staticmethod
-    def _currency(body: Mapping[str, Any], name: str = "currency") -> str:
+    def _currency_error(value: object) -> list[str] | None:
+        if value in (None, ""):
+            return REQUIRED
+        if not isinstance(value, str) or value.strip().upper() not in CURRENCY_EXPONENT:
+            return [f'"{value}" is not a valid choice.']
+        return None
+
+    @classmethod
+    def _currency(cls, body: Mapping[str, Any], name: str = "currency") -> str:
         value = body.get(name)
-        if not value:
-            raise SandboxError(400, {name: REQUIRED})
-        if not isinstance(value, str) or len(value.strip()) != 3:
-            raise SandboxError(400, {name: [f'"{value}" is not a valid choice.']})
-        return value.strip().upper()
+        error = cls._currency_error(value)
+        if error:
+            raise SandboxError(400, {name: error})
+        return str(value).strip().upper()
 
     def _billing(self, body: Mapping[str, Any], *, strict_presence: bool) -> dict[str, Any]:
         billing = body.get("billing_data")
@@ -542,17 +640,9 @@ class Sandbox:
             if any(o.merchant_order_id == merchant_order_id for o in self.orders.values()):
                 # Community reports: 422 {"message": "duplicate"} (no official body found, §3.2).
                 raise SandboxError(422, {"message": "duplicate"})
-        items = body.get("items", [])
-        if not isinstance(items, list):
-            raise SandboxError(400, {"items": ['Expected a list of items but got type "dict".']})
-        for item in items:
-            if not isinstance(item, dict):
-                raise SandboxError(
-                    400, {"items": {"non_field_errors": ["Invalid data. Expected a dictionary."]}}
-                )
-            for name in ("name", "amount_cents"):
-                if item.get(name) in (None, ""):
-                    raise SandboxError(400, {"items": {name: REQUIRED}})
+        items, items_error = self._items(body.get("items", []), "amount_cents")
+        if items_error:
+            raise SandboxError(400, {"items": items_error})
         shipping = body.get("shipping_data") or {}
         if delivery_needed and not shipping:
             raise SandboxError(
@@ -659,7 +749,10 @@ class Sandbox:
     ) -> PaymentKey:
         """``POST /api/acceptance/payment_keys`` (reference §3.3)."""
         amount = self._int(body, "amount_cents")
-        expiration = self._int(body, "expiration", required=False) or DEFAULT_KEY_EXPIRATION
+        expiration = (
+            self._int(body, "expiration", required=False, maximum=MAX_KEY_EXPIRATION)
+            or DEFAULT_KEY_EXPIRATION
+        )
         order_id = self._int(body, "order_id")
         assert amount is not None and order_id is not None
         billing = self._billing(body, strict_presence=intention_id is None)
@@ -674,6 +767,18 @@ class Sandbox:
             )
         if currency != integration.currency:
             raise SandboxError(400, {"detail": "Invalid currency sent"})
+        if amount != order.amount_cents:
+            # Paymob's docs say the key's amount "should equal the order amount" (§3.3); a
+            # mismatch is always a bug in the caller, so the sandbox refuses it outright.
+            raise SandboxError(
+                400,
+                {
+                    "amount_cents": [
+                        f"amount_cents {amount} does not equal order {order.id}'s "
+                        f"amount_cents {order.amount_cents}."
+                    ]
+                },
+            )
         lock = self._bool(body, "lock_order_when_paid", default=False)
         card_token = body.get("token")
         if card_token not in (None, ""):
@@ -1515,17 +1620,17 @@ class Sandbox:
         amount = body.get("amount")
         if amount in (None, ""):
             errors["amount"] = REQUIRED
-        elif isinstance(amount, bool) or not (
-            isinstance(amount, int) or (isinstance(amount, str) and amount.isdigit())
-        ):
-            errors["amount"] = ["A valid integer is required."]
-        if not body.get("currency"):
-            errors["currency"] = REQUIRED
+        elif amount_error := self._int_error(amount):
+            errors["amount"] = amount_error
+        if currency_error := self._currency_error(body.get("currency")):
+            errors["currency"] = currency_error
         methods = body.get("payment_methods")
         if not methods:
             errors["payment_methods"] = REQUIRED
         elif not isinstance(methods, list):
-            errors["payment_methods"] = ['Expected a list of items but got type "str".']
+            errors["payment_methods"] = [
+                f'Expected a list of items but got type "{_json_type(methods)}".'
+            ]
         billing = body.get("billing_data")
         if not isinstance(billing, dict):
             errors["billing_data"] = REQUIRED
@@ -1538,24 +1643,19 @@ class Sandbox:
                     problems[name] = ["This field may not be blank."]
             if problems:
                 errors["billing_data"] = problems
-        items = body.get("items", [])
-        if items and isinstance(items, list):
-            for item in items:
-                if not isinstance(item, dict):
-                    errors["items"] = {"non_field_errors": ["Invalid data. Expected a dictionary."]}
-                    break
-                missing = {n: REQUIRED for n in ("name", "amount") if item.get(n) in (None, "")}
-                if missing:
-                    errors["items"] = missing
-                    break
-                if len(str(item.get("name"))) > 50:
-                    errors["items"] = {
-                        "name": ["Ensure this field has no more than 50 characters."]
-                    }
-                    break
+        items, items_error = self._items(body.get("items", []), "amount")
+        if items_error:
+            errors["items"] = items_error
+        expiration = body.get("expiration")
+        if expiration not in (None, "") and (
+            expiration_error := self._int_error(expiration, maximum=MAX_KEY_EXPIRATION)
+        ):
+            errors["expiration"] = expiration_error
         tokens = body.get("card_tokens") or []
         if not isinstance(tokens, list):
-            errors["card_tokens"] = ['Expected a list of items but got type "str".']
+            errors["card_tokens"] = [
+                f'Expected a list of items but got type "{_json_type(tokens)}".'
+            ]
         elif len(tokens) > 3:
             errors["card_tokens"] = ["Ensure this field has no more than 3 elements."]
         for url_field in ("notification_url", "redirection_url"):
@@ -1567,17 +1667,14 @@ class Sandbox:
         if errors:
             raise SandboxError(400, errors)
         assert isinstance(methods, list) and isinstance(billing, dict)
-        total = int(amount)  # type: ignore[arg-type]
-        currency = str(body["currency"]).upper()
+        total = _as_int(amount)
+        assert total is not None
+        currency = str(body["currency"]).strip().upper()
         integrations = [self._integration(m) for m in methods]
         for integration in integrations:
             if integration.currency != currency:
                 raise SandboxError(400, {"detail": "Invalid currency sent"})
-        if (
-            items
-            and sum(int(i.get("amount", 0)) * int(i.get("quantity", 1) or 1) for i in items)
-            != total
-        ):
+        if items and sum(i["amount"] * i["quantity"] for i in items) != total:
             raise SandboxError(
                 400, {"detail": "Sum of items amounts doesn't equal the intention amount"}
             )
@@ -1593,7 +1690,7 @@ class Sandbox:
                         "name": i.get("name"),
                         "amount_cents": i.get("amount"),
                         "description": i.get("description", ""),
-                        "quantity": i.get("quantity", 1),
+                        "quantity": i["quantity"],
                     }
                     for i in items
                 ],
@@ -1604,7 +1701,7 @@ class Sandbox:
         billing_full = {
             name: billing.get(name, "") for name in (*BILLING_REQUIRED, *BILLING_PRESENT)
         }
-        expiration = int(body.get("expiration") or DEFAULT_KEY_EXPIRATION)
+        expiration = _as_int(body.get("expiration")) or DEFAULT_KEY_EXPIRATION
         keys = []
         for integration in integrations:
             key = self.create_payment_key(
@@ -1638,7 +1735,7 @@ class Sandbox:
             amount=total,
             currency=currency,
             payment_methods=[i.id for i in integrations],
-            items=[dict(i) for i in items] if isinstance(items, list) else [],
+            items=items,
             billing_data=billing_full,
             special_reference=str(special) if special is not None else None,
             notification_url=body.get("notification_url") or None,
@@ -1788,6 +1885,9 @@ class StorePersistence:
 
     def save(self, kind: str, key: str, value: Mapping[str, Any]) -> None:
         self.store.save_sandbox_object(kind, key, value)
+
+    def forget(self, kind: str, keys: Sequence[str]) -> None:
+        self.store.delete_sandbox_objects(kind, keys)
 
     def load(self) -> dict[str, list[dict[str, Any]]]:
         loaded: dict[str, list[dict[str, Any]]] = self.store.load_sandbox_objects()

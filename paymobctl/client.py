@@ -382,24 +382,21 @@ class PaymobClient:
             )
 
     def pay_with_token(self, *, payment_key: str, card_token: str) -> dict[str, Any]:
-        result: dict[str, Any] = self._request(
-            "POST",
-            "/api/acceptance/payments/pay",
-            action="paying with the saved card",
-            json={
-                "source": {"identifier": card_token, "subtype": "TOKEN"},
-                "payment_token": payment_key,
-            },
-        )
-        return result
+        return self._pay(payment_key, card_token, "TOKEN", action="paying with the saved card")
 
     def pay_wallet(self, *, payment_key: str, phone: str) -> dict[str, Any]:
+        return self._pay(payment_key, phone, "WALLET", action="paying with the wallet")
+
+    def _pay(
+        self, payment_key: str, identifier: str, subtype: str, *, action: str
+    ) -> dict[str, Any]:
+        """Pay a payment key from a non-card source (a saved card's token, a wallet number)."""
         result: dict[str, Any] = self._request(
             "POST",
             "/api/acceptance/payments/pay",
-            action="paying with the wallet",
+            action=action,
             json={
-                "source": {"identifier": phone, "subtype": "WALLET"},
+                "source": {"identifier": identifier, "subtype": subtype},
                 "payment_token": payment_key,
             },
         )
@@ -441,37 +438,27 @@ class PaymobClient:
         return result
 
     def refund(self, *, transaction_id: int, amount_cents: int) -> dict[str, Any]:
-        result: dict[str, Any] = self._request(
-            "POST",
-            "/api/acceptance/void_refund/refund",
-            action=f"refunding transaction {transaction_id}",
-            json={
-                "auth_token": self.auth_token(),
-                "transaction_id": transaction_id,
-                "amount_cents": amount_cents,
-            },
+        return self._on_transaction(
+            "/api/acceptance/void_refund/refund", "refunding", transaction_id, amount_cents
         )
-        return result
 
     def void(self, *, transaction_id: int) -> dict[str, Any]:
-        result: dict[str, Any] = self._request(
-            "POST",
-            "/api/acceptance/void_refund/void",
-            action=f"voiding transaction {transaction_id}",
-            json={"auth_token": self.auth_token(), "transaction_id": transaction_id},
-        )
-        return result
+        return self._on_transaction("/api/acceptance/void_refund/void", "voiding", transaction_id)
 
     def capture(self, *, transaction_id: int, amount_cents: int) -> dict[str, Any]:
+        return self._on_transaction(
+            "/api/acceptance/capture", "capturing", transaction_id, amount_cents
+        )
+
+    def _on_transaction(
+        self, path: str, verb: str, transaction_id: int, amount_cents: int | None = None
+    ) -> dict[str, Any]:
+        """Refund, void or capture: the transaction id (and amount) with the auth token."""
+        body: dict[str, Any] = {"auth_token": self.auth_token(), "transaction_id": transaction_id}
+        if amount_cents is not None:
+            body["amount_cents"] = amount_cents
         result: dict[str, Any] = self._request(
-            "POST",
-            "/api/acceptance/capture",
-            action=f"capturing transaction {transaction_id}",
-            json={
-                "auth_token": self.auth_token(),
-                "transaction_id": transaction_id,
-                "amount_cents": amount_cents,
-            },
+            "POST", path, action=f"{verb} transaction {transaction_id}", json=body
         )
         return result
 

@@ -152,6 +152,27 @@ def _result(response: httpx.Response, url: str, started: float, attempt: int) ->
     )
 
 
+def _send_options(request: HttpRequest, timeout: float) -> dict[str, Any]:
+    """``client.request`` keywords shared by the sync and async attempts: bytes as given, no redirects."""
+    return {
+        "content": request.body,
+        "headers": list(request.headers),
+        "timeout": timeout,
+        "follow_redirects": False,
+    }
+
+
+def _failure(exc: Exception, request: HttpRequest, started: float, attempt_no: int) -> Result:
+    kind, message = _classify(exc)
+    return Result(
+        request.url,
+        latency_ms=(time.perf_counter() - started) * 1000,
+        error=kind,
+        error_message=message,
+        attempt=attempt_no,
+    )
+
+
 def attempt(
     client: httpx.Client, request: HttpRequest, *, timeout: float, attempt_no: int = 1
 ) -> Result:
@@ -160,23 +181,9 @@ def attempt(
 
     started = time.perf_counter()
     try:
-        response = client.request(
-            request.method,
-            request.url,
-            content=request.body,
-            headers=list(request.headers),
-            timeout=timeout,
-            follow_redirects=False,
-        )
+        response = client.request(request.method, request.url, **_send_options(request, timeout))
     except (httpx.HTTPError, ValueError, ssl.SSLError, OSError) as exc:
-        kind, message = _classify(exc)
-        return Result(
-            request.url,
-            latency_ms=(time.perf_counter() - started) * 1000,
-            error=kind,
-            error_message=message,
-            attempt=attempt_no,
-        )
+        return _failure(exc, request, started, attempt_no)
     return _result(response, request.url, started, attempt_no)
 
 
@@ -188,22 +195,10 @@ async def attempt_async(
     started = time.perf_counter()
     try:
         response = await client.request(
-            request.method,
-            request.url,
-            content=request.body,
-            headers=list(request.headers),
-            timeout=timeout,
-            follow_redirects=False,
+            request.method, request.url, **_send_options(request, timeout)
         )
     except (httpx.HTTPError, ValueError, ssl.SSLError, OSError) as exc:
-        kind, message = _classify(exc)
-        return Result(
-            request.url,
-            latency_ms=(time.perf_counter() - started) * 1000,
-            error=kind,
-            error_message=message,
-            attempt=attempt_no,
-        )
+        return _failure(exc, request, started, attempt_no)
     return _result(response, request.url, started, attempt_no)
 
 
@@ -259,6 +254,10 @@ class RetryPolicy:
         if "non-2xx" in self.retry_on:
             return True
         return result.failed_transiently
+
+    def is_final(self, result: Result, attempt_no: int) -> bool:
+        """Attempt ``attempt_no`` ends the delivery: it succeeded, was the last, or is not retried."""
+        return result.ok or attempt_no == self.attempts or not self.should_retry(result)
 
 
 def http_client(*, verify: bool | ssl.SSLContext = True) -> httpx.Client:

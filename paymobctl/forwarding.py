@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
-from collections.abc import Callable, Coroutine, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from paymobctl import delivery
 from paymobctl.callbacks import with_query
 from paymobctl.delivery import HttpRequest, RetryPolicy
+from paymobctl.tasks import TaskSet
 
 if TYPE_CHECKING:
     import httpx
@@ -83,7 +83,7 @@ class Forwarder:
         self.sink = sink
         self._client_factory = client_factory or (lambda: delivery.async_http_client(verify=True))
         self._client: httpx.AsyncClient | None = None
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._tasks = TaskSet()
 
     @property
     def active(self) -> bool:
@@ -98,13 +98,8 @@ class Forwarder:
     def submit(self, incoming: Incoming) -> int:
         targets = self.targets_for(incoming.kind)
         for target in targets:
-            self._spawn(self._forward(incoming, target))
+            self._tasks.spawn(self._forward(incoming, target))
         return len(targets)
-
-    def _spawn(self, coro: Coroutine[object, object, None]) -> None:
-        task = asyncio.get_running_loop().create_task(coro)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
 
     async def _forward(self, incoming: Incoming, target: str) -> None:
         if self._client is None:
@@ -114,9 +109,7 @@ class Forwarder:
             result = await delivery.attempt_async(
                 self._client, request, timeout=self.timeout, attempt_no=number
             )
-            final = (
-                result.ok or number == self.policy.attempts or not self.policy.should_retry(result)
-            )
+            final = self.policy.is_final(result, number)
             error = result.error_message if result.error else None
             self.store.record_forward_attempt(
                 event_id=incoming.event_id,
@@ -145,20 +138,11 @@ class Forwarder:
             await asyncio.sleep(self.policy.delay(number))
 
     async def drain(self, timeout: float = 30.0) -> None:
-        deadline = asyncio.get_running_loop().time() + timeout
-        while self._tasks:
-            remaining = deadline - asyncio.get_running_loop().time()
-            if remaining <= 0:
-                return
-            await asyncio.wait(set(self._tasks), timeout=remaining)
+        await self._tasks.drain(timeout)
 
     async def close(self) -> None:
         await self.drain(timeout=5.0)
-        for task in list(self._tasks):
-            task.cancel()
-        for task in list(self._tasks):
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+        await self._tasks.cancel()
         if self._client is not None:
             await self._client.aclose()
             self._client = None

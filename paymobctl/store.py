@@ -1079,18 +1079,7 @@ class Store:
 
     def hmac_checks(self, limit: int = 50) -> list[HmacCheck]:
         rows = self._query("SELECT * FROM hmac_checks ORDER BY id DESC LIMIT ?", (limit,))
-        return [
-            HmacCheck(
-                row["id"],
-                row["created_at"],
-                row["kind"],
-                bool(row["valid"]),
-                row["convention"],
-                row["profile"],
-                row["origin"],
-            )
-            for row in rows
-        ]
+        return [_hmac_check(row) for row in rows]
 
 
 @dataclass(frozen=True)
@@ -1119,29 +1108,12 @@ class Delivery:
 
 
 def _delivery(row: sqlite3.Row) -> Delivery:
-    return Delivery(
-        id=row["id"],
-        created_at=row["created_at"],
-        origin=row["origin"],
-        kind=row["kind"],
-        outcome=row["outcome"],
-        source=row["source"],
-        method=row["method"],
-        url=row["url"],
-        request_headers=[tuple(h) for h in json.loads(row["request_headers"])],
-        request_body=row["request_body"],
-        signature=row["signature"],
-        transaction_id=row["transaction_id"],
-        order_id=row["order_id"],
-        merchant_order_id=row["merchant_order_id"],
-        payload=json.loads(row["payload"]) if row["payload"] else None,
-        status=row["status"],
-        latency_ms=row["latency_ms"],
-        response_headers=[tuple(h) for h in json.loads(row["response_headers"] or "[]")],
-        response_excerpt=row["response_excerpt"],
-        error=row["error"],
-        pan_masked=bool(row["pan_masked"]),
-    )
+    values = _row_dict(row)
+    values["request_headers"] = _pairs(values["request_headers"])
+    values["payload"] = json.loads(values["payload"]) if values["payload"] else None
+    values["response_headers"] = _pairs(values["response_headers"] or "[]")
+    values["pan_masked"] = bool(values["pan_masked"])
+    return Delivery(**values)
 
 
 @dataclass(slots=True)  # not frozen: built on the receiver's hot path, frozen init costs ~5 µs
@@ -1216,33 +1188,13 @@ def _opt_bool(value: Any) -> bool | None:
 
 
 def _event(row: sqlite3.Row) -> Event:
-    return Event(
-        id=row["id"],
-        received_at=row["received_at"],
-        method=row["method"],
-        path=row["path"],
-        query=row["query"],
-        headers=[tuple(h) for h in json.loads(row["headers"])],
-        body=row["body"],
-        remote=row["remote"],
-        kind=row["kind"],
-        status=row["status"],
-        verdict=row["verdict"],
-        convention=row["convention"],
-        hmac=row["hmac"],
-        object_id=row["object_id"],
-        transaction_id=row["transaction_id"],
-        order_id=row["order_id"],
-        merchant_order_id=row["merchant_order_id"],
-        success=_opt_bool(row["success"]),
-        pending=_opt_bool(row["pending"]),
-        amount_cents=row["amount_cents"],
-        currency=row["currency"],
-        problem=row["problem"],
-        pan_masked=bool(row["pan_masked"]),
-        duplicates=row["duplicates"],
-        last_seen_at=row["last_seen_at"],
-    )
+    values = _row_dict(row)
+    del values["dedup_key"]  # the receiver's duplicate index, not part of the record
+    values["headers"] = _pairs(values["headers"])
+    values["success"] = _opt_bool(values["success"])
+    values["pending"] = _opt_bool(values["pending"])
+    values["pan_masked"] = bool(values["pan_masked"])
+    return Event(**values)
 
 
 @dataclass(frozen=True)
@@ -1297,7 +1249,19 @@ class PaymentMethod:
 
 
 def _row_dict(row: sqlite3.Row) -> dict[str, Any]:
+    """A row as ``{column: value}``; the record dataclasses name their fields like the columns."""
     return dict(zip(row.keys(), tuple(row), strict=True))
+
+
+def _pairs(text: str) -> list[tuple[str, str]]:
+    """Header lists are stored as JSON arrays of ``[name, value]`` pairs."""
+    return [tuple(pair) for pair in json.loads(text)]
+
+
+def _hmac_check(row: sqlite3.Row) -> HmacCheck:
+    values = _row_dict(row)
+    values["valid"] = bool(values["valid"])
+    return HmacCheck(**values)
 
 
 def _deposit(row: sqlite3.Row) -> Deposit:

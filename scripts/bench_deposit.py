@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 
 import httpx
+from benchlib import isolated_env, paymobctl_command, running_sandbox
 
 from paymobctl.client import Billing
 from paymobctl.config import sandbox_settings
@@ -70,38 +71,12 @@ def main() -> int:
     parser.add_argument("--demo-runs", type=int, default=7)
     parser.add_argument("--deposits", type=int, default=300)
     args = parser.parse_args()
-    exe = Path(sys.executable).with_name("paymobctl")
-    cli = [str(exe)] if exe.exists() else [sys.executable, "-m", "paymobctl"]
+    cli = paymobctl_command()
     with tempfile.TemporaryDirectory() as tmp:
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("PAYMOB", "NGROK"))}
-        env.update(HOME=tmp, XDG_CONFIG_HOME=f"{tmp}/cfg", XDG_DATA_HOME=f"{tmp}/data")
+        env = isolated_env(tmp)
         helps = wall([*cli, "--help"], env, args.demo_runs)
         demos = wall([*cli, "--db", f"{tmp}/demo.db", "demo"], env, args.demo_runs)
-        ready = Path(tmp) / "ready"
-        sandbox = subprocess.Popen(
-            [
-                *cli,
-                "sandbox",
-                "--port",
-                "0",
-                "--ready-file",
-                str(ready),
-                "--callback-url",
-                "",
-                "--response-url",
-                "",
-            ],
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            stdin=subprocess.DEVNULL,
-        )
-        try:
-            while not ready.exists():
-                if sandbox.poll() is not None:
-                    raise SystemExit("sandbox did not start")
-                time.sleep(0.02)
-            base = ready.read_text().strip()
+        with running_sandbox(cli, env, tmp) as base:
             store = Store(Path(tmp) / "deposits.db")
             settings = sandbox_settings(base)
             with httpx.Client(trust_env=False) as http:
@@ -122,9 +97,6 @@ def main() -> int:
                 {**env, "PAYMOB_BASE_URL": base},
                 args.demo_runs,
             )
-        finally:
-            sandbox.terminate()
-            sandbox.wait(timeout=10)
     demo_median = statistics.median(demos)
     print(f"main-job benchmark: {os.cpu_count()} CPUs, Python {sys.version.split()[0]}")
     print(

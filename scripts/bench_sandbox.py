@@ -8,13 +8,12 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
-from pathlib import Path
 
 import httpx
+from benchlib import isolated_env, paymobctl_command, running_sandbox
 
 from paymobctl.sandbox_profile import SANDBOX
 
@@ -93,45 +92,14 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--runs", type=int, default=500)
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as tmp:
-        ready = Path(tmp) / "ready"
-        process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "paymobctl",
-                "sandbox",
-                "--port",
-                "0",
-                "--ready-file",
-                str(ready),
-                "--callback-url",
-                "",
-                "--response-url",
-                "",
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            stdin=subprocess.DEVNULL,
-            env={**os.environ, "HOME": tmp},
-        )
-        try:
-            while not ready.exists():
-                if process.poll() is not None:
-                    raise SystemExit("the sandbox did not start")
-                time.sleep(0.02)
-            url = ready.read_text().strip()
-            with httpx.Client(base_url=url, trust_env=False) as http:
-                print(
-                    f"sandbox benchmark: {args.runs} sequential flows, keep-alive, {os.cpu_count()} CPUs"
-                )
-                ref = report("reference: 3 x GET /healthz", measure(http, reference, args.runs))
-                p50 = report(
-                    "legacy flow: auth + order + payment key", measure(http, flow, args.runs)
-                )
-        finally:
-            process.terminate()
-            process.wait(timeout=10)
+    with (
+        tempfile.TemporaryDirectory() as tmp,
+        running_sandbox(paymobctl_command(), isolated_env(tmp), tmp) as url,
+        httpx.Client(base_url=url, trust_env=False) as http,
+    ):
+        print(f"sandbox benchmark: {args.runs} sequential flows, keep-alive, {os.cpu_count()} CPUs")
+        ref = report("reference: 3 x GET /healthz", measure(http, reference, args.runs))
+        p50 = report("legacy flow: auth + order + payment key", measure(http, flow, args.runs))
     print(f"flow overhead over the reference: {p50 - ref:+.2f} ms at p50")
     print(
         f"target: flow p50 under {TARGET_P50_MS:.0f} ms -> {'met' if p50 < TARGET_P50_MS else 'MISSED'}"

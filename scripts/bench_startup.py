@@ -11,7 +11,8 @@ import subprocess
 import sys
 import tempfile
 import time
-from pathlib import Path
+
+from benchlib import isolated_env, paymobctl_command
 
 TARGET_MS = 100.0
 
@@ -36,13 +37,9 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--runs", type=int, default=21)
     args = parser.parse_args()
-    exe = Path(sys.executable).with_name("paymobctl")
-    cli = [str(exe)] if exe.exists() else [sys.executable, "-m", "paymobctl"]
+    cli = paymobctl_command()
     with tempfile.TemporaryDirectory() as home:
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("PAYMOB", "NGROK"))}
-        env.update(
-            HOME=home, XDG_CONFIG_HOME=f"{home}/.config", XDG_DATA_HOME=f"{home}/.local/share"
-        )
+        env = isolated_env(home)
         cases = [
             ("python -c pass", [sys.executable, "-c", "pass"]),
             ('python -c "import typer" (reference)', [sys.executable, "-c", "import typer"]),

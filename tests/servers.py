@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import os
+import signal
 import socket
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import uvicorn
@@ -51,6 +56,44 @@ def serve(app: Any, **config: Any) -> Iterator[str]:
         server.should_exit = True
         thread.join(timeout=10)
         sock.close()
+
+
+def start_paymobctl(command: str, tmp_path: Path, *args: str) -> tuple[subprocess.Popen[str], str]:
+    """Start `paymobctl <command> --port 0 --ready-file F *args` as a real process on a free
+    loopback port; return the process and the URL it wrote to the ready file."""
+    ready = tmp_path / f"{command}-ready-{time.monotonic_ns()}"
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "paymobctl",
+            command,
+            "--port",
+            "0",
+            "--ready-file",
+            str(ready),
+            *args,
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        stdin=subprocess.DEVNULL,
+        text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+    deadline = time.monotonic() + 20
+    while not ready.exists():
+        if process.poll() is not None or time.monotonic() > deadline:
+            process.kill()
+            raise AssertionError(f"{command} did not start: {process.communicate()}")
+        time.sleep(0.02)
+    return process, ready.read_text().strip()
+
+
+def stop_paymobctl(process: subprocess.Popen[str]) -> tuple[int, str, str]:
+    """Ctrl-C a process from `start_paymobctl`; return its exit code, stdout and stderr."""
+    process.send_signal(signal.SIGINT)
+    out, err = process.communicate(timeout=20)
+    return process.returncode, out, err
 
 
 @dataclass

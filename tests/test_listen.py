@@ -20,7 +20,7 @@ from paymobctl.delivery import RetryPolicy, wire_json
 from paymobctl.forwarding import Forwarder
 from paymobctl.models import CallbackKind, Outcome
 from paymobctl.receiver import Received, create_app
-from paymobctl.store import Store
+from paymobctl.store import Deposit, Store
 
 from .servers import Recorder, free_port, serve
 
@@ -221,36 +221,28 @@ def test_full_card_numbers_are_masked_before_storage(listener: Listener, tmp_pat
     assert b"5123456789012346" not in data and b"4111 1111 1111 1111" not in data
 
 
+def legacy_deposit(store: Store, order_id: int, *, save_card: bool) -> Deposit:
+    """A 50.00 EGP legacy-flow deposit on the sandbox profile, as `paymobctl deposit` records it."""
+    return store.create_deposit(
+        profile="sandbox",
+        mode="test",
+        flow="legacy",
+        base_url="http://x",
+        order_id=order_id,
+        merchant_order_id=None,
+        intention_id=None,
+        amount_cents=5000,
+        currency="EGP",
+        checkout_url="http://x/c",
+        expires_at=None,
+        save_card=save_card,
+    )
+
+
 def test_effects_on_deposits(listener: Listener) -> None:
     store = listener.store
-    paid = store.create_deposit(
-        profile="sandbox",
-        mode="test",
-        flow="legacy",
-        base_url="http://x",
-        order_id=1001,
-        merchant_order_id=None,
-        intention_id=None,
-        amount_cents=5000,
-        currency="EGP",
-        checkout_url="http://x/c",
-        expires_at=None,
-        save_card=True,
-    )
-    declined = store.create_deposit(
-        profile="sandbox",
-        mode="test",
-        flow="legacy",
-        base_url="http://x",
-        order_id=1002,
-        merchant_order_id=None,
-        intention_id=None,
-        amount_cents=5000,
-        currency="EGP",
-        checkout_url="http://x/c",
-        expires_at=None,
-        save_card=False,
-    )
+    paid = legacy_deposit(store, 1001, save_card=True)
+    declined = legacy_deposit(store, 1002, save_card=False)
     body, digest = signed(transaction(seed=8, order_id=1001, amount_cents=5000))
     assert listener.post(body, hmac=digest).status_code == 200
     after = store.deposit(paid.id)

@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -24,40 +22,13 @@ from paymobctl.sandbox_profile import SANDBOX
 from paymobctl.store import Store
 
 from .conftest import run_cli
-from .servers import Recorder, free_socket, serve
+from .servers import Recorder, free_socket, serve, start_paymobctl, stop_paymobctl
 
 WEBHOOK = "/api/payments/webhook/"
 
 
 def start_listen(tmp_path: Path, db: Path, *args: str) -> tuple[subprocess.Popen[str], str]:
-    ready = tmp_path / f"listen-ready-{time.monotonic_ns()}"
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "paymobctl",
-            "listen",
-            "--port",
-            "0",
-            "--ready-file",
-            str(ready),
-            "--db",
-            str(db),
-            *args,
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        stdin=subprocess.DEVNULL,
-        text=True,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
-    )
-    deadline = time.monotonic() + 20
-    while not ready.exists():
-        if process.poll() is not None or time.monotonic() > deadline:
-            process.kill()
-            raise AssertionError(f"listen did not start: {process.communicate()}")
-        time.sleep(0.02)
-    return process, ready.read_text().strip()
+    return start_paymobctl("listen", tmp_path, "--db", str(db), *args)
 
 
 def signed_transaction(number: int) -> tuple[bytes, str]:
@@ -78,8 +49,7 @@ def running(tmp_path: Path, db: Path) -> Iterator[str]:
     try:
         yield url
     finally:
-        process.send_signal(signal.SIGINT)
-        process.communicate(timeout=20)
+        stop_paymobctl(process)
 
 
 def test_listen_end_to_end_with_simulate_and_events(tmp_path: Path, db: Path) -> None:
@@ -88,31 +58,10 @@ def test_listen_end_to_end_with_simulate_and_events(tmp_path: Path, db: Path) ->
         process, url = start_listen(tmp_path, db, "--forward-to", f"{target}/app/webhook/")
         try:
             assert httpx.get(f"{url}/healthz").json() == {"status": "ok"}
-            sent = run_cli(
-                "--db",
-                str(tmp_path / "sim.db"),
-                "simulate",
-                "transaction",
-                "--to",
-                f"{url}{WEBHOOK}",
-                "--seed",
-                "31",
-                "--print",
-            )
-            request = json.loads(sent.stdout)
-            assert (
-                run_cli(
-                    "--db",
-                    str(tmp_path / "sim.db"),
-                    "simulate",
-                    "transaction",
-                    "--to",
-                    f"{url}{WEBHOOK}",
-                    "--seed",
-                    "31",
-                ).code
-                == 0
-            )
+            simulate = ["--db", str(tmp_path / "sim.db"), "simulate", "transaction"]
+            simulate += ["--to", f"{url}{WEBHOOK}", "--seed", "31"]
+            request = json.loads(run_cli(*simulate, "--print").stdout)
+            assert run_cli(*simulate).code == 0
             assert (
                 run_cli("simulate", "transaction", "--to", f"{url}{WEBHOOK}", "--bad-hmac").code
                 == 1
@@ -124,9 +73,8 @@ def test_listen_end_to_end_with_simulate_and_events(tmp_path: Path, db: Path) ->
             while len(app.requests) < 3 and time.monotonic() < deadline:
                 time.sleep(0.02)
         finally:
-            process.send_signal(signal.SIGINT)
-            out, err = process.communicate(timeout=20)
-    assert process.returncode == 0, err
+            code, out, err = stop_paymobctl(process)
+    assert code == 0, err
     lines = out.splitlines()
     assert any(line.startswith("Ready: listening on http://127.0.0.1:") for line in lines)
     assert lines.index(next(line for line in lines if line.startswith("Ready:"))) < next(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -32,6 +33,23 @@ BILLING = {
     "apartment": "NA", "floor": "NA", "street": "NA", "building": "NA", "shipping_method": "NA",
     "postal_code": "NA", "city": "NA", "country": "EG", "state": "NA",
 }  # fmt: skip
+CHECKOUT = f"/api/acceptance/iframes/{SANDBOX.iframe_id}"
+
+
+def card_form(
+    key: str,
+    number: str = "0000000000000000",
+    expiry: tuple[str, str] = ("12", "25"),
+    holder: str = "T",
+) -> dict[str, str]:
+    return {
+        "payment_token": key,
+        "card_number": number,
+        "card_holder": holder,
+        "expiry_month": expiry[0],
+        "expiry_year": expiry[1],
+        "cvv": "123",
+    }
 
 
 @dataclass
@@ -96,22 +114,26 @@ class Sandbox:
         **key_extra: Any,
     ) -> httpx.Response:
         key, _ = self.key(**key_extra)
-        form = {
-            "payment_token": key,
-            "card_number": number,
-            "card_holder": "Test Account",
-            "expiry_month": expiry[0],
-            "expiry_year": expiry[1],
-            "cvv": "123",
-        }
+        form = card_form(key, number, expiry, holder="Test Account")
         if save:
             form["save_card"] = "true"
-        response = self.http.post(f"/api/acceptance/iframes/{SANDBOX.iframe_id}", data=form)
+        response = self.http.post(CHECKOUT, data=form)
         if response.status_code == 303 and "/acs/" in response.headers["location"]:
             acs = urlsplit(response.headers["location"]).path
             assert "3-D Secure" in self.http.get(acs).text
             response = self.http.post(acs, data={"otp": otp or "1234"})
         return response
+
+    def submit_card(self, key: str) -> httpx.Response:
+        """The checkout form with the approved test card, without following its redirect."""
+        return self.http.post(CHECKOUT, data=card_form(key))
+
+    def pay(self, key: str, identifier: str, subtype: str) -> httpx.Response:
+        """`POST /api/acceptance/payments/pay` with one payment source."""
+        return self.http.post(
+            "/api/acceptance/payments/pay",
+            json={"source": {"identifier": identifier, "subtype": subtype}, "payment_token": key},
+        )
 
     def drain(self) -> None:
         self.http.post("/_sandbox/drain", params={"timeout": "10"})
@@ -394,9 +416,7 @@ def test_unexpected_body_shapes_are_400_not_500(sandbox: Sandbox) -> None:
 
 def test_checkout_page_and_its_errors(sandbox: Sandbox) -> None:
     key, order_id = sandbox.key(amount=25050)
-    page = sandbox.http.get(
-        f"/api/acceptance/iframes/{SANDBOX.iframe_id}", params={"payment_token": key}
-    )
+    page = sandbox.http.get(CHECKOUT, params={"payment_token": key})
     assert page.status_code == 200 and "text/html" in page.headers["content-type"]
     for needle in (
         "card_number",
@@ -412,39 +432,23 @@ def test_checkout_page_and_its_errors(sandbox: Sandbox) -> None:
         assert needle in page.text
     unknown = sandbox.http.get("/api/acceptance/iframes/1", params={"payment_token": key})
     assert unknown.status_code == 404 and "Iframe not found" in unknown.text
-    assert sandbox.http.get(f"/api/acceptance/iframes/{SANDBOX.iframe_id}").status_code == 400
-    bogus = sandbox.http.get(
-        f"/api/acceptance/iframes/{SANDBOX.iframe_id}", params={"payment_token": "x"}
-    )
+    assert sandbox.http.get(CHECKOUT).status_code == 400
+    bogus = sandbox.http.get(CHECKOUT, params={"payment_token": "x"})
     assert bogus.status_code == 401 and "Invalid payment token" in bogus.text
     sandbox.clock.now += timedelta(hours=2)
-    expired = sandbox.http.get(
-        f"/api/acceptance/iframes/{SANDBOX.iframe_id}", params={"payment_token": key}
-    )
+    expired = sandbox.http.get(CHECKOUT, params={"payment_token": key})
     assert expired.status_code == 410 and "expired" in expired.text
 
 
 def test_form_errors_are_shown_on_the_page(sandbox: Sandbox) -> None:
     key, _ = sandbox.key()
-    form = {
-        "payment_token": key,
-        "card_number": "1234",
-        "card_holder": "X",
-        "expiry_month": "01",
-        "expiry_year": "39",
-        "cvv": "123",
-    }
-    response = sandbox.http.post(f"/api/acceptance/iframes/{SANDBOX.iframe_id}", data=form)
+    form = card_form(key, "1234", ("01", "39"), holder="X")
+    response = sandbox.http.post(CHECKOUT, data=form)
     assert response.status_code == 400 and "13 to 19 digits" in response.text
     form.update(card_number="4111111111111112")
-    assert (
-        "Invalid card number"
-        in sandbox.http.post(f"/api/acceptance/iframes/{SANDBOX.iframe_id}", data=form).text
-    )
+    assert "Invalid card number" in sandbox.http.post(CHECKOUT, data=form).text
     form.update(card_number="4111111111111111", cvv="1")
-    assert (
-        "CVV" in sandbox.http.post(f"/api/acceptance/iframes/{SANDBOX.iframe_id}", data=form).text
-    )
+    assert "CVV" in sandbox.http.post(CHECKOUT, data=form).text
 
 
 def redirect_query(response: httpx.Response) -> dict[str, str]:
@@ -517,21 +521,8 @@ def test_unknown_real_card_is_declined_in_test_mode(sandbox: Sandbox) -> None:
 
 def test_used_key_and_locked_order(sandbox: Sandbox) -> None:
     key, order_id = sandbox.key(lock_order_when_paid=True)
-    form = {
-        "payment_token": key,
-        "card_number": "0000000000000000",
-        "card_holder": "T",
-        "expiry_month": "12",
-        "expiry_year": "25",
-        "cvv": "123",
-    }
-    assert (
-        sandbox.http.post(f"/api/acceptance/iframes/{SANDBOX.iframe_id}", data=form).status_code
-        == 303
-    )
-    used = sandbox.http.get(
-        f"/api/acceptance/iframes/{SANDBOX.iframe_id}", params={"payment_token": key}
-    )
+    assert sandbox.submit_card(key).status_code == 303
+    used = sandbox.http.get(CHECKOUT, params={"payment_token": key})
     assert used.status_code == 410 and "already used" in used.text
     order = sandbox.http.get(
         f"/api/ecommerce/orders/{order_id}", params={"token": sandbox.token()}
@@ -568,10 +559,7 @@ def saved_token(sandbox: Sandbox, number: str = "0000000000000000") -> str:
 def test_pay_with_saved_token_on_moto(sandbox: Sandbox) -> None:
     token = saved_token(sandbox)
     key, order_id = sandbox.key(integration=SANDBOX.moto_integration_id)
-    response = sandbox.http.post(
-        "/api/acceptance/payments/pay",
-        json={"source": {"identifier": token, "subtype": "TOKEN"}, "payment_token": key},
-    )
+    response = sandbox.pay(key, token, "TOKEN")
     assert response.status_code == 200
     record = response.json()
     assert (
@@ -594,10 +582,7 @@ def test_pay_with_saved_token_on_moto(sandbox: Sandbox) -> None:
 def test_pay_with_saved_3ds_token_on_card_integration_needs_redirection(sandbox: Sandbox) -> None:
     token = saved_token(sandbox, "0000000000002222")
     key, _ = sandbox.key()
-    record = sandbox.http.post(
-        "/api/acceptance/payments/pay",
-        json={"source": {"identifier": token, "subtype": "TOKEN"}, "payment_token": key},
-    ).json()
+    record = sandbox.pay(key, token, "TOKEN").json()
     assert (
         record["pending"] == "true"
         and record["success"] == "false"
@@ -629,11 +614,7 @@ def test_pay_errors(sandbox: Sandbox) -> None:
 
 def test_wallet_payment(sandbox: Sandbox) -> None:
     key, _ = sandbox.key(integration=SANDBOX.wallet_integration_id)
-    response = sandbox.http.post(
-        "/api/acceptance/payments/pay",
-        json={"source": {"identifier": "01010101010", "subtype": "WALLET"}, "payment_token": key},
-    )
-    obj = response.json()
+    obj = sandbox.pay(key, "01010101010", "WALLET").json()
     assert obj["pending"] is True and obj["success"] is False
     assert obj["source_data"]["type"] == "wallet" and obj["data"]["klass"] == "WalletPayment"
     page = urlsplit(obj["iframe_redirection_url"])
@@ -641,13 +622,7 @@ def test_wallet_payment(sandbox: Sandbox) -> None:
     done = sandbox.http.post(page.path, data={"mpin": "123456", "otp": "123456"})
     assert redirect_query(done)["success"] == "true"
     other_key, _ = sandbox.key(integration=SANDBOX.wallet_integration_id)
-    declined = sandbox.http.post(
-        "/api/acceptance/payments/pay",
-        json={
-            "source": {"identifier": "01000000000", "subtype": "WALLET"},
-            "payment_token": other_key,
-        },
-    ).json()
+    declined = sandbox.pay(other_key, "01000000000", "WALLET").json()
     assert declined["success"] is False and declined["pending"] is False
     sandbox.drain()
     assert [obj["source_data"]["type"] for _, obj, _ in sandbox.callbacks()] == ["wallet", "wallet"]
@@ -655,13 +630,7 @@ def test_wallet_payment(sandbox: Sandbox) -> None:
 
 def test_kiosk_payment(sandbox: Sandbox) -> None:
     key, _ = sandbox.key(integration=SANDBOX.kiosk_integration_id)
-    obj = sandbox.http.post(
-        "/api/acceptance/payments/pay",
-        json={
-            "source": {"identifier": "AGGREGATOR", "subtype": "AGGREGATOR"},
-            "payment_token": key,
-        },
-    ).json()
+    obj = sandbox.pay(key, "AGGREGATOR", "AGGREGATOR").json()
     assert obj["pending"] == "true" and obj["source_data"]["sub_type"] == "AGGREGATOR"
     reference = obj["data"]["bill_reference"]
     paid = sandbox.http.post(f"/_sandbox/kiosk/{reference}/pay").json()
@@ -676,19 +645,7 @@ def test_kiosk_payment(sandbox: Sandbox) -> None:
 
 def test_retrieve_and_inquiry(sandbox: Sandbox) -> None:
     key, order_id = sandbox.key()
-    form = {
-        "payment_token": key,
-        "card_number": "0000000000000000",
-        "card_holder": "T",
-        "expiry_month": "12",
-        "expiry_year": "25",
-        "cvv": "123",
-    }
-    txn_id = int(
-        redirect_query(
-            sandbox.http.post(f"/api/acceptance/iframes/{SANDBOX.iframe_id}", data=form)
-        )["id"]
-    )
+    txn_id = int(redirect_query(sandbox.submit_card(key))["id"])
     token = sandbox.token()
     got = sandbox.http.get(
         f"/api/acceptance/transactions/{txn_id}", headers={"Authorization": f"Bearer {token}"}
@@ -721,28 +678,26 @@ def paid_transaction(
     sandbox: Sandbox, integration: int = SANDBOX.integration_id, amount: int = 10000
 ) -> int:
     key, _ = sandbox.key(amount=amount, integration=integration)
-    form = {
-        "payment_token": key,
-        "card_number": "0000000000000000",
-        "card_holder": "T",
-        "expiry_month": "12",
-        "expiry_year": "25",
-        "cvv": "123",
-    }
-    return int(
-        redirect_query(
-            sandbox.http.post(f"/api/acceptance/iframes/{SANDBOX.iframe_id}", data=form)
-        )["id"]
+    return int(redirect_query(sandbox.submit_card(key))["id"])
+
+
+REFUND = "/api/acceptance/void_refund/refund"
+CAPTURE = "/api/acceptance/capture"
+
+
+def post_amount(
+    sandbox: Sandbox, path: str, token: str, txn_id: int, amount: int
+) -> httpx.Response:
+    """The body refund and capture share: auth token, transaction id, amount in cents."""
+    return sandbox.http.post(
+        path, json={"auth_token": token, "transaction_id": txn_id, "amount_cents": amount}
     )
 
 
 def test_refund(sandbox: Sandbox) -> None:
     txn_id = paid_transaction(sandbox)
     token = sandbox.token()
-    partial = sandbox.http.post(
-        "/api/acceptance/void_refund/refund",
-        json={"auth_token": token, "transaction_id": txn_id, "amount_cents": 4000},
-    )
+    partial = post_amount(sandbox, REFUND, token, txn_id, 4000)
     assert partial.status_code == 201
     child = partial.json()
     assert (
@@ -751,7 +706,7 @@ def test_refund(sandbox: Sandbox) -> None:
         and child["amount_cents"] == 4000
     )
     over = sandbox.http.post(
-        "/api/acceptance/void_refund/refund",
+        REFUND,
         headers={"Authorization": f"Token {SANDBOX.secret_key}"},
         json={"transaction_id": txn_id, "amount_cents": 7000},
     )
@@ -760,10 +715,7 @@ def test_refund(sandbox: Sandbox) -> None:
         "message": "Requested Refund Amount is greater than the maximum refund amount permissible. "
         "Maximum Refund Amount is EGP 60.0"
     }
-    unknown = sandbox.http.post(
-        "/api/acceptance/void_refund/refund",
-        json={"auth_token": token, "transaction_id": 1, "amount_cents": 1},
-    )
+    unknown = post_amount(sandbox, REFUND, token, 1, 1)
     assert unknown.status_code == 404 and unknown.json() == {"detail": "Invalid transaction id"}
     parent = sandbox.http.get(
         f"/api/acceptance/transactions/{txn_id}", params={"token": token}
@@ -786,10 +738,7 @@ def test_void(sandbox: Sandbox) -> None:
         "/api/acceptance/void_refund/void", json={"auth_token": token, "transaction_id": txn_id}
     )
     assert again.status_code == 400 and "already voided" in again.json()["detail"]
-    refund = sandbox.http.post(
-        "/api/acceptance/void_refund/refund",
-        json={"auth_token": token, "transaction_id": txn_id, "amount_cents": 1},
-    )
+    refund = post_amount(sandbox, REFUND, token, txn_id, 1)
     assert refund.status_code == 400
 
 
@@ -800,17 +749,11 @@ def test_capture(sandbox: Sandbox) -> None:
         f"/api/acceptance/transactions/{txn_id}", params={"token": token}
     ).json()
     assert auth["is_auth"] is True and auth["success"] is True
-    over = sandbox.http.post(
-        "/api/acceptance/capture",
-        json={"auth_token": token, "transaction_id": txn_id, "amount_cents": 10001},
-    )
+    over = post_amount(sandbox, CAPTURE, token, txn_id, 10001)
     assert over.status_code == 400 and over.json() == {
         "detail": "Capture amount cannot exceed auth amount"
     }
-    captured = sandbox.http.post(
-        "/api/acceptance/capture",
-        json={"auth_token": token, "transaction_id": txn_id, "amount_cents": 6000},
-    )
+    captured = post_amount(sandbox, CAPTURE, token, txn_id, 6000)
     assert captured.status_code == 201
     child = captured.json()
     assert (
@@ -818,16 +761,10 @@ def test_capture(sandbox: Sandbox) -> None:
         and child["is_auth"] is False
         and child["has_parent_transaction"] is True
     )
-    unknown = sandbox.http.post(
-        "/api/acceptance/capture",
-        json={"auth_token": token, "transaction_id": 5, "amount_cents": 1},
-    )
+    unknown = post_amount(sandbox, CAPTURE, token, 5, 1)
     assert unknown.status_code == 404 and unknown.json() == {"detail": "Invalid transaction id"}
     not_auth = paid_transaction(sandbox)
-    nope = sandbox.http.post(
-        "/api/acceptance/capture",
-        json={"auth_token": token, "transaction_id": not_auth, "amount_cents": 1},
-    )
+    nope = post_amount(sandbox, CAPTURE, token, not_auth, 1)
     assert nope.status_code == 400
 
 
@@ -1062,49 +999,35 @@ def test_hmac_secret_and_integrations(sandbox: Sandbox) -> None:
     assert SANDBOX.api_key in index.text and "Test cards" in index.text
 
 
+@contextmanager
+def persisted_sandbox(path: Path, clock: Clock | None = None) -> Iterator[httpx.Client]:
+    """A sandbox keeping its state in the store at `path`, and a client for it."""
+    app = create_app(persistence=StorePersistence(Store(path)), clock=clock)
+    with serve(app) as base, httpx.Client(base_url=base) as http:
+        yield http
+
+
+def auth_token(http: httpx.Client) -> str:
+    return str(http.post("/api/auth/tokens", json={"api_key": SANDBOX.api_key}).json()["token"])
+
+
 def test_state_persists_across_restarts(tmp_path: Path) -> None:
     path = tmp_path / "state.db"
-    with (
-        serve(create_app(persistence=StorePersistence(Store(path)))) as base,
-        httpx.Client(base_url=base) as http,
-    ):
-        token = http.post("/api/auth/tokens", json={"api_key": SANDBOX.api_key}).json()["token"]
+    order = {"amount_cents": 500, "currency": "EGP", "delivery_needed": False}
+    with persisted_sandbox(path) as http:
         first = http.post(
             "/api/ecommerce/orders",
-            json={
-                "auth_token": token,
-                "amount_cents": 500,
-                "currency": "EGP",
-                "delivery_needed": False,
-                "merchant_order_id": "KEEP",
-            },
+            json={"auth_token": auth_token(http), **order, "merchant_order_id": "KEEP"},
         ).json()
-    with (
-        serve(create_app(persistence=StorePersistence(Store(path)))) as base,
-        httpx.Client(base_url=base) as http,
-    ):
-        token = http.post("/api/auth/tokens", json={"api_key": SANDBOX.api_key}).json()["token"]
+    with persisted_sandbox(path) as http:
+        token = auth_token(http)
         kept = http.get(f"/api/ecommerce/orders/{first['id']}", params={"token": token})
         assert kept.status_code == 200 and kept.json()["merchant_order_id"] == "KEEP"
-        second = http.post(
-            "/api/ecommerce/orders",
-            json={
-                "auth_token": token,
-                "amount_cents": 500,
-                "currency": "EGP",
-                "delivery_needed": False,
-            },
-        ).json()
+        second = http.post("/api/ecommerce/orders", json={"auth_token": token, **order}).json()
         assert second["id"] == first["id"] + 1
         dup = http.post(
             "/api/ecommerce/orders",
-            json={
-                "auth_token": token,
-                "amount_cents": 5,
-                "currency": "EGP",
-                "delivery_needed": False,
-                "merchant_order_id": "KEEP",
-            },
+            json={"auth_token": token, **order, "amount_cents": 5, "merchant_order_id": "KEEP"},
         )
         assert dup.status_code == 422
 
@@ -1112,25 +1035,16 @@ def test_state_persists_across_restarts(tmp_path: Path) -> None:
 def test_state_keeps_auth_tokens_hashed_and_drops_expired_ones(tmp_path: Path) -> None:
     path = tmp_path / "state.db"
     clock = Clock()
-    with (
-        serve(create_app(persistence=StorePersistence(Store(path)), clock=clock)) as base,
-        httpx.Client(base_url=base) as http,
-    ):
-        token = http.post("/api/auth/tokens", json={"api_key": SANDBOX.api_key}).json()["token"]
+    with persisted_sandbox(path, clock) as http:
+        token = auth_token(http)
     assert token not in path.read_bytes().decode("utf-8", "replace")
     order = {"amount_cents": 500, "currency": "EGP", "delivery_needed": False}
-    with (
-        serve(create_app(persistence=StorePersistence(Store(path)), clock=clock)) as base,
-        httpx.Client(base_url=base) as http,
-    ):
+    with persisted_sandbox(path, clock) as http:
         # A client that authenticated before the restart keeps working (tokens last an hour).
         kept = http.post("/api/ecommerce/orders", json={"auth_token": token, **order})
         assert kept.status_code == 201, kept.text
     clock.now += timedelta(hours=2)
-    with (
-        serve(create_app(persistence=StorePersistence(Store(path)), clock=clock)) as base,
-        httpx.Client(base_url=base) as http,
-    ):
+    with persisted_sandbox(path, clock) as http:
         expired = http.post("/api/ecommerce/orders", json={"auth_token": token, **order})
         assert expired.status_code == 401
 

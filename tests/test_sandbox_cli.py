@@ -3,13 +3,10 @@
 from __future__ import annotations
 
 import json
-import os
-import signal
 import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 import httpx
@@ -20,42 +17,71 @@ from paymobctl.sandbox_profile import SANDBOX
 from paymobctl.signing import CallbackKind
 
 from .conftest import run_cli
-from .servers import Recorder, free_socket, serve
+from .servers import Recorder, free_socket, serve, start_paymobctl, stop_paymobctl
 
 
-def start(tmp_path: Path, *args: str) -> tuple[subprocess.Popen[str], str]:
-    ready = tmp_path / f"ready-{time.monotonic_ns()}"
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "paymobctl",
-            "sandbox",
-            "--port",
-            "0",
-            "--ready-file",
-            str(ready),
-            *args,
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        stdin=subprocess.DEVNULL,
-        text=True,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+def start(tmp_path: Path, callbacks_to: str | None = None) -> tuple[subprocess.Popen[str], str]:
+    """`paymobctl sandbox`; with `callbacks_to` (a base URL), its callbacks go to the usual paths there."""
+    if callbacks_to is None:
+        return start_paymobctl("sandbox", tmp_path)
+    webhook, response = (
+        f"{callbacks_to}/api/payments/webhook/",
+        f"{callbacks_to}/api/payments/response/",
     )
-    deadline = time.monotonic() + 20
-    while not ready.exists():
-        if process.poll() is not None or time.monotonic() > deadline:
-            process.kill()
-            raise AssertionError(f"sandbox did not start: {process.communicate()}")
-        time.sleep(0.02)
-    return process, ready.read_text().strip()
+    return start_paymobctl(
+        "sandbox", tmp_path, "--callback-url", webhook, "--response-url", response
+    )
 
 
-def stop(process: subprocess.Popen[str]) -> tuple[int, str, str]:
-    process.send_signal(signal.SIGINT)
-    out, err = process.communicate(timeout=20)
-    return process.returncode, out, err
+def billing(first_name: str, last_name: str, email: str, phone_number: str) -> dict[str, str]:
+    """Billing data as a web shop sends it: the contact fields, "NA" for the address."""
+    address = ("apartment", "floor", "street", "building", "shipping_method", "postal_code", "city")
+    return {
+        "first_name": first_name,
+        "last_name": last_name,
+        "email": email,
+        "phone_number": phone_number,
+        **dict.fromkeys(address, "NA"),
+        "country": "EG",
+        "state": "NA",
+    }
+
+
+def payment_key(
+    http: httpx.Client, amount: str | int, *, order: dict[str, Any], key: dict[str, Any]
+) -> str:
+    """The legacy three calls (auth token, order, payment key) with plain HTTP; the key's token."""
+    token = http.post("/api/auth/tokens", json={"api_key": SANDBOX.api_key}).json()["token"]
+    created = http.post(
+        "/api/ecommerce/orders",
+        json={"auth_token": token, "amount_cents": amount, "currency": "EGP", **order},
+    ).json()
+    return str(
+        http.post(
+            "/api/acceptance/payment_keys",
+            json={
+                "auth_token": token,
+                "amount_cents": amount,
+                "order_id": created["id"],
+                "currency": "EGP",
+                "integration_id": SANDBOX.integration_id,
+                **key,
+            },
+        ).json()["token"]
+    )
+
+
+def card_form(key: str, number: str, holder: str) -> dict[str, str]:
+    """The hosted checkout's card form, expiry 12/25, card saved."""
+    return {
+        "payment_token": key,
+        "card_number": number,
+        "card_holder": holder,
+        "expiry_month": "12",
+        "expiry_year": "25",
+        "cvv": "123",
+        "save_card": "true",
+    }
 
 
 @pytest.fixture
@@ -68,7 +94,7 @@ def merchant() -> Iterator[tuple[Recorder, str]]:
 def test_prints_the_builtin_profile_credentials_and_stops_cleanly(tmp_path: Path) -> None:
     process, url = start(tmp_path)
     assert httpx.get(f"{url}/healthz").json() == {"status": "ok"}
-    code, out, err = stop(process)
+    code, out, err = stop_paymobctl(process)
     assert code == 0, err
     lines = dict(line.split(": ", 1) for line in out.splitlines() if ": " in line)
     profile = config.resolve()
@@ -104,66 +130,24 @@ def test_port_in_use_and_bad_callback_url(tmp_path: Path) -> None:
 def test_a_new_users_first_payment(tmp_path: Path, merchant: tuple[Recorder, str]) -> None:
     """The issue's 'done when': payment key with plain HTTP, checkout in a browser, callbacks arrive."""
     recorder, base = merchant
-    process, url = start(
-        tmp_path,
-        "--callback-url",
-        f"{base}/api/payments/webhook/",
-        "--response-url",
-        f"{base}/api/payments/response/",
-    )
+    process, url = start(tmp_path, callbacks_to=base)
     try:
         with httpx.Client(base_url=url) as http:
-            token = http.post("/api/auth/tokens", json={"api_key": SANDBOX.api_key}).json()["token"]
-            order = http.post(
-                "/api/ecommerce/orders",
-                json={
-                    "auth_token": token,
-                    "delivery_needed": "false",
-                    "amount_cents": "15000",
-                    "currency": "EGP",
-                    "items": [],
-                },
-            ).json()
-            key = http.post(
-                "/api/acceptance/payment_keys",
-                json={
-                    "auth_token": token,
-                    "amount_cents": "15000",
+            key = payment_key(
+                http,
+                "15000",
+                order={"delivery_needed": "false", "items": []},
+                key={
                     "expiration": 3600,
-                    "order_id": order["id"],
-                    "currency": "EGP",
-                    "integration_id": SANDBOX.integration_id,
                     "tokenization": "true",
-                    "billing_data": {
-                        "first_name": "Ali",
-                        "last_name": "Hassan",
-                        "email": "ali@example.com",
-                        "phone_number": "+201000000001",
-                        "apartment": "NA",
-                        "floor": "NA",
-                        "street": "NA",
-                        "building": "NA",
-                        "shipping_method": "NA",
-                        "postal_code": "NA",
-                        "city": "NA",
-                        "country": "EG",
-                        "state": "NA",
-                    },
+                    "billing_data": billing("Ali", "Hassan", "ali@example.com", "+201000000001"),
                 },
-            ).json()["token"]
+            )
             checkout = f"/api/acceptance/iframes/{SANDBOX.iframe_id}?payment_token={key}"
             assert "Pay with card" in http.get(checkout).text
             step = http.post(
                 f"/api/acceptance/iframes/{SANDBOX.iframe_id}",
-                data={
-                    "payment_token": key,
-                    "card_number": "0000 0000 0000 2222",
-                    "card_holder": "Ali Hassan",
-                    "expiry_month": "12",
-                    "expiry_year": "25",
-                    "cvv": "123",
-                    "save_card": "true",
-                },
+                data=card_form(key, "0000 0000 0000 2222", "Ali Hassan"),
             )
             otp_page = urlsplit(step.headers["location"]).path
             landed = http.post(otp_page, data={"otp": "1234"}, follow_redirects=True)
@@ -194,7 +178,7 @@ def test_a_new_users_first_payment(tmp_path: Path, merchant: tuple[Recorder, str
             == f"{base}/x"
         )
     finally:
-        code, out, _ = stop(process)
+        code, out, _ = stop_paymobctl(process)
     assert code == 0
     assert "transaction" in out and "callback" in out  # the event log
 
@@ -223,73 +207,27 @@ def test_cards_listing() -> None:
 
 def test_sandbox_callbacks_reach_a_live_listen(tmp_path: Path) -> None:
     """checkout form → signed callbacks → `paymobctl listen` verifies and stores them."""
-    from .test_listen_cli import start_listen
-
     db = tmp_path / "events.db"
-    listener, listen_url = start_listen(tmp_path, db)
-    sandbox, url = start(
-        tmp_path,
-        "--callback-url",
-        f"{listen_url}/api/payments/webhook/",
-        "--response-url",
-        f"{listen_url}/api/payments/response/",
-    )
+    listener, listen_url = start_paymobctl("listen", tmp_path, "--db", str(db))
+    sandbox, url = start(tmp_path, callbacks_to=listen_url)
     try:
         with httpx.Client(base_url=url) as http:
-            token = http.post("/api/auth/tokens", json={"api_key": SANDBOX.api_key}).json()["token"]
-            order = http.post(
-                "/api/ecommerce/orders",
-                json={
-                    "auth_token": token,
-                    "delivery_needed": False,
-                    "amount_cents": 9900,
-                    "currency": "EGP",
-                },
-            ).json()
-            key = http.post(
-                "/api/acceptance/payment_keys",
-                json={
-                    "auth_token": token,
-                    "amount_cents": 9900,
-                    "order_id": order["id"],
-                    "currency": "EGP",
-                    "integration_id": SANDBOX.integration_id,
-                    "billing_data": {
-                        "first_name": "A",
-                        "last_name": "B",
-                        "email": "a@b.example",
-                        "phone_number": "+2010",
-                        "apartment": "NA",
-                        "floor": "NA",
-                        "street": "NA",
-                        "building": "NA",
-                        "shipping_method": "NA",
-                        "postal_code": "NA",
-                        "city": "NA",
-                        "country": "EG",
-                        "state": "NA",
-                    },
-                },
-            ).json()["token"]
+            key = payment_key(
+                http,
+                9900,
+                order={"delivery_needed": False},
+                key={"billing_data": billing("A", "B", "a@b.example", "+2010")},
+            )
             landed = http.post(
                 f"/api/acceptance/iframes/{SANDBOX.iframe_id}",
                 follow_redirects=True,
-                data={
-                    "payment_token": key,
-                    "card_number": "0000000000000000",
-                    "card_holder": "A B",
-                    "expiry_month": "12",
-                    "expiry_year": "25",
-                    "cvv": "123",
-                    "save_card": "true",
-                },
+                data=card_form(key, "0000000000000000", "A B"),
             )
             http.post("/_sandbox/drain")
         assert landed.status_code == 200 and landed.json() == {"detail": "ok"}
     finally:
-        stop(sandbox)
-        listener.send_signal(signal.SIGINT)
-        listener.communicate(timeout=20)
+        stop_paymobctl(sandbox)
+        stop_paymobctl(listener)
     events = run_cli("--db", str(db), "events", "list", "--json").json()
     assert sorted(e["type"] for e in events) == ["RESPONSE", "TOKEN", "TRANSACTION"]
     assert {e["hmac_verdict"] for e in events} == {"valid"}

@@ -90,32 +90,10 @@ def test_every_outcome_and_source_is_delivered_signed(
 ) -> None:
     recorder, base = merchant
     url = f"{base}/api/payments/webhook/"
-    printed = run_cli(
-        "simulate",
-        "transaction",
-        "--to",
-        url,
-        "--outcome",
-        outcome.value,
-        "--source",
-        source.value,
-        "--seed",
-        "5",
-        "--print",
-    ).json()
-    result = run_cli(
-        "simulate",
-        "transaction",
-        "--to",
-        url,
-        "--outcome",
-        outcome.value,
-        "--source",
-        source.value,
-        "--seed",
-        "5",
-        "--json",
-    )
+    simulate = ["simulate", "transaction", "--to", url, "--outcome", outcome.value]
+    simulate += ["--source", source.value, "--seed", "5"]
+    printed = run_cli(*simulate, "--print").json()
+    result = run_cli(*simulate, "--json")
     assert result.code == 0, result.output
     sent = recorder.requests[-1]
     assert sent.method == "POST" and sent.path == "/api/payments/webhook/"

@@ -23,6 +23,7 @@ from paymobctl.emulator.state import (
     Completion,
     Event,
     PageError,
+    PaymentKey,
     Persistence,
     Sandbox,
     SandboxError,
@@ -82,6 +83,13 @@ def _auth_token(request: Request, body: Mapping[str, Any]) -> str | None:
     return request.query_params.get("token")
 
 
+def _authorised(request: Request, body: Mapping[str, Any] | None = None) -> Sandbox:
+    """The sandbox, once the request's legacy auth token checks out."""
+    sandbox = _sandbox(request)
+    sandbox.check_auth_token(_auth_token(request, body or {}))
+    return sandbox
+
+
 def _legacy_or_secret(request: Request, body: Mapping[str, Any]) -> None:
     """Refund/void/capture: legacy auth token, or ``Authorization: Token <secret key>``."""
     sandbox = _sandbox(request)
@@ -133,6 +141,39 @@ def _finish(request: Request, completion: Completion) -> Response:
     return RedirectResponse(f"{_base(request)}/api/acceptance/post_pay?{query}", status_code=303)
 
 
+def _to_acs(request: Request, txn: Transaction) -> Response:
+    """Send the browser to the 3-D Secure page of a payment held for it."""
+    return RedirectResponse(f"{_base(request)}/api/acceptance/acs/{txn.id}", status_code=303)
+
+
+def _card_entry(form: Mapping[str, str]) -> cards.CardEntry | str:
+    """The card a checkout form typed, or the message to show next to the form."""
+    return cards.check_entry(
+        form.get("card_number", ""),
+        form.get("card_holder", ""),
+        form.get("expiry_month", ""),
+        form.get("expiry_year", ""),
+        form.get("cvv", ""),
+    )
+
+
+def _pay_card(
+    request: Request, key: PaymentKey, entry: cards.CardEntry, form: Mapping[str, str]
+) -> Response:
+    """Pay with a typed card: on to 3-D Secure, or finish."""
+    sandbox = _sandbox(request)
+    txn = sandbox.pay_with_card(key, entry, save_card=form.get("save_card") == "true")
+    if txn.state == "pending_3ds":
+        return _to_acs(request, txn)
+    return _finish(request, sandbox.completion(txn))
+
+
+def _waiting(request: Request, state: str) -> Transaction:
+    """The path's transaction, held in ``state`` for this page."""
+    txn_id = _int_param(request.path_params["txn_id"], "transaction")
+    return _sandbox(request).waiting(txn_id, state)
+
+
 def _amount(txn_or_cents: Transaction | int, currency: str = "EGP") -> str:
     if isinstance(txn_or_cents, Transaction):
         return format_amount(
@@ -158,16 +199,14 @@ async def auth_tokens(request: Request) -> Response:
 @api
 async def orders(request: Request) -> Response:
     body = await _json(request)
-    sandbox = _sandbox(request)
-    sandbox.check_auth_token(_auth_token(request, body))
+    sandbox = _authorised(request, body)
     order = sandbox.create_order(body)
     return JSONResponse(sandbox.order_object(order), status_code=201)
 
 
 @api
 async def order_detail(request: Request) -> Response:
-    sandbox = _sandbox(request)
-    sandbox.check_auth_token(_auth_token(request, {}))
+    sandbox = _authorised(request)
     order = sandbox.get_order(_int_param(request.path_params["order_id"], "order"))
     return JSONResponse(sandbox.order_object(order))
 
@@ -175,8 +214,7 @@ async def order_detail(request: Request) -> Response:
 @api
 async def payment_keys(request: Request) -> Response:
     body = await _json(request)
-    sandbox = _sandbox(request)
-    sandbox.check_auth_token(_auth_token(request, body))
+    sandbox = _authorised(request, body)
     key = sandbox.create_payment_key(body)
     return JSONResponse({"token": key.key}, status_code=201)
 
@@ -191,8 +229,7 @@ async def pay(request: Request) -> Response:
 
 @api
 async def transaction_detail(request: Request) -> Response:
-    sandbox = _sandbox(request)
-    sandbox.check_auth_token(_auth_token(request, {}))
+    sandbox = _authorised(request)
     txn = sandbox.get_transaction(_int_param(request.path_params["txn_id"], "transaction"))
     return JSONResponse(txn.obj)
 
@@ -200,8 +237,7 @@ async def transaction_detail(request: Request) -> Response:
 @api
 async def inquiry(request: Request) -> Response:
     body = await _json(request)
-    sandbox = _sandbox(request)
-    sandbox.check_auth_token(_auth_token(request, body))
+    sandbox = _authorised(request, body)
     return JSONResponse(sandbox.inquiry(body).obj)
 
 
@@ -220,15 +256,13 @@ def _management(operation: str) -> Handler:
 
 @api
 async def hmac_secret(request: Request) -> Response:
-    sandbox = _sandbox(request)
-    sandbox.check_auth_token(_auth_token(request, {}))
+    sandbox = _authorised(request)
     return JSONResponse({"hmac_secret": sandbox.creds.hmac_secret})
 
 
 @api
 async def integrations(request: Request) -> Response:
-    sandbox = _sandbox(request)
-    sandbox.check_auth_token(_auth_token(request, {}))
+    sandbox = _authorised(request)
     results = [i.public() for i in sandbox.integrations.values()]
     return JSONResponse({"count": len(results), "next": None, "previous": None, "results": results})
 
@@ -272,58 +306,35 @@ async def iframe(request: Request) -> Response:
     form = await _form(request)
     token = form.get("payment_token", "")
     key, _ = sandbox.checkout(_int_param(request.path_params["iframe_id"], "iframe"), token)
-    entry = cards.check_entry(
-        form.get("card_number", ""),
-        form.get("card_holder", ""),
-        form.get("expiry_month", ""),
-        form.get("expiry_year", ""),
-        form.get("cvv", ""),
-    )
+    entry = _card_entry(form)
     if isinstance(entry, str):
         return _checkout_page(request, sandbox, token, error=entry, values=form, status=400)
-    txn = sandbox.pay_with_card(key, entry, save_card=form.get("save_card") == "true")
-    if txn.state == "pending_3ds":
-        return RedirectResponse(f"{_base(request)}/api/acceptance/acs/{txn.id}", status_code=303)
-    return _finish(request, sandbox.completion(txn))
+    return _pay_card(request, key, entry, form)
 
 
 @html
 async def acs(request: Request) -> Response:
-    sandbox = _sandbox(request)
-    txn_id = _int_param(request.path_params["txn_id"], "transaction")
-    txn = sandbox.transactions.get(txn_id)
-    if txn is None or txn.state != "pending_3ds":
-        raise PageError(
-            404,
-            "Unknown authentication",
-            "There is no 3-D Secure step waiting for this transaction.",
-        )
+    txn = _waiting(request, "pending_3ds")
     if request.method == "GET":
         last4 = str((txn.card or {}).get("last4", ""))
         return HTMLResponse(pages.acs(action=request.url.path, amount=_amount(txn), last4=last4))
     form = await _form(request)
-    done = sandbox.complete_3ds(txn_id, form.get("otp", ""))
+    sandbox = _sandbox(request)
+    done = sandbox.complete_3ds(txn.id, form.get("otp", ""))
     return _finish(request, sandbox.completion(done))
 
 
 @html
 async def wallet_page(request: Request) -> Response:
-    sandbox = _sandbox(request)
-    txn_id = _int_param(request.path_params["txn_id"], "transaction")
-    txn = sandbox.transactions.get(txn_id)
-    if txn is None or txn.state != "pending_wallet":
-        raise PageError(
-            404,
-            "Unknown wallet payment",
-            "There is no wallet payment waiting for this transaction.",
-        )
+    txn = _waiting(request, "pending_wallet")
     if request.method == "GET":
         number = str(txn.obj.get("source_data", {}).get("pan", ""))
         return HTMLResponse(
             pages.wallet(action=request.url.path, amount=_amount(txn), number=number)
         )
     form = await _form(request)
-    done = sandbox.complete_wallet(txn_id, form.get("mpin", ""), form.get("otp", ""))
+    sandbox = _sandbox(request)
+    done = sandbox.complete_wallet(txn.id, form.get("mpin", ""), form.get("otp", ""))
     return _finish(request, sandbox.completion(done))
 
 
@@ -412,25 +423,11 @@ async def unified(request: Request) -> Response:
     assert isinstance(params, dict)
     if params.get("card_token"):
         txn, done = sandbox.pay_intention_token(intention, params["card_token"], _base(request))
-        if done is None:
-            return RedirectResponse(
-                f"{_base(request)}/api/acceptance/acs/{txn.id}", status_code=303
-            )
-        return _finish(request, done)
-    entry = cards.check_entry(
-        params.get("card_number", ""),
-        params.get("card_holder", ""),
-        params.get("expiry_month", ""),
-        params.get("expiry_year", ""),
-        params.get("cvv", ""),
-    )
+        return _to_acs(request, txn) if done is None else _finish(request, done)
+    entry = _card_entry(params)
     if isinstance(entry, str):
         return render(entry, 400, params)
-    key = sandbox.intention_key(intention)
-    txn = sandbox.pay_with_card(key, entry, save_card=params.get("save_card") == "true")
-    if txn.state == "pending_3ds":
-        return RedirectResponse(f"{_base(request)}/api/acceptance/acs/{txn.id}", status_code=303)
-    return _finish(request, sandbox.completion(txn))
+    return _pay_card(request, sandbox.intention_key(intention), entry, params)
 
 
 # --- admin and health -----------------------------------------------------------------------------
@@ -507,7 +504,7 @@ async def admin_kiosk(request: Request) -> Response:
 async def admin_drain(request: Request) -> Response:
     """Wait until queued callbacks are delivered (used by tests and the demo)."""
     await _notifier(request).drain(float(request.query_params.get("timeout", "30")))
-    return JSONResponse({"pending": len(_notifier(request)._tasks)})
+    return JSONResponse({"pending": _notifier(request).pending})
 
 
 async def index(request: Request) -> Response:

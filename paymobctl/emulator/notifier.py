@@ -9,13 +9,13 @@ first attempt of its payment's TRANSACTION callback, as Paymob sends them in tha
 from __future__ import annotations
 
 import asyncio
-import contextlib
-from collections.abc import Callable, Coroutine, Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
 from paymobctl import delivery
 from paymobctl.delivery import RetryPolicy
 from paymobctl.emulator.state import Attempt, Outbound, Sandbox
+from paymobctl.tasks import TaskSet
 
 if TYPE_CHECKING:
     import httpx
@@ -47,14 +47,10 @@ class Notifier:
         self.timeout = timeout
         self._client_factory = client_factory or (lambda: delivery.async_http_client(verify=False))
         self._client: httpx.AsyncClient | None = None
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._tasks = TaskSet()
 
     async def close(self) -> None:
-        for task in list(self._tasks):
-            task.cancel()
-        for task in list(self._tasks):
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+        await self._tasks.cancel()
         if self._client is not None:
             await self._client.aclose()
             self._client = None
@@ -62,21 +58,16 @@ class Notifier:
     def submit(self, outbound: Sequence[Outbound]) -> None:
         """Deliver a payment's callbacks in the background, in order."""
         if outbound:
-            self._spawn(self._deliver(outbound[0], list(outbound[1:])))
+            self._tasks.spawn(self._deliver(outbound[0], list(outbound[1:])))
 
-    def _spawn(self, coro: Coroutine[object, object, None]) -> None:
-        task = asyncio.get_running_loop().create_task(coro)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+    @property
+    def pending(self) -> int:
+        """Deliveries still running (including ones waiting to retry)."""
+        return len(self._tasks)
 
     async def drain(self, timeout: float = 30.0) -> None:
         """Wait until every queued delivery has finished (tests, the demo)."""
-        deadline = asyncio.get_running_loop().time() + timeout
-        while self._tasks:
-            remaining = deadline - asyncio.get_running_loop().time()
-            if remaining <= 0:
-                return
-            await asyncio.wait(set(self._tasks), timeout=remaining)
+        await self._tasks.drain(timeout)
 
     async def _deliver(self, item: Outbound, followers: list[Outbound]) -> None:
         """Deliver ``item`` with retries; ``followers`` start after its first attempt."""
@@ -90,9 +81,7 @@ class Notifier:
             if followers:
                 self.submit(followers)
                 followers = []
-            final = (
-                result.ok or number == self.policy.attempts or not self.policy.should_retry(result)
-            )
+            final = self.policy.is_final(result, number)
             self.sandbox.record_attempt(
                 item.delivery_id,
                 Attempt(

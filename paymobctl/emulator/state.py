@@ -56,6 +56,17 @@ BILLING_PRESENT = (
     "country",
     "state",
 )
+# The hosted page's 404 when no payment waits in a state: (title, message).
+NOT_WAITING = {
+    "pending_3ds": (
+        "Unknown authentication",
+        "There is no 3-D Secure step waiting for this transaction.",
+    ),
+    "pending_wallet": (
+        "Unknown wallet payment",
+        "There is no wallet payment waiting for this transaction.",
+    ),
+}
 
 
 class SandboxError(Exception):
@@ -953,63 +964,100 @@ class Sandbox:
         self._save("transaction", txn.id, txn)
         return txn
 
+    def _new_payment(
+        self,
+        key: PaymentKey,
+        source: PaymentSource,
+        *,
+        save_card: bool = False,
+        card: dict[str, Any] | None = None,
+    ) -> Transaction:
+        """A payment on ``key`` with the next transaction id; its Paymob object comes later."""
+        return Transaction(
+            self._id("transaction"),
+            key.order_id,
+            key.integration_id,
+            key.key,
+            "payment",
+            source.value,
+            {},
+            save_card=save_card,
+            card=card,
+        )
+
+    def _hold(self, txn: Transaction, obj: dict[str, Any], state: str) -> Transaction:
+        """Store a payment that waits for the payer (``pending_3ds``, ``pending_wallet``…)."""
+        txn.obj = obj
+        txn.state = state
+        return self._store_txn(txn)
+
+    def _finish(self, txn: Transaction, obj: dict[str, Any]) -> Transaction:
+        """A payment's final Paymob object: settle it."""
+        txn.obj = obj
+        txn.state = "final"
+        return self._settle(txn)
+
+    def _created(self, txn: Transaction) -> datetime:
+        """When a held payment began: its final object keeps that time (else now)."""
+        return (
+            callbacks.parse_paymob_timestamp(str(txn.obj.get("created_at", "")), self.region)
+            or self.now()
+        )
+
+    def waiting(self, txn_id: int, state: str) -> Transaction:
+        """The transaction held in ``state`` for a hosted page, or that page's 404."""
+        txn = self.transactions.get(txn_id)
+        if txn is None or txn.state != state:
+            raise PageError(404, *NOT_WAITING[state])
+        return txn
+
+    def _pay_card(
+        self,
+        key: PaymentKey,
+        info: dict[str, Any],
+        *,
+        save_card: bool = False,
+        api_source: str = "IFRAME",
+    ) -> Transaction:
+        """A typed or saved card: held for 3-D Secure when the card and integration want it,
+        else final."""
+        txn = self._new_payment(key, PaymentSource.CARD, save_card=save_card, card=info)
+        created = self.now()
+        integration = self.integrations[key.integration_id]
+        if info["behaviour"] == Behaviour.THREE_DS.value and integration.three_ds:
+            obj = self._build(
+                key=key,
+                outcome=Outcome.PENDING,
+                source=PaymentSource.CARD,
+                transaction_id=txn.id,
+                created=created,
+                brand=CardBrand(info["brand"]),
+                last4=str(info["last4"]),
+                three_ds=True,
+                api_source=api_source,
+            )
+            return self._hold(txn, obj, "pending_3ds")
+        return self._finish_card(txn, created=created, three_ds=False, api_source=api_source)
+
     def pay_with_card(
         self, key: PaymentKey, entry: cards.CardEntry, *, save_card: bool
     ) -> Transaction:
         """A card typed into the hosted checkout. Returns a pending_3ds or final transaction."""
-        integration = self.integrations[key.integration_id]
         card = cards.lookup(entry.number)
-        brand = cards.brand_of(entry.number)
         behaviour = card.behaviour if card else Behaviour.DECLINE
         info = {
-            "brand": brand.value,
+            "brand": cards.brand_of(entry.number).value,
             "last4": entry.last4,
             "expiry": entry.expiry,
             "behaviour": behaviour.value,
             "known": card is not None,
         }
-        txn_id = self._id("transaction")
-        created = self.now()
-        if behaviour is Behaviour.THREE_DS and integration.three_ds:
-            obj = self._build(
-                key=key,
-                outcome=Outcome.PENDING,
-                source=PaymentSource.CARD,
-                transaction_id=txn_id,
-                created=created,
-                brand=brand,
-                last4=entry.last4,
-                three_ds=True,
-            )
-            txn = Transaction(
-                txn_id,
-                key.order_id,
-                integration.id,
-                key.key,
-                "payment",
-                "card",
-                obj,
-                state="pending_3ds",
-                save_card=save_card,
-                card=info,
-            )
+        txn = self._pay_card(key, info, save_card=save_card)
+        if txn.state == "pending_3ds":
             self.on_event(
-                "3ds", f"transaction {txn_id}: 3-D Secure OTP requested (test OTP {cards.OTP})"
+                "3ds", f"transaction {txn.id}: 3-D Secure OTP requested (test OTP {cards.OTP})"
             )
-            return self._store_txn(txn)
-        txn = Transaction(
-            txn_id,
-            key.order_id,
-            integration.id,
-            key.key,
-            "payment",
-            "card",
-            {},
-            state="pending_3ds",
-            save_card=save_card,
-            card=info,
-        )
-        return self._finish_card(txn, created=created, three_ds=False)
+        return txn
 
     def _finish_card(
         self,
@@ -1055,26 +1103,14 @@ class Sandbox:
             message=message,
             api_source=api_source,
         )
-        txn.obj = obj
-        txn.state = "final"
-        return self._settle(txn)
+        return self._finish(txn, obj)
 
     def complete_3ds(self, txn_id: int, otp: str) -> Transaction:
-        txn = self.transactions.get(txn_id)
-        if txn is None or txn.state != "pending_3ds":
-            raise PageError(
-                404,
-                "Unknown authentication",
-                "There is no 3-D Secure step waiting for this transaction.",
-            )
-        created = (
-            callbacks.parse_paymob_timestamp(str(txn.obj.get("created_at", "")), self.region)
-            or self.now()
-        )
+        txn = self.waiting(txn_id, "pending_3ds")
         ok = hmac.compare_digest(otp.strip().encode(), cards.OTP.encode())
         return self._finish_card(
             txn,
-            created=created,
+            created=self._created(txn),
             three_ds=True,
             otp_ok=ok,
             api_source=str(txn.obj.get("api_source") or "IFRAME"),
@@ -1271,49 +1307,17 @@ class Sandbox:
             "behaviour": token.behaviour,
             "known": True,
         }
-        txn_id = self._id("transaction")
-        created = self.now()
-        if integration.three_ds and token.behaviour == Behaviour.THREE_DS.value:
-            obj = self._build(
-                key=key,
-                outcome=Outcome.PENDING,
-                source=PaymentSource.CARD,
-                transaction_id=txn_id,
-                created=created,
-                brand=CardBrand(token.card_subtype),
-                last4=token.last4,
-                three_ds=True,
-                api_source="OTHER",
-            )
-            txn = self._store_txn(
-                Transaction(
-                    txn_id,
-                    key.order_id,
-                    integration.id,
-                    key.key,
-                    "payment",
-                    "card",
-                    obj,
-                    state="pending_3ds",
-                    card=info,
-                )
-            )
-            digest = signing.compute(CallbackKind.TRANSACTION, obj, self.creds.hmac_secret)
-            record = callbacks.pay_response(obj, digest)
-            record.update(
-                use_redirection=True, redirection_url=f"{base}/api/acceptance/acs/{txn_id}"
-            )
-            self.on_event(
-                "3ds",
-                f"transaction {txn_id}: saved card needs 3-D Secure → {record['redirection_url']}",
-            )
-            return 200, record, None
-        txn = Transaction(
-            txn_id, key.order_id, integration.id, key.key, "payment", "card", {}, card=info
-        )
-        txn = self._finish_card(txn, created=created, three_ds=False, api_source="OTHER")
+        txn = self._pay_card(key, info, api_source="OTHER")
         digest = signing.compute(CallbackKind.TRANSACTION, txn.obj, self.creds.hmac_secret)
-        return 200, callbacks.pay_response(txn.obj, digest), self.completion(txn)
+        record = callbacks.pay_response(txn.obj, digest)
+        if txn.state != "pending_3ds":
+            return 200, record, self.completion(txn)
+        record.update(use_redirection=True, redirection_url=f"{base}/api/acceptance/acs/{txn.id}")
+        self.on_event(
+            "3ds",
+            f"transaction {txn.id}: saved card needs 3-D Secure → {record['redirection_url']}",
+        )
+        return 200, record, None
 
     def _pay_wallet(
         self, key: PaymentKey, integration: Integration, number: str, base: str
@@ -1322,71 +1326,40 @@ class Sandbox:
             raise SandboxError(
                 400, {"detail": f"integration {integration.id} is not a mobile wallet integration"}
             )
-        txn_id = self._id("transaction")
-        created = self.now()
-        if number != cards.WALLET_NUMBER:
-            obj = self._build(
-                key=key,
-                outcome=Outcome.DECLINED,
-                source=PaymentSource.WALLET,
-                transaction_id=txn_id,
-                created=created,
-                wallet_number=number,
-                message=f"Test mode: use the test wallet number {cards.WALLET_NUMBER}",
-            )
-            txn = self._settle(
-                Transaction(txn_id, key.order_id, integration.id, key.key, "payment", "wallet", obj)
-            )
-            return 200, dict(obj), self.completion(txn)
+        txn = self._new_payment(key, PaymentSource.WALLET)
+        test_number = number == cards.WALLET_NUMBER
         obj = self._build(
             key=key,
-            outcome=Outcome.PENDING,
+            outcome=Outcome.PENDING if test_number else Outcome.DECLINED,
             source=PaymentSource.WALLET,
-            transaction_id=txn_id,
-            created=created,
+            transaction_id=txn.id,
+            created=self.now(),
             wallet_number=number,
+            message=None
+            if test_number
+            else f"Test mode: use the test wallet number {cards.WALLET_NUMBER}",
         )
-        page = f"{base}/api/acceptance/wallet/{txn_id}?payment_token={key.key}"
+        if not test_number:
+            txn = self._finish(txn, obj)
+            return 200, dict(obj), self.completion(txn)
+        page = f"{base}/api/acceptance/wallet/{txn.id}?payment_token={key.key}"
         obj["data"]["redirect_url"] = page
-        self._store_txn(
-            Transaction(
-                txn_id,
-                key.order_id,
-                integration.id,
-                key.key,
-                "payment",
-                "wallet",
-                obj,
-                state="pending_wallet",
-            )
-        )
-        self.on_event("wallet", f"transaction {txn_id}: wallet payment awaiting MPIN/OTP → {page}")
+        self._hold(txn, obj, "pending_wallet")
+        self.on_event("wallet", f"transaction {txn.id}: wallet payment awaiting MPIN/OTP → {page}")
         return 200, {**obj, "redirect_url": page, "iframe_redirection_url": page}, None
 
     def complete_wallet(self, txn_id: int, mpin: str, otp: str) -> Transaction:
-        txn = self.transactions.get(txn_id)
-        if txn is None or txn.state != "pending_wallet":
-            raise PageError(
-                404,
-                "Unknown wallet payment",
-                "There is no wallet payment waiting for this transaction.",
-            )
-        key = self.keys[txn.key or ""]
-        created = (
-            callbacks.parse_paymob_timestamp(str(txn.obj.get("created_at", "")), self.region)
-            or self.now()
-        )
+        txn = self.waiting(txn_id, "pending_wallet")
         ok = mpin.strip() == cards.WALLET_MPIN and otp.strip() == cards.WALLET_OTP
-        txn.obj = self._build(
-            key=key,
+        obj = self._build(
+            key=self.keys[txn.key or ""],
             outcome=Outcome.APPROVED if ok else Outcome.DECLINED,
             source=PaymentSource.WALLET,
             transaction_id=txn.id,
-            created=created,
+            created=self._created(txn),
             message=None if ok else "Wrong MPIN or OTP",
         )
-        txn.state = "final"
-        return self._settle(txn)
+        return self._finish(txn, obj)
 
     def _pay_kiosk(
         self, key: PaymentKey, integration: Integration
@@ -1395,30 +1368,19 @@ class Sandbox:
             raise SandboxError(
                 400, {"detail": f"integration {integration.id} is not a kiosk integration"}
             )
-        txn_id = self._id("transaction")
+        txn = self._new_payment(key, PaymentSource.KIOSK)
         obj = self._build(
             key=key,
             outcome=Outcome.PENDING,
             source=PaymentSource.KIOSK,
-            transaction_id=txn_id,
+            transaction_id=txn.id,
             created=self.now(),
         )
-        self._store_txn(
-            Transaction(
-                txn_id,
-                key.order_id,
-                integration.id,
-                key.key,
-                "payment",
-                "kiosk",
-                obj,
-                state="pending_kiosk",
-            )
-        )
+        self._hold(txn, obj, "pending_kiosk")
         reference = obj["data"]["bill_reference"]
         self.on_event(
             "kiosk",
-            f"transaction {txn_id}: kiosk reference {reference} (pay it with "
+            f"transaction {txn.id}: kiosk reference {reference} (pay it with "
             f"POST /_sandbox/kiosk/{reference}/pay)",
         )
         flat = {
@@ -1442,21 +1404,15 @@ class Sandbox:
             raise SandboxError(
                 404, {"detail": f"no pending kiosk payment with reference {reference}"}
             )
-        key = self.keys[txn.key or ""]
-        created = (
-            callbacks.parse_paymob_timestamp(str(txn.obj.get("created_at", "")), self.region)
-            or self.now()
-        )
-        txn.obj = self._build(
-            key=key,
+        obj = self._build(
+            key=self.keys[txn.key or ""],
             outcome=Outcome.APPROVED,
             source=PaymentSource.KIOSK,
             transaction_id=txn.id,
-            created=created,
+            created=self._created(txn),
         )
-        txn.obj["data"]["bill_reference"] = reference
-        txn.state = "final"
-        return self._settle(txn)
+        obj["data"]["bill_reference"] = reference
+        return self._finish(txn, obj)
 
     # -- retrieval and inquiry -----------------------------------------------------------------------
 

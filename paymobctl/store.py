@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import sqlite3
+import sys
 import threading
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -183,6 +185,8 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)
+WAL_SIZE_LIMIT = 64 * 1024 * 1024  # bytes kept of the WAL file after a checkpoint resets it
+CHECKPOINT_NICE = 10  # the background checkpointer's niceness (listen; Linux)
 
 
 def _mask_text(text: str | None) -> tuple[str | None, bool]:
@@ -372,6 +376,8 @@ class Store:
             # NORMAL in WAL mode: a committed transaction survives a process crash (SIGKILL);
             # only an OS crash can lose the last transactions.
             conn.execute("PRAGMA synchronous = NORMAL")
+            # A burst grows the WAL; once checkpointed and reset, give the space back.
+            conn.execute(f"PRAGMA journal_size_limit = {WAL_SIZE_LIMIT}")
             conn.execute("PRAGMA foreign_keys = ON")
         except (sqlite3.Error, OSError) as exc:
             raise self._fail(exc, "open") from None
@@ -392,6 +398,11 @@ class Store:
         stop = threading.Event()
 
         def run() -> None:
+            if sys.platform.startswith("linux"):
+                # Maintenance yields to answering callbacks (a Linux thread is schedulable on
+                # its own; elsewhere the id would not name this thread).
+                with contextlib.suppress(OSError, AttributeError):
+                    os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), CHECKPOINT_NICE)
             conn = sqlite3.connect(
                 self.path, timeout=BUSY_TIMEOUT_MS / 1000, check_same_thread=False
             )
@@ -712,34 +723,35 @@ class Store:
             if event.hmac and object_id and event.verdict == "valid"
             else None
         )
-        params = tuple(
-            _storable(value)
-            for value in (
-                now,
-                event.method,
-                path,
-                query or "",
-                headers,
-                body or b"",
-                event.remote,
-                event.kind,
-                event.status,
-                event.verdict,
-                event.convention,
-                event.hmac,
-                object_id,
-                transaction_id,
-                order_id,
-                merchant_order_id,
-                None if event.success is None else int(event.success),
-                None if event.pending is None else int(event.pending),
-                event.amount_cents,
-                event.currency,
-                problem,
-                int(masked),
-                dedup,
-            )
+        params = (
+            now,
+            event.method,
+            path,
+            query or "",
+            headers,
+            body or b"",
+            event.remote,
+            event.kind,
+            event.status,
+            event.verdict,
+            event.convention,
+            event.hmac,
+            object_id,
+            transaction_id,
+            order_id,
+            merchant_order_id,
+            None if event.success is None else int(event.success),
+            None if event.pending is None else int(event.pending),
+            event.amount_cents,
+            event.currency,
+            problem,
+            int(masked),
+            dedup,
         )
+        # Text SQLite can store: only forged input holds a lone surrogate (rare: one check
+        # over the row's text first).
+        if not "".join([v for v in params if type(v) is str]).isascii():
+            params = tuple(_storable(value) for value in params)
         return params, masked
 
     def _deposit_orders(self) -> set[int]:

@@ -5,6 +5,11 @@ one SQLite insert (same uvicorn, same SQLite settings). Reports callbacks/s, p50
 events (answered 2xx but not in the database). Uses wrk when installed, else a Python generator.
 
 Targets: listen >= 80% of the reference rate, p99 < 10 ms, zero lost.
+
+With two or more CPUs and `taskset`, each server runs pinned to CPU 0 and the load generator to
+CPU 1 (`--no-pin` to turn it off): otherwise the load generator and the servers' background
+threads fight over the same cores and a run measures the scheduler more than the apps. Pinned,
+each app gets exactly one core for everything it does, background threads included.
 """
 
 from __future__ import annotations
@@ -138,10 +143,38 @@ def wait_port(port: int, process: subprocess.Popen[bytes]) -> None:
     raise SystemExit("server did not start")
 
 
+SERVER_CPU: list[str] = []  # ["taskset", "-c", "0"] when pinning
+
+
+def pin(enabled: bool) -> str:
+    """Pin servers and load generator to different CPUs when possible; says what was done."""
+    if not enabled:
+        return "not pinned (--no-pin)"
+    if (
+        (os.cpu_count() or 1) < 2
+        or shutil.which("taskset") is None
+        or not hasattr(os, "sched_setaffinity")
+    ):
+        return "not pinned (needs 2 CPUs and taskset)"
+    os.sched_setaffinity(0, {1})  # this process and the load generator it starts
+    SERVER_CPU[:] = ["taskset", "-c", "0"]
+    return "servers pinned to CPU 0, load generator to CPU 1"
+
+
 def start_listen(tmp: Path, port: int, db: Path) -> subprocess.Popen[bytes]:
     log = (tmp / f"listen-{port}.log").open("wb")
     return subprocess.Popen(
-        [sys.executable, "-m", "paymobctl", "listen", "--port", str(port), "--db", str(db)],
+        [
+            *SERVER_CPU,
+            sys.executable,
+            "-m",
+            "paymobctl",
+            "listen",
+            "--port",
+            str(port),
+            "--db",
+            str(db),
+        ],
         stdout=log,
         stderr=subprocess.STDOUT,
         stdin=subprocess.DEVNULL,
@@ -158,7 +191,7 @@ def start_reference(tmp: Path, port: int, db: Path) -> subprocess.Popen[bytes]:
         "uvicorn.run(module['app'], host='127.0.0.1', port=int(sys.argv[3]), log_level='warning', access_log=False)"
     )
     return subprocess.Popen(
-        [sys.executable, "-c", runner, str(db), SECRET, str(port)],
+        [*SERVER_CPU, sys.executable, "-c", runner, str(db), SECRET, str(port)],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
         stdin=subprocess.DEVNULL,
@@ -264,7 +297,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--duration", type=int, default=4, help="seconds per run")
     parser.add_argument(
-        "--rounds", type=int, default=3, help="runs per app, alternating; medians reported"
+        "--rounds", type=int, default=4, help="runs per app, alternating; medians reported"
     )
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument(
@@ -276,7 +309,11 @@ def main() -> int:
     parser.add_argument(
         "--python-load", action="store_true", help="use the Python generator even if wrk exists"
     )
+    parser.add_argument(
+        "--no-pin", action="store_true", help="do not pin servers and load generator to CPUs"
+    )
     args = parser.parse_args()
+    pinning = pin(not args.no_pin)
     use_wrk = shutil.which("wrk") is not None and not args.python_load
     per_app = args.requests or args.duration * 15000
     runs: dict[str, list[dict[str, float]]] = {"reference": [], "listen": []}
@@ -328,6 +365,7 @@ def main() -> int:
         f"listen benchmark: {'wrk' if use_wrk else 'python'} load, {args.connections} connections, "
         f"{args.rounds} alternating rounds of {args.duration} s per app (medians), {os.cpu_count()} CPUs"
     )
+    print(f"  {pinning}")
     for name, rs in runs.items():
         print(
             f"  {name:9} rounds: "

@@ -1280,6 +1280,24 @@ def run(
     probe = make_probe()
     results: list[CheckResult] = []
 
+    def finish(response_path: str | None, *, reachable: bool) -> Report:
+        """The configuration checks (they need no connection), then the report."""
+        results.extend(
+            config_checks(
+                settings, scheme, host, options.webhook_path, response_path, local, port, base_path
+            )
+        )
+        return Report(
+            options.url,
+            settings.profile,
+            settings.mode.value,
+            moment.isoformat(timespec="seconds"),
+            (time.perf_counter() - started) * 1000,
+            probe,
+            _ordered(results),
+            reachable=reachable,
+        )
+
     tcp = _tcp(host, port, options.timeout)
     if tcp is not None:
         results.append(
@@ -1291,28 +1309,7 @@ def run(
                 FIX_PENDING,
             )
         )
-        results.extend(
-            config_checks(
-                settings,
-                scheme,
-                host,
-                options.webhook_path,
-                options.response_path,
-                local,
-                port,
-                base_path,
-            )
-        )
-        return Report(
-            options.url,
-            settings.profile,
-            settings.mode.value,
-            moment.isoformat(timespec="seconds"),
-            (time.perf_counter() - started) * 1000,
-            probe,
-            _ordered(results),
-            reachable=False,
-        )
+        return finish(options.response_path, reachable=False)
     results.append(
         _result("PMB-NET-001", Status.PASS, Severity.CRITICAL, f"{host}:{port} accepts connections")
     )
@@ -1375,21 +1372,7 @@ def run(
                         "--no-api" if options.api is False else "no API key in the profile",
                     )
                 )
-    results.extend(
-        config_checks(
-            settings, scheme, host, options.webhook_path, response_path, local, port, base_path
-        )
-    )
-    return Report(
-        options.url,
-        settings.profile,
-        settings.mode.value,
-        moment.isoformat(timespec="seconds"),
-        (time.perf_counter() - started) * 1000,
-        probe,
-        _ordered(results),
-        reachable=True,
-    )
+    return finish(response_path, reachable=True)
 
 
 def _api_with_own_client(

@@ -71,7 +71,7 @@ class Result:
     latency_ms: float = 0.0
     headers: tuple[tuple[str, str], ...] = ()
     excerpt: str = ""
-    error: str | None = None  # refused | timeout | tls | invalid-url | other
+    error: str | None = None  # refused | dns | timeout | tls | invalid-url | other
     error_message: str | None = None
     attempt: int = 1
     location: str | None = None
@@ -82,8 +82,9 @@ class Result:
 
     @property
     def failed_transiently(self) -> bool:
-        """Worth retrying: no answer, or a server error / throttling."""
-        return self.error in ("refused", "timeout", "other") or (
+        """Worth retrying: no answer (a name that does not resolve yet included: a container
+        still starting), or a server error / throttling."""
+        return self.error in ("refused", "dns", "timeout", "other") or (
             self.status is not None and (self.status >= 500 or self.status == 429)
         )
 

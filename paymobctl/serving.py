@@ -130,6 +130,8 @@ def write_ready_file(path: Path, url: str) -> str | None:
     tmp: str | None = None
     try:
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+        if hasattr(os, "fchmod"):
+            os.fchmod(fd, 0o644)  # only a URL: readable like any file a script would write
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
             handle.write(url + "\n")
         Path(tmp).replace(path)

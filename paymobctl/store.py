@@ -614,8 +614,12 @@ class Store:
 
     # -- sandbox state (paymobctl sandbox --state PATH) -----------------------------------------
 
-    def save_sandbox_object(self, kind: str, key: str, value: Any) -> None:
-        body, _ = _mask_text(dumps(value))
+    def save_sandbox_object(self, kind: str, key: str, value: Any, *, mask: bool = True) -> None:
+        """Upsert one sandbox object; card numbers are masked unless ``mask`` is False (for
+        records that hold nothing a request wrote)."""
+        body: str | None = dumps(value)
+        if mask:
+            body, _ = _mask_text(body)
         self._write(
             "INSERT INTO sandbox_objects (kind, key, body, updated_at) VALUES (?, ?, ?, ?)"
             " ON CONFLICT (kind, key) DO UPDATE SET body = excluded.body, updated_at = excluded.updated_at",

@@ -1074,3 +1074,50 @@ def test_expired_auth_tokens_are_forgotten() -> None:
     assert len(state.auth_tokens) == 1100
     with pytest.raises(Exception, match="incorrect credentials"):
         state.check_auth_token(old)
+
+
+def test_persisted_auth_records_are_never_masked(tmp_path: Path) -> None:
+    # A sha256 hex digest can hold a Luhn-valid run of digits; masking it would make the token
+    # unknown after a restart.
+    digest = "4111111111111111" + "a" * 48
+    store = Store(tmp_path / "state.db")
+    StorePersistence(store).save("auth", digest, {"sha256": digest, "expires": 1e12})
+    StorePersistence(store).save("order", "1", {"note": "card 4111111111111111"})
+    loaded = store.load_sandbox_objects()
+    assert loaded["auth"] == [{"sha256": digest, "expires": 1e12}]
+    assert "4111111111111111" not in json.dumps(loaded["order"])  # request data still masked
+
+
+def test_expired_auth_rows_are_deleted_on_start(tmp_path: Path) -> None:
+    from paymobctl.emulator.state import Sandbox as State
+
+    clock = Clock()
+    store = Store(tmp_path / "state.db")
+    state = State(persistence=StorePersistence(store), clock=clock)
+    for _ in range(3):
+        state.authenticate({"api_key": SANDBOX.api_key})
+    assert len(store.load_sandbox_objects()["auth"]) == 3
+    clock.now += timedelta(hours=2)
+    restarted = State(persistence=StorePersistence(store), clock=clock)
+    assert restarted.auth_tokens == {} and "auth" not in store.load_sandbox_objects()
+
+
+def test_forged_auth_token_text_is_a_401(sandbox: Sandbox) -> None:
+    response = sandbox.http.post(
+        "/api/ecommerce/orders",
+        content=b'{"auth_token": "\\ud800", "amount_cents": 1, "currency": "EGP"}',
+        headers={"content-type": "application/json"},
+    )
+    assert response.status_code == 401 and response.json() == {"detail": "incorrect credentials"}
+
+
+def test_generated_identifiers_never_read_as_card_numbers(monkeypatch: pytest.MonkeyPatch) -> None:
+    from paymobctl.emulator import state
+    from paymobctl.models import mask_pans
+
+    candidates = iter(["4111111111111111" + "ab" * 8, "c0ffee" * 6])
+    monkeypatch.setattr(state.secrets, "token_hex", lambda n: next(candidates))
+    assert state._hex_id(16) == "c0ffee" * 6
+    monkeypatch.undo()
+    for _ in range(2000):
+        assert mask_pans(state._hex_id(16))[1] == 0

@@ -257,3 +257,4 @@ def test_ready_file_write_failure_is_reported_not_raised(tmp_path: Path) -> None
     ok = tmp_path / "ready"
     assert write_ready_file(ok, "http://127.0.0.1:1") is None
     assert ok.read_text() == "http://127.0.0.1:1\n"
+    assert ok.stat().st_mode & 0o777 == 0o644  # readable by whoever waits for it

@@ -395,3 +395,10 @@ def test_response_redirects_count_as_delivered(merchant: tuple[Recorder, str]) -
     assert recorder.requests[-1].method == "GET"
     # A webhook must answer 2xx: the same status is a failure there.
     assert run_cli("simulate", "transaction", "--to", f"{base}/w").code == 1
+
+
+def test_unresolvable_hosts_are_retried_by_forwarders() -> None:
+    from paymobctl.delivery import Result
+
+    assert Result("http://app:8000/", error="dns").failed_transiently
+    assert not Result("http://app:8000/", error="tls").failed_transiently

@@ -227,7 +227,13 @@ def deposit(
         str, typer.Option("--flow", help="legacy (iframe) or intention (unified checkout).")
     ] = "legacy",
     expiration: Annotated[
-        int, typer.Option("--expiration", help="Seconds the checkout stays valid.", min=60)
+        int,
+        typer.Option(
+            "--expiration",
+            help="Seconds the checkout stays valid (60 s to one year).",
+            min=60,
+            max=365 * 24 * 3600,
+        ),
     ] = 3600,
     open_: Annotated[bool, typer.Option("--open", help="Open the checkout in a browser.")] = False,
     wait: Annotated[

@@ -27,6 +27,7 @@ DEFAULT_TIMEOUT = 10.0
 
 _ERRORS = {
     "refused": "nothing is listening",
+    "dns": "cannot resolve the host",
     "timeout": "no answer in time",
     "tls": "TLS handshake failed",
     "invalid-url": "invalid URL",

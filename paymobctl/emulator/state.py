@@ -31,6 +31,7 @@ from paymobctl.models import (
     PaymentSource,
     Region,
     currency_exponent,
+    mask_pans,
 )
 from paymobctl.sandbox_profile import SANDBOX, SandboxCredentials
 
@@ -297,6 +298,20 @@ def _as_int(value: object) -> int | None:
     return None
 
 
+def _digest(token: str) -> str:
+    """How an auth token is remembered (never the token itself); any text, even forged."""
+    return hashlib.sha256(token.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def _hex_id(nbytes: int) -> str:
+    """A random hex identifier with no run of digits that reads as a card number: card-number
+    masking (stores, logs) must never alter a token or client secret (~0.3% of raw ones)."""
+    while True:
+        value = secrets.token_hex(nbytes)
+        if not mask_pans(value)[1]:
+            return value
+
+
 def _json_type(value: object) -> str:
     return type(value).__name__
 
@@ -375,9 +390,14 @@ class Sandbox:
     def _load(self) -> None:
         stored = self.persistence.load()
         now = self.now().timestamp()
+        expired = []
         for raw in stored.get("auth", []):
             if float(raw["expires"]) > now:
                 self.auth_tokens[str(raw["sha256"])] = float(raw["expires"])
+            else:
+                expired.append(str(raw["sha256"]))
+        if expired:
+            self.persistence.forget("auth", expired)
         tables: tuple[tuple[str, type[Any], dict[Any, Any], Callable[[Any], Any]], ...] = (
             ("order", Order, self.orders, lambda o: o.id),
             ("key", PaymentKey, self.keys, lambda k: k.key),
@@ -461,7 +481,7 @@ class Sandbox:
                 "exp": int(expires),
             }
         )
-        digest = hashlib.sha256(token.encode()).hexdigest()
+        digest = _digest(token)
         self.auth_tokens[digest] = expires
         self.persistence.save("auth", digest, {"sha256": digest, "expires": expires})
         if len(self.auth_tokens) >= self._auth_prune_at:
@@ -495,9 +515,7 @@ class Sandbox:
         self._auth_prune_at = max(1024, 2 * len(self.auth_tokens))
 
     def check_auth_token(self, token: str | None) -> None:
-        expires = (
-            self.auth_tokens.get(hashlib.sha256(token.encode()).hexdigest()) if token else None
-        )
+        expires = self.auth_tokens.get(_digest(token)) if token else None
         if expires is None or expires < self.now().timestamp():
             raise SandboxError(401, {"detail": "incorrect credentials"})
 
@@ -1154,7 +1172,7 @@ class Sandbox:
         info = txn.card or {}
         last4 = str(info.get("last4", "0000"))
         token = CardToken(
-            token=secrets.token_hex(28),
+            token=_hex_id(28),
             id=self._id("token"),
             masked_pan=f"xxxx-xxxx-xxxx-{last4}",
             last4=last4,
@@ -1652,8 +1670,8 @@ class Sandbox:
                 ],
             }
         )
-        intention_id = f"pi_test_{secrets.token_hex(16)}"
-        client_secret = f"{self.creds.secret_key[:3]}_csk_test_{secrets.token_hex(16)}"
+        intention_id = f"pi_test_{_hex_id(16)}"
+        client_secret = f"{self.creds.secret_key[:3]}_csk_test_{_hex_id(16)}"
         billing_full = {
             name: billing.get(name, "") for name in (*BILLING_REQUIRED, *BILLING_PRESENT)
         }
@@ -1840,7 +1858,9 @@ class StorePersistence:
         self.store = store
 
     def save(self, kind: str, key: str, value: Mapping[str, Any]) -> None:
-        self.store.save_sandbox_object(kind, key, value)
+        # An auth record is a digest and a time, nothing a request wrote: masking a digit run
+        # of the digest would only make the token unknown after a restart.
+        self.store.save_sandbox_object(kind, key, value, mask=kind != "auth")
 
     def forget(self, kind: str, keys: Sequence[str]) -> None:
         self.store.delete_sandbox_objects(kind, keys)

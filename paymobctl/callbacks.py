@@ -404,20 +404,11 @@ def build_delivery_status(
 # --- flattening (GET redirect, payments/pay) -----------------------------------------------------
 
 
-def _lookup(obj: Mapping[str, Any], path: str) -> Any:
-    current: Any = obj
-    for part in path.split("."):
-        if not isinstance(current, Mapping) or part not in current:
-            return None
-        current = current[part]
-    return current
-
-
 def redirect_params(obj: Mapping[str, Any], hmac: str | None) -> list[tuple[str, str]]:
     """The GET response-callback parameters, as text, in Paymob's order (reference §7.2)."""
     params: list[tuple[str, str]] = []
     for name, path in template("redirect.json")["params"]:
-        value = _lookup(obj, path)
+        value = signing.lookup_path(obj, path)
         if value is None and name == "merchant_order_id":
             continue  # only present when the merchant sent one
         params.append((name, signing.render_value(value)))
@@ -450,7 +441,7 @@ def pay_response(obj: Mapping[str, Any], hmac: str) -> dict[str, Any]:
     """The flattened string-typed record ``payments/pay`` returns for a TOKEN payment."""
     record: dict[str, Any] = {}
     for name, path in template("pay_response.json")["params"]:
-        value = _lookup(obj, path)
+        value = signing.lookup_path(obj, path)
         record[name] = None if value is None else signing.render_value(value)
     record["hmac"] = hmac
     record["use_redirection"] = False

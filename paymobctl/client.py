@@ -356,6 +356,35 @@ class PaymobClient:
             )
         return key
 
+    def order_and_key(
+        self,
+        *,
+        amount_cents: int,
+        currency: str,
+        merchant_order_id: str | None,
+        integration_id: int,
+        billing: Billing,
+        expiration: int = 3600,
+        tokenization: bool = False,
+        card_token: str | None = None,
+    ) -> tuple[int, str]:
+        """An order, then a payment key for all of it: (order id, payment key)."""
+        order = self.create_order(
+            amount_cents=amount_cents, currency=currency, merchant_order_id=merchant_order_id
+        )
+        order_id = field_int(order, "id", action="creating the order")
+        key = self.payment_key(
+            order_id=order_id,
+            amount_cents=amount_cents,
+            currency=currency,
+            integration_id=integration_id,
+            billing=billing,
+            expiration=expiration,
+            tokenization=tokenization,
+            card_token=card_token,
+        )
+        return order_id, key
+
     def iframe_url(self, iframe_id: int, payment_key: str) -> str:
         return f"{self.base_url}/api/acceptance/iframes/{iframe_id}?{urlencode({'payment_token': payment_key})}"
 
@@ -556,14 +585,10 @@ class PaymobClient:
         check_iframe: bool = True,
     ) -> Checkout:
         """auth → order → payment key → iframe URL (the guide's deposit)."""
-        order = self.create_order(
-            amount_cents=amount_cents, currency=currency, merchant_order_id=merchant_order_id
-        )
-        order_id = field_int(order, "id", action="creating the order")
-        key = self.payment_key(
-            order_id=order_id,
+        order_id, key = self.order_and_key(
             amount_cents=amount_cents,
             currency=currency,
+            merchant_order_id=merchant_order_id,
             integration_id=integration_id,
             billing=billing,
             expiration=expiration,

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from paymobctl.client import Billing, Checkout, PaymobClient, field_int
+from paymobctl.client import Billing, Checkout, PaymobClient
 from paymobctl.errors import ApiError, ConfigError, UsageError
 
 if TYPE_CHECKING:
@@ -245,14 +245,10 @@ def pay_with_saved_card(
 ) -> TokenPayment:
     """Payment key on the MOTO integration, then ``payments/pay`` with the card token."""
     moto = settings.require_int("moto_integration_id", purpose="paying with a saved card")
-    order = client.create_order(
-        amount_cents=amount_cents, currency=currency, merchant_order_id=merchant_order_id
-    )
-    order_id = field_int(order, "id", action="creating the order")
-    key = client.payment_key(
-        order_id=order_id,
+    order_id, key = client.order_and_key(
         amount_cents=amount_cents,
         currency=currency,
+        merchant_order_id=merchant_order_id,
         integration_id=moto,
         billing=billing,
         card_token=card.token,

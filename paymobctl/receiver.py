@@ -328,20 +328,7 @@ class Receiver:
         method = scope["method"]
         headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in scope["headers"]]
         content_type = next((v for k, v in headers if k == "content-type"), "")
-        if path in self._webhook and method == "POST":
-            outcome = self.classify_post(body, query, content_type)
-        elif path in self._response and method in ("GET", "HEAD"):
-            outcome = self.classify_get(query)
-        elif path in self._webhook or path in self._response:
-            allowed = "POST" if path in self._webhook else "GET"
-            outcome = _problem(405, f"method {method} not allowed here: Paymob uses {allowed}")
-            outcome.allow = allowed
-        else:
-            outcome = _problem(
-                404,
-                f"no callback endpoint at {path}: the webhook is {self.config.webhook_path} "
-                f"and the response redirect {self.config.response_path}",
-            )
+        outcome = self._classify(method, path, query, body, content_type)
         client = scope.get("client")
         event = NewEvent(
             method=method,

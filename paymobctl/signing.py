@@ -135,11 +135,12 @@ def render_value(value: object, null: NullConvention = NullConvention.EMPTY) -> 
 _MISSING = object()
 
 
-def _lookup_post(obj: Mapping[str, Any], path: str) -> object:
+def lookup_path(obj: Mapping[str, Any], path: str, missing: object = None) -> Any:
+    """The value at a dotted ``path`` (``order.id``) of a nested payload, else ``missing``."""
     current: object = obj
     for part in path.split("."):
         if not isinstance(current, Mapping) or part not in current:
-            return _MISSING
+            return missing
         current = current[part]
     return current
 
@@ -173,7 +174,7 @@ def collect_fields(kind: CallbackKind, data: Mapping[str, Any]) -> tuple[FieldVa
                     break
             out.append(FieldValue(spec.get_key, used, raw, used is None))
         else:
-            found = _lookup_post(data, spec.post_path)
+            found = lookup_path(data, spec.post_path, _MISSING)
             if found is _MISSING:
                 out.append(FieldValue(spec.post_path, None, None, True))
             else:

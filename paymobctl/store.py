@@ -474,13 +474,10 @@ class Store:
         return int(self._query("PRAGMA user_version")[0][0])
 
     def migrate(self, target: int | None = None) -> None:
-        latest = len(MIGRATIONS)
-        target = latest if target is None else target
-        current = self.version
-        refusal = self._refusal(current, self.tables())
-        if refusal is not None:
-            raise refusal
-        for version in range(current, target):
+        """Apply the missing migrations, each atomically (a foreign or newer database was
+        already refused when the connection opened)."""
+        target = len(MIGRATIONS) if target is None else target
+        for version in range(self.version, target):
             try:
                 with self._transaction() as conn:
                     for statement in MIGRATIONS[version]:
@@ -505,6 +502,13 @@ class Store:
                 hint="paymobctl leaves it untouched; pass another --db PATH",
             )
         return None
+
+    def _newest(self, select: str, filters: Mapping[str, Any], limit: int) -> list[sqlite3.Row]:
+        """The newest ``limit`` rows of ``select`` (a literal query) matching every filter given
+        a value; each filter's key is a literal ``column = ?`` clause."""
+        given = {clause: value for clause, value in filters.items() if value}
+        where = " WHERE " + " AND ".join(given) if given else ""
+        return self._query(select + where + " ORDER BY id DESC LIMIT ?", [*given.values(), limit])
 
     def tables(self) -> list[str]:
         rows = self._query("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")
@@ -587,14 +591,8 @@ class Store:
         )
 
     def deliveries(self, *, limit: int = 50, kind: str | None = None) -> list[Delivery]:
-        sql = "SELECT * FROM deliveries"
-        params: list[Any] = []
-        if kind:
-            sql += " WHERE kind = ?"
-            params.append(kind)
-        sql += " ORDER BY id DESC LIMIT ?"
-        params.append(limit)
-        return [_delivery(row) for row in self._query(sql, params)]
+        rows = self._newest("SELECT * FROM deliveries", {"kind = ?": kind}, limit)
+        return [_delivery(row) for row in rows]
 
     def delivery(self, delivery_id: int) -> Delivery | None:
         rows = self._query("SELECT * FROM deliveries WHERE id = ?", (delivery_id,))
@@ -944,17 +942,10 @@ class Store:
     def deposits(
         self, *, profile: str | None = None, status: str | None = None, limit: int = 50
     ) -> list[Deposit]:
-        sql = "SELECT * FROM deposits WHERE 1 = 1"
-        params: list[Any] = []
-        if profile:
-            sql += " AND profile = ?"
-            params.append(profile)
-        if status:
-            sql += " AND status = ?"
-            params.append(status)
-        sql += " ORDER BY id DESC LIMIT ?"
-        params.append(limit)
-        return [_deposit(row) for row in self._query(sql, params)]
+        rows = self._newest(
+            "SELECT * FROM deposits", {"profile = ?": profile, "status = ?": status}, limit
+        )
+        return [_deposit(row) for row in rows]
 
     def update_deposit(
         self,
@@ -1078,14 +1069,8 @@ class Store:
         return run_id
 
     def checklist_runs(self, *, url: str | None = None, limit: int = 20) -> list[dict[str, Any]]:
-        sql = "SELECT * FROM checklist_runs"
-        params: list[Any] = []
-        if url:
-            sql += " WHERE url = ?"
-            params.append(url)
-        sql += " ORDER BY id DESC LIMIT ?"
-        params.append(limit)
-        return [_row_dict(row) for row in self._query(sql, params)]
+        rows = self._newest("SELECT * FROM checklist_runs", {"url = ?": url}, limit)
+        return [_row_dict(row) for row in rows]
 
     def checklist_results(self, run_id: int) -> list[dict[str, Any]]:
         rows = self._query(

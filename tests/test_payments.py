@@ -15,7 +15,7 @@ import httpx
 import pytest
 
 from paymobctl.client import Billing, PaymobClient, api_error
-from paymobctl.demo import Browser
+from paymobctl.checkout import Browser
 from paymobctl.emulator import create_app as create_sandbox
 from paymobctl.errors import ApiError, ExitCode, NetworkError
 from paymobctl.models import Secret

@@ -197,6 +197,11 @@ def _digest(secret: str | bytes, message: str) -> str:
     return _hmac.new(key, message.encode("utf-8", "surrogatepass"), hashlib.sha512).hexdigest()
 
 
+def digest(secret: str, message: str) -> str:
+    """HMAC-SHA512 of an already concatenated signing string, lowercase hex (for dialects)."""
+    return _digest(secret, message)
+
+
 def compute(kind: CallbackKind, data: Mapping[str, Any], secret: str) -> str:
     """The lowercase hex HMAC Paymob would send for this payload (canonical null rendering)."""
     return _digest(secret, signing_string(collect_fields(kind, data)))

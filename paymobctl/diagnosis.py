@@ -111,13 +111,15 @@ class Diagnosis:
                 "the endpoint accepts a wrong signature too: it does not verify the HMAC, and "
                 "rejected the callback for another reason"
             )
+        mistakes = "; ".join(d.finding for d in self.matched)
         if self.canonical_accepted:
             return (
                 "a correctly signed declined probe is accepted: the signature is fine; the "
                 "endpoint rejected the callback for its content (an unknown order, an amount…)"
+                + (f"; but also: {mistakes}" if mistakes else "")
             )
-        if self.matched:
-            return "; ".join(d.finding for d in self.matched)
+        if mistakes:
+            return mistakes
         if secret_matches:
             return (
                 "no common mistake is accepted and the secret matches the account: the "

@@ -494,7 +494,7 @@ def _send(http: httpx.Client, method: str, url: str, body: bytes | None, timeout
 
 
 def _is_csrf(answer: Answer) -> bool:
-    return answer.status == 419 or (answer.status == 403 and "csrf" in answer.text.lower())
+    return diagnosis.csrf_blocked(answer.status, answer.text)
 
 
 def _text(html: str) -> str:

@@ -196,3 +196,76 @@ def _request(
     return delivery.post_json(
         callbacks.with_query(url, f"hmac={digest}"), {**envelope, "obj": data}
     )
+
+
+def csrf_blocked(status: int | None, text: str) -> bool:
+    """Django's 403 "CSRF verification failed" or Laravel's 419: the HMAC was never looked at."""
+    return status == 419 or (status == 403 and "csrf" in text.lower())
+
+
+def secret_matches_account(settings: Settings, http: httpx.Client, secret: str) -> bool | None:
+    """Whether the HMAC secret Paymob (or the sandbox) holds for this profile's account equals
+    ``secret``, compared in constant time; None when it cannot be read (no API key, offline)."""
+    import hmac
+
+    from paymobctl.errors import PaymobctlError
+    from paymobctl.payments import client_for
+
+    if settings.get("api_key") is None:
+        return None
+    try:
+        held = client_for(settings, http).hmac_secret()
+    except PaymobctlError:
+        return None
+    return hmac.compare_digest(held.encode("utf-8"), secret.encode("utf-8"))
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """Why an endpoint rejected a correctly signed callback, in one line, and the fix."""
+
+    text: str
+    fix: str | None
+    matched: tuple[str, ...] = ()
+    tried: tuple[tuple[str, int | None], ...] = ()
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "finding": self.text,
+            "fix": self.fix,
+            "matched": list(self.matched),
+            "tried": dict(self.tried),
+        }
+
+
+def explain_rejection(
+    http: httpx.Client,
+    url: str,
+    kind: CallbackKind,
+    secret: str,
+    *,
+    settings: Settings,
+    status: int | None,
+    answer_text: str,
+    timeout: float = 10.0,
+) -> Verdict | None:
+    """For a correctly signed callback the endpoint at ``url`` (no query) answered ``status``:
+    None unless it was a 4xx; else what the endpoint gets wrong, probing it as :func:`diagnose`."""
+    if status is None or not 400 <= status < 500:
+        return None
+    if csrf_blocked(status, answer_text):
+        return Verdict(
+            "blocked by CSRF protection before the HMAC was looked at",
+            "exempt the webhook view from CSRF (Django: @csrf_exempt; the guide's troubleshooting "
+            "table)",
+        )
+    found = diagnose(http, url, kind, secret, settings=settings, timeout=timeout)
+    secret_ok = None
+    if not (found.matched or found.canonical_accepted or found.unverified or found.unreachable):
+        secret_ok = secret_matches_account(settings, http, secret)
+    return Verdict(
+        found.finding(secret_matches=secret_ok),
+        found.fix,
+        tuple(d.mistake.value for d in found.matched),
+        tuple((t.label, t.status) for t in found.tried),
+    )

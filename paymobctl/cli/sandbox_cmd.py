@@ -87,7 +87,7 @@ def sandbox(
 ) -> None:
     """Run the sandbox until Ctrl-C. Its credentials equal the built-in 'sandbox' profile, so other
     commands work against it with no configuration."""
-    from paymobctl import serving
+    from paymobctl import sandbox_runtime, serving
     from paymobctl.delivery import RetryPolicy
     from paymobctl.emulator import create_app, credentials_table
     from paymobctl.emulator.notifier import DEFAULT_POLICY
@@ -133,6 +133,7 @@ def sandbox(
         policy=policy,
     )
     sock = serving.bind(host, port, what="the sandbox")
+    announced: list[Path] = []
 
     def ready(url: str) -> None:
         creds = credentials_table(SANDBOX, url)
@@ -150,7 +151,8 @@ def sandbox(
                 out.line(f"{label}: {value}")
             if url != SANDBOX.base_url:
                 out.line(
-                    f"Note: other commands use {SANDBOX.base_url} by default; pass PAYMOB_BASE_URL={url}"
+                    f"Note: not the default {SANDBOX.base_url}: other commands of the sandbox "
+                    f"profile find this one through its runtime file (or PAYMOB_BASE_URL={url})"
                 )
             out.ok(f"Ready: sandbox listening on {url} (Ctrl-C to stop)")
         out.stdout.flush()
@@ -158,8 +160,16 @@ def sandbox(
             problem = serving.write_ready_file(ready_file, url)
             if problem:
                 out.warn(problem)
+        runtime_file, problem = sandbox_runtime.announce(url)
+        announced.append(runtime_file)
+        if problem:
+            out.warn(f"{problem}: other commands will not find this sandbox; pass them --url")
 
-    serving.run(application, sock, on_ready=ready)
+    try:
+        serving.run(application, sock, on_ready=ready)
+    finally:
+        for path in announced:
+            sandbox_runtime.withdraw(path)
     if not rt.json:
         out.line("sandbox stopped")
 
@@ -169,19 +179,21 @@ def _admin(url: str | None) -> str:
 
     if url:
         return url.rstrip("/")
-    settings = runtime().settings()
+    settings = runtime().located_settings()
     return settings.base_url if settings.is_sandbox else SANDBOX.base_url
 
 
 def _call(method: str, url: str, body: dict[str, Any] | None = None) -> Any:
     import httpx
 
+    from paymobctl.client import NOT_RUNNING_HINT
+
     try:
         response = httpx.request(method, url, json=body, timeout=10, trust_env=False)
     except httpx.HTTPError:
         raise NetworkError(
             f"no sandbox answers at {url.split('/_sandbox', maxsplit=1)[0]}",
-            hint="start it with `paymobctl sandbox`, or pass --url",
+            hint=NOT_RUNNING_HINT,
         ) from None
     if response.status_code >= 400:
         raise UsageError(f"the sandbox refused: {response.text}")

@@ -103,12 +103,15 @@ class Browser:
         for _ in range(MAX_HOPS):
             try:
                 status, location, text = self._fetch(method, url, data)
-            except NetworkError as exc:
+            except _Unreachable as exc:
                 if not redirects:
-                    raise
+                    raise NetworkError(
+                        f"cannot load {_bare(url)} ({exc.reason})",
+                        hint="is the sandbox that created this checkout still running?",
+                    ) from None
                 # A browser sent on to an app that is not running shows an error page: the
                 # payment happened anyway, so this is a finding, not a failure.
-                return Page(url, 0, "", redirects, failure=exc.message)
+                return Page(url, 0, "", redirects, failure=exc.reason)
             if location is None or not 300 <= status < 400:
                 return Page(url, status, text, redirects)
             url = urljoin(url, location)
@@ -139,10 +142,13 @@ class Browser:
                     bytes(body).decode(response.encoding or "utf-8", "replace"),
                 )
         except httpx.HTTPError as exc:
-            raise NetworkError(
-                f"cannot load {_bare(url)} ({exc or type(exc).__name__})",
-                hint="is the sandbox that created this checkout still running?",
-            ) from None
+            raise _Unreachable(str(exc) or type(exc).__name__) from None
+
+
+class _Unreachable(Exception):
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
 
 
 # --- paying a checkout ---------------------------------------------------------------------------

@@ -83,10 +83,25 @@ class Diagnosis:
     def _get(self, label: str) -> Tried | None:
         return next((t for t in self.tried if t.label == label), None)
 
+    def passed(self, tried: Tried) -> bool:
+        """The probe got past the signature check: a 2xx, or a 4xx other than the one a wrong
+        signature gets (an app may verify first, then answer 404 for the unknown probe order)."""
+        if tried.accepted:
+            return True
+        wrong = self._get("wrong hmac")
+        return (
+            tried.status is not None
+            and tried.status < 500
+            and wrong is not None
+            and wrong.status is not None
+            and not wrong.accepted
+            and tried.status != wrong.status
+        )
+
     @property
     def canonical_accepted(self) -> bool:
         found = self._get("canonical")
-        return found is not None and found.accepted
+        return found is not None and self.passed(found)
 
     @property
     def unverified(self) -> bool:
@@ -96,7 +111,7 @@ class Diagnosis:
 
     @property
     def matched(self) -> tuple[Dialect, ...]:
-        return tuple(t.dialect for t in self.tried if t.accepted and t.dialect is not None)
+        return tuple(t.dialect for t in self.tried if t.dialect is not None and self.passed(t))
 
     @property
     def unreachable(self) -> bool:

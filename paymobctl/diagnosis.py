@@ -228,6 +228,16 @@ def secret_matches_account(settings: Settings, http: httpx.Client, secret: str) 
 
     if settings.get("api_key") is None:
         return None
+    from paymobctl.config import Source
+    from paymobctl.sandbox_runtime import find
+
+    resolved = settings.values.get("base_url")
+    if (
+        settings.is_sandbox
+        and (resolved is None or resolved.source is Source.BUILTIN)
+        and find() is None
+    ):
+        return None  # the sandbox profile, and no sandbox announced itself: nobody to ask
     try:
         held = client_for(settings, http).hmac_secret()
     except PaymobctlError:

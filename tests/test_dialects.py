@@ -272,3 +272,104 @@ def test_every_probe_is_a_declined_unknown_order() -> None:
         obj = body["obj"]
         assert obj["success"] is False and obj["order"]["id"] >= 999_900_000_000
         assert obj["order"]["merchant_order_id"].startswith("paymobctl-probe-")
+
+
+# --- the CLI: simulate --expect-reject, simulate's diagnosis, hmac fields ---------------------------
+
+
+def test_simulate_expect_reject() -> None:
+    from .conftest import run_cli
+    from .servers import Recorder, serve
+
+    recorder = Recorder(status=401)
+    with serve(recorder.app()) as base:
+        rejected = run_cli(
+            "simulate", "transaction", "--to", f"{base}/w/", "--bad-hmac", "--expect-reject"
+        )
+        assert rejected.code == 0 and "rejected as expected (HTTP 401)" in rejected.stdout
+        assert len(recorder.requests) == 1  # no diagnosis probes for a negative test
+        recorder.status = 200
+        accepted = run_cli(
+            "simulate", "transaction", "--to", f"{base}/w/", "--unsigned", "--expect-reject"
+        )
+        assert accepted.code == 1 and "expected a 4xx rejection, got HTTP 200" in accepted.output
+
+
+def test_simulate_diagnoses_a_rejected_token_and_a_csrf_block(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from .conftest import run_cli
+    from .servers import Recorder, free_port, serve
+
+    monkeypatch.setenv("PAYMOB_BASE_URL", f"http://127.0.0.1:{free_port()}")  # no account to ask
+    recorder = Recorder(status=403)
+    with serve(recorder.app()) as base:
+        result = run_cli("simulate", "token", "--to", f"{base}/w/")
+    assert result.code == 1
+    # Every probe is refused the same way: no mistake explains it, and with no account to compare
+    # the secret with, the secret is the suspect.
+    assert "diagnosis: no common implementation mistake is accepted" in result.stdout
+    assert "secret probably differs" in result.stdout
+    assert len(recorder.requests) > 3
+
+    def csrf(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(403, text="<h1>Forbidden (403)</h1><p>CSRF verification failed.</p>")
+
+    with httpx.Client(transport=httpx.MockTransport(csrf)) as http:
+        from paymobctl.diagnosis import explain_rejection
+
+        verdict = explain_rejection(
+            http, "http://shop.test/w/", CallbackKind.TRANSACTION, SECRET, settings=SETTINGS,
+            status=403, answer_text="CSRF verification failed. Request aborted.",
+        )  # fmt: skip
+    assert verdict is not None and "CSRF" in verdict.text and "csrf_exempt" in (verdict.fix or "")
+
+
+def test_hmac_fields() -> None:
+    from .conftest import run_cli
+
+    token = run_cli("hmac", "fields", "token")
+    assert token.code == 0
+    listed = [ln.split(". ", 1)[1] for ln in token.stdout.splitlines() if ". " in ln[:6]]
+    assert listed == TOKEN
+    assert "true / false in lowercase" in token.stdout
+    redirect = run_cli("--json", "hmac", "fields", "redirect").json()
+    assert [f["field"] for f in redirect["fields"]["redirect"]] == GET_TXN
+    everything = run_cli("--json", "hmac", "fields").json()["fields"]
+    assert [f["field"] for f in everything["transaction"]] == TXN
+    bad = run_cli("hmac", "fields", "refund")
+    assert bad.code == 2 and "choose transaction, token or redirect" in bad.stderr
+
+
+def test_simulate_blames_the_code_when_the_account_holds_the_same_secret(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from paymobctl.emulator import create_app as create_sandbox
+
+    from .conftest import run_cli
+    from .servers import Recorder, serve
+
+    recorder = Recorder(status=401)
+    with serve(create_sandbox()) as sandbox, serve(recorder.app()) as base:
+        monkeypatch.setenv("PAYMOB_BASE_URL", sandbox)
+        result = run_cli("simulate", "transaction", "--to", f"{base}/w/")
+    assert result.code == 1
+    assert "the secret matches the account" in result.stdout
+    assert "disagrees with Paymob's rules" in result.stdout
+
+
+def test_an_app_that_verifies_then_404s_unknown_orders_is_diagnosed() -> None:
+    def handle(request: httpx.Request) -> httpx.Response:
+        params = dict(parse_qsl(urlsplit(str(request.url)).query))
+        obj = json.loads(request.content)["obj"]
+        if not hmac.compare_digest(
+            v_python_bool(CallbackKind.TRANSACTION, obj, ""), params["hmac"]
+        ):
+            return httpx.Response(401)
+        return httpx.Response(404, json={"detail": "Transaction not found"})  # verified first
+
+    with httpx.Client(transport=httpx.MockTransport(handle)) as http:
+        found = diagnose(
+            http, "http://shop.test/w/", CallbackKind.TRANSACTION, SECRET, settings=SETTINGS
+        )
+    assert [d.mistake for d in found.matched] == [Mistake.PYTHON_BOOL]

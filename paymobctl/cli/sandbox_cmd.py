@@ -136,6 +136,11 @@ def sandbox(
     announced: list[Path] = []
 
     def ready(url: str) -> None:
+        # The runtime file first: once "Ready" (or the ready file) appears, commands find it.
+        runtime_file, problem = sandbox_runtime.announce(url)
+        announced.append(runtime_file)
+        if problem:
+            out.warn(f"{problem}: other commands will not find this sandbox; pass them --url")
         creds = credentials_table(SANDBOX, url)
         links = {
             "Checkout": f"{url}/api/acceptance/iframes/{SANDBOX.iframe_id}?payment_token=<payment key>",
@@ -160,10 +165,6 @@ def sandbox(
             problem = serving.write_ready_file(ready_file, url)
             if problem:
                 out.warn(problem)
-        runtime_file, problem = sandbox_runtime.announce(url)
-        announced.append(runtime_file)
-        if problem:
-            out.warn(f"{problem}: other commands will not find this sandbox; pass them --url")
 
     try:
         serving.run(application, sock, on_ready=ready)

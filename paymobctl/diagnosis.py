@@ -139,7 +139,8 @@ class Diagnosis:
             return (
                 "no common mistake is accepted and the secret matches the account: the "
                 "endpoint's verification code disagrees with Paymob's rules (compare it with "
-                "`paymobctl hmac fields`)"
+                "`paymobctl hmac fields`), unless the deployment runs with another secret than "
+                "the profile's"
             )
         return (
             "no common implementation mistake is accepted either: the deployment's HMAC secret "

@@ -373,3 +373,25 @@ def test_an_app_that_verifies_then_404s_unknown_orders_is_diagnosed() -> None:
             http, "http://shop.test/w/", CallbackKind.TRANSACTION, SECRET, settings=SETTINGS
         )
     assert [d.mistake for d in found.matched] == [Mistake.PYTHON_BOOL]
+
+
+def test_checklist_blames_the_code_when_api_004_passes(monkeypatch: pytest.MonkeyPatch) -> None:
+    from paymobctl.emulator import create_app as create_sandbox
+
+    from . import django_site
+    from .conftest import run_cli
+    from .servers import serve
+
+    # The profile's secret is the account's (the sandbox's); the deployment verifies with another.
+    with (
+        serve(create_sandbox()) as sandbox,
+        serve(django_site.application(), lifespan="off") as app,
+    ):
+        monkeypatch.setenv("PAYMOB_BASE_URL", sandbox)
+        result = run_cli("--json", "checklist", f"{app}/good")
+    checks = {c["id"]: c for c in result.json()["checks"]}
+    assert checks["PMB-API-004"]["status"] == "pass"
+    found = checks["PMB-HMAC-003"]
+    assert found["status"] == "fail" and "disagrees with Paymob's rules" in found["detail"]
+    assert "secret probably differs" not in found["detail"]
+    assert "_secret_matches" not in json.dumps(found)  # internal, never shown

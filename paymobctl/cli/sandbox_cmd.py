@@ -346,13 +346,21 @@ def pay_cmd(
             "--expiry", metavar="MM/YY", help="Expiry; on 3-D Secure cards it picks the result."
         ),
     ] = "01/39",
-    cvv: Annotated[str, typer.Option("--cvv", help="CVV (never stored or printed).")] = "123",
+    cvv: Annotated[
+        str, typer.Option("--cvv", metavar="CVV", help="CVV (never stored or printed).")
+    ] = "123",
     save_card: Annotated[
         bool, typer.Option("--save-card", help="Tick 'save card' (a TOKEN callback follows).")
     ] = False,
     otp: Annotated[str, typer.Option("--otp", metavar="CODE", help="3-D Secure OTP.")] = "1234",
     timeout: Annotated[
-        float, typer.Option("--timeout", min=0.1, help="Seconds per page and per callback wait.")
+        float,
+        typer.Option(
+            "--timeout",
+            metavar="SECONDS",
+            min=0.1,
+            help="Per page; waiting for the callbacks' delivery gets three times as long.",
+        ),
     ] = 10.0,
 ) -> None:
     """Pay a checkout your app created, as a payer's browser would; print where the browser was

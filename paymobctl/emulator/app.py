@@ -507,6 +507,15 @@ async def admin_drain(request: Request) -> Response:
     return JSONResponse({"pending": _notifier(request).pending})
 
 
+@api
+async def admin_reset(request: Request) -> Response:
+    """Stop pending deliveries and forget every object (``paymobctl.testing``, between tests)."""
+    await _notifier(request).close()
+    sandbox = _sandbox(request)
+    sandbox.reset()
+    return JSONResponse(sandbox.callback_urls())
+
+
 async def index(request: Request) -> Response:
     sandbox = _sandbox(request)
     c = sandbox.creds
@@ -604,6 +613,7 @@ def create_app(
         Route("/_sandbox/deliveries", admin_deliveries),
         Route("/_sandbox/kiosk/{reference}/pay", admin_kiosk, methods=["POST"]),
         Route("/_sandbox/drain", admin_drain, methods=["POST"]),
+        Route("/_sandbox/reset", admin_reset, methods=["POST"]),
     ]
     app = Starlette(routes=routes, lifespan=lifespan)
     app.state.sandbox = sandbox

@@ -43,6 +43,7 @@ if TYPE_CHECKING:
     from paymobctl.serving import Background
 
 __all__ = [
+    "Callbacks",
     "Card",
     "CheckoutResult",
     "Delivery",
@@ -64,14 +65,25 @@ TEST_RETRY_POLICY = delivery.RetryPolicy(
 # --- signed callbacks ----------------------------------------------------------------------------
 
 
-@dataclass
 class SignedCallback:
     """One callback as Paymob would send it. ``json`` is the body (mutable: change a field after
     signing to get a tampered callback); ``hmac`` the signature computed when it was built."""
 
-    kind: Kind
-    json: dict[str, Any]
-    hmac: str | None
+    def __init__(self, kind: Kind, hmac: str | None, *, wire: bytes | None, obj: dict[str, Any]):
+        self.kind: Kind = kind
+        self.hmac = hmac
+        self._wire = wire  # the bytes simulate would send, until .json is asked for
+        self._json: dict[str, Any] | None = None if wire is not None else {"obj": obj}
+
+    def __repr__(self) -> str:
+        return f"<SignedCallback {self.kind} hmac={(self.hmac or 'none')[:12]}…>"
+
+    @property
+    def json(self) -> dict[str, Any]:
+        if self._json is None:
+            assert self._wire is not None
+            self._json = json.loads(self._wire)
+        return self._json
 
     @property
     def obj(self) -> dict[str, Any]:
@@ -93,7 +105,9 @@ class SignedCallback:
     @property
     def content(self) -> bytes | None:
         """The body's bytes exactly as sent (compact UTF-8 JSON); None for a GET response."""
-        return None if self.kind == "response" else delivery.wire_json(self.json)
+        if self.kind == "response":
+            return None
+        return self._wire if self._json is None else delivery.wire_json(self._json)
 
     @property
     def headers(self) -> dict[str, str]:
@@ -133,10 +147,9 @@ class SignedCallback:
             return request_method(
                 self.method, where, data=self.content, headers=self.headers, timeout=timeout
             )
-        if hasattr(target, "build_request") and callable(request_method):  # httpx.Client
-            return request_method(
-                self.method, where, content=self.content, headers=self.headers, timeout=timeout
-            )
+        if hasattr(target, "build_request") and callable(request_method):
+            # httpx.Client (and httpx2's, which TestClient is): the client's own timeout applies.
+            return request_method(self.method, where, content=self.content, headers=self.headers)
         raise UsageError(
             f"cannot send a callback with a {type(target).__name__}",
             hint="pass a URL, an httpx.Client, a requests.Session, a Django test Client or a "
@@ -194,10 +207,23 @@ def callback(
     prepared = simulation.prepare(
         request, url=WEBHOOK_PATH, secret=SANDBOX.hmac_secret if secret is None else secret
     )
-    body = prepared.request.printable()["body"] if prepared.request.body else None
-    if body is None:  # a response: GET with no body; keep the envelope for ``.json``
-        body = {"type": "TRANSACTION", "obj": prepared.obj}
-    return SignedCallback(kind, body, prepared.hmac)
+    return SignedCallback(kind, prepared.hmac, wire=prepared.request.body, obj=prepared.obj)
+
+
+class Callbacks:
+    """``callback``, ``token`` and ``response`` with a fixed HMAC secret (``paymob_callback``)."""
+
+    def __init__(self, secret: str | None = None) -> None:
+        self.secret = SANDBOX.hmac_secret if secret is None else secret
+
+    def __call__(self, kind: Kind = "transaction", **options: Any) -> SignedCallback:
+        return callback(kind, **{"secret": self.secret, **options})
+
+    def token(self, **options: Any) -> SignedCallback:
+        return self("token", **options)
+
+    def response(self, **options: Any) -> SignedCallback:
+        return self("response", **options)
 
 
 def token(**options: Any) -> SignedCallback:

@@ -456,7 +456,7 @@ class Sandbox:
     def deliveries(self) -> list[Delivery]:
         """Every callback sent, oldest first, with its body and the answer it got."""
         found = []
-        for item in sorted(list(self._state().deliveries.values()), key=lambda d: d.id):
+        for item in sorted(self._state().deliveries.values(), key=lambda d: d.id):
             attempts = list(item.attempts)
             last = attempts[-1] if attempts else None
             found.append(

@@ -123,7 +123,9 @@ def is_valid_callback(kind, obj, received):
 
 def is_valid_redirect(params, received):
     """The GET redirect: flat string values, ``order`` instead of ``order.id``."""
-    flat = {field: params.get("order" if field == "order.id" else field) for field in TRANSACTION_FIELDS}
+    flat = {
+        field: params.get("order" if field == "order.id" else field) for field in TRANSACTION_FIELDS
+    }
     message = "".join(flat[field] or "" for field in TRANSACTION_FIELDS)
     expected = hmac.new(settings.PAYMOB_HMAC_SECRET.encode(), message.encode(), hashlib.sha512)
     return hmac.compare_digest(expected.hexdigest(), received or "")

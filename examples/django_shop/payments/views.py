@@ -48,9 +48,7 @@ def deposit(request):
     except paymob.PaymobError as exc:
         log.warning("deposit %s: %s", record.id, exc)
         return _error("Failed to initiate deposit", status=502)
-    return JsonResponse(
-        {"deposit_id": record.id, "iframe_url": paymob.iframe_url(key)}, status=201
-    )
+    return JsonResponse({"deposit_id": record.id, "iframe_url": paymob.iframe_url(key)}, status=201)
 
 
 @csrf_exempt
@@ -106,9 +104,11 @@ def webhook(request):
         return JsonResponse({"detail": "card saved"})
     if kind == "TRANSACTION":
         with transaction.atomic():
-            record = Deposit.objects.select_for_update().filter(
-                paymob_order_id=(obj.get("order") or {}).get("id")
-            ).first()
+            record = (
+                Deposit.objects.select_for_update()
+                .filter(paymob_order_id=(obj.get("order") or {}).get("id"))
+                .first()
+            )
             if record is None:
                 return _error("Unknown order", status=404)
             if record.status == Deposit.Status.PENDING and not obj.get("pending"):

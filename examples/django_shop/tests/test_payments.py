@@ -60,7 +60,10 @@ def test_tampered_callback_is_rejected(client, paymob_callback):
 
 def test_wrong_amount_is_not_paid(client, paymob_callback):
     deposit, _ = _deposit(client, "150.00")
-    assert paymob_callback(order_id=deposit.paymob_order_id, amount_cents=100).send(client).status_code == 200
+    assert (
+        paymob_callback(order_id=deposit.paymob_order_id, amount_cents=100).send(client).status_code
+        == 200
+    )
     deposit.refresh_from_db()
     assert deposit.status == "failed"
 

@@ -4,36 +4,51 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
-    dependencies = [
-    ]
+    dependencies = []
 
     operations = [
         migrations.CreateModel(
-            name='Deposit',
+            name="Deposit",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('amount_cents', models.PositiveBigIntegerField()),
-                ('currency', models.CharField(default='EGP', max_length=3)),
-                ('email', models.EmailField(max_length=254)),
-                ('paymob_order_id', models.BigIntegerField(null=True, unique=True)),
-                ('transaction_id', models.BigIntegerField(null=True)),
-                ('status', models.CharField(choices=[('pending', 'Pending'), ('paid', 'Paid'), ('failed', 'Failed')], default='pending', max_length=10)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("amount_cents", models.PositiveBigIntegerField()),
+                ("currency", models.CharField(default="EGP", max_length=3)),
+                ("email", models.EmailField(max_length=254)),
+                ("paymob_order_id", models.BigIntegerField(null=True, unique=True)),
+                ("transaction_id", models.BigIntegerField(null=True)),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[("pending", "Pending"), ("paid", "Paid"), ("failed", "Failed")],
+                        default="pending",
+                        max_length=10,
+                    ),
+                ),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
             ],
         ),
         migrations.CreateModel(
-            name='PaymentMethod',
+            name="PaymentMethod",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('email', models.EmailField(max_length=254)),
-                ('token', models.CharField(max_length=128, unique=True)),
-                ('masked_pan', models.CharField(max_length=32)),
-                ('card_subtype', models.CharField(max_length=32)),
-                ('paymob_order_id', models.BigIntegerField(null=True)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("email", models.EmailField(max_length=254)),
+                ("token", models.CharField(max_length=128, unique=True)),
+                ("masked_pan", models.CharField(max_length=32)),
+                ("card_subtype", models.CharField(max_length=32)),
+                ("paymob_order_id", models.BigIntegerField(null=True)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
             ],
         ),
     ]

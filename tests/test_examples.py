@@ -13,7 +13,7 @@ EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize(("shop", "tests"), [("django_shop", 5), ("fastapi_shop", 4)])
+@pytest.mark.parametrize(("shop", "tests"), [("django_shop", 6), ("fastapi_shop", 4)])
 def test_example_suite_passes(shop: str, tests: int) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST_", "DJANGO_"))}
     done = subprocess.run(

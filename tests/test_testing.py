@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import io
+import re
+import unittest
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import pytest
@@ -273,3 +277,31 @@ def test_sandbox_with_own_secret_and_env() -> None:
     with pytest.raises(UsageError, match="the sandbox is not running"):
         _ = own.base_url
     assert Card(number="4111111111111111").month_year() == ("01", "39")
+
+
+# --- the README's examples are real --------------------------------------------------------------
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _readme_python_blocks() -> list[str]:
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    section = readme.split("## Testing your integration", 1)[1].split("\n## ", 1)[0]
+    return re.findall(r"```python\n(.*?)\n```", section, flags=re.S)
+
+
+def test_readme_django_example_is_the_example_shops_test() -> None:
+    django_block = _readme_python_blocks()[0]
+    path = ROOT / "examples" / "django_shop" / "tests" / "test_readme_example.py"
+    assert django_block + "\n" == path.read_text(encoding="utf-8")
+    assert len(django_block.splitlines()) <= 15
+
+
+@pytest.mark.slow
+def test_readme_unittest_example_passes() -> None:
+    block = _readme_python_blocks()[1]
+    namespace: dict[str, object] = {"__name__": "readme_unittest_example"}
+    exec(compile(block, "README.md", "exec"), namespace)  # noqa: S102 - our own README
+    suite = unittest.defaultTestLoader.loadTestsFromTestCase(namespace["PaymobTests"])  # type: ignore[arg-type]
+    outcome = unittest.TextTestRunner(stream=io.StringIO()).run(suite)
+    assert outcome.wasSuccessful() and outcome.testsRun == 2, outcome.errors + outcome.failures

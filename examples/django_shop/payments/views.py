@@ -27,6 +27,17 @@ def _body(request):
     return body if isinstance(body, dict) else None
 
 
+def _payment_key(record, integration_id, tokenization):
+    """auth → order (remembered on the deposit) → payment key."""
+    token = paymob.get_auth_token()
+    record.paymob_order_id = paymob.create_order(token, record.amount_cents, f"deposit-{record.id}")
+    record.save(update_fields=["paymob_order_id"])
+    return paymob.get_payment_key(
+        token, record.paymob_order_id, record.amount_cents, record.email, integration_id,
+        tokenization,
+    )  # fmt: skip
+
+
 @csrf_exempt
 @require_POST
 def deposit(request):
@@ -38,13 +49,7 @@ def deposit(request):
     email = str(body.get("email") or "client@example.com")
     record = Deposit.objects.create(amount_cents=amount_cents, email=email)
     try:
-        token = paymob.get_auth_token()
-        order_id = paymob.create_order(token, amount_cents, f"deposit-{record.id}")
-        record.paymob_order_id = order_id
-        record.save(update_fields=["paymob_order_id"])
-        key = paymob.get_payment_key(
-            token, order_id, amount_cents, email, settings.PAYMOB_INTEGRATION_ID, True
-        )
+        key = _payment_key(record, settings.PAYMOB_INTEGRATION_ID, tokenization=True)
     except paymob.PaymobError as exc:
         log.warning("deposit %s: %s", record.id, exc)
         return _error("Failed to initiate deposit", status=502)
@@ -64,14 +69,7 @@ def pay_with_saved_card(request):
         return _error("This card cannot be used; add it again")
     record = Deposit.objects.create(amount_cents=amount_cents, email=card.email)
     try:
-        token = paymob.get_auth_token()
-        order_id = paymob.create_order(token, amount_cents, f"deposit-{record.id}")
-        record.paymob_order_id = order_id
-        record.save(update_fields=["paymob_order_id"])
-        key = paymob.get_payment_key(
-            token, order_id, amount_cents, card.email, settings.PAYMOB_MOTO_INTEGRATION_ID,
-            False,
-        )  # fmt: skip
+        key = _payment_key(record, settings.PAYMOB_MOTO_INTEGRATION_ID, tokenization=False)
         paymob.pay_with_token(key, card.token)
     except paymob.PaymobError as exc:
         log.warning("saved-card deposit %s: %s", record.id, exc)

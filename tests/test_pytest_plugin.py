@@ -14,6 +14,10 @@ import paymobctl.testing  # noqa: F401
 
 pytest_plugins = ["pytester"]
 
+# In-process runs share this process's Django, which our own suite configures (django_site):
+# pytest-django would then set up a second test environment in the inner run.
+INNER = ("-W", "error", "-p", "no:django")
+
 PROJECT_TESTS = """
 import os
 
@@ -71,7 +75,7 @@ def test_registered_as_a_pytest11_entry_point() -> None:
 @pytest.mark.slow
 def test_fixtures_in_a_project(pytester: pytest.Pytester) -> None:
     pytester.makepyfile(test_shop=PROJECT_TESTS)
-    result = pytester.runpytest("-p", "no:cacheprovider", "-W", "error", "-p", "no:randomly")
+    result = pytester.runpytest(*INNER, "-p", "no:cacheprovider")
     result.assert_outcomes(passed=5)
 
 
@@ -85,7 +89,7 @@ def test_hmac_secret_option(pytester: pytest.Pytester) -> None:
         """
     )
     pytester.makepyfile(test_shop=PROJECT_TESTS)
-    result = pytester.runpytest("-W", "error", "--paymob-hmac-secret", "shop-secret")
+    result = pytester.runpytest(*INNER, "--paymob-hmac-secret", "shop-secret")
     result.assert_outcomes(passed=6)
 
 

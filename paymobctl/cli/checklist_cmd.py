@@ -230,15 +230,28 @@ def history(
     limit: Annotated[int, typer.Option("--limit", min=1, help="How many runs, newest first.")] = 20,
 ) -> None:
     """List stored checklist runs; --diff shows what changed since the previous run."""
+    show_history(
+        "checklist",
+        url,
+        diff=diff,
+        limit=limit,
+        again="run `paymobctl checklist URL` again",
+        empty="no checklist runs yet: `paymobctl checklist https://your-domain.example`",
+    )
+
+
+def show_history(
+    suite: str, url: str | None, *, diff: bool, limit: int, again: str, empty: str
+) -> None:
+    """Stored graded runs of ``suite`` (checklist, webhook), or with ``diff`` what changed
+    between the last two runs of a URL. Shared by ``checklist history`` and ``webhook history``."""
     rt = runtime()
     store = rt.store()
     url = url.rstrip("/") if url else url
     if diff:
-        runs = store.checklist_runs(url=url or _latest_url(store), limit=2)
+        runs = store.checklist_runs(url=url or _latest_url(store, suite), limit=2, suite=suite)
         if len(runs) < 2:
-            raise UsageError(
-                "--diff needs two runs of the same URL", hint="run `paymobctl checklist URL` again"
-            )
+            raise UsageError("--diff needs two runs of the same URL", hint=again)
         changes = _diff(
             store.checklist_results(runs[1]["id"]), store.checklist_results(runs[0]["id"])
         )
@@ -262,7 +275,7 @@ def history(
             empty="nothing changed",
         )
         return
-    runs = store.checklist_runs(url=url, limit=limit)
+    runs = store.checklist_runs(url=url, limit=limit, suite=suite)
     summaries = []
     for run_row in runs:
         results = store.checklist_results(run_row["id"])
@@ -293,12 +306,12 @@ def history(
             )
             for s in summaries
         ],
-        empty="no checklist runs yet: `paymobctl checklist https://your-domain.example`",
+        empty=empty,
     )
 
 
-def _latest_url(store: Any) -> str | None:
-    runs = store.checklist_runs(limit=1)
+def _latest_url(store: Any, suite: str) -> str | None:
+    runs = store.checklist_runs(limit=1, suite=suite)
     return str(runs[0]["url"]) if runs else None
 
 

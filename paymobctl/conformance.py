@@ -45,6 +45,8 @@ class Expect(StrEnum):
     ACCEPT_OR_REDIRECT = "2xx or 3xx"
     REJECT = "4xx"
     NO_CRASH = "no 5xx"
+    NOT_BLOCKED = "not CSRF-blocked"
+    FAST = "p99 ≤ budget"
 
 
 @dataclass(frozen=True)
@@ -338,7 +340,7 @@ def _build_cases() -> dict[str, Case]:
             "Platform",
             "a POST to the webhook is not blocked by CSRF protection",
             Severity.CRITICAL,
-            Expect.ACCEPT,
+            Expect.NOT_BLOCKED,
             "exempts the webhook from CSRF checks: Paymob's server has no session cookie or token, "
             "and the HMAC is what authenticates it",
             FIX_CSRF,
@@ -348,7 +350,7 @@ def _build_cases() -> dict[str, Case]:
             "Platform",
             "p99 latency of valid deliveries under the budget (--max-latency)",
             Severity.WARNING,
-            Expect.ACCEPT,
+            Expect.FAST,
             "answers fast and does slow work afterwards: a slow answer is a failed delivery to a "
             "sender with a timeout",
             "acknowledge first, then fulfil in a background job (Celery, RQ, a queue table)",

@@ -172,7 +172,7 @@ def _render(report: Report, level: Any, code: int, profile: str) -> None:
                 r.case.title,
                 r.case.expect.value,
                 r.observed,
-                marks[r.status.value] + (f" ({r.case.severity.label})" if r.failed else ""),
+                marks[r.status.value] + (f" ({r.severity.label})" if r.failed else ""),
             )
             for r in report.results
         ],
@@ -182,7 +182,7 @@ def _render(report: Report, level: Any, code: int, profile: str) -> None:
         out.line("")
         out.line("What a correct receiver does, and how to fix:")
         for r in failures:
-            out.line(f"  {r.case.id} ({r.case.severity.label}): {r.detail}")
+            out.line(f"  {r.case.id} ({r.severity.label}): {r.detail}")
             out.line(f"    a correct receiver {r.case.why}")
             out.line(f"    fix: {r.case.fix}")
     summary = (

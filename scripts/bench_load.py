@@ -1,0 +1,131 @@
+#!/usr/bin/env python3
+"""Load-engine benchmark: `simulate … --count`'s engine (paymobctl.load) against `wrk`, in the same
+run, against the same loopback no-op receiver (a raw ASGI app under uvicorn with httptools and
+uvloop that reads the body and answers 200).
+
+paymobctl sends distinct callbacks, each with its own ids and its own HMAC; wrk replays one
+pre-signed request of the same size, so wrk's rate is the ceiling of what the receiver answers.
+
+Targets: >= 3,000 signed deliveries/s, and >= 0.5x wrk's rate. Without wrk (apt-get install wrk)
+the comparison is skipped and the script says so. Servers are pinned to CPU 0 and the load
+generators to CPU 1 when there are two CPUs and taskset (as scripts/bench_listen.py does).
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+from bench_listen import SERVER_CPU, free_port, pin, run_wrk, wait_port
+
+from paymobctl import callbacks, load
+from paymobctl.callbacks import TransactionSpec
+
+PATH = "/api/payments/webhook/"
+SECRET = "bench-load-hmac-secret"
+
+NOOP_APP = r"""
+import sys, uvicorn
+
+OK = b'{"detail":"ok"}'
+HEADERS = [(b"content-type", b"application/json"), (b"content-length", str(len(OK)).encode())]
+
+async def app(scope, receive, send):
+    if scope["type"] != "http":
+        return
+    while (await receive()).get("more_body"):
+        pass
+    await send({"type": "http.response.start", "status": 200, "headers": HEADERS})
+    await send({"type": "http.response.body", "body": OK})
+
+uvicorn.run(app, host="127.0.0.1", port=int(sys.argv[1]), log_level="warning",
+            access_log=False, lifespan="off", http="httptools", loop="uvloop")
+"""
+
+
+def start_noop(tmp: Path, port: int) -> subprocess.Popen[bytes]:
+    script = tmp / "noop_app.py"
+    script.write_text(NOOP_APP)
+    return subprocess.Popen(
+        [*SERVER_CPU, sys.executable, str(script), str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        stdin=subprocess.DEVNULL,
+    )
+
+
+def paymobctl_rate(url: str, seconds: float, connections: int) -> load.Report:
+    template = callbacks.build_transaction(TransactionSpec(seed=1))
+    plan = load.Plan(
+        url=url, secret=SECRET, template=template, duration=seconds, concurrency=connections
+    )
+    return load.run(plan)
+
+
+def wrk_rate(port: int, tmp: Path, seconds: int, connections: int) -> float:
+    # One signed request of the same size as paymobctl's, in bench_listen's file format.
+    signer = load.Signer(callbacks.build_transaction(TransactionSpec(seed=1)), SECRET)
+    body, digest = signer.wire(0)
+    file = tmp / "wrk-requests.txt"
+    file.write_bytes(f"{PATH}?hmac={digest}\t".encode() + body + b"\n")
+    return run_wrk(port, file, 0, seconds, connections)["rate"]
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--duration", type=int, default=4, help="seconds per measurement")
+    parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--runs", type=int, default=2, help="alternating wrk / paymobctl rounds")
+    parser.add_argument("--no-pin", action="store_true")
+    args = parser.parse_args()
+    pinned = pin(not args.no_pin)
+    has_wrk = shutil.which("wrk") is not None
+    ours: list[float] = []
+    theirs: list[float] = []
+    with tempfile.TemporaryDirectory() as tmp_name:
+        tmp = Path(tmp_name)
+        port = free_port()
+        server = start_noop(tmp, port)
+        try:
+            wait_port(port, server)
+            url = f"http://127.0.0.1:{port}{PATH}"
+            paymobctl_rate(url, 0.5, args.connections)  # warm-up
+            for _ in range(args.runs):
+                if has_wrk:
+                    theirs.append(wrk_rate(port, tmp, args.duration, args.connections))
+                report = paymobctl_rate(url, args.duration, args.connections)
+                if report.ok != report.sent:
+                    print(f"warning: {report.sent - report.ok} deliveries were not answered 2xx")
+                ours.append(report.throughput)
+                p = report.summary()["latency_ms"]
+                print(
+                    f"  paymobctl {report.throughput:8,.0f}/s  p50 {p['p50']} ms  p99 {p['p99']} ms"
+                    + (f"   wrk {theirs[-1]:8,.0f}/s" if has_wrk else "")
+                )
+        finally:
+            server.terminate()
+            server.wait(timeout=10)
+    best = max(ours)
+    print(
+        f"load benchmark: {args.connections} connections, {args.duration} s x {args.runs}, {pinned}"
+    )
+    print(f"paymobctl (distinct signed callbacks): best {best:,.0f}/s (target >= 3,000/s)")
+    met = best >= 3000
+    if has_wrk:
+        reference = max(theirs)
+        ratio = best / reference
+        print(f"wrk (one pre-signed request):         best {reference:,.0f}/s")
+        print(f"ratio paymobctl / wrk: {ratio:.2f} (target >= 0.50)")
+        met = met and ratio >= 0.5
+    else:
+        print("wrk is not installed: the comparison with wrk was SKIPPED (apt-get install wrk)")
+    print("targets met" if met else "targets MISSED (the machine may be busy: run it again)")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

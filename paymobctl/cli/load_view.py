@@ -93,7 +93,7 @@ def _render(report: Report) -> None:
     rows = [(f"HTTP {status}", count) for status, count in sorted(report.statuses.items())]
     rows += [(f"error: {kind}", count) for kind, count in sorted(report.errors.items())]
     out.table(["answer", "count"], rows)
-    if report.first_error:
+    if report.first_error and report.answered:  # nothing answered: the error line says it
         out.warn(f"first error: {report.first_error}")
     line = f"{report.ok} of {report.sent} answered 2xx"
     if report.ok == report.sent:

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from paymobctl import callbacks, delivery
 from paymobctl.callbacks import Callback, TokenSpec, TransactionSpec
-from paymobctl.checklist import FIX_CSRF, FIX_HMAC, Severity, Status, _is_csrf, _send
+from paymobctl.checklist import FIX_CSRF, FIX_HMAC, Graded, Severity, Status, _is_csrf, _send
 from paymobctl.models import Outcome, PaymentSource, Region
 from paymobctl.signing import CallbackKind
 
@@ -108,7 +108,7 @@ class CaseResult:
 
 
 @dataclass
-class Report:
+class Report(Graded):
     url: str
     response_url: str | None
     started_at: str
@@ -116,22 +116,6 @@ class Report:
     results: list[CaseResult]
     reachable: bool
     order_ids: tuple[int, int] = (0, 0)  # first and last probe order id used
-
-    def failures(self, level: Severity) -> list[CaseResult]:
-        return [r for r in self.results if r.failed and r.severity >= level]
-
-    def exit_code(self, level: Severity) -> int:
-        if not self.reachable:
-            return 3
-        return 1 if self.failures(level) else 0
-
-    def counts(self) -> dict[str, int]:
-        counts = dict.fromkeys(("pass", "fail", "skip", "info", "critical", "error", "warning"), 0)
-        for result in self.results:
-            counts[result.status.value] += 1
-            if result.failed:
-                counts[result.severity.label] += 1
-        return counts
 
 
 # --- the cases -----------------------------------------------------------------------------------

@@ -206,6 +206,13 @@ def _render(report: Report, level: Any, code: int) -> None:
         out.line("How to fix:")
         for r in failures:
             out.line(f"  {r.id} ({r.severity.label}): {r.hint or r.title}")
+    render_summary(report, code)
+
+
+def render_summary(report: Any, code: int) -> None:
+    """The last line of a graded run (checklist, webhook test): counts, time, exit code."""
+    out = runtime().out
+    counts = report.counts()
     summary = (
         f"{counts['pass']} passed, {counts['fail']} failed ({counts['critical']} critical, "
         f"{counts['error']} error, {counts['warning']} warning), {counts['skip']} skipped "
@@ -219,16 +226,17 @@ def _render(report: Report, level: Any, code: int) -> None:
         out.ok(summary)
 
 
+HistoryUrl = Annotated[
+    str | None, typer.Argument(help="Only runs against this URL.", show_default=False)
+]
+HistoryDiff = Annotated[
+    bool, typer.Option("--diff", help="What changed between the last two runs (of URL).")
+]
+HistoryLimit = Annotated[int, typer.Option("--limit", min=1, help="How many runs, newest first.")]
+
+
 @command(app, "history")
-def history(
-    url: Annotated[
-        str | None, typer.Argument(help="Only runs against this URL.", show_default=False)
-    ] = None,
-    diff: Annotated[
-        bool, typer.Option("--diff", help="What changed between the last two runs (of URL).")
-    ] = False,
-    limit: Annotated[int, typer.Option("--limit", min=1, help="How many runs, newest first.")] = 20,
-) -> None:
+def history(url: HistoryUrl = None, diff: HistoryDiff = False, limit: HistoryLimit = 20) -> None:
     """List stored checklist runs; --diff shows what changed since the previous run."""
     show_history(
         "checklist",

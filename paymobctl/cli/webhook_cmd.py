@@ -7,6 +7,13 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from paymobctl.cli.checklist_cmd import (
+    HistoryDiff,
+    HistoryLimit,
+    HistoryUrl,
+    render_summary,
+    show_history,
+)
 from paymobctl.cli.options import command, runtime
 from paymobctl.errors import UsageError
 
@@ -185,32 +192,12 @@ def _render(report: Report, level: Any, code: int, profile: str) -> None:
             out.line(f"  {r.case.id} ({r.severity.label}): {r.detail}")
             out.line(f"    a correct receiver {r.case.why}")
             out.line(f"    fix: {r.case.fix}")
-    summary = (
-        f"{counts['pass']} passed, {counts['fail']} failed ({counts['critical']} critical, "
-        f"{counts['error']} error, {counts['warning']} warning), {counts['skip']} skipped "
-        f"in {report.duration_ms / 1000:.1f} s — exit {code}"
-    )
-    if not report.reachable:
-        out.bad("target unreachable: " + summary)
-    elif code:
-        out.bad(summary)
-    else:
-        out.ok(summary)
+    render_summary(report, code)
 
 
 @command(app, "history")
-def history(
-    url: Annotated[
-        str | None, typer.Argument(help="Only runs against this URL.", show_default=False)
-    ] = None,
-    diff: Annotated[
-        bool, typer.Option("--diff", help="What changed between the last two runs (of URL).")
-    ] = False,
-    limit: Annotated[int, typer.Option("--limit", min=1, help="How many runs, newest first.")] = 20,
-) -> None:
+def history(url: HistoryUrl = None, diff: HistoryDiff = False, limit: HistoryLimit = 20) -> None:
     """List stored `webhook test` runs; --diff shows which cases changed since the previous run."""
-    from paymobctl.cli.checklist_cmd import show_history
-
     show_history(
         "webhook",
         url,

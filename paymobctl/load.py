@@ -16,7 +16,7 @@ import secrets
 import ssl
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, cast
 from urllib.parse import urlsplit
@@ -158,6 +158,12 @@ def _join(template: tuple[tuple[bytes, ...], tuple[int, ...]], values: tuple[str
     return b"".join(out)
 
 
+def percentile(values: Sequence[float], fraction: float) -> float:
+    """Nearest-rank percentile (0 < fraction ≤ 1) of a non-empty sequence."""
+    ordered = sorted(values)
+    return ordered[max(0, math.ceil(fraction * len(ordered)) - 1)]
+
+
 @dataclass
 class Progress:
     done: int = 0
@@ -189,10 +195,7 @@ class Report:
 
     def percentile(self, fraction: float) -> float | None:
         """Nearest-rank percentile of the answered requests' latency, in ms."""
-        if not self.latencies_ms:
-            return None
-        ordered = sorted(self.latencies_ms)
-        return ordered[max(0, math.ceil(fraction * len(ordered)) - 1)]
+        return percentile(self.latencies_ms, fraction) if self.latencies_ms else None
 
     def summary(self) -> dict[str, Any]:
         def ms(value: float | None) -> float | None:

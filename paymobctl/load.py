@@ -233,14 +233,14 @@ class _Failed(Exception):
 
 
 class _Connection(asyncio.Protocol):
-    """One keep-alive connection: write a request, wait for the whole answer, return its status."""
+    """One keep-alive connection of a sender: hands each complete answer's status to it."""
 
-    def __init__(self) -> None:
+    def __init__(self, sender: _Sender) -> None:
         import httptools
 
         self._parser = httptools.HttpResponseParser(self)
+        self._sender = sender
         self._transport: asyncio.Transport | None = None
-        self._waiter: asyncio.Future[int] | None = None
         self._body_bytes = 0
         self.closed = False
 
@@ -252,52 +252,32 @@ class _Connection(asyncio.Protocol):
         try:
             self._parser.feed_data(data)
         except Exception as exc:  # httptools.HttpParserError and friends
-            self._fail(_Failed("protocol", f"malformed HTTP answer ({exc})"))
+            self._sender.failed(self, "protocol", f"malformed HTTP answer ({exc})")
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
-        self._fail(_Failed("closed", f"the server closed the connection ({exc or 'EOF'})"))
+        self._sender.failed(self, "closed", f"the server closed the connection ({exc or 'EOF'})")
 
     # httptools callbacks
     def on_body(self, body: bytes) -> None:
         self._body_bytes += len(body)
         if self._body_bytes > MAX_RESPONSE_BYTES:
-            self._fail(_Failed("too-large", f"answer larger than {MAX_RESPONSE_BYTES} bytes"))
+            self._sender.failed(self, "too-large", f"answer larger than {MAX_RESPONSE_BYTES} bytes")
 
     def on_message_complete(self) -> None:
-        waiter = self._waiter
-        if waiter is not None and not waiter.done():
-            waiter.set_result(self._parser.get_status_code())
         if not self._parser.should_keep_alive():
             self.close()
+        self._sender.answered(self, self._parser.get_status_code())
 
-    def _time_out(self, timeout: float) -> None:
-        self._fail(_Failed("timeout", f"no answer within {timeout:g} s"))
-
-    def _fail(self, exc: _Failed) -> None:
-        waiter = self._waiter
-        if waiter is not None and not waiter.done():
-            waiter.set_exception(exc)
-        self.close()
+    def write(self, payload: bytes) -> None:
+        assert self._transport is not None
+        self._body_bytes = 0
+        self._transport.write(payload)
 
     def close(self) -> None:
         self.closed = True
         if self._transport is not None:
             self._transport.close()
-
-    async def send(self, payload: bytes, timeout: float) -> int:
-        assert self._transport is not None
-        loop = asyncio.get_running_loop()
-        waiter: asyncio.Future[int] = loop.create_future()
-        self._waiter = waiter
-        self._body_bytes = 0
-        self._transport.write(payload)
-        timer = loop.call_later(timeout, self._time_out, timeout)
-        try:
-            return await waiter
-        finally:
-            timer.cancel()
-            self._waiter = None
 
 
 class _Requests:
@@ -351,12 +331,12 @@ class _Pool:
                     self.ssl.verify_mode = ssl.CERT_NONE
         self.timeout = timeout
 
-    async def connect(self) -> _Connection:
+    async def connect(self, sender: _Sender) -> _Connection:
         loop = asyncio.get_running_loop()
         try:
             _, protocol = await asyncio.wait_for(
                 loop.create_connection(
-                    _Connection,
+                    lambda: _Connection(sender),
                     self.host,
                     self.port,
                     ssl=self.ssl,
@@ -377,14 +357,146 @@ class _Pool:
 # --- the run -------------------------------------------------------------------------------------
 
 
+class _Run:
+    """A run's shared state: numbering and pacing, the report, and when every sender is done."""
+
+    def __init__(self, plan: Plan, report: Report, loop: asyncio.AbstractEventLoop) -> None:
+        self.plan = plan
+        self.report = report
+        self.loop = loop
+        self.pool = _Pool(plan.url, plan.verify, plan.timeout)
+        self.requests = _Requests(
+            Signer(plan.template, plan.secret), plan.url, self.pool.host_header
+        )
+        self.started = time.perf_counter()
+        self.deadline = self.started + plan.duration if plan.duration is not None else math.inf
+        self.next_number = 0
+        self.stopped = False
+        self.senders = [_Sender(self) for _ in range(plan.concurrency)]
+        self.running = len(self.senders)
+        self.done: asyncio.Future[None] = loop.create_future()
+        self.tasks: set[asyncio.Task[None]] = set()
+
+    def take(self) -> int | None:
+        """The next callback number, or None when the run is over."""
+        if self.stopped or (self.plan.count is not None and self.next_number >= self.plan.count):
+            return None
+        if time.perf_counter() >= self.deadline:
+            return None
+        number = self.next_number
+        self.next_number += 1
+        return number
+
+    def error(self, kind: str, message: str) -> None:
+        self.report.errors[kind] += 1
+        self.report.first_error = self.report.first_error or message
+
+    def sender_done(self) -> None:
+        self.running -= 1
+        if self.running == 0 and not self.done.done():
+            self.done.set_result(None)
+
+    def spawn(self, coroutine: Any) -> None:
+        task = self.loop.create_task(coroutine)
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
+
+    async def watchdog(self) -> None:
+        """Fail every request that has waited longer than the timeout (one timer for all)."""
+        timeout = self.plan.timeout
+        while True:
+            await asyncio.sleep(min(0.05, timeout / 4))
+            now = time.perf_counter()
+            for sender in self.senders:
+                if sender.connection is not None and sender.began and now - sender.began > timeout:
+                    sender.failed(sender.connection, "timeout", f"no answer within {timeout:g} s")
+
+
+class _Sender:
+    """One of the concurrent senders: the next callback goes out as soon as the last is answered,
+    on its own keep-alive connection (reopened after a failure). Driven by the connection's
+    callbacks: no task, future or timer per request."""
+
+    def __init__(self, run: _Run) -> None:
+        self.run = run
+        self.connection: _Connection | None = None
+        self.began = 0.0  # when the request in flight was written; 0: none in flight
+        self.finished = False
+
+    def next(self) -> None:
+        number = self.run.take()
+        if number is None:
+            self.finish()
+            return
+        rate = self.run.plan.rate
+        if rate is not None:
+            wait = self.run.started + number / rate - time.perf_counter()
+            if wait > 0:
+                self.run.loop.call_later(wait, self.send, number)
+                return
+        self.send(number)
+
+    def send(self, number: int) -> None:
+        if time.perf_counter() >= self.run.deadline:
+            self.finish()
+            return
+        connection = self.connection
+        if connection is None or connection.closed:
+            self.run.spawn(self.connect_and_send(number))
+            return
+        payload = self.run.requests.payload(number)
+        self.run.report.sent += 1
+        self.began = time.perf_counter()
+        connection.write(payload)
+
+    async def connect_and_send(self, number: int) -> None:
+        try:
+            self.connection = await self.run.pool.connect(self)
+        except _Failed as exc:
+            self.run.report.sent += 1
+            self.run.error(exc.kind, str(exc))
+            if exc.kind == "refused" and self.run.report.answered == 0:
+                self.run.stopped = True  # nothing ever answered: stop rather than fail N times
+            await asyncio.sleep(0.05)  # a server that is restarting: back off a little
+            self.next()
+            return
+        self.send(number)
+
+    def answered(self, connection: _Connection, status: int) -> None:
+        if connection is not self.connection or not self.began:
+            return
+        report = self.run.report
+        report.latencies_ms.append((time.perf_counter() - self.began) * 1000)
+        report.statuses[status] += 1
+        report.answered += 1
+        self.began = 0.0
+        self.next()
+
+    def failed(self, connection: _Connection, kind: str, message: str) -> None:
+        if connection is not self.connection:
+            return  # an old connection closing after it was replaced
+        self.connection = None
+        connection.close()
+        if self.began:
+            self.began = 0.0
+            self.run.error(kind, message)
+            self.next()
+
+    def finish(self) -> None:
+        if self.finished:
+            return
+        self.finished = True
+        if self.connection is not None:
+            connection, self.connection = self.connection, None
+            connection.close()
+        self.run.sender_done()
+
+
 async def run_async(plan: Plan, *, on_progress: Callable[[Progress], None] | None = None) -> Report:
     """Send the plan's callbacks and measure every answer."""
     from datetime import UTC, datetime
 
     plan.check()
-    signer = Signer(plan.template, plan.secret)
-    pool = _Pool(plan.url, plan.verify, plan.timeout)
-    wire = _Requests(signer, plan.url, pool.host_header)
     report = Report(
         plan.url,
         datetime.now(UTC).isoformat(timespec="seconds"),
@@ -394,78 +506,27 @@ async def run_async(plan: Plan, *, on_progress: Callable[[Progress], None] | Non
         concurrency=plan.concurrency,
         rate=plan.rate,
     )
-    started = time.perf_counter()
-    deadline = started + plan.duration if plan.duration is not None else math.inf
-    total = plan.count
-    next_number = 0
-    progress = Progress(total=total)
-    stopped = False
-
-    def take() -> int | None:
-        nonlocal next_number
-        if stopped or (total is not None and next_number >= total):
-            return None
-        if time.perf_counter() >= deadline:
-            return None
-        number = next_number
-        next_number += 1
-        return number
-
-    async def sender() -> None:
-        nonlocal stopped
-        connection: _Connection | None = None
-        while (number := take()) is not None:
-            if plan.rate is not None:
-                due = started + number / plan.rate
-                wait = due - time.perf_counter()
-                if wait > 0:
-                    await asyncio.sleep(wait)
-                    if time.perf_counter() >= deadline:
-                        break
-            payload = wire.payload(number)
-            report.sent += 1
-            began = time.perf_counter()
-            try:
-                if connection is None or connection.closed:
-                    connection = await pool.connect()
-                status = await connection.send(payload, plan.timeout)
-            except _Failed as exc:
-                report.errors[exc.kind] += 1
-                report.first_error = report.first_error or str(exc)
-                if connection is not None:
-                    connection.close()
-                connection = None
-                if exc.kind in ("refused", "connect", "tls"):
-                    # Nothing ever answered: stop rather than fail N times. Otherwise the
-                    # server is restarting or overloaded: back off a little and go on.
-                    stopped = stopped or report.answered == 0
-                    await asyncio.sleep(0.05)
-                continue
-            report.latencies_ms.append((time.perf_counter() - began) * 1000)
-            report.statuses[status] += 1
-            report.answered += 1
-        if connection is not None:
-            connection.close()
+    run = _Run(plan, report, asyncio.get_running_loop())
 
     async def ticker() -> None:
         while True:
             await asyncio.sleep(0.1)
-            progress.done = report.sent
-            progress.elapsed = time.perf_counter() - started
             if on_progress is not None:
-                on_progress(progress)
+                on_progress(Progress(report.sent, plan.count, time.perf_counter() - run.started))
 
-    senders = [asyncio.create_task(sender()) for _ in range(plan.concurrency)]
-    tick = asyncio.create_task(ticker())
+    helpers = [asyncio.create_task(ticker()), asyncio.create_task(run.watchdog())]
     try:
-        await asyncio.gather(*senders)
+        for sender in run.senders:
+            sender.next()
+        await run.done
     finally:
-        tick.cancel()
-        for task in senders:
+        for task in [*helpers, *run.tasks]:
             task.cancel()
-    report.elapsed_s = time.perf_counter() - started
+        for sender in run.senders:
+            sender.finish()
+    report.elapsed_s = time.perf_counter() - run.started
     if on_progress is not None:
-        on_progress(Progress(report.sent, total, report.elapsed_s))
+        on_progress(Progress(report.sent, plan.count, report.elapsed_s))
     return report
 
 

@@ -3,7 +3,7 @@
 Every request is a different callback: one TRANSACTION built by :mod:`paymobctl.callbacks` is the
 template, and each copy gets its own transaction id, order id and merchant order id (all in the
 probe ranges no real order uses) and its own HMAC. Requests go over a bounded pool of keep-alive
-HTTP/1.1 connections (one per concurrent sender) with a small asyncio client: a general HTTP client
+HTTP/1.1 connections (one per concurrent sender) with a small callback-driven asyncio client: a general HTTP client
 costs more CPU per request than the receivers being measured (scripts/bench_load.py compares this
 engine with ``wrk`` against the same server). Each answer has a deadline and a size cap.
 """

@@ -165,25 +165,19 @@ def _result_json(result: Any) -> dict[str, Any]:
 def _render(report: Report, level: Any, code: int) -> None:
     rt = runtime()
     out = rt.out
-    counts = report.counts()
     if rt.json:
         out.json(
             {
                 "url": report.url,
                 "profile": report.profile,
                 "mode": report.mode,
-                "started_at": report.started_at,
-                "duration_ms": round(report.duration_ms, 1),
-                "exit_code": code,
-                "fail_level": level.label,
-                "reachable": report.reachable,
+                **graded_json(report, level, code),
                 "probe": {
                     "order_id": report.probe.order_id,
                     "merchant_order_id": report.probe.merchant_order_id,
                     "transaction_id": report.probe.transaction_id,
                     "moves_money": False,
                 },
-                "summary": counts,
                 "checks": [_result_json(r) for r in report.results],
             }
         )
@@ -207,6 +201,18 @@ def _render(report: Report, level: Any, code: int) -> None:
         for r in failures:
             out.line(f"  {r.id} ({r.severity.label}): {r.hint or r.title}")
     render_summary(report, code)
+
+
+def graded_json(report: Any, level: Any, code: int) -> dict[str, Any]:
+    """The JSON fields every graded run has (checklist, webhook test)."""
+    return {
+        "started_at": report.started_at,
+        "duration_ms": round(report.duration_ms, 1),
+        "exit_code": code,
+        "fail_level": level.label,
+        "reachable": report.reachable,
+        "summary": report.counts(),
+    }
 
 
 def render_summary(report: Any, code: int) -> None:

@@ -11,6 +11,7 @@ from paymobctl.cli.checklist_cmd import (
     HistoryDiff,
     HistoryLimit,
     HistoryUrl,
+    graded_json,
     render_summary,
     show_history,
 )
@@ -147,20 +148,14 @@ def test(
 def _render(report: Report, level: Any, code: int, profile: str) -> None:
     rt = runtime()
     out = rt.out
-    counts = report.counts()
     if rt.json:
         out.json(
             {
                 "url": report.url,
                 "response_url": report.response_url,
                 "profile": profile,
-                "started_at": report.started_at,
-                "duration_ms": round(report.duration_ms, 1),
-                "exit_code": code,
-                "fail_level": level.label,
-                "reachable": report.reachable,
+                **graded_json(report, level, code),
                 "probe_order_ids": list(report.order_ids),
-                "summary": counts,
                 "cases": [r.as_dict() for r in report.results],
             }
         )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import socket
 import threading
@@ -260,3 +261,26 @@ def test_outcome_options_shape_the_template() -> None:
     declined = callbacks.build_transaction(TransactionSpec(outcome=Outcome.DECLINED))
     body, _ = load.Signer(declined, SECRET).callback(0)
     assert body["obj"]["success"] is False
+
+
+class _Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+@pytest.mark.parametrize("terminal", [True, False])
+def test_progress_bar_only_on_a_terminal(terminal: bool) -> None:
+    from paymobctl.cli.load_view import _progress_bar
+    from paymobctl.cli.output import Output
+    from paymobctl.cli.runtime import GlobalOptions, Runtime, reset_runtime, set_runtime
+
+    stderr = _Terminal() if terminal else io.StringIO()
+    token = set_runtime(Runtime(GlobalOptions(), Output(stdout=io.StringIO(), stderr=stderr)))
+    try:
+        with _progress_bar(100, None) as update:
+            update(load.Progress(done=40, total=100, elapsed=0.5))
+    finally:
+        reset_runtime(token)
+    drawn = stderr.getvalue()
+    assert ("40/100" in drawn) is terminal
+    assert drawn == "" or terminal

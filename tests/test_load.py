@@ -284,3 +284,18 @@ def test_progress_bar_only_on_a_terminal(terminal: bool) -> None:
     drawn = stderr.getvalue()
     assert ("40/100" in drawn) is terminal
     assert drawn == "" or terminal
+
+
+def test_progress_bar_for_a_duration_counts_seconds_and_shows_callbacks() -> None:
+    from paymobctl.cli.load_view import _progress_bar
+    from paymobctl.cli.output import Output
+    from paymobctl.cli.runtime import GlobalOptions, Runtime, reset_runtime, set_runtime
+
+    stderr = _Terminal()
+    token = set_runtime(Runtime(GlobalOptions(), Output(stdout=io.StringIO(), stderr=stderr)))
+    try:
+        with _progress_bar(None, 10.0) as update:
+            update(load.Progress(done=1234, total=None, elapsed=2.0))
+    finally:
+        reset_runtime(token)
+    assert "1234 sent" in stderr.getvalue()

@@ -30,16 +30,17 @@ def _progress_bar(
     bar = rich_progress.Progress(
         TextColumn("sending"),
         BarColumn(),
-        MofNCompleteColumn() if total else TextColumn("{task.completed} sent"),
+        MofNCompleteColumn() if total else TextColumn("{task.fields[sent]} sent"),
         TimeElapsedColumn(),
         console=out.err_console,
         transient=True,
     )
-    task = bar.add_task("load", total=total or duration)
+    # With --count the bar counts callbacks; with --duration alone it counts seconds.
+    task = bar.add_task("load", total=total or duration, sent=0)
 
     def update(progress: Progress) -> None:
         done = progress.done if total else min(progress.elapsed, duration or 0)
-        bar.update(task, completed=done, description=f"{progress.done} sent")
+        bar.update(task, completed=done, sent=progress.done)
 
     with bar:
         yield update

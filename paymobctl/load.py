@@ -73,14 +73,17 @@ class Signer:
     """Distinct signed callbacks from one template: new ids and a new HMAC for each number.
 
     :meth:`callback` is the plain definition (a copy of the template's obj with new ids, signed by
-    :func:`paymobctl.signing.compute`); :meth:`wire` produces the same bytes ~20× faster by
-    rendering the body and the signed string once with stand-ins and splicing the numbers in
-    (tests check both agree), so the generator is not what a load run measures.
+    :func:`paymobctl.signing.compute`). :meth:`wire` produces the same bytes far faster, so the
+    generator is not what a load run measures: the body and the signed string are rendered once
+    with stand-ins and become ``bytes %`` templates (one C call per callback), and the HMAC
+    starts from SHA-512 states already fed the padded key (RFC 2104), as OpenSSL's HMAC object
+    does, but copying two hash states costs about half of copying the HMAC object here. Tests
+    check both ways agree byte for byte, for long and non-ASCII secrets too.
     """
 
     def __init__(self, template: Callback, secret: str, *, tag: str | None = None) -> None:
         import hashlib
-        import hmac
+        import operator
 
         self.template = template
         self.secret = secret
@@ -88,9 +91,17 @@ class Signer:
         self.kind = template.kind
         body, _ = self._with(_TX_MARK, _ORDER_MARK, _MOI_MARK)
         message = signing.signing_string(signing.collect_fields(self.kind, body["obj"]))
-        self._message = _split(message.encode("utf-8"), (str(_TX_MARK), str(_ORDER_MARK)))
-        self._body = _split(delivery.wire_json(body), (str(_TX_MARK), str(_ORDER_MARK), _MOI_MARK))
-        self._mac = hmac.new(secret.encode("utf-8"), digestmod=hashlib.sha512)
+        marks = (str(_TX_MARK), str(_ORDER_MARK), _MOI_MARK)
+        self._message, message_order = _template(message.encode("utf-8"), marks[:2])
+        self._message_values = operator.itemgetter(*message_order)
+        self._body, body_order = _template(delivery.wire_json(body), marks)
+        self._body_values = operator.itemgetter(*body_order)
+        key = secret.encode("utf-8")
+        if len(key) > _SHA512_BLOCK:
+            key = hashlib.sha512(key).digest()
+        key = key.ljust(_SHA512_BLOCK, b"\0")
+        self._inner = hashlib.sha512(bytes(b ^ 0x36 for b in key))
+        self._outer = hashlib.sha512(bytes(b ^ 0x5C for b in key))
 
     def _with(
         self, transaction_id: int, order_id: int, merchant_order_id: str
@@ -105,34 +116,39 @@ class Signer:
             obj["order"] = order
         return {**self.template.body, "obj": obj}, obj
 
-    def _values(self, number: int) -> tuple[str, str, str]:
-        return (
-            str(LOAD_TRANSACTION_BASE + number),
-            str(LOAD_ORDER_BASE + number),
-            f"paymobctl-load-{self.tag}-{number}",
-        )
-
     def callback(self, number: int) -> tuple[dict[str, Any], str]:
         """The body and HMAC of callback ``number`` (0-based), the plain way."""
-        tx, order, merchant_order = self._values(number)
-        body, obj = self._with(int(tx), int(order), merchant_order)
+        body, obj = self._with(
+            LOAD_TRANSACTION_BASE + number,
+            LOAD_ORDER_BASE + number,
+            f"paymobctl-load-{self.tag}-{number}",
+        )
         return body, signing.compute(self.kind, obj, self.secret)
 
     def wire(self, number: int) -> tuple[bytes, str]:
         """The exact body bytes (``delivery.wire_json``) and HMAC of callback ``number``."""
-        values = self._values(number)
-        mac = self._mac.copy()
-        mac.update(_join(self._message, values))
-        return _join(self._body, values), mac.hexdigest()
+        values = (
+            b"%d" % (LOAD_TRANSACTION_BASE + number),
+            b"%d" % (LOAD_ORDER_BASE + number),
+            b"paymobctl-load-%b-%d" % (self.tag.encode("ascii"), number),
+        )
+        inner = self._inner.copy()
+        inner.update(self._message % self._message_values(values))
+        outer = self._outer.copy()
+        outer.update(inner.digest())
+        return self._body % self._body_values(values), outer.hexdigest()
 
     def request(self, url: str, number: int) -> delivery.HttpRequest:
         body, digest = self.callback(number)
         return delivery.post_json(callbacks.with_query(url, f"hmac={digest}"), body)
 
 
-def _split(data: bytes, marks: tuple[str, ...]) -> tuple[tuple[bytes, ...], tuple[int, ...]]:
-    """``data`` cut at each mark (each must occur exactly once): the pieces, and which mark
-    follows each piece, in the order they occur."""
+_SHA512_BLOCK = 128  # bytes: HMAC pads (or hashes) the key to the hash's block size
+
+
+def _template(data: bytes, marks: tuple[str, ...]) -> tuple[bytes, tuple[int, ...]]:
+    """``data`` as a ``bytes %`` template with ``%b`` where each mark was (each must occur exactly
+    once), and which mark each ``%b`` stands for, in order."""
     found: list[tuple[int, int]] = []
     for index, mark in enumerate(marks):
         encoded = mark.encode("utf-8")
@@ -143,19 +159,10 @@ def _split(data: bytes, marks: tuple[str, ...]) -> tuple[tuple[bytes, ...], tupl
     pieces: list[bytes] = []
     position = 0
     for start, index in found:
-        pieces.append(data[position:start])
+        pieces.append(data[position:start].replace(b"%", b"%%"))
         position = start + len(marks[index].encode("utf-8"))
-    pieces.append(data[position:])
-    return tuple(pieces), tuple(index for _, index in found)
-
-
-def _join(template: tuple[tuple[bytes, ...], tuple[int, ...]], values: tuple[str, ...]) -> bytes:
-    pieces, order = template
-    out = [pieces[0]]
-    for piece, index in zip(pieces[1:], order, strict=True):
-        out.append(values[index].encode("ascii"))
-        out.append(piece)
-    return b"".join(out)
+    pieces.append(data[position:].replace(b"%", b"%%"))
+    return b"%b".join(pieces), tuple(index for _, index in found)
 
 
 def percentile(values: Sequence[float], fraction: float) -> float:
@@ -288,25 +295,17 @@ class _Requests:
         parts = urlsplit(url)
         target = parts.path or "/"
         target += f"?{parts.query}&hmac=" if parts.query else "?hmac="
-        self._start = f"POST {target}".encode("latin-1")
         sample = delivery.post_json(url, {})
         headers = "".join(f"\r\n{name}: {value}" for name, value in sample.headers)
-        self._headers = f" HTTP/1.1\r\nHost: {host_header}{headers}\r\nContent-Length: ".encode(
-            "latin-1"
-        )
+        head = f"POST {target}\0 HTTP/1.1\r\nHost: {host_header}{headers}\r\nContent-Length: \1\r\n\r\n"
+        # A bytes % template: the digest goes at \0 and the body length at \1; a % of the URL
+        # (percent-encoding) is escaped first.
+        escaped = head.replace("%", "%%").replace("\0", "%b").replace("\1", "%d")
+        self._head = escaped.encode("latin-1")
 
     def payload(self, number: int) -> bytes:
         body, digest = self.signer.wire(number)
-        return b"".join(
-            (
-                self._start,
-                digest.encode("ascii"),
-                self._headers,
-                str(len(body)).encode("ascii"),
-                b"\r\n\r\n",
-                body,
-            )
-        )
+        return self._head % (digest.encode("ascii"), len(body)) + body
 
 
 class _Pool:

@@ -25,15 +25,16 @@ WEBHOOK = "/api/payments/webhook/"
 TEMPLATE = callbacks.build_transaction(TransactionSpec(seed=3))
 
 
-def test_fast_wire_form_is_the_plain_callback() -> None:
-    signer = load.Signer(TEMPLATE, SECRET)
+@pytest.mark.parametrize("secret", [SECRET, "ß€-секрет", "k" * 300, ""])
+def test_fast_wire_form_is_the_plain_callback(secret: str) -> None:
+    signer = load.Signer(TEMPLATE, secret)
     seen = set()
     for number in (0, 1, 9, 10, 12345, 999_999):
         body, digest = signer.callback(number)
         wire, wire_digest = signer.wire(number)
         assert wire == delivery.wire_json(body) and wire_digest == digest
         obj = json.loads(wire)["obj"]
-        assert signing.verify(CallbackKind.TRANSACTION, obj, SECRET, digest).valid
+        assert signing.verify(CallbackKind.TRANSACTION, obj, secret, digest).valid
         assert obj["order"]["id"] >= load.LOAD_ORDER_BASE
         assert obj["order"]["merchant_order_id"].startswith("paymobctl-load-")
         seen.add((obj["id"], obj["order"]["id"], digest))
@@ -42,11 +43,12 @@ def test_fast_wire_form_is_the_plain_callback() -> None:
 
 def test_requests_are_what_delivery_would_send() -> None:
     signer = load.Signer(TEMPLATE, SECRET)
-    requests = load._Requests(signer, "http://127.0.0.1:8000/hook/?tenant=1", "127.0.0.1:8000")
+    url = "http://127.0.0.1:8000/hook%20s/?tenant=a%25d"  # a % in the URL is not a placeholder
+    requests = load._Requests(signer, url, "127.0.0.1:8000")
     head, body = requests.payload(7).split(b"\r\n\r\n", 1)
     lines = head.decode().split("\r\n")
-    expected = signer.request("http://127.0.0.1:8000/hook/?tenant=1", 7)
-    assert lines[0] == f"POST /hook/?{expected.url.split('?', 1)[1]} HTTP/1.1"
+    expected = signer.request(url, 7)
+    assert lines[0] == f"POST /hook%20s/?{expected.url.split('?', 1)[1]} HTTP/1.1"
     assert "Content-Type: application/json" in lines and f"Content-Length: {len(body)}" in lines
     assert body == expected.body
 
@@ -299,3 +301,12 @@ def test_progress_bar_for_a_duration_counts_seconds_and_shows_callbacks() -> Non
     finally:
         reset_runtime(token)
     assert "1234 sent" in stderr.getvalue()
+
+
+def test_percent_signs_in_the_template_are_kept() -> None:
+    body = callbacks.apply_overrides(
+        TEMPLATE.body, [callbacks.parse_override("obj.data.message=100%d %s %b approved")]
+    )
+    signer = load.Signer(callbacks.with_body(TEMPLATE, body), SECRET)
+    plain, digest = signer.callback(3)
+    assert signer.wire(3) == (delivery.wire_json(plain), digest)

@@ -239,7 +239,10 @@ def test_token_is_consistent_with_its_transaction() -> None:
         "email",
         "order_id",
         "user_added",
+        "next_payment_intention",
     }
+    # The TOKEN names the intention of the payment it follows (reference §14).
+    assert obj["next_payment_intention"] == txn.obj["payment_key_claims"]["next_payment_intention"]
 
 
 def test_redirect_carries_the_same_hmac_as_the_post() -> None:

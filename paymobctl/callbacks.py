@@ -148,7 +148,9 @@ def _gateway_utc(moment: datetime) -> str:
 
 def _migs_time(moment: datetime) -> str:
     """MPGS times: UTC, milliseconds, ``Z``."""
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+    return (
+        moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+    )
 
 
 def region_values(region: Region) -> dict[str, Any]:
@@ -300,7 +302,9 @@ def build_order(spec: OrderSpec, *, shipping_id: int) -> dict[str, Any]:
         "order_created_at": spec.created_at,
         "delivery_needed": spec.delivery_needed,
         "profile_id": spec.profile_id,
-        "merchant_created_at": paymob_timestamp(datetime(2024, 1, 8, 8, 0, tzinfo=UTC), spec.region),
+        "merchant_created_at": paymob_timestamp(
+            datetime(2024, 1, 8, 8, 0, tzinfo=UTC), spec.region
+        ),
         "merchant_phone": region["merchant_phone"],
         "company_emails": None if spec.company_emails is None else list(spec.company_emails),
         "company_name": spec.company_name,
@@ -405,7 +409,9 @@ def build_transaction(spec: TransactionSpec, *, now: datetime | None = None) -> 
     order_created = created - timedelta(
         seconds=rng.randrange(20, 600), microseconds=rng.randrange(10**6)
     )
-    gateway_at = created + timedelta(seconds=rng.randrange(2, 30), microseconds=rng.randrange(10**6))
+    gateway_at = created + timedelta(
+        seconds=rng.randrange(2, 30), microseconds=rng.randrange(10**6)
+    )
     updated = gateway_at + timedelta(microseconds=rng.randrange(1000, 20000))
     authorization = f"{rng.randrange(10**5, 10**6)}"
     paid = spec.amount_cents if spec.outcome is Outcome.APPROVED else 0
@@ -515,6 +521,13 @@ def build_transaction(spec: TransactionSpec, *, now: datetime | None = None) -> 
             data["txn_response_code"] = "0"
     check_signed_fields(CallbackKind.TRANSACTION, obj)
     return Callback(CallbackKind.TRANSACTION, filled)
+
+
+def transaction_body(obj: dict[str, Any]) -> dict[str, Any]:
+    """The POSTed envelope around a TRANSACTION ``obj`` (templates/transaction.json)."""
+    body = template("transaction.json")
+    body["obj"] = obj
+    return body
 
 
 def check_signed_fields(kind: CallbackKind, obj: Mapping[str, Any]) -> None:

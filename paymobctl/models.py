@@ -199,7 +199,9 @@ class CallbackOrder(StrEnum):
 class KeyFlow(StrEnum):
     """How the payment key was made: its claims differ (reference §3.3, §5, §14)."""
 
-    INTENTION = "intention"  # Intention API / unified checkout: next_payment_intention, redirect_url
+    INTENTION = (
+        "intention"  # Intention API / unified checkout: next_payment_intention, redirect_url
+    )
     LEGACY = "legacy"  # POST /api/acceptance/payment_keys: exp, pmk_ip
 
 

@@ -1212,12 +1212,7 @@ class Sandbox:
         digest = signing.compute(CallbackKind.TRANSACTION, txn.obj, secret)
         outbound: list[Outbound] = []
         if callback_url:
-            body = {
-                "type": "TRANSACTION",
-                "obj": txn.obj,
-                "issuer_bank": None,
-                "transaction_processed_callback_responses": "",
-            }
+            body = callbacks.transaction_body(txn.obj)
             request = delivery.post_json(callbacks.with_query(callback_url, f"hmac={digest}"), body)
             outbound.append(self._queue(CallbackKind.TRANSACTION, callback_url, request, txn.id))
             if txn.token_created:
@@ -1246,7 +1241,9 @@ class Sandbox:
         """TRANSACTION and TOKEN in ``--callback-order``: Paymob promises no order (§14)."""
         order = self.callback_order
         if order is CallbackOrder.RANDOM:
-            order = self._order_rng.choice([CallbackOrder.TOKEN_FIRST, CallbackOrder.TRANSACTION_FIRST])
+            order = self._order_rng.choice(
+                [CallbackOrder.TOKEN_FIRST, CallbackOrder.TRANSACTION_FIRST]
+            )
         token_first = order is CallbackOrder.TOKEN_FIRST
         return sorted(pair, key=lambda item: (item.kind is CallbackKind.TOKEN) != token_first)
 

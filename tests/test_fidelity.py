@@ -232,6 +232,33 @@ def test_sandbox_transaction_has_every_field_of_the_real_ones() -> None:
             assert differences(shape(doc["body"]), shape(body)) == []
 
 
+def test_sandbox_intention_payment_has_every_field_of_the_real_ones() -> None:
+    sandbox = Sandbox(callback_url="http://127.0.0.1:9/hook")
+    intention = sandbox.create_intention(
+        {
+            "amount": 10000,
+            "currency": "EGP",
+            "payment_methods": [SANDBOX.integration_id],
+            "billing_data": BILLING,
+            "notification_url": "https://shop.example/hook",
+        }
+    )
+    entry = cards.check_entry("0000000000000000", "T A", "12", "25", "123")
+    assert isinstance(entry, cards.CardEntry)
+    txn = sandbox.pay_with_card(sandbox.intention_key(intention), entry, save_card=False)
+    body = json.loads(sandbox.completion(txn).outbound[0].request.body or b"{}")
+    claims = body["obj"]["payment_key_claims"]
+    assert claims["next_payment_intention"] == intention.id
+    assert claims["notification_url"] == "https://shop.example/hook"
+    assert list(claims) == list(callbacks.jsonb_order(claims))
+    compared = 0
+    for _, doc in TRANSACTIONS:
+        if region_of(doc) is Region.EG and flow_of(doc) is KeyFlow.INTENTION:
+            assert differences(shape(doc["body"]), shape(body)) == []
+            compared += 1
+    assert compared >= 2
+
+
 @pytest.mark.parametrize(
     ("number", "outcome"),
     [

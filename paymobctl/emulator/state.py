@@ -1671,6 +1671,11 @@ class Sandbox:
                 next_payment_intention=intention_id,
                 redirect_url=f"{self.creds.base_url}/unifiedcheckout/payment-status?payment_token={key.key[:16]}",
             )
+            # An intention's own URLs are in its keys' claims too (2025 KSA, 2026 EG samples).
+            for url_field in ("notification_url", "redirection_url"):
+                if body.get(url_field):
+                    key.claims[url_field] = body[url_field]
+            key.claims = callbacks.jsonb_order(key.claims)
             keys.append(
                 {
                     "integration": integration.id,

@@ -426,3 +426,17 @@ def test_random_callback_order_sends_both_orders() -> None:
         for s in range(12)
     }
     assert firsts == {CallbackKind.TOKEN, CallbackKind.TRANSACTION}
+
+
+def test_checklist_probes_have_every_field_of_the_real_ones(tmp_path: Path) -> None:
+    """The go-live checklist's webhook probes come from the same builder (a declined payment)."""
+    from paymobctl.checklist import Probe, probe_callback
+    from paymobctl.config import ConfigFile, sandbox_settings
+
+    empty = ConfigFile(tmp_path / "c.toml", exists=False, default_profile=None, profiles={})
+    settings = sandbox_settings("http://127.0.0.1:9", config_file=empty)
+    probe = Probe(999_900_000_001, "paymobctl-probe-test", 999_900_000_002)
+    body = probe_callback(probe, settings).body
+    for _, doc in TRANSACTIONS:
+        if region_of(doc) is Region.EG and flow_of(doc) is KeyFlow.INTENTION:
+            assert differences(shape(doc["body"]), shape(body)) == []

@@ -259,3 +259,10 @@ def test_ready_file_write_failure_is_reported_not_raised(tmp_path: Path) -> None
     assert write_ready_file(ok, "http://127.0.0.1:1") is None
     assert ok.read_text() == "http://127.0.0.1:1\n"
     assert ok.stat().st_mode & 0o777 == 0o644  # readable by whoever waits for it
+
+
+def test_callback_order_option() -> None:
+    assert "--callback-order" in run_cli("sandbox", "--help").stdout
+    wrong = run_cli("sandbox", "--port", "0", "--callback-order", "sideways")
+    assert wrong.code == 2 and "--callback-order" in wrong.stderr
+    assert "Traceback" not in wrong.stderr

@@ -13,7 +13,8 @@ import pytest
 from paymobctl import callbacks, conformance, delivery, signing
 from paymobctl.checklist import Severity, Status
 from paymobctl.conformance import CASES, Report, Target
-from paymobctl.models import CallbackKind
+from paymobctl.conformance.cases import VALID_TRANSACTIONS
+from paymobctl.models import CallbackKind, Outcome, PaymentSource
 from paymobctl.receiver import create_app
 from paymobctl.store import Store
 
@@ -47,7 +48,7 @@ def django_reports(django_base: str) -> dict[str, Report]:
     return {v: _run(f"{django_base}/{v}", django_site.SECRET) for v in DJANGO_FAILURES}
 
 
-VALID = [f"PMB-WH-{n:03d}" for n in range(1, 16)] + ["PMB-WH-020", "PMB-WH-021"]
+VALID = [f"PMB-WH-{n:03d}" for n in range(1, 17)] + ["PMB-WH-020", "PMB-WH-021"]
 SIGNATURE_POST = [f"PMB-WH-{n:03d}" for n in range(30, 38)]
 FORGERIES = ["PMB-WH-050", "PMB-WH-051", "PMB-WH-052"]
 ROBUSTNESS = ["PMB-WH-060", "PMB-WH-061", "PMB-WH-062", "PMB-WH-063", "PMB-WH-064"]
@@ -181,9 +182,21 @@ def test_every_probe_is_for_an_order_that_cannot_exist() -> None:
                 assert order["merchant_order_id"].startswith("paymobctl-probe-")
 
 
+def test_valid_cases_are_every_combination_paymob_produces() -> None:
+    produced = {
+        (Outcome(outcome), PaymentSource(source))
+        for outcome, overlays in callbacks.template("outcomes.json").items()
+        if not outcome.startswith("_")
+        for source in overlays
+        if source != "refused"
+    }
+    assert {(o, s) for o, s, _ in VALID_TRANSACTIONS} == produced
+    assert len(VALID_TRANSACTIONS) == len(produced)
+
+
 def test_valid_cases_cover_every_outcome_and_source() -> None:
     covered = set()
-    for case_id in VALID[:15]:
+    for case_id in VALID[:16]:
         body, digest = _posted(case_id)
         obj = body["obj"]
         assert signing.verify(CallbackKind.TRANSACTION, obj, "probe-secret", digest).valid

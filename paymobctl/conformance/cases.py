@@ -58,15 +58,16 @@ _SHAPE_FIX = (
     "an integer id; id, amount_cents, owner, integration_id integers; the flags JSON booleans"
 )
 
-# (outcome, source, title suffix) of the valid TRANSACTION cases, in id order. "blocked" is a
-# declined card payment with txn_response_code BLOCKED (test-mode declines, reference §14).
+# (outcome, source, title suffix) of the valid TRANSACTION cases, in id order: every combination
+# Paymob produces (templates/outcomes.json; a test keeps both in sync). "blocked" is the test-mode
+# or risk decline with txn_response_code BLOCKED (reference §14).
 VALID_TRANSACTIONS: tuple[tuple[Outcome, PaymentSource, str], ...] = (
     (Outcome.APPROVED, PaymentSource.CARD, "approved card"),
     (Outcome.APPROVED, PaymentSource.WALLET, "approved wallet"),
     (Outcome.APPROVED, PaymentSource.KIOSK, "approved kiosk"),
     (Outcome.DECLINED, PaymentSource.CARD, "declined card"),
     (Outcome.DECLINED, PaymentSource.WALLET, "declined wallet"),
-    (Outcome.DECLINED, PaymentSource.CARD, "blocked card"),
+    (Outcome.BLOCKED, PaymentSource.CARD, "blocked card"),
     (Outcome.INSUFFICIENT_FUNDS, PaymentSource.CARD, "insufficient funds card"),
     (Outcome.AUTH_FAILED, PaymentSource.CARD, "3-D Secure failed card"),
     (Outcome.PENDING, PaymentSource.CARD, "pending card"),
@@ -76,8 +77,8 @@ VALID_TRANSACTIONS: tuple[tuple[Outcome, PaymentSource, str], ...] = (
     (Outcome.REFUND, PaymentSource.WALLET, "refund wallet"),
     (Outcome.VOID, PaymentSource.CARD, "void card"),
     (Outcome.CAPTURE, PaymentSource.CARD, "capture card"),
+    (Outcome.INSUFFICIENT_FUNDS, PaymentSource.WALLET, "insufficient funds wallet"),
 )
-BLOCKED = "blocked card"
 
 CHANNELS: tuple[tuple[str, str], ...] = (
     ("TRANSACTION", "POST TRANSACTION"),

@@ -12,7 +12,6 @@ from typing import Any
 from paymobctl import callbacks, delivery
 from paymobctl.callbacks import Callback, TokenSpec, TransactionSpec
 from paymobctl.conformance.cases import (
-    BLOCKED,
     CHANNELS,
     CONCURRENT,
     MUTATIONS,
@@ -106,22 +105,10 @@ def _post(url: str, body: Any, digest: str | None) -> delivery.HttpRequest:
 
 
 def _valid_transaction(index: int) -> Callable[[Probes], list[delivery.HttpRequest]]:
-    outcome, source, title = VALID_TRANSACTIONS[index]
+    outcome, source, _ = VALID_TRANSACTIONS[index]
 
     def build(probes: Probes) -> list[delivery.HttpRequest]:
-        callback = probes.transaction(outcome, source)
-        if title == BLOCKED:  # unsigned gateway fields only: the signed ones stay a decline
-            callback = callbacks.with_body(
-                callback,
-                callbacks.apply_overrides(
-                    callback.body,
-                    [
-                        callbacks.parse_override("obj.data.txn_response_code=BLOCKED"),
-                        callbacks.parse_override("obj.data.message=Blocked by risk rules"),
-                    ],
-                ),
-            )
-        return [probes.post(callback)]
+        return [probes.post(probes.transaction(outcome, source))]
 
     return build
 

@@ -305,3 +305,22 @@ def test_readme_unittest_example_passes() -> None:
     suite = unittest.defaultTestLoader.loadTestsFromTestCase(namespace["PaymobTests"])  # type: ignore[arg-type]
     outcome = unittest.TextTestRunner(stream=io.StringIO()).run(suite)
     assert outcome.wasSuccessful() and outcome.testsRun == 2, outcome.errors + outcome.failures
+
+
+def test_emulator_reset_and_pristine() -> None:
+    from paymobctl.emulator.state import Sandbox as State
+
+    state = State(callback_url="http://127.0.0.1:8001/hook/")
+    assert state.pristine()
+    state.set_callback_urls("http://127.0.0.1:8002/other/", None)
+    assert not state.pristine()
+    state.reset()
+    assert state.pristine()
+    assert state.callback_urls() == {
+        "callback_url": "http://127.0.0.1:8001/hook/",
+        "response_url": None,
+    }
+    state.authenticate({"api_key": SANDBOX.api_key})
+    assert not state.pristine() and state.auth_tokens
+    state.reset()
+    assert state.pristine() and not state.auth_tokens

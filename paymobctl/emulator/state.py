@@ -452,6 +452,20 @@ class Sandbox:
             integration.callback_url = integration.response_url = None
         self.set_callback_urls(*self._initial_urls)
 
+    def pristine(self) -> bool:
+        """Nothing to reset: no object of any kind, and the callback URLs it started with."""
+        tables = (self.auth_tokens, self.orders, self.keys, self.transactions, self.tokens)
+        if any(tables) or self.intentions or self.deliveries:
+            return False
+        started = {
+            name: url or None
+            for name, url in zip(("callback_url", "response_url"), self._initial_urls, strict=True)
+        }
+        return all(
+            {"callback_url": i.callback_url, "response_url": i.response_url} == started
+            for i in self.integrations.values()
+        )
+
     def _save(self, kind: str, key: object, value: Any) -> None:
         self.persistence.save(kind, str(key), asdict(value))
 

@@ -45,11 +45,17 @@ def test_empty(n):
 @pytest.mark.parametrize("n", range({n}))
 def test_with_sandbox(paymob_sandbox, n):
     pass
+
+@pytest.mark.parametrize("n", range({n}))
+def test_changing_sandbox(paymob_sandbox, n):
+    paymob_sandbox.set_callback_urls(f"http://127.0.0.1:9/hook/{{n}}")
 """
 
 
-def per_test(n: int) -> tuple[float, float, float]:
-    """Median ms per empty test, per sandbox test (the first excluded), and the first one."""
+def per_test(n: int) -> tuple[float, float, float, float]:
+    """Median ms per empty test, per test using the untouched sandbox (the first, which starts
+    it, excluded), per test changing it (so its successor's reset() is a full one; the change
+    itself, one admin request, is counted too), and the first test."""
     with tempfile.TemporaryDirectory() as tmp:
         Path(tmp, "conftest.py").write_text(RECORDER)
         Path(tmp, "test_bench.py").write_text(TESTS.format(n=n))
@@ -71,7 +77,13 @@ def per_test(n: int) -> tuple[float, float, float]:
             totals[nodeid] = totals.get(nodeid, 0.0) + seconds * 1000
     empty = [ms for node, ms in totals.items() if "test_empty" in node]
     sandbox = [ms for node, ms in totals.items() if "test_with_sandbox" in node]
-    return statistics.median(empty), statistics.median(sandbox[1:]), sandbox[0]
+    changing = [ms for node, ms in totals.items() if "test_changing_sandbox" in node]
+    return (
+        statistics.median(empty),
+        statistics.median(sandbox[1:]),
+        statistics.median(changing[1:]),
+        sandbox[0],
+    )
 
 
 def build_cost(number: int, repeat: int) -> dict[str, float]:
@@ -116,6 +128,25 @@ def collect_cost(runs: int) -> tuple[float, float]:
     return statistics.median(times["with"]), statistics.median(times["without"])
 
 
+def import_cost(runs: int) -> tuple[float, float]:
+    """Median ms (``-X importtime``, cumulative) of importing the plugin module, and pytest."""
+    plugin: list[float] = []
+    pytest_: list[float] = []
+    for _ in range(runs):
+        done = subprocess.run(
+            [sys.executable, "-X", "importtime", "-c", "import pytest, paymobctl.pytest_plugin"],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        for line in done.stderr.splitlines():
+            parts = [part.strip() for part in line.split("|")]
+            if len(parts) == 3 and parts[2] in ("paymobctl.pytest_plugin", "pytest"):
+                target = plugin if parts[2] == "paymobctl.pytest_plugin" else pytest_
+                target.append(int(parts[1]) / 1000)
+    return statistics.median(plugin), statistics.median(pytest_)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--tests", type=int, default=60, help="tests of each kind")
@@ -123,15 +154,18 @@ def main() -> int:
     parser.add_argument("--runs", type=int, default=9, help="pytest --co runs of each kind")
     args = parser.parse_args()
 
-    empty, with_sandbox, first = per_test(args.tests)
-    extra = with_sandbox - empty
+    empty, untouched, changing, first = per_test(args.tests)
     print(
-        f"per test (median of {args.tests}): empty {empty:.2f} ms · paymob_sandbox {with_sandbox:.2f} ms"
+        f"per test (median of {args.tests}): empty {empty:.2f} ms · paymob_sandbox untouched "
+        f"{untouched:.2f} ms · paymob_sandbox changed (full reset) {changing:.2f} ms"
     )
-    print(
-        f"  paymob_sandbox adds {extra:.2f} ms per test (target <= {OVERHEAD_TARGET_MS:g} ms): "
-        f"{'ok' if extra <= OVERHEAD_TARGET_MS else 'OVER'}; the first test starts the server: {first:.0f} ms"
-    )
+    for name, value in (("untouched", untouched), ("changed", changing)):
+        extra = value - empty
+        verdict = "ok" if extra <= OVERHEAD_TARGET_MS else "OVER"
+        print(
+            f"  paymob_sandbox ({name}) adds {extra:.2f} ms (target <= {OVERHEAD_TARGET_MS:g} ms): {verdict}"
+        )
+    print(f"  the first test starts the server: {first:.0f} ms (once per session or xdist worker)")
 
     costs = build_cost(args.number, 5)
     built = costs["callback()"]
@@ -149,6 +183,11 @@ def main() -> int:
     print(
         f"pytest --co, empty project (median of {args.runs}): with the plugin {with_plugin:.0f} ms · "
         f"-p no:paymobctl {without:.0f} ms · difference {with_plugin - without:+.0f} ms"
+    )
+    plugin_ms, pytest_ms = import_cost(args.runs)
+    print(
+        f"importing the plugin module: {plugin_ms:.1f} ms (pytest itself: {pytest_ms:.0f} ms, "
+        "both cumulative, median)"
     )
     return 0
 

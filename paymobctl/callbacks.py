@@ -22,6 +22,7 @@ from typing import Any
 from urllib.parse import quote, urlsplit, urlunsplit
 
 from paymobctl import signing
+from paymobctl.documents import loads_json
 from paymobctl.errors import UsageError
 from paymobctl.models import CardBrand, Outcome, PaymentSource, Region, currency_exponent
 from paymobctl.signing import CallbackKind
@@ -475,7 +476,7 @@ def parse_override(text: str) -> Override:
             hint="write dotted paths like obj.source_data.pan",
         )
     try:
-        value = json.loads(raw, parse_constant=_no_constant)
+        value = loads_json(raw, parse_constant=_no_constant)
     except ValueError:
         value = raw
     if isinstance(value, float) and not math.isfinite(value):  # 1e400: not JSON Paymob could send

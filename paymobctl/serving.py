@@ -1,10 +1,12 @@
-"""Running ASGI apps (the sandbox, the receiver) with uvicorn: binding, readiness, clean stops."""
+"""Running ASGI apps (the sandbox, the receiver) with uvicorn: binding, readiness, clean stops,
+and the bounds every request is read within (header and body deadlines, a body size cap)."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import errno
+import json
 import os
 import signal
 import socket
@@ -12,13 +14,19 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
 from typing import Any
 
 import uvicorn
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from paymobctl.errors import UsageError
+
+MAX_BODY = 1_048_576  # bytes of a request body read before answering 413 (listen --max-body)
+KEPT_BODY = 65_536  # bytes of an over-limit body the receiver keeps (flagged truncated)
+READ_TIMEOUT = 10.0  # seconds for a request's headers, and again for its body
 
 
 def bind(host: str, port: int, *, what: str) -> socket.socket:
@@ -82,12 +90,175 @@ class Server(uvicorn.Server):
                 signal.signal(sig, handler)
 
 
+# -- bounded reading ----------------------------------------------------------------------------
+
+
+def header_deadline_protocol(timeout: float = READ_TIMEOUT) -> type[asyncio.Protocol]:
+    """uvicorn's HTTP protocol, closing a connection whose request headers are not complete
+    ``timeout`` seconds after it opened (or after its previous response).
+
+    uvicorn has no header timeout: ``timeout_keep_alive`` only starts once a request was
+    parsed, ``limit_concurrency`` answers 503 to everyone once slow clients fill it, and
+    ``h11_max_incomplete_event_size`` bounds header bytes, not time. Without this, slow-loris
+    connections that never finish their headers stay open forever and use up file descriptors
+    until ``/healthz`` can no longer connect (tests/test_limits.py).
+    """
+    from uvicorn.protocols.http.auto import AutoHTTPProtocol
+
+    base: Any = AutoHTTPProtocol
+
+    class HeaderDeadline(base):  # type: ignore[misc]
+        def connection_made(self, transport: asyncio.BaseTransport) -> None:
+            super().connection_made(transport)
+            self._arm_header_deadline()
+
+        def on_response_complete(self) -> None:
+            super().on_response_complete()
+            self._arm_header_deadline()
+
+        def connection_lost(self, exc: Exception | None) -> None:
+            timer = getattr(self, "_header_timer", None)
+            if timer is not None:
+                timer.cancel()
+            super().connection_lost(exc)
+
+        def _arm_header_deadline(self) -> None:
+            timer = getattr(self, "_header_timer", None)
+            if timer is not None:
+                timer.cancel()
+            self._armed_cycle = self.cycle  # a new cycle appears once the next headers parsed
+            self._header_timer = self.loop.call_later(timeout, self._header_deadline)
+
+        def _header_deadline(self) -> None:
+            self._header_timer = None
+            if self.cycle is self._armed_cycle and not self.transport.is_closing():
+                self.transport.close()
+
+    HeaderDeadline.__name__ = HeaderDeadline.__qualname__ = f"HeaderDeadline{base.__name__}"
+    return HeaderDeadline
+
+
+@dataclass(frozen=True, slots=True)
+class Body:
+    """A request body read within bounds. ``data`` is all of it, or (``too_large``) its first
+    :data:`KEPT_BODY` bytes, or (``timed_out``) what arrived before the deadline."""
+
+    data: bytes
+    too_large: bool = False
+    timed_out: bool = False
+
+    @property
+    def truncated(self) -> bool:
+        return self.too_large or self.timed_out
+
+
+def _declared_length(scope: Scope) -> int | None:
+    for name, value in scope["headers"]:
+        if name == b"content-length":
+            text = value.strip()
+            return int(text) if text.isdigit() and len(text) < 19 else None
+    return None
+
+
+async def read_body(
+    scope: Scope, receive: Receive, *, limit: int = MAX_BODY, timeout: float = READ_TIMEOUT
+) -> Body:
+    """Read a request body, stopping at ``limit`` bytes and at ``timeout`` seconds.
+
+    Past the limit nothing more is read (the caller answers 413 with ``connection: close``,
+    so a 500 MB upload costs at most ``limit`` bytes of memory); a declared Content-Length
+    over the limit stops after the first :data:`KEPT_BODY` bytes. A client that disconnects
+    leaves what it sent.
+    """
+    declared = _declared_length(scope)
+    stop_at = KEPT_BODY if declared is not None and declared > limit else limit
+    chunks: list[bytes] = []
+    size = 0
+    try:
+        async with asyncio.timeout(timeout):
+            while True:
+                message = await receive()
+                if message["type"] == "http.disconnect":
+                    break
+                chunk = message.get("body", b"")
+                if chunk:
+                    chunks.append(chunk)
+                    size += len(chunk)
+                if size > stop_at:
+                    return Body(b"".join(chunks)[:KEPT_BODY], too_large=True)
+                if not message.get("more_body"):
+                    break
+    except TimeoutError:
+        return Body(b"".join(chunks)[:KEPT_BODY], timed_out=True)
+    data = b"".join(chunks) if len(chunks) != 1 else chunks[0]
+    if declared is not None and declared > limit:
+        return Body(data[:KEPT_BODY], too_large=True)
+    return Body(data)
+
+
+class BoundedBodies:
+    """ASGI middleware: every request body is read within :func:`read_body`'s bounds before the
+    app sees it; over the limit is a 413, too slow a 408 (DRF-style ``{"detail": ...}``)."""
+
+    def __init__(
+        self, app: ASGIApp, *, limit: int = MAX_BODY, timeout: float = READ_TIMEOUT
+    ) -> None:
+        self.app = app
+        self.limit = limit
+        self.timeout = timeout
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        body = await read_body(scope, receive, limit=self.limit, timeout=self.timeout)
+        if body.truncated:
+            detail = (
+                f"request body too large (limit {self.limit} bytes)"
+                if body.too_large
+                else f"request body not received within {self.timeout:g} s"
+            )
+            await refuse(send, 413 if body.too_large else 408, detail)
+            return
+        sent = False
+
+        async def replay() -> Message:
+            nonlocal sent
+            if sent:
+                return await receive()  # the disconnect, when it comes
+            sent = True
+            return {"type": "http.request", "body": body.data, "more_body": False}
+
+        await self.app(scope, replay, send)
+
+
+async def refuse(send: Send, status: int, detail: str) -> None:
+    """Answer ``{"detail": ...}`` and close the connection (the rest of the body is not read)."""
+    data = json.dumps({"detail": detail}).encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(data)).encode()),
+                (b"connection", b"close"),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": data})
+
+
+# -- running --------------------------------------------------------------------------------------
+
+
 def _config(app: Any, **overrides: Any) -> uvicorn.Config:
     options: dict[str, Any] = {
         "log_level": "warning",
         "access_log": False,
         "lifespan": "on",
         "timeout_graceful_shutdown": 5,
+        "http": header_deadline_protocol(overrides.pop("header_timeout", READ_TIMEOUT)),
     }
     options.update(overrides)
     return uvicorn.Config(app, **options)

@@ -228,7 +228,9 @@ def show(
     text = record["body"]
     if text:
         try:
-            out.line(json.dumps(json.loads(text), indent=2, ensure_ascii=False))
+            from paymobctl.documents import loads_json
+
+            out.line(json.dumps(loads_json(text), indent=2, ensure_ascii=False))
         except ValueError:
             out.line(text)
     elif record["body_base64"]:

@@ -12,11 +12,13 @@ from urllib.parse import parse_qs, urlencode
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from starlette.middleware import Middleware
 from starlette.routing import Route
 
 from paymobctl import callbacks
 from paymobctl.config import check_url
 from paymobctl.delivery import RetryPolicy
+from paymobctl.documents import loads_json
 from paymobctl.emulator import cards, pages
 from paymobctl.emulator.notifier import DEFAULT_POLICY, DEFAULT_TIMEOUT, Notifier
 from paymobctl.emulator.state import (
@@ -31,6 +33,7 @@ from paymobctl.emulator.state import (
 )
 from paymobctl.models import format_amount
 from paymobctl.sandbox_profile import SANDBOX, SandboxCredentials
+from paymobctl.serving import BoundedBodies
 
 Handler = Callable[[Request], Awaitable[Response]]
 
@@ -57,7 +60,7 @@ async def _json(request: Request) -> dict[str, Any]:
     if "application/x-www-form-urlencoded" in content_type:
         return {k: v[0] for k, v in parse_qs(raw.decode("utf-8", "replace")).items()}
     try:
-        body = json.loads(raw)
+        body = loads_json(raw)
     except (ValueError, UnicodeDecodeError) as exc:
         raise SandboxError(400, {"detail": f"JSON parse error - {exc}"}) from None
     if not isinstance(body, dict):
@@ -605,7 +608,8 @@ def create_app(
         Route("/_sandbox/kiosk/{reference}/pay", admin_kiosk, methods=["POST"]),
         Route("/_sandbox/drain", admin_drain, methods=["POST"]),
     ]
-    app = Starlette(routes=routes, lifespan=lifespan)
+    # Every body is read within bounds (1 MiB, 10 s) before a route sees it: 413 / 408.
+    app = Starlette(routes=routes, lifespan=lifespan, middleware=[Middleware(BoundedBodies)])
     app.state.sandbox = sandbox
     app.state.notifier = notifier
     return app

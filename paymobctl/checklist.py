@@ -22,7 +22,7 @@ from enum import IntEnum, StrEnum
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
 
-from paymobctl import callbacks, delivery
+from paymobctl import callbacks, delivery, outbound
 from paymobctl.callbacks import TransactionSpec
 from paymobctl.errors import PaymobctlError, UsageError
 from paymobctl.models import Outcome
@@ -505,7 +505,8 @@ def _send(http: httpx.Client, method: str, url: str, body: bytes | None, timeout
 
     started = time.perf_counter()
     try:
-        response = http.request(
+        response = outbound.request(
+            http,
             method,
             url,
             content=body,
@@ -521,7 +522,7 @@ def _send(http: httpx.Client, method: str, url: str, body: bytes | None, timeout
         return Answer(
             None, (time.perf_counter() - started) * 1000, "", {}, str(exc) or type(exc).__name__
         )
-    text = response.content[:20_000].decode("utf-8", "replace")
+    text = response.content[:20_000].decode("utf-8", "replace")  # the probe reads ≤ 1 MiB
     return Answer(
         response.status_code,
         (time.perf_counter() - started) * 1000,
@@ -1235,7 +1236,7 @@ def _iframe_check(client: PaymobClient, settings: Settings) -> CheckResult:
         )
     url = f"{client.base_url}/api/acceptance/iframes/{iframe}"
     try:
-        response = client.http.get(url, timeout=client.timeout)
+        response = outbound.request(client.http, "GET", url, timeout=client.timeout)
     except httpx.HTTPError as exc:
         return _result(
             "PMB-API-003", Status.FAIL, Severity.ERROR, f"cannot load {url}: {exc}", FIX_IFRAME

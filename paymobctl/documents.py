@@ -76,4 +76,3 @@ def loads_toml(text: str) -> dict[str, Any]:
     if _openers(text) > MAX_DEPTH and depth(value) > MAX_DEPTH:
         raise TooDeep("TOML")
     return value
-

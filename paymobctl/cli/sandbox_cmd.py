@@ -176,8 +176,11 @@ def _admin(url: str | None) -> str:
 def _call(method: str, url: str, body: dict[str, Any] | None = None) -> Any:
     import httpx
 
+    from paymobctl import outbound
+
     try:
-        response = httpx.request(method, url, json=body, timeout=10, trust_env=False)
+        with outbound.client() as http:
+            response = outbound.request(http, method, url, json=body, timeout=10)
     except httpx.HTTPError:
         raise NetworkError(
             f"no sandbox answers at {url.split('/_sandbox', maxsplit=1)[0]}",
@@ -185,7 +188,12 @@ def _call(method: str, url: str, body: dict[str, Any] | None = None) -> Any:
         ) from None
     if response.status_code >= 400:
         raise UsageError(f"the sandbox refused: {response.text}")
-    return response.json()
+    try:
+        return response.json()
+    except ValueError:
+        raise UsageError(
+            f"the sandbox answered something that is not JSON: {response.text[:80]!r}"
+        ) from None
 
 
 @command(app, "callbacks")

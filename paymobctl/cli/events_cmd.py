@@ -83,6 +83,7 @@ def event_record(event: Event, *, full: bool) -> dict[str, Any]:
         "problem": event.problem,
         "duplicates": event.duplicates,
         "pan_masked": event.pan_masked,
+        "truncated": event.truncated,
     }
     if full:
         text = _body_text(event)

@@ -18,8 +18,8 @@ from paymobctl.documents import MAX_DEPTH, TooDeep, depth, loads_json, loads_tom
 from paymobctl.emulator import create_app as create_sandbox
 from paymobctl.receiver import ReceiverConfig
 from paymobctl.receiver import create_app as create_receiver
-from paymobctl.serving import KEPT_BODY, MAX_BODY, Background
 from paymobctl.sandbox_profile import SANDBOX
+from paymobctl.serving import KEPT_BODY, MAX_BODY, Background
 from paymobctl.store import Store
 
 from .servers import Hostile

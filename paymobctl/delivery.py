@@ -73,7 +73,7 @@ class Result:
     latency_ms: float = 0.0
     headers: tuple[tuple[str, str], ...] = ()
     excerpt: str = ""
-    error: str | None = None  # refused | dns | timeout | tls | invalid-url | other
+    error: str | None = None  # refused | dns | timeout | tls | invalid-url | other | blocked
     error_message: str | None = None
     attempt: int = 1
     location: str | None = None

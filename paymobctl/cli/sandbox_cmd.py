@@ -29,16 +29,16 @@ UrlOpt = Annotated[
 
 
 def _check(name: str, value: str | None) -> str | None:
-    from paymobctl.config import check_url
+    from paymobctl.emulator.state import callback_url_error
 
     if value in (None, ""):
         return value
-    try:
-        return check_url(value)
-    except ValueError as exc:
+    problem = callback_url_error(value)
+    if problem:
         raise UsageError(
-            f"{name}: {exc}", hint="give a full http(s) URL, or '' to turn it off"
-        ) from None
+            f"{name} {value!r}: {problem[0]}", hint="give a full http(s) URL, or '' to turn it off"
+        )
+    return value
 
 
 @command(app, None, callback=True)

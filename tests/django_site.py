@@ -68,7 +68,7 @@ TRANSACTION_FIELDS = (
 SIGNED_INTEGERS = ("id", "amount_cents", "owner", "integration_id")
 
 
-def _shape_problem(obj: Mapping[str, Any]) -> str | None:
+def shape_problem(obj: Mapping[str, Any]) -> str | None:
     """What a careful receiver checks before the HMAC: every signed field has its type."""
     order = obj.get("order")
     if not isinstance(order, dict) or type(order.get("id")) is not int:
@@ -93,7 +93,7 @@ def _verify(request: HttpRequest) -> HttpResponse:
         return JsonResponse({"detail": "Invalid payload"}, status=400)
     kind = CallbackKind(document.get("type", "TRANSACTION"))
     obj = document.get("obj", {})
-    problem = _shape_problem(obj) if kind is CallbackKind.TRANSACTION else None
+    problem = shape_problem(obj) if kind is CallbackKind.TRANSACTION else None
     if problem:
         return JsonResponse({"detail": problem}, status=400)
     if not signing.verify(kind, document.get("obj", {}), SECRET, received).valid:
@@ -111,7 +111,7 @@ def response(request: HttpRequest) -> HttpResponse:
     return HttpResponse("thanks" if valid else "invalid", status=200 if valid else 401)
 
 
-def _lenient(obj: Any, dotted: str) -> str:
+def lenient(obj: Any, dotted: str) -> str:
     """A dotted lookup many hand-written receivers use: anything that is not there is ""."""
     value = obj
     for part in dotted.split("."):
@@ -125,7 +125,7 @@ def field_shift(request: HttpRequest) -> HttpResponse:
     """Verifies the HMAC correctly over the concatenation, but never checks the shapes."""
     received = request.GET.get("hmac", "")
     obj = json.loads(request.body).get("obj", {})
-    message = "".join(_lenient(obj, name) for name in TRANSACTION_FIELDS)
+    message = "".join(lenient(obj, name) for name in TRANSACTION_FIELDS)
     digest = hmac.new(SECRET.encode(), message.encode(), hashlib.sha512).hexdigest()
     if not hmac.compare_digest(digest, received):
         return JsonResponse({"detail": "Invalid HMAC Signature"}, status=401)

@@ -39,7 +39,7 @@ def checks(result: Any) -> dict[str, dict[str, Any]]:
 
 
 def lenient_digest(obj: dict[str, Any], secret: str) -> str:
-    message = "".join(django_site._lenient(obj, name) for name in django_site.TRANSACTION_FIELDS)
+    message = "".join(django_site.lenient(obj, name) for name in django_site.TRANSACTION_FIELDS)
     return hmac.new(secret.encode(), message.encode(), hashlib.sha512).hexdigest()
 
 

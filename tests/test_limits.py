@@ -20,7 +20,7 @@ from paymobctl.receiver import ReceiverConfig
 from paymobctl.receiver import create_app as create_receiver
 from paymobctl.sandbox_profile import SANDBOX
 from paymobctl.serving import KEPT_BODY, MAX_BODY, Background
-from paymobctl.store import Store
+from paymobctl.store import NewEvent, Store
 
 from .servers import Hostile
 
@@ -438,3 +438,78 @@ def test_paymob_client_refuses_a_deep_json_answer() -> None:
         client = PaymobClient(http, base_url=server.url, api_key=Secret("k" * 20))
         with pytest.raises(ApiError):
             client.auth_token()
+
+
+@pytest.mark.slow
+def test_listen_command_max_body_and_read_timeout(tmp_path: Path) -> None:
+    from .servers import start_paymobctl, stop_paymobctl
+
+    process, url = start_paymobctl(
+        "listen", tmp_path, "--max-body", "4096", "--read-timeout", "0.5", "--json"
+    )
+    try:
+        with httpx.Client(base_url=url, timeout=10) as http:
+            big = http.post(WEBHOOK, content=b"{" + b" " * 10_000 + b"}")
+            assert big.status_code == 413
+            assert "limit 4096 bytes" in big.json()["detail"]
+        port = int(url.rsplit(":", 1)[1])
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as slow:
+            slow.sendall(b"POST /api/payments/webhook/ HTTP/1.1\r\nHost: x\r\n")
+            assert slow.recv(1024) == b""  # closed by the header deadline
+    finally:
+        code, out, err = stop_paymobctl(process)
+    assert code == 0, err
+    assert '"status": 413' in out or '"status":413' in out
+
+
+@pytest.mark.slow
+def test_paymob_client_against_a_drip_ends_at_its_timeout() -> None:
+    from paymobctl.client import PaymobClient, new_http_client
+    from paymobctl.errors import NetworkError
+    from paymobctl.models import Secret
+
+    with Hostile("drip", interval=0.05) as server, new_http_client() as http:
+        client = PaymobClient(
+            http, base_url=server.url, api_key=Secret("k" * 20), timeout=0.5, sleep=lambda _: None
+        )
+        with pytest.raises(NetworkError, match=r"did not answer within 0\.5 s"):
+            client.auth_token()
+        sent = server.sent
+    assert sent < 600  # auth is idempotent: retried, each attempt ended by its deadline
+
+
+@pytest.mark.slow
+def test_forwarding_to_a_drip_ends_each_attempt_at_its_timeout(store: Store) -> None:
+    from paymobctl.delivery import RetryPolicy
+    from paymobctl.forwarding import Forwarder, Incoming
+
+    async def run(url: str) -> None:
+        forwarder = Forwarder(
+            store,
+            targets=[url],
+            timeout=0.3,
+            policy=RetryPolicy(attempts=2, first_delay=0.01, factor=1, max_delay=0.01),
+        )
+        forwarder.submit(Incoming(1, "TRANSACTION", "POST", "hmac=00", b"{}", "application/json"))
+        await forwarder.drain(timeout=20)
+        await forwarder.close()
+
+    with Hostile("drip", interval=0.05) as server:
+        event = store.record_event(
+            NewEvent("POST", WEBHOOK, "", [], b"{}", None, "TRANSACTION", 401, "missing")
+        )
+        assert event.id == 1
+        asyncio.run(run(f"{server.url}/hook"))
+    attempts = store.forward_attempts(1)
+    assert len(attempts) == 2
+    assert all("within 0.3 s" in (a.error or "") for a in attempts)
+
+
+@pytest.mark.slow
+def test_checklist_against_a_drip_ends_with_a_clear_result(cli: Any) -> None:
+    with Hostile("drip", interval=0.05) as server:
+        result = cli("checklist", server.url, "--no-api", "--timeout", "1", "--json")
+    found = {c["id"]: c for c in result.json()["checks"]}
+    assert result.code == 1
+    assert found["PMB-NET-002"]["status"] == "fail"
+    assert "within 1 s" in found["PMB-NET-002"]["detail"]

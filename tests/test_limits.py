@@ -513,3 +513,13 @@ def test_checklist_against_a_drip_ends_with_a_clear_result(cli: Any) -> None:
     assert result.code == 1
     assert found["PMB-NET-002"]["status"] == "fail"
     assert "within 1 s" in found["PMB-NET-002"]["detail"]
+
+
+def test_a_small_max_body_bounds_a_declared_oversize_upload(store: Store) -> None:
+    app = create_receiver(store=store, secret=SECRET, config=ReceiverConfig(max_body=2048))
+    upload = Upload(50 * 1024 * 1024)
+    headers = [(b"content-type", b"application/json"), (b"content-length", b"52428800")]
+    status, _, _ = asyncio.run(call(app, upload, headers=headers))
+    assert status == 413
+    assert upload.pulled <= 2 * 65_536  # the limit plus the piece that crossed it
+    assert len(store.events(limit=1)[0].body) <= KEPT_BODY

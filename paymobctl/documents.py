@@ -7,7 +7,7 @@ just under the interpreter's limit can still overflow the stack of whatever walk
 a config goes through here instead: deeper than :data:`MAX_DEPTH` is a :class:`TooDeep`, a
 ``ValueError`` like every other malformed document, so existing ``except ValueError`` paths turn
 it into a 400 or an exit 2. Real Paymob callbacks nest at most 6 levels (the captured samples in
-../shared/real-samples, s01 and s06), so 64 leaves ample room.
+tests/data/real-samples: s01, s06, r05), so 64 leaves ample room.
 """
 
 from __future__ import annotations

@@ -183,9 +183,8 @@ def tls_app() -> Starlette:
         response: Response
         if request.method == "POST":
             body = json.loads(await request.body())
-            problem = django_site.shape_problem(body.get("obj", {}))
-            if problem:
-                return JSONResponse({"detail": problem}, status_code=400)
+            if not django_site._shape_ok(CallbackKind.TRANSACTION, body.get("obj")):
+                return JSONResponse({"detail": "Malformed signed fields"}, status_code=400)
             valid = signing.verify(
                 CallbackKind.TRANSACTION,
                 body.get("obj", {}),

@@ -378,7 +378,11 @@ class Sandbox:
         return self._http
 
     def _admin(self, path: str, body: Mapping[str, Any] | None = None) -> Any:
-        answer = self._client().post(f"{self.base_url}{path}", json=dict(body or {}), timeout=10)
+        from paymobctl import outbound
+
+        answer = outbound.request(
+            self._client(), "POST", f"{self.base_url}{path}", json=dict(body or {}), timeout=10
+        )
         payload = answer.json()
         if answer.status_code != 200:
             problems = "; ".join(

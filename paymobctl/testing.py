@@ -22,8 +22,8 @@ of ``simulate`` (``paymobctl.simulation``), so a test sees exactly what ``paymob
 
 from __future__ import annotations
 
+import copy
 import inspect
-import json
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from paymobctl import callbacks, delivery, simulation
 from paymobctl.checkout import DEFAULT_OTP, Card, CheckoutResult
+from paymobctl.documents import loads_json
 from paymobctl.errors import UsageError, WaitTimedOut
 from paymobctl.models import CardBrand, Outcome, PaymentSource
 from paymobctl.sandbox_profile import RESPONSE_PATH, SANDBOX, WEBHOOK_PATH, SandboxCredentials
@@ -82,7 +83,7 @@ class SignedCallback:
     def json(self) -> dict[str, Any]:
         if self._json is None:
             assert self._wire is not None
-            self._json = json.loads(self._wire)
+            self._json = loads_json(self._wire)
         return self._json
 
     @property
@@ -456,7 +457,7 @@ class Sandbox:
     def transactions(self) -> list[dict[str, Any]]:
         """Every transaction, oldest first, as Paymob's transaction object (the callbacks' ``obj``)."""
         items = list(self._state().transactions.values())
-        return [json.loads(json.dumps(t.obj)) for t in sorted(items, key=lambda t: t.id)]
+        return [copy.deepcopy(t.obj) for t in sorted(items, key=lambda t: t.id)]
 
     @property
     def deliveries(self) -> list[Delivery]:
@@ -471,7 +472,7 @@ class Sandbox:
                     kind=item.kind,
                     url=item.url,
                     method=item.method,
-                    body=json.loads(item.body) if item.body else None,
+                    body=loads_json(item.body) if item.body else None,
                     state=item.state,
                     status=last.status if last else None,
                     attempts=len(attempts),

@@ -53,8 +53,8 @@ class Checkout:
     """What a deposit needs to be paid: the order and the URL the payer opens."""
 
     flow: str  # legacy | intention
-    order_id: int
-    url: str
+    order_id: int | None  # None: an intention whose answer did not name its order (learnt later)
+    url: str  # "" when the server's answer gave nothing to build it from
     amount_cents: int
     currency: str
     merchant_order_id: str | None
@@ -639,19 +639,39 @@ class PaymobClient:
                 }
             ],
         )
-        action = "creating the intention"
-        secret = field_str(intention, "client_secret", action=action)
+        # Read leniently: the intention exists on the server now, so whatever its answer lacks
+        # must not lose it (the caller records it first and complains afterwards).
+        secret = _opt_str(intention.get("client_secret"))
         return Checkout(
             "intention",
-            field_int(intention, "intention_order_id", action=action),
-            self.unified_checkout_url(secret),
+            intention_order_id(intention),
+            self.unified_checkout_url(secret) if secret else "",
             amount_cents,
             currency,
             merchant_order_id,
             expiration,
-            intention_id=field_str(intention, "id", action=action),
+            intention_id=_opt_str(intention.get("id")),
             client_secret=secret,
         )
+
+
+def intention_order_id(intention: Mapping[str, Any]) -> int | None:
+    """The order behind an intention: ``intention_order_id``, else its payment keys' ``order_id``
+    (reference §5.1); None when the answer names neither (some Paymob-compatible servers)."""
+    keys = intention.get("payment_keys")
+    candidates = [intention.get("intention_order_id")]
+    if isinstance(keys, list):
+        candidates += [k.get("order_id") for k in keys if isinstance(k, Mapping)]
+    for value in candidates:
+        if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+            return value
+        if isinstance(value, str) and value.isascii() and value.isdigit():
+            return int(value)
+    return None
+
+
+def _opt_str(value: Any) -> str | None:
+    return value if isinstance(value, str) and value else None
 
 
 def field_int(body: Mapping[str, Any], key: str, *, action: str) -> int:
@@ -666,17 +686,6 @@ def field_int(body: Mapping[str, Any], key: str, *, action: str) -> int:
             body=body,
         )
     return int(value)
-
-
-def field_str(body: Mapping[str, Any], key: str, *, action: str) -> str:
-    value = body.get(key)
-    if not isinstance(value, str) or not value:
-        raise ApiError(
-            f"{action}: unexpected answer, no {key!r}",
-            hint="is base_url/region pointing at Paymob (or `paymobctl sandbox`)?",
-            body=body,
-        )
-    return value
 
 
 def _body(response: httpx.Response) -> Any:

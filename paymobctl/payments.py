@@ -61,7 +61,9 @@ def create_deposit(
             currency=request.currency,
             integration_id=integration,
             billing=request.billing,
-            merchant_order_id=request.merchant_order_id,
+            # Always a reference: it comes back as merchant_order_id in callbacks and inquiries,
+            # which is how a deposit whose order id the answer lacked finds its order later.
+            merchant_order_id=request.merchant_order_id or new_reference(),
             notification_url=callback.value
             if callback and callback.source.value in explicit
             else None,
@@ -90,7 +92,7 @@ def create_deposit(
     expires = (datetime.now(UTC) + timedelta(seconds=checkout.expires_in)).isoformat(
         timespec="seconds"
     )
-    return store.create_deposit(
+    deposit = store.create_deposit(
         profile=settings.profile,
         mode=settings.mode.value,
         flow=checkout.flow,
@@ -104,6 +106,46 @@ def create_deposit(
         expires_at=expires,
         save_card=request.save_card,
     )
+    if not deposit.checkout_url:
+        raise ApiError(
+            f"creating the intention: unexpected answer from {client.base_url}, no "
+            f"client_secret, so no checkout URL; the intention it accepted is recorded as "
+            f"deposit {deposit.id} (reference {deposit.merchant_order_id})",
+            hint="is base_url/region pointing at Paymob (or `paymobctl sandbox`)? "
+            f"`paymobctl deposits show {deposit.id}` keeps the reference",
+        )
+    return deposit
+
+
+def new_reference() -> str:
+    """A unique merchant reference for a deposit created without one."""
+    import secrets
+
+    return f"paymobctl-{secrets.token_hex(6)}"
+
+
+def inquire(client: PaymobClient, store: Store, deposit: Deposit) -> dict[str, Any] | None:
+    """Paymob's latest transaction for a deposit: by order id, or by its reference while the
+    order id is unknown (an intention), learning the order id from the answer when the signed
+    amount and currency match the deposit."""
+    if deposit.order_id is not None:
+        return client.inquiry(order_id=deposit.order_id)
+    if not deposit.merchant_order_id:
+        return None
+    found = client.inquiry(merchant_order_id=deposit.merchant_order_id)
+    if found is None:
+        return None
+    order = found.get("order")
+    order_id = order.get("id") if isinstance(order, dict) else order
+    if (
+        not isinstance(order_id, int)
+        or isinstance(order_id, bool)
+        or found.get("amount_cents") != deposit.amount_cents
+        or found.get("currency") != deposit.currency
+    ):
+        return None  # not this deposit's payment: keep waiting
+    store.link_deposit_order(deposit.id, order_id)
+    return found
 
 
 # --- learning the outcome ----------------------------------------------------------------------
@@ -179,7 +221,7 @@ def wait_for_payment(
         if now >= next_inquiry:
             next_inquiry = now + interval
             try:
-                found = client.inquiry(order_id=deposit.order_id)
+                found = inquire(client, store, deposit)
             except ApiError as exc:
                 state = f"inquiry failed: {exc.message}"
                 found = None

@@ -182,6 +182,38 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
             PRIMARY KEY (run_id, check_id)
         )""",
     ),
+    # 6: intention deposits — recorded as soon as the server accepted the intention, before its
+    # order id is known (learnt later from the webhook or the inquiry): order_id becomes nullable.
+    (
+        """CREATE TABLE deposits_v6 (
+            id INTEGER PRIMARY KEY,
+            created_at TEXT NOT NULL,
+            profile TEXT NOT NULL,
+            mode TEXT NOT NULL,
+            flow TEXT NOT NULL,
+            base_url TEXT NOT NULL,
+            order_id INTEGER,
+            merchant_order_id TEXT,
+            intention_id TEXT,
+            amount_cents INTEGER NOT NULL,
+            currency TEXT NOT NULL,
+            checkout_url TEXT NOT NULL,
+            expires_at TEXT,
+            save_card INTEGER NOT NULL DEFAULT 0,
+            status TEXT NOT NULL DEFAULT 'pending',
+            transaction_id INTEGER,
+            paid_at TEXT,
+            decline_reason TEXT,
+            refunded_cents INTEGER NOT NULL DEFAULT 0,
+            updated_at TEXT NOT NULL,
+            UNIQUE (base_url, order_id)
+        )""",
+        "INSERT INTO deposits_v6 SELECT * FROM deposits",
+        "DROP TABLE deposits",
+        "ALTER TABLE deposits_v6 RENAME TO deposits",
+        "CREATE INDEX deposits_order ON deposits (order_id)",
+        "CREATE INDEX deposits_unlinked ON deposits (merchant_order_id) WHERE order_id IS NULL",
+    ),
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -312,6 +344,7 @@ class Store:
         self._conn = self._connect()
         self._checkpointer: tuple[threading.Event, threading.Thread] | None = None
         self._deposit_cache: set[int] | None = None
+        self._unlinked_cache: set[str] = set()
         self._deposit_cache_version: int | None = None
         if migrate:
             self.migrate()
@@ -651,9 +684,10 @@ class Store:
         """
         now = utc_now()
         rows = [self._event_params(event, now) for event in events]
-        deposits = (
-            self._deposit_orders() if any(self._may_affect(event) for event in events) else set()
-        )
+        affecting = any(self._may_affect(event) for event in events)
+        if affecting:
+            self._link_intention_deposits(events)
+        deposits = self._deposit_orders() if affecting else set()
         needs_effects = [
             self._may_affect(event) and (event.kind == "TOKEN" or event.order_id in deposits)
             for event in events
@@ -763,10 +797,50 @@ class Store:
         their checkout URL exists, so no callback can arrive before its deposit."""
         version = self._query("PRAGMA data_version")[0][0]
         if version != self._deposit_cache_version or self._deposit_cache is None:
-            rows = self._query("SELECT order_id FROM deposits")
-            self._deposit_cache = {row[0] for row in rows}
+            rows = self._query("SELECT order_id, merchant_order_id FROM deposits")
+            self._deposit_cache = {row[0] for row in rows if row[0] is not None}
+            self._unlinked_cache = {row[1] for row in rows if row[0] is None and row[1]}
             self._deposit_cache_version = version
         return self._deposit_cache
+
+    def _link_intention_deposits(self, events: Sequence[NewEvent]) -> None:
+        """Give an intention deposit recorded without its order id (the server's answer lacked
+        ``intention_order_id``) the order of the first verified payment callback that carries
+        its reference. ``merchant_order_id`` (the intention's ``special_reference``) is not
+        signed, so the signed ``amount_cents`` and ``currency`` must match the deposit too."""
+        known = self._deposit_orders()
+        candidates = [
+            event
+            for event in events
+            if self._may_affect(event)
+            and event.kind == "TRANSACTION"
+            and not event.child
+            and event.order_id not in known
+            and event.merchant_order_id in self._unlinked_cache
+        ]
+        if not candidates:
+            return
+        with self._transaction() as conn:
+            for event in candidates:
+                conn.execute(
+                    "UPDATE deposits SET order_id = ?, updated_at = ? WHERE id = (SELECT max(id)"
+                    " FROM deposits WHERE order_id IS NULL AND merchant_order_id = ?"
+                    " AND amount_cents = ? AND currency = ?)",
+                    (event.order_id, utc_now(), event.merchant_order_id, event.amount_cents,
+                     event.currency),
+                )  # fmt: skip
+        self._deposit_cache = None
+
+    def link_deposit_order(self, deposit_id: int, order_id: int) -> Deposit:
+        """Record the order id learnt for a deposit created without one (inquiry, webhook)."""
+        self._deposit_cache = None
+        self._write(
+            "UPDATE deposits SET order_id = ?, updated_at = ? WHERE id = ? AND order_id IS NULL",
+            (order_id, utc_now(), deposit_id),
+        )
+        deposit = self.deposit(deposit_id)
+        assert deposit is not None
+        return deposit
 
     @staticmethod
     def _apply_effects(
@@ -893,7 +967,7 @@ class Store:
         mode: str,
         flow: str,
         base_url: str,
-        order_id: int,
+        order_id: int | None,
         merchant_order_id: str | None,
         intention_id: str | None,
         amount_cents: int,
@@ -1219,7 +1293,7 @@ class Deposit:
     mode: str
     flow: str
     base_url: str
-    order_id: int
+    order_id: int | None  # None: an intention whose order id is not known yet
     merchant_order_id: str | None
     intention_id: str | None
     amount_cents: int

@@ -515,3 +515,133 @@ def test_demo_keeps_its_own_store(tmp_path: Path) -> None:
     assert not main.exists() or Store(main).deposits() == []
     again = run_cli("demo")
     assert again.code == 0 and again.stdout.count("deposit ") >= 2
+
+
+# --- issue 12: servers that answer an intention without its order id ------------------------------
+
+
+def without_intention_order(app: Any) -> Any:
+    """Wrap the sandbox like a third-party Paymob emulator: intention answers without
+    ``intention_order_id`` nor ``payment_keys[].order_id``."""
+
+    async def wrapped(scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http" or scope["path"] != "/v1/intention/":
+            await app(scope, receive, send)
+            return
+        start: dict[str, Any] = {}
+
+        async def rewrite(message: Any) -> None:
+            if message["type"] == "http.response.start":
+                start.update(message)
+                return
+            body = json.loads(message["body"]) if message.get("body") else {}
+            if isinstance(body, dict):
+                body.pop("intention_order_id", None)
+                body.pop("payment_keys", None)
+            data = json.dumps(body).encode()
+            headers = [(k, v) for k, v in start["headers"] if k.lower() != b"content-length"]
+            await send({**start, "headers": [*headers, (b"content-length", str(len(data)).encode())]})
+            await send({"type": "http.response.body", "body": data})
+
+        await app(scope, receive, rewrite)
+
+    return wrapped
+
+
+@pytest.fixture
+def orderless(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Stack]:
+    db = tmp_path / "paymobctl.db"
+    receiver_store = Store(db)
+    with serve(create_receiver(store=receiver_store, secret=SANDBOX.hmac_secret)) as listener:
+        app = create_sandbox(
+            callback_url=f"{listener}{WEBHOOK_PATH}", response_url=f"{listener}{RESPONSE_PATH}"
+        )
+        with serve(without_intention_order(app)) as sandbox:
+            monkeypatch.setenv("PAYMOB_BASE_URL", sandbox)
+            monkeypatch.setenv("PAYMOBCTL_DB", str(db))
+            yield Stack(sandbox, listener, db)
+    receiver_store.close()
+
+
+def test_intention_without_order_id_is_recorded_and_linked_by_the_webhook(
+    orderless: Stack,
+) -> None:
+    result = run_cli("deposit", "75", "--flow", "intention", "--json")
+    assert result.code == 0, result.output
+    data = result.json()
+    assert data["order_id"] is None and data["intention_id"].startswith("pi_test_")
+    assert data["merchant_order_id"].startswith("paymobctl-")  # a reference is always sent
+    assert "/unifiedcheckout/?publicKey=" in data["checkout_url"]
+    shown = run_cli("deposits", "show", str(data["id"]))
+    assert "learnt from the webhook" in shown.stdout
+    pay_checkout(data["checkout_url"])
+    drain(orderless)
+    deposit = orderless.store().deposit(data["id"])
+    assert deposit is not None and deposit.status == "paid" and deposit.order_id
+
+
+def test_intention_without_order_id_is_linked_by_the_inquiry(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # No listener: only `--wait`'s inquiry (by the intention's reference) can learn the order.
+    with serve(without_intention_order(create_sandbox())) as sandbox:
+        monkeypatch.setenv("PAYMOB_BASE_URL", sandbox)
+        monkeypatch.setenv("PAYMOBCTL_DB", str(tmp_path / "p.db"))
+        thread, box = run_in_thread(
+            ["deposit", "80", "--flow", "intention", "--wait", "--interval", "0.5",
+             "--timeout", "20"]
+        )  # fmt: skip
+        store = Store(tmp_path / "p.db")
+        deadline = time.monotonic() + 10
+        while not store.deposits(status="pending"):
+            assert time.monotonic() < deadline
+            time.sleep(0.02)
+        pending = store.deposits(status="pending")[0]
+        assert pending.order_id is None
+        pay_checkout(pending.checkout_url)
+        thread.join(timeout=30)
+        assert box["result"].code == 0, box["result"].output
+        paid = store.deposit(pending.id)
+        assert paid is not None and paid.status == "paid" and paid.order_id is not None
+        store.close()
+
+
+def test_inquiry_links_only_a_matching_transaction(tmp_path: Path) -> None:
+    from paymobctl.payments import inquire
+
+    answers = {"amount_cents": 999, "currency": "EGP", "order": {"id": 42}, "id": 7}
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        assert json.loads(request.content)["merchant_order_id"] == "REF-1"
+        return httpx.Response(200, json=answers)
+
+    paymob, _ = mock_client(handler)
+    with Store(tmp_path / "s.db") as store:
+        deposit = store.create_deposit(
+            profile="p", mode="test", flow="intention", base_url="https://x", order_id=None,
+            merchant_order_id="REF-1", intention_id="pi_1", amount_cents=1000, currency="EGP",
+            checkout_url="https://x/u", expires_at=None, save_card=False,
+        )  # fmt: skip
+        assert inquire(paymob, store, deposit) is None  # 9.99 is not this deposit's 10.00
+        assert store.deposit(deposit.id).order_id is None  # type: ignore[union-attr]
+        answers["amount_cents"] = 1000
+        assert inquire(paymob, store, deposit) == answers
+        assert store.deposit(deposit.id).order_id == 42  # type: ignore[union-attr]
+
+
+def test_intention_answer_without_client_secret_is_still_recorded(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from starlette.applications import Starlette
+    from starlette.responses import JSONResponse as Json
+    from starlette.routing import Route
+
+    async def half(request: Any) -> Any:
+        return Json({"id": "pi_test_half", "status": "intended"}, status_code=201)
+
+    with serve(Starlette(routes=[Route("/v1/intention/", half, methods=["POST"])])) as base:
+        monkeypatch.setenv("PAYMOB_BASE_URL", base)
+        result = run_cli("deposit", "10", "--flow", "intention", "--merchant-order-id", "R-9")
+        assert result.code == 3 and "recorded as deposit 1 (reference R-9)" in result.stderr
+        listed = run_cli("deposits", "list", "--json").json()
+        assert listed[0]["intention_id"] == "pi_test_half" and listed[0]["merchant_order_id"] == "R-9"

@@ -107,7 +107,12 @@ def _show_deposit(deposit: Deposit) -> None:
     out.pairs(
         [
             ("deposit", deposit.id),
-            ("order", deposit.order_id),
+            (
+                "order",
+                deposit.order_id
+                if deposit.order_id is not None
+                else "— (learnt from the webhook or the inquiry)",
+            ),
             ("amount", _money(deposit.amount_cents, deposit.currency)),
             ("status", deposit.status),
             ("flow", deposit.flow),

@@ -89,63 +89,83 @@ def _describe(body: Any) -> str:
     return "no details"
 
 
-# The integration guide's troubleshooting table, keyed by what Paymob answers.
-_HINTS: tuple[tuple[str, str, str], ...] = (
+# The integration guide's troubleshooting table, keyed by what Paymob answers and, where the
+# same answer means different things, by the credential the call sent (None: any).
+_HINTS: tuple[tuple[str, str | None, str, str], ...] = (
     (
         "incorrect credentials",
+        "auth token",
+        "the auth token was refused",
+        "the API key itself authenticated; the token may have expired or this account may not "
+        "be allowed this operation (check the transaction belongs to this profile's account and "
+        "mode)",
+    ),
+    (
+        "incorrect credentials",
+        None,
         "the API key was rejected",
         "check PAYMOB_API_KEY: test and live keys differ; copy it from Paymob's dashboard (Settings → "
         "Account info). 'Failed to initiate deposit' in the guide is usually this",
     ),
     (
         "integration id/name does not exist",
+        None,
         "the integration id does not exist in this mode",
         "use an integration id of this mode (test vs live) from Developers → Payment Integrations; "
         "a test integration does not work with live keys and vice versa",
     ),
     (
         "invalid currency",
+        None,
         "the currency does not match the integration's",
         "use the integration's currency (paymobctl config show → currency), or an integration in that currency",
     ),
     (
         "invalid token.",
+        None,
         "the secret key was rejected",
         "check PAYMOB_SECRET_KEY (egy_sk_test_… / egy_sk_live_…) for this mode",
     ),
     (
         "authentication credentials were not provided",
+        None,
         "no secret key was sent",
         "set PAYMOB_SECRET_KEY for the Intention API",
     ),
     (
         "capture amount cannot exceed",
+        None,
         "capture over the authorised amount",
         "capture at most what was authorised; check `paymobctl status`",
     ),
     (
         "requested refund amount is greater",
+        None,
         "refund over the refundable amount",
         "refund at most what is left; `paymobctl status` shows the transaction",
     ),
     (
         "invalid transaction id",
+        None,
         "no such transaction",
         "check the transaction id (`paymobctl deposits list`)",
     ),
     (
         "duplicate",
+        None,
         "merchant_order_id was already used",
         "merchant order ids must be unique: pick a new one",
     ),
 )
 
 
-def api_error(status: int, body: Any, *, action: str) -> ApiError:
+def api_error(status: int, body: Any, *, action: str, credential: str | None = None) -> ApiError:
+    """Paymob's answer as an error whose hint fits the call: ``credential`` is what the call
+    authenticated with ("api key", "auth token", "secret key")."""
     text = _describe(body)
     lowered = text.lower()
-    for needle, what, hint in _HINTS:
-        if needle in lowered:
+    for needle, sent, what, hint in _HINTS:
+        if needle in lowered and sent in (None, credential):
             return ApiError(
                 f"{action} failed: {what} (HTTP {status}: {text})",
                 hint=hint,
@@ -161,7 +181,8 @@ def api_error(status: int, body: Any, *, action: str) -> ApiError:
         )
     return ApiError(
         f"{action} failed: HTTP {status}: {text}",
-        hint="see the message above; `paymobctl config show` lists the ids and keys in use",
+        hint=("the server gave no details; " if text == "no details" else "")
+        + "`paymobctl config show` lists the ids and keys in use",
         status=status,
         body=body,
     )
@@ -205,6 +226,7 @@ class PaymobClient:
         headers: Mapping[str, str] | None = None,
         idempotent: bool = False,
         expect: Sequence[int] = (200, 201),
+        credential: str | None = None,
     ) -> Any:
         import httpx
 
@@ -233,13 +255,13 @@ class PaymobClient:
                 continue
             body = _body(response)
             if response.status_code not in expect:
-                raise api_error(response.status_code, body, action=action)
+                raise api_error(response.status_code, body, action=action, credential=credential)
             if (
                 isinstance(body, Mapping)
                 and body.get("success") in (False, "false")
                 and path.endswith(("/refund", "/void", "/capture"))
             ):
-                raise api_error(response.status_code, body, action=action)
+                raise api_error(response.status_code, body, action=action, credential=credential)
             if not isinstance(body, dict):
                 raise ApiError(
                     f"{action}: unexpected answer from {self.base_url} (HTTP {response.status_code}, "
@@ -276,6 +298,7 @@ class PaymobClient:
             action="authentication",
             json={"api_key": self.api_key.reveal()},
             idempotent=True,
+            credential="api key",
         )
         token = body.get("token") if isinstance(body, Mapping) else None
         if not isinstance(token, str):
@@ -313,8 +336,9 @@ class PaymobClient:
         if merchant_order_id is not None:
             body["merchant_order_id"] = merchant_order_id
         result: dict[str, Any] = self._request(
-            "POST", "/api/ecommerce/orders", action="creating the order", json=body
-        )
+            "POST", "/api/ecommerce/orders", action="creating the order", json=body,
+            credential="auth token",
+        )  # fmt: skip
         return result
 
     def payment_key(
@@ -347,8 +371,9 @@ class PaymobClient:
         if card_token:
             body["token"] = card_token
         result = self._request(
-            "POST", "/api/acceptance/payment_keys", action="creating the payment key", json=body
-        )
+            "POST", "/api/acceptance/payment_keys", action="creating the payment key", json=body,
+            credential="auth token",
+        )  # fmt: skip
         key = result.get("token") if isinstance(result, Mapping) else None
         if not isinstance(key, str):
             raise ApiError(
@@ -439,6 +464,7 @@ class PaymobClient:
             f"/api/acceptance/transactions/{transaction_id}",
             action=f"retrieving transaction {transaction_id}",
             headers=self._bearer(),
+            credential="auth token",
             idempotent=True,
         )
         return result
@@ -459,6 +485,7 @@ class PaymobClient:
                 action="transaction inquiry",
                 json=body,
                 idempotent=True,
+                credential="auth token",
             )
         except ApiError as exc:
             if exc.status == 404 and "no transactions" in _describe(exc.body).lower():
@@ -482,13 +509,40 @@ class PaymobClient:
     def _on_transaction(
         self, path: str, verb: str, transaction_id: int, amount_cents: int | None = None
     ) -> dict[str, Any]:
-        """Refund, void or capture: the transaction id (and amount) with the auth token."""
-        body: dict[str, Any] = {"auth_token": self.auth_token(), "transaction_id": transaction_id}
+        """Refund, void or capture. Paymob's current docs authenticate these with
+        ``Authorization: Token <secret key>``; the legacy ``auth_token`` in the body still works
+        (reference §6). The secret key first when the profile has one, the auth token otherwise
+        or when the key is refused; a failure says which was used."""
+        body: dict[str, Any] = {"transaction_id": transaction_id}
         if amount_cents is not None:
             body["amount_cents"] = amount_cents
-        result: dict[str, Any] = self._request(
-            "POST", path, action=f"{verb} transaction {transaction_id}", json=body
-        )
+        action = f"{verb} transaction {transaction_id}"
+        refused: ApiError | None = None
+        if self.secret_key is not None:
+            try:
+                result: dict[str, Any] = self._request(
+                    "POST", path, action=f"{action} (with the secret key)", json=body,
+                    headers=self._secret_header(), credential="secret key",
+                )  # fmt: skip
+                return result
+            except ApiError as exc:
+                if exc.status not in (401, 403) or self.api_key is None:
+                    raise
+                refused = exc
+        try:
+            result = self._request(
+                "POST", path, action=f"{action} (with the auth token)",
+                json={"auth_token": self.auth_token(), **body}, credential="auth token",
+            )  # fmt: skip
+        except ApiError as exc:
+            if refused is None:
+                raise
+            raise ApiError(
+                f"{exc.message}; the secret key was refused first (HTTP {refused.status})",
+                hint=exc.hint,
+                status=exc.status,
+                body=exc.body,
+            ) from None
         return result
 
     # -- account ------------------------------------------------------------------------------
@@ -499,6 +553,7 @@ class PaymobClient:
             "/api/auth/hmac_secret/get_hmac",
             action="reading the HMAC secret",
             headers=self._bearer(),
+            credential="auth token",
             idempotent=True,
         )
         secret = result.get("hmac_secret") if isinstance(result, Mapping) else None
@@ -512,6 +567,7 @@ class PaymobClient:
             "/api/ecommerce/integrations",
             action="listing integrations",
             headers=self._bearer(),
+            credential="auth token",
             params={"is_plugin": "true", "page_size": "500"},
             idempotent=True,
         )
@@ -557,6 +613,7 @@ class PaymobClient:
             action="creating the intention",
             json=body,
             headers=self._secret_header(),
+            credential="secret key",
         )
         return result
 

@@ -645,3 +645,57 @@ def test_intention_answer_without_client_secret_is_still_recorded(
         assert result.code == 3 and "recorded as deposit 1 (reference R-9)" in result.stderr
         listed = run_cli("deposits", "list", "--json").json()
         assert listed[0]["intention_id"] == "pi_test_half" and listed[0]["merchant_order_id"] == "R-9"
+
+
+def test_refund_void_capture_use_the_secret_key_then_the_auth_token() -> None:
+    def accept(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, json={"id": 9, "success": True})
+
+    paymob, seen = mock_client(accept)
+    paymob.refund(transaction_id=5, amount_cents=100)
+    sent = seen[-1]
+    assert sent.headers["authorization"] == f"Token {SANDBOX.secret_key}"
+    assert "auth_token" not in json.loads(sent.content)
+    assert "/api/auth/tokens" not in [r.url.path for r in seen]  # no auth token needed
+
+    def only_legacy(request: httpx.Request) -> httpx.Response:
+        if request.headers.get("authorization", "").startswith("Token "):
+            return httpx.Response(401, json={"detail": "Invalid token."})
+        assert json.loads(request.content)["auth_token"] == "tok"
+        return httpx.Response(200, json={"id": 9, "success": True})
+
+    paymob, seen = mock_client(only_legacy)
+    assert paymob.void(transaction_id=5)["id"] == 9
+    assert [r.url.path for r in seen][-1] == "/api/acceptance/void_refund/void"
+
+    def refuse_all(request: httpx.Request) -> httpx.Response:
+        if request.headers.get("authorization", "").startswith("Token "):
+            return httpx.Response(401, json={"detail": "Invalid token."})
+        return httpx.Response(401, json={"detail": "incorrect credentials"})
+
+    paymob, _ = mock_client(refuse_all)
+    with pytest.raises(ApiError) as info:
+        paymob.capture(transaction_id=5, amount_cents=100)
+    message, hint = info.value.message, info.value.hint or ""
+    assert "with the auth token" in message and "secret key was refused first" in message
+    assert "PAYMOB_API_KEY" not in hint and "Failed to initiate deposit" not in hint
+    assert "API key itself authenticated" in hint
+
+
+def test_refund_without_a_secret_key_uses_the_auth_token(stack: Stack) -> None:
+    with httpx.Client() as http:
+        paymob = PaymobClient(
+            http, base_url=stack.sandbox, api_key=Secret(SANDBOX.api_key), sleep=lambda s: None
+        )
+        with pytest.raises(ApiError) as info:
+            paymob.refund(transaction_id=424242, amount_cents=100)
+    assert "with the auth token" in info.value.message  # the sandbox accepted the token form
+
+
+def test_hints_only_point_at_a_message_that_exists() -> None:
+    bare = api_error(400, None, action="refunding transaction 5")
+    assert "server gave no details" in (bare.hint or "") and "see the message above" not in (
+        bare.hint or ""
+    )
+    detailed = api_error(400, {"detail": "weird"}, action="x")
+    assert "no details" not in (detailed.hint or "") and "weird" in detailed.message

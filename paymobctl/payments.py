@@ -181,6 +181,25 @@ def transaction_outcome(obj: dict[str, Any]) -> PaymentOutcome:
     return PaymentOutcome("declined", transaction_id, reason, "inquiry")
 
 
+def transaction_result(obj: dict[str, Any]) -> str:
+    """How ``status`` words a transaction: a paid one that was later voided or refunded is not
+    "paid" any more (``is_voided``/``is_refunded`` are signed, reference §8.1)."""
+    outcome = transaction_outcome(obj)
+
+    def flag(name: str) -> bool:
+        return obj.get(name) is True or obj.get(name) == "true"
+
+    if outcome.status != "paid":
+        return outcome.status + (f" ({outcome.reason})" if outcome.reason else "")
+    if flag("is_voided"):
+        return "voided"
+    if flag("is_refunded"):
+        amount, refunded = obj.get("amount_cents"), obj.get("refunded_amount_cents")
+        partly = isinstance(amount, int) and isinstance(refunded, int) and refunded < amount
+        return "partly refunded" if partly else "refunded"
+    return "paid"
+
+
 @dataclass(frozen=True)
 class Tick:
     elapsed: float
@@ -248,6 +267,94 @@ def wait_for_payment(
         if elapsed >= timeout:
             return PaymentOutcome("none", None, f"no payment after {timeout:g} s", "")
         sleep(max(0.0, min(1.0, timeout - elapsed)))
+
+
+# --- status ----------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class StatusLookup:
+    """What ``status`` found: the transaction (None: the order has none yet), where it came from
+    (``transaction``, ``inquiry`` or ``store``) and a note to show when it is not first-hand."""
+
+    transaction: dict[str, Any] | None
+    learnt_from: str
+    note: str | None = None
+
+
+def _no_endpoint(exc: ApiError) -> bool:
+    """The server has no such route (a framework's plain 404/405 page), as opposed to Paymob's
+    JSON answer about an unknown order."""
+    return exc.status in (404, 405) and not isinstance(exc.body, dict)
+
+
+def lookup_status(client: PaymobClient, store: Store, reference: str, by: str) -> StatusLookup:
+    """A transaction by transaction id, order id or merchant order id (``by``: auto, order,
+    merchant-order, transaction). Orders use ``transaction_inquiry``; a server without it falls
+    back to the last verified webhook ``listen`` stored, and says so."""
+    text = reference.strip()
+    if by == "merchant-order" or (by == "auto" and not text.isdigit()):
+        return _inquire_or_store(client, store, merchant_order_id=text)
+    if not (text.isascii() and text.isdigit()):
+        raise UsageError(
+            f"{reference!r} is not a number", hint="order and transaction ids are numbers"
+        )
+    number = int(text)
+    if by == "order" or (by == "auto" and store.deposit_by_order(number) is not None):
+        return _inquire_or_store(client, store, order_id=number)
+    if by == "transaction":
+        return StatusLookup(client.transaction(number), "transaction")
+    try:
+        return StatusLookup(client.transaction(number), "transaction")
+    except ApiError as first:
+        if first.status != 404:
+            raise
+        try:
+            return _inquire_or_store(client, store, order_id=number)
+        except ApiError as second:
+            if second.status not in (404, None):
+                raise
+            raise ApiError(
+                f"{number} is neither a transaction nor an order on {client.base_url} "
+                f"({first.message}; as an order: {second.message})",
+                hint="check the id: `paymobctl deposits list` shows your orders and transactions",
+                status=first.status,
+                body=first.body,
+            ) from None
+
+
+def _inquire_or_store(
+    client: PaymobClient,
+    store: Store,
+    *,
+    order_id: int | None = None,
+    merchant_order_id: str | None = None,
+) -> StatusLookup:
+    try:
+        found = client.inquiry(order_id=order_id, merchant_order_id=merchant_order_id)
+    except ApiError as exc:
+        if not _no_endpoint(exc):
+            raise
+        stored = store.latest_webhook_transaction(
+            order_id=order_id, merchant_order_id=merchant_order_id
+        )
+        what = f"order {order_id}" if order_id is not None else repr(merchant_order_id)
+        if stored is None:
+            raise ApiError(
+                f"{client.base_url} has no transaction inquiry (HTTP {exc.status}) and no "
+                f"webhook for {what} is in the store",
+                hint="run `paymobctl listen` so webhooks are stored, or look the transaction up "
+                "by its id: `paymobctl status TRANSACTION_ID --by transaction`",
+                status=exc.status,
+                body=exc.body,
+            ) from None
+        return StatusLookup(
+            stored,
+            "store",
+            f"{client.base_url} has no transaction inquiry (HTTP {exc.status}): showing the last "
+            f"verified webhook `listen` stored for {what}",
+        )
+    return StatusLookup(found, "inquiry")
 
 
 # --- saved cards ---------------------------------------------------------------------------------

@@ -643,6 +643,31 @@ class Store:
         value = json.loads(rows[0]["payload"])
         return value if isinstance(value, dict) else None
 
+    def latest_webhook_transaction(
+        self, *, order_id: int | None = None, merchant_order_id: str | None = None
+    ) -> dict[str, Any] | None:
+        """The ``obj`` of the newest verified TRANSACTION callback ``listen`` stored for an order
+        (by id or merchant order id): what `status` shows when the server has no inquiry."""
+        if order_id is not None:
+            where, value = "order_id = ?", order_id
+        elif merchant_order_id:
+            where, value = "merchant_order_id = ?", merchant_order_id
+        else:
+            return None
+        rows = self._query(
+            "SELECT body FROM events WHERE kind = 'TRANSACTION' AND verdict = 'valid' AND "
+            + where + " ORDER BY id DESC LIMIT 1",
+            (value,),
+        )  # fmt: skip
+        if not rows:
+            return None
+        try:
+            body = json.loads(rows[0]["body"])
+        except ValueError:
+            return None
+        obj = body.get("obj") if isinstance(body, dict) else None
+        return obj if isinstance(obj, dict) else None
+
     # -- sandbox state (paymobctl sandbox --state PATH) -----------------------------------------
 
     def save_sandbox_object(self, kind: str, key: str, value: Any, *, mask: bool = True) -> None:

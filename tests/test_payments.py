@@ -345,6 +345,8 @@ def test_saved_card_payment_status_refund_void(stack: Stack) -> None:
     assert by_order.code == 0 and "paid" in by_order.stdout
     refund = run_cli("refund", str(transaction), "--amount", "15")
     assert refund.code == 0 and "Refunded 15.00 EGP" in refund.stdout
+    partly = run_cli("status", str(transaction)).stdout
+    assert "partly refunded" in partly and "15.00 EGP" in partly and "1500" not in partly
     over = run_cli("refund", str(transaction), "--amount", "30")
     assert over.code == 3 and "refund over the refundable amount" in over.stderr
     rest = run_cli("refund", str(transaction), "--json")
@@ -353,6 +355,8 @@ def test_saved_card_payment_status_refund_void(stack: Stack) -> None:
     pay_checkout(voided_deposit["checkout_url"], save=False)
     txn = run_cli("status", str(voided_deposit["order_id"]), "--by", "order", "--json").json()["id"]
     assert run_cli("void", str(txn)).code == 0
+    voided = run_cli("status", str(txn)).stdout
+    assert "voided" in voided and "result: paid" not in voided.replace("  ", " ")
     again = run_cli("void", str(txn))
     assert again.code == 3 and "already voided" in again.stderr
 
@@ -540,7 +544,9 @@ def without_intention_order(app: Any) -> Any:
                 body.pop("payment_keys", None)
             data = json.dumps(body).encode()
             headers = [(k, v) for k, v in start["headers"] if k.lower() != b"content-length"]
-            await send({**start, "headers": [*headers, (b"content-length", str(len(data)).encode())]})
+            await send(
+                {**start, "headers": [*headers, (b"content-length", str(len(data)).encode())]}
+            )
             await send({"type": "http.response.body", "body": data})
 
         await app(scope, receive, rewrite)
@@ -644,7 +650,9 @@ def test_intention_answer_without_client_secret_is_still_recorded(
         result = run_cli("deposit", "10", "--flow", "intention", "--merchant-order-id", "R-9")
         assert result.code == 3 and "recorded as deposit 1 (reference R-9)" in result.stderr
         listed = run_cli("deposits", "list", "--json").json()
-        assert listed[0]["intention_id"] == "pi_test_half" and listed[0]["merchant_order_id"] == "R-9"
+        assert (
+            listed[0]["intention_id"] == "pi_test_half" and listed[0]["merchant_order_id"] == "R-9"
+        )
 
 
 def test_refund_void_capture_use_the_secret_key_then_the_auth_token() -> None:
@@ -699,3 +707,36 @@ def test_hints_only_point_at_a_message_that_exists() -> None:
     )
     detailed = api_error(400, {"detail": "weird"}, action="x")
     assert "no details" not in (detailed.hint or "") and "weird" in detailed.message
+
+
+def test_status_of_an_unknown_id_shows_the_first_error(stack: Stack) -> None:
+    result = run_cli("status", "999999")
+    assert result.code == 3
+    assert "999999 is neither a transaction nor an order" in result.stderr
+    assert "retrieving transaction 999999 failed: HTTP 404" in result.stderr
+    assert "deposits list" in result.stderr
+
+
+def test_status_without_transaction_inquiry_falls_back_to_the_store(
+    stack: Stack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from starlette.applications import Starlette
+    from starlette.responses import JSONResponse as Json
+    from starlette.routing import Route
+
+    first = run_cli("deposit", "33", "--json").json()
+    pay_checkout(first["checkout_url"], save=False)
+    drain(stack)
+
+    async def token(request: Any) -> Any:
+        return Json({"token": "t"}, status_code=201)
+
+    # A Paymob-compatible server without the inquiry route: starlette's plain-text 404.
+    with serve(Starlette(routes=[Route("/api/auth/tokens", token, methods=["POST"])])) as base:
+        monkeypatch.setenv("PAYMOB_BASE_URL", base)
+        result = run_cli("status", str(first["order_id"]), "--by", "order")
+        assert result.code == 0, result.output
+        assert "has no transaction inquiry (HTTP 404)" in result.stderr
+        assert "last verified webhook" in result.stderr and "33.00 EGP" in result.stdout
+        missing = run_cli("status", "12345", "--by", "order")
+        assert missing.code == 3 and "no webhook for order 12345" in missing.stderr

@@ -357,22 +357,30 @@ def pay(
         raise typer.Exit(int(ExitCode.FAILED))
 
 
-def _transaction_rows(obj: dict[str, Any]) -> list[tuple[str, Any]]:
-    from paymobctl.payments import transaction_outcome
+def _minor(obj: dict[str, Any], key: str) -> str | None:
+    """A minor-units field of a transaction in major units with its currency (``250.00 EGP``)."""
+    value = obj.get(key)
+    currency = obj.get("currency")
+    if isinstance(value, bool) or not str(value).isdigit() or not isinstance(currency, str):
+        return None if value in (None, "", 0) else str(value)
+    return _money(int(str(value)), currency) if int(str(value)) else None
 
-    outcome = transaction_outcome(obj)
+
+def _transaction_rows(obj: dict[str, Any]) -> list[tuple[str, Any]]:
+    from paymobctl.payments import transaction_result
+
     order = obj.get("order")
     order_id = order.get("id") if isinstance(order, dict) else order
     source = obj.get("source_data") if isinstance(obj.get("source_data"), dict) else {}
-    amount = obj.get("amount_cents")
+    money = [
+        (label, _minor(obj, key))
+        for label, key in (("refunded", "refunded_amount_cents"), ("captured", "captured_amount"))
+    ]
     return [
         ("transaction", obj.get("id")),
         ("order", order_id),
-        (
-            "amount",
-            _money(int(str(amount)), str(obj.get("currency"))) if str(amount).isdigit() else amount,
-        ),
-        ("result", outcome.status + (f" ({outcome.reason})" if outcome.reason else "")),
+        ("amount", _minor(obj, "amount_cents") or "—"),
+        ("result", transaction_result(obj)),
         (
             "source",
             " ".join(
@@ -382,7 +390,7 @@ def _transaction_rows(obj: dict[str, Any]) -> list[tuple[str, Any]]:
             else obj.get("source_data.type"),
         ),
         ("created", obj.get("created_at")),
-        ("refunded", obj.get("refunded_amount_cents")),
+        *[(label, text) for label, text in money if text],
         (
             "flags",
             ", ".join(
@@ -412,7 +420,7 @@ def status(
     ] = "auto",
 ) -> None:
     """Ask Paymob about a payment (transaction inquiry); updates the matching deposit in the store."""
-    from paymobctl.payments import transaction_outcome
+    from paymobctl.payments import lookup_status, transaction_outcome
 
     rt = runtime()
     if by not in ("auto", "order", "merchant-order", "transaction"):
@@ -421,7 +429,10 @@ def status(
         )
     store = rt.store()
     with paymob() as (_, client):
-        obj = _lookup(client, store, reference, by)
+        found = lookup_status(client, store, reference, by)
+    obj = found.transaction
+    if found.note:
+        rt.out.warn(found.note)
     if obj is None:
         if rt.json:
             rt.out.json({"reference": reference, "transaction": None})
@@ -450,29 +461,6 @@ def status(
         rt.out.json(obj)
         return
     rt.out.pairs(_transaction_rows(obj))
-
-
-def _lookup(client: PaymobClient, store: Any, reference: str, by: str) -> dict[str, Any] | None:
-    from paymobctl.errors import ApiError
-
-    text = reference.strip()
-    if by == "merchant-order" or (by == "auto" and not text.isdigit()):
-        return client.inquiry(merchant_order_id=text)
-    number = int(text) if text.isdigit() else None
-    if number is None:
-        raise UsageError(
-            f"{reference!r} is not a number", hint="order and transaction ids are numbers"
-        )
-    if by == "order" or (by == "auto" and store.deposit_by_order(number) is not None):
-        return client.inquiry(order_id=number)
-    if by == "transaction":
-        return client.transaction(number)
-    try:
-        return client.transaction(number)
-    except ApiError as exc:
-        if exc.status != 404:
-            raise
-    return client.inquiry(order_id=number)
 
 
 def _child_result(child: dict[str, Any], verb: str) -> None:

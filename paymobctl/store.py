@@ -648,17 +648,13 @@ class Store:
     ) -> dict[str, Any] | None:
         """The ``obj`` of the newest verified TRANSACTION callback ``listen`` stored for an order
         (by id or merchant order id): what `status` shows when the server has no inquiry."""
-        if order_id is not None:
-            where, value = "order_id = ?", order_id
-        elif merchant_order_id:
-            where, value = "merchant_order_id = ?", merchant_order_id
-        else:
+        if order_id is None and not merchant_order_id:
             return None
         rows = self._query(
-            "SELECT body FROM events WHERE kind = 'TRANSACTION' AND verdict = 'valid' AND "
-            + where + " ORDER BY id DESC LIMIT 1",
-            (value,),
-        )  # fmt: skip
+            "SELECT body FROM events WHERE kind = 'TRANSACTION' AND verdict = 'valid' AND"
+            " (order_id = ? OR (? IS NULL AND merchant_order_id = ?)) ORDER BY id DESC LIMIT 1",
+            (order_id, order_id, merchant_order_id),
+        )
         if not rows:
             return None
         try:

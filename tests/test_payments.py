@@ -323,7 +323,10 @@ def test_deposit_wait_declined_and_timeout(stack: Stack) -> None:
     thread.join(timeout=30)
     result = box["result"]
     assert result.code == int(ExitCode.FAILED), result.output
-    assert result.json()["outcome"] == "declined" and "Do not honour" in result.json()["reason"]
+    lines = [json.loads(line) for line in result.stdout.splitlines()]
+    assert "/api/acceptance/iframes/" in lines[0]["deposit"]["checkout_url"]  # first, at once
+    assert all("status" in line for line in lines[1:-1]) and len(lines) >= 3
+    assert lines[-1]["outcome"] == "declined" and "Do not honour" in lines[-1]["reason"]
     timed = run_cli("deposit", "100", "--wait", "--interval", "0.5", "--timeout", "1")
     assert timed.code == int(ExitCode.TIMEOUT) and "Still unpaid" in timed.stdout
 
@@ -408,7 +411,9 @@ def test_configuration_mistakes_map_to_the_troubleshooting_table(
 def test_amount_and_option_errors(stack: Stack) -> None:
     for args, needle in [
         (("deposit", "abc"), "invalid amount"),
-        (("deposit", "1.234"), "more than 2 decimals"),
+        (("deposit", "1.234"), "or give minor units with --cents"),
+        (("deposit", "1,000"), "ambiguous amount '1,000'"),
+        (("simulate", "transaction", "--amount", "1.234", "--print"), "with --amount-cents"),
         (("deposit", "10.5", "--cents"), "whole number"),
         (("deposit", "10", "--flow", "magic"), "unknown --flow"),
         (("deposit", "10", "--currency", "euro"), "invalid currency"),
@@ -740,3 +745,13 @@ def test_status_without_transaction_inquiry_falls_back_to_the_store(
         assert "last verified webhook" in result.stderr and "33.00 EGP" in result.stdout
         missing = run_cli("status", "12345", "--by", "order")
         assert missing.code == 3 and "no webhook for order 12345" in missing.stderr
+
+
+def test_json_errors_are_one_object_on_stdout(stack: Stack) -> None:
+    for args in (("deposit", "1,000", "--json"), ("--json", "deposits", "show", "77")):
+        result = run_cli(*args)
+        assert result.code == 2 and result.stderr.startswith("error: ")
+        error = json.loads(result.stdout)["error"]
+        assert error["exit_code"] == 2 and error["message"] and error["hint"]
+    api = run_cli("status", "999999", "--json")
+    assert api.code == 3 and json.loads(api.stdout)["error"]["exit_code"] == 3

@@ -166,6 +166,12 @@ class Output:
         else:
             self.stderr.write("warning: " + text + "\n")
 
+    def error_object(self, message: str, hint: str | None, exit_code: int) -> None:
+        """With ``--json``: the error as one JSON object on stdout, for scripts (the line on
+        stderr is written too)."""
+        self.ndjson({"error": {"message": message, "hint": hint, "exit_code": exit_code}})
+        self.stdout.flush()
+
     def error(self, text: str) -> None:
         if self.err_color:
             self.err_console.print(

@@ -85,7 +85,7 @@ def _cents(amount: str, cents: bool, currency: str) -> int:
                 hint="give a positive whole number of minor units",
             )
         return check_cents(int(text), text=amount)
-    return parse_amount(amount, currency)
+    return parse_amount(amount, currency, minor_flag="--cents")
 
 
 def _money(cents: int | None, currency: str | None) -> str:
@@ -140,8 +140,8 @@ def _finish_wait(outcome: PaymentOutcome, deposit_id: int) -> None:
     store = rt.store()
     deposit = store.deposit(deposit_id)
     assert deposit is not None
-    if rt.json:
-        rt.out.json(
+    if rt.json:  # the last NDJSON line of `deposit --wait --json`
+        rt.out.ndjson(
             {
                 "deposit": _deposit_json(deposit),
                 "outcome": outcome.status,
@@ -191,7 +191,10 @@ def _wait(client: PaymobClient, deposit_id: int, interval: float, timeout: float
         text = f"{minutes}:{seconds:02d} elapsed · {item.state}"
         if status is not None:
             status.update(f"waiting for the payment · {text}")
-        elif not rt.json and item.state != last[0]:
+        elif rt.json and item.state != last[0]:
+            out.ndjson({"status": {"elapsed": round(item.elapsed, 1), "state": item.state}})
+            out.stdout.flush()
+        elif item.state != last[0]:
             out.info(text)
         last[0] = item.state
 
@@ -253,7 +256,8 @@ def deposit(
 ) -> None:
     """Create a deposit: auth → order → payment key → checkout URL; recorded as pending.
 
-    With --wait: exit 0 paid, 1 declined, 4 timed out."""
+    With --wait: exit 0 paid, 1 declined, 4 timed out. --wait --json prints NDJSON: the deposit
+    (with its checkout URL) at once, then status lines, then the outcome."""
     from paymobctl.models import check_currency
     from paymobctl.payments import DepositRequest, create_deposit, default_billing
 
@@ -280,7 +284,10 @@ def deposit(
             webbrowser.open(created.checkout_url)
         if rt.json and not wait:
             rt.out.json(_deposit_json(created))
-        elif not rt.json:
+        elif rt.json:  # NDJSON: the deposit at once (a script can pay it), then status lines
+            rt.out.ndjson({"deposit": _deposit_json(created)})
+            rt.out.stdout.flush()
+        else:
             _show_deposit(created)
             rt.out.line(f"Open the checkout URL to pay{'; waiting…' if wait else ''}")
         if wait:

@@ -105,7 +105,7 @@ def _amount(amount: str | None, cents: int | None, currency: str) -> int:
 
         return check_cents(cents, text=f"--amount-cents {cents}")
     if amount is not None:
-        return parse_amount(amount, currency)
+        return parse_amount(amount, currency, minor_flag="--amount-cents")
     return 10000
 
 

@@ -21,7 +21,7 @@ from urllib.parse import urlsplit
 
 from paymobctl.errors import ConfigError, UsageError
 from paymobctl.models import Mode, Region, Secret, check_currency
-from paymobctl.paths import config_path
+from paymobctl.paths import CONFIG_ENV, config_path
 from paymobctl.sandbox_profile import (
     DEFAULT_CALLBACK_URL,
     DEFAULT_RESPONSE_URL,
@@ -588,6 +588,14 @@ def resolve(
     env = dict(os.environ if environ is None else environ)
     path = config_path(config_flag, env)
     config = load_config_file(path)
+    named_by = "--config" if config_flag else (CONFIG_ENV if env.get(CONFIG_ENV) else None)
+    if named_by and not config.exists:
+        # A file named explicitly is never silently replaced by built-in defaults.
+        raise ConfigError(
+            f"no such config file (given with {named_by})",
+            path=str(path),
+            hint=f"check the path, or create it with `paymobctl config init --config {path}`",
+        )
     dotenv_path = (cwd or Path.cwd()) / ".env"
     dotenv = read_env_file(dotenv_path)
 

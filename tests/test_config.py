@@ -277,3 +277,19 @@ def test_secret_file_from_stdin_and_bad_secret_files(hermetic: Path) -> None:
     assert run_cli(*args, str(empty)).code == 2
     missing = run_cli(*args, str(hermetic / "nope.secret"))
     assert missing.code == 2 and "nope.secret" in missing.stderr
+
+
+def test_a_missing_config_file_named_explicitly_is_exit_2(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    missing = tmp_path / "nope.toml"
+    result = run_cli("--config", str(missing), "config", "show")
+    assert result.code == 2 and "no such config file (given with --config)" in result.stderr
+    monkeypatch.setenv("PAYMOBCTL_CONFIG", str(missing))
+    via_env = run_cli("deposits", "list")
+    assert via_env.code == 0  # commands that need no settings do not care
+    shown = run_cli("config", "show")
+    assert shown.code == 2 and "given with PAYMOBCTL_CONFIG" in shown.stderr
+    created = run_cli("config", "init", "--no-input", "--profile", "shop", "--integration-id", "1")
+    assert created.code == 0, created.output
+    assert missing.exists() and run_cli("config", "show").code == 0

@@ -49,3 +49,14 @@ def test_ci_runs_exactly_the_readme_test_command() -> None:
     test_command = quick_start_commands()[1]
     ci = (ROOT / ".ci" / "run").read_text(encoding="utf-8").splitlines()
     assert test_command in ci
+
+
+def test_root_help_lists_every_exit_code_the_readme_lists() -> None:
+    from paymobctl.cli.app import HELP
+    from paymobctl.errors import ExitCode
+
+    section = README.split("## Global options and exit codes", 1)[1].split("\n## ", 1)[0]
+    documented = {int(code) for code in re.findall(r"^\| (\d+) \|", section, flags=re.M)}
+    assert documented == {int(code) for code in ExitCode}
+    listed = HELP.split("Exit codes:", 1)[1]
+    assert all(re.search(rf"\b{code} ", listed) for code in documented)

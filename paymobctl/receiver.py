@@ -501,6 +501,21 @@ async def healthz(request: Request) -> Response:
     return JSONResponse({"status": "ok"})
 
 
+# What a browser asks for on its own when someone opens listen's URL: answered 404 and not
+# stored, so `events list` holds what Paymob (or a person) sent on purpose.
+BROWSER_NOISE = (
+    "/favicon.ico",
+    "/robots.txt",
+    "/apple-touch-icon.png",
+    "/apple-touch-icon-precomposed.png",
+)
+
+
+async def browser_noise(request: Request) -> Response:
+    del request
+    return Response("not found", status_code=404, media_type="text/plain")
+
+
 def create_app(
     *,
     store: Store,
@@ -527,7 +542,12 @@ def create_app(
                 await forwarder.close()
 
     starlette = Starlette(
-        routes=[Route("/healthz", healthz), Mount("/", app=receiver)], lifespan=lifespan
+        routes=[
+            Route("/healthz", healthz),
+            *(Route(path, browser_noise, methods=["GET", "HEAD"]) for path in BROWSER_NOISE),
+            Mount("/", app=receiver),
+        ],
+        lifespan=lifespan,
     )
     return ReceiverApp(starlette, receiver)
 

@@ -166,6 +166,14 @@ def test_other_paths_and_methods(listener: Listener) -> None:
     assert {e.status for e in listener.store.events()} == {404, 405, 200}
 
 
+def test_browser_noise_is_404_without_an_event(listener: Listener) -> None:
+    for path in ("/favicon.ico", "/robots.txt", "/apple-touch-icon.png"):
+        assert listener.http.get(path).status_code == 404
+    assert listener.store.events() == [] and listener.log == []
+    assert listener.http.get("/other").status_code == 404  # a person's request is still stored
+    assert len(listener.store.events()) == 1
+
+
 def test_get_redirect(listener: Listener) -> None:
     txn = transaction(seed=5, outcome=Outcome.DECLINED)
     digest = txn.sign(SECRET)

@@ -755,3 +755,18 @@ def test_json_errors_are_one_object_on_stdout(stack: Stack) -> None:
         assert error["exit_code"] == 2 and error["message"] and error["hint"]
     api = run_cli("status", "999999", "--json")
     assert api.code == 3 and json.loads(api.stdout)["error"]["exit_code"] == 3
+
+
+def test_open_without_a_browser_prints_the_url(
+    stack: Stack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import webbrowser
+
+    opened: list[str] = []
+    monkeypatch.setattr(webbrowser, "open", lambda url: opened.append(url) or False)
+    result = run_cli("deposit", "12", "--open", "--json")
+    assert result.code == 0 and opened == [result.json()["checkout_url"]]
+    assert f"open this URL by hand: {opened[0]}" in result.stderr
+    monkeypatch.setattr(webbrowser, "open", lambda url: True)
+    quiet = run_cli("deposit", "12", "--open")
+    assert quiet.code == 0 and "by hand" not in quiet.stderr

@@ -208,6 +208,18 @@ def _wait(client: PaymobClient, deposit_id: int, interval: float, timeout: float
     _finish_wait(outcome, deposit_id)
 
 
+def _open_in_browser(url: str) -> None:
+    """``--open``: a browser when one can be started, else the URL to open by hand (stderr)."""
+    import webbrowser
+
+    try:
+        opened = webbrowser.open(url)
+    except webbrowser.Error:
+        opened = False
+    if not opened:
+        runtime().out.warn(f"no browser could be opened (--open); open this URL by hand: {url}")
+
+
 @command(deposit_app, "deposit")
 def deposit(
     amount: Annotated[
@@ -279,9 +291,7 @@ def deposit(
         )
         created = create_deposit(client, settings, rt.store(), request)
         if open_:
-            import webbrowser
-
-            webbrowser.open(created.checkout_url)
+            _open_in_browser(created.checkout_url)
         if rt.json and not wait:
             rt.out.json(_deposit_json(created))
         elif rt.json:  # NDJSON: the deposit at once (a script can pay it), then status lines

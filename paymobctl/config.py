@@ -714,6 +714,23 @@ def import_env_values(path: Path) -> dict[str, Any]:
     return values
 
 
+def mixed_mode(settings: Settings) -> list[str]:
+    """Keys taken from the environment or ./.env whose prefix says the other mode than the
+    profile's (``egy_sk_live_…`` in a test profile, or the reverse): one line each."""
+    found = []
+    for key in ("secret_key", "public_key"):
+        resolved = settings.values.get(key)
+        if resolved is None or resolved.source not in (Source.ENV, Source.DOTENV):
+            continue
+        mode = infer_mode({key: resolved.value})
+        if mode is not None and mode is not settings.mode:
+            found.append(
+                f"{key} from {resolved.origin} is a {mode.value} key but profile "
+                f"{settings.profile!r} is {settings.mode.value}"
+            )
+    return found
+
+
 def infer_mode(values: Mapping[str, Any]) -> Mode | None:
     """Test or live, from the secret/public key prefix (``egy_sk_live_...``), reference §1.2."""
     for key in ("secret_key", "public_key"):

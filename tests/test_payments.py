@@ -770,3 +770,15 @@ def test_open_without_a_browser_prints_the_url(
     monkeypatch.setattr(webbrowser, "open", lambda url: True)
     quiet = run_cli("deposit", "12", "--open")
     assert quiet.code == 0 and "by hand" not in quiet.stderr
+
+
+def test_live_keys_in_a_test_profile(stack: Stack, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PAYMOB_SECRET_KEY", "egy_sk_live_0123456789abcdef")
+    shown = run_cli("config", "show")
+    assert "warning: secret_key from PAYMOB_SECRET_KEY is a live key" in shown.stderr
+    refused = run_cli("deposit", "10")
+    assert refused.code == 2 and "test and live keys mixed" in refused.stderr
+    assert "--allow-mixed-mode" in refused.stderr
+    assert run_cli("refund", "5", "--amount", "1").code == 2
+    allowed = run_cli("deposit", "10", "--allow-mixed-mode")
+    assert allowed.code == 0 and "is a live key but profile 'sandbox' is test" in allowed.stderr

@@ -62,13 +62,24 @@ MerchantOrderOpt = Annotated[
 ]
 
 
+AllowMixedOpt = Annotated[
+    bool,
+    typer.Option(
+        "--allow-mixed-mode",
+        help="Run even when PAYMOB_* keys in the environment or .env are of the other mode "
+        "(live keys in a test profile, or the reverse).",
+    ),
+]
+
+
 @contextlib.contextmanager
-def paymob() -> Iterator[tuple[Settings, PaymobClient]]:
+def paymob(*, allow_mixed: bool = False) -> Iterator[tuple[Settings, PaymobClient]]:
     from paymobctl.client import new_http_client
     from paymobctl.payments import client_for
 
     rt = runtime()
     settings = rt.settings()
+    rt.refuse_mixed_mode(settings, allowed=allow_mixed)
     rt.announce_mode(settings)
     with new_http_client() as http:
         yield settings, client_for(settings, http)
@@ -265,6 +276,7 @@ def deposit(
     timeout: Annotated[
         float, typer.Option("--timeout", help="Seconds to wait with --wait.", min=1)
     ] = 600.0,
+    allow_mixed: AllowMixedOpt = False,
 ) -> None:
     """Create a deposit: auth → order → payment key → checkout URL; recorded as pending.
 
@@ -276,7 +288,7 @@ def deposit(
     rt = runtime()
     if flow not in ("legacy", "intention"):
         raise UsageError(f"unknown --flow {flow!r}", hint="use legacy or intention")
-    with paymob() as (settings, client):
+    with paymob(allow_mixed=allow_mixed) as (settings, client):
         code = check_currency(currency) if currency else settings.currency
         request = DepositRequest(
             amount_cents=_cents(amount, cents, code),
@@ -317,6 +329,7 @@ def pay(
     first_name: FirstOpt = None,
     last_name: LastOpt = None,
     phone: PhoneOpt = None,
+    allow_mixed: AllowMixedOpt = False,
 ) -> None:
     """Pay with a saved card: payment key on the MOTO integration, then pay with the card token.
     Exit 0 approved, 1 declined; a 3-D Secure redirection URL is printed when Paymob returns one."""
@@ -326,7 +339,7 @@ def pay(
     rt = runtime()
     store = rt.store()
     saved = usable_card(store, card)
-    with paymob() as (settings, client):
+    with paymob(allow_mixed=allow_mixed) as (settings, client):
         code = check_currency(currency) if currency else settings.currency
         billing = default_billing(
             settings,
@@ -534,9 +547,10 @@ def refund(
         str | None,
         typer.Option("--amount", help="Major units; default: what is left.", show_default=False),
     ] = None,
+    allow_mixed: AllowMixedOpt = False,
 ) -> None:
     """Refund a transaction (partially with --amount)."""
-    with paymob() as (_, client):
+    with paymob(allow_mixed=allow_mixed) as (_, client):
         cents = _amount_to(client, transaction, amount, "refunded_amount_cents", "refund")
         child = client.refund(transaction_id=transaction, amount_cents=cents)
     _child_result(child, "Refunded")
@@ -547,9 +561,10 @@ def void(
     transaction: Annotated[
         int, typer.Argument(help="The transaction id to void (same day, card).")
     ],
+    allow_mixed: AllowMixedOpt = False,
 ) -> None:
     """Void a card transaction before settlement."""
-    with paymob() as (_, client):
+    with paymob(allow_mixed=allow_mixed) as (_, client):
         child = client.void(transaction_id=transaction)
     _child_result(child, "Voided")
 
@@ -563,9 +578,10 @@ def capture(
             "--amount", help="Major units; default: all that is left.", show_default=False
         ),
     ] = None,
+    allow_mixed: AllowMixedOpt = False,
 ) -> None:
     """Capture an authorisation (auth/capture integrations)."""
-    with paymob() as (_, client):
+    with paymob(allow_mixed=allow_mixed) as (_, client):
         cents = _amount_to(client, transaction, amount, "captured_amount", "capture")
         child = client.capture(transaction_id=transaction, amount_cents=cents)
     _child_result(child, "Captured")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping, Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode, urlsplit
@@ -16,7 +17,12 @@ from paymobctl.errors import ApiError, NetworkError
 from paymobctl.models import Secret
 
 if TYPE_CHECKING:
+    from contextlib import AbstractContextManager
+
     import httpx
+
+    # What a caller shows while one HTTP call is under way: (what it waits for, retry number).
+    Progress = Callable[[str, int], AbstractContextManager[None]]
 
 AUTH_TOKEN_TTL = 55 * 60  # Paymob's tokens live one hour (reference §3.1); renew a little early
 DEFAULT_TIMEOUT = 20.0
@@ -202,7 +208,9 @@ class PaymobClient:
         timeout: float = DEFAULT_TIMEOUT,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
+        progress: Progress | None = None,
     ) -> None:
+        self.progress = progress
         self.http = http
         self.base_url = base_url.rstrip("/")
         self.api_key = api_key
@@ -232,17 +240,22 @@ class PaymobClient:
 
         url = f"{self.base_url}{path}"
         attempts = len(RETRY_DELAYS) + 1 if idempotent else 1
+        started = self.clock()
         for attempt in range(attempts):
             try:
-                response = self.http.request(
-                    method, url, json=json, params=params, headers=headers, timeout=self.timeout
-                )
+                with self.progress(action, attempt) if self.progress else nullcontext():
+                    response = self.http.request(
+                        method, url, json=json, params=params, headers=headers, timeout=self.timeout
+                    )
             except httpx.TimeoutException:
                 if attempt + 1 < attempts:
                     self.sleep(RETRY_DELAYS[attempt])
                     continue
+                spent = self.clock() - started
+                tries = f"{attempts} attempts, " if attempts > 1 else ""
                 raise NetworkError(
-                    f"{action}: {self.base_url} did not answer within {self.timeout:g} s",
+                    f"{action}: {self.base_url} did not answer within {self.timeout:g} s "
+                    f"({tries}{spent:.1f} s in all)",
                     hint="check your network, or try again",
                 ) from None
             except httpx.HTTPError as exc:

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import io
 import json
 import re
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -364,3 +366,56 @@ def test_ctrl_c_is_one_line_exit_130(monkeypatch: pytest.MonkeyPatch) -> None:
     result = run_cli("hmac", "sign", "--sample", "docs-transaction")
     assert result.code == 130 and "error: interrupted" in result.stderr
     assert "Traceback" not in result.output and "Aborted" not in result.output
+
+
+def test_tables_keep_ids_whole_and_fit_80_columns() -> None:
+    import io
+
+    from rich.console import Console
+
+    from paymobctl.cli.output import Output
+
+    buffer = io.StringIO()
+    out = Output(stdout=buffer)
+    out.is_terminal = True
+    out._console = Console(file=buffer, width=80, no_color=True, highlight=False)
+    ids = ["999900000000123", "pi_test_bd49c0ffee1234", "refunded"]
+    out.table(
+        ["id", "intention", "status", "reason", "created"],
+        [(*ids, "Do not honour — the issuer refused it " * 3, "2026-12-02 10:40:00+02:00")],
+    )
+    lines = buffer.getvalue().splitlines()
+    assert max(len(line) for line in lines) <= 80
+    text = buffer.getvalue()
+    assert all(value in text for value in ids)  # whole, on one line
+
+
+class _Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_slow_calls_show_a_spinner_on_a_terminal_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    import httpx
+
+    from paymobctl.cli import output
+    from paymobctl.client import PaymobClient
+
+    monkeypatch.setattr(output, "SPINNER_DELAY", 0.0)
+    for tty, expected in ((True, True), (False, False)):
+        err = _Terminal() if tty else io.StringIO()
+        out = output.Output(stdout=io.StringIO(), stderr=err)
+        flaky = iter([httpx.Response(503), httpx.Response(200, json={"id": 5})])
+        client = PaymobClient(
+            httpx.Client(transport=httpx.MockTransport(lambda r: next(flaky))),
+            base_url="https://accept.paymob.com",
+            api_key=None,
+            sleep=lambda s: time.sleep(0.05),
+            progress=out.waiting,
+        )
+        client._token = ("t", float("inf"))
+        assert client.transaction(5) == {"id": 5}
+        shown = err.getvalue()
+        assert ("retrieving transaction 5 (retry 1)" in shown) is expected, shown
+    long = output.Output(stderr=_Terminal()).spinner_text("x" * 200)
+    assert len(long) <= 78 and long.endswith("…")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import os
 import threading
 import time
@@ -782,3 +783,13 @@ def test_live_keys_in_a_test_profile(stack: Stack, monkeypatch: pytest.MonkeyPat
     assert run_cli("refund", "5", "--amount", "1").code == 2
     allowed = run_cli("deposit", "10", "--allow-mixed-mode")
     assert allowed.code == 0 and "is a live key but profile 'sandbox' is test" in allowed.stderr
+
+
+def test_timeouts_state_the_total_time_spent() -> None:
+    def slow(request: httpx.Request) -> httpx.Response:
+        raise httpx.ReadTimeout("slow", request=request)
+
+    paymob, _ = mock_client(slow)
+    with pytest.raises(NetworkError) as info:
+        paymob.transaction(5)
+    assert re.search(r"\(3 attempts, \d+\.\d s in all\)", info.value.message)

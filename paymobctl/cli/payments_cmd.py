@@ -82,7 +82,9 @@ def paymob(*, allow_mixed: bool = False) -> Iterator[tuple[Settings, PaymobClien
     rt.refuse_mixed_mode(settings, allowed=allow_mixed)
     rt.announce_mode(settings)
     with new_http_client() as http:
-        yield settings, client_for(settings, http)
+        client = client_for(settings, http)
+        client.progress = rt.out.waiting
+        yield settings, client
 
 
 def _cents(amount: str, cents: bool, currency: str) -> int:
@@ -191,17 +193,18 @@ def _wait(client: PaymobClient, deposit_id: int, interval: float, timeout: float
 
     rt = runtime()
     out = rt.out
+    client.progress = None  # one live display at a time: the wait's own status line
     last: list[str] = [""]
     status: Any = None
-    if out.is_terminal and not rt.json:
-        status = out.console.status("waiting for the payment…")
+    if out.err_tty and not rt.json:
+        status = out.err_console.status(out.spinner_text("waiting for the payment…"))
         status.start()
 
     def tick(item: Tick) -> None:
         minutes, seconds = divmod(int(item.elapsed), 60)
         text = f"{minutes}:{seconds:02d} elapsed · {item.state}"
         if status is not None:
-            status.update(f"waiting for the payment · {text}")
+            status.update(out.spinner_text(f"waiting for the payment · {text}"))
         elif rt.json and item.state != last[0]:
             out.ndjson({"status": {"elapsed": round(item.elapsed, 1), "state": item.state}})
             out.stdout.flush()

@@ -405,9 +405,13 @@ def test_slow_calls_show_a_spinner_on_a_terminal_only(monkeypatch: pytest.Monkey
     for tty, expected in ((True, True), (False, False)):
         err = _Terminal() if tty else io.StringIO()
         out = output.Output(stdout=io.StringIO(), stderr=err)
-        flaky = iter([httpx.Response(503), httpx.Response(200, json={"id": 5})])
+        answers = iter([httpx.Response(503), httpx.Response(200, json={"id": 5})])
+
+        def answer(request: httpx.Request, answers: Any = answers) -> httpx.Response:
+            return next(answers)  # type: ignore[no-any-return]
+
         client = PaymobClient(
-            httpx.Client(transport=httpx.MockTransport(lambda r: next(flaky))),
+            httpx.Client(transport=httpx.MockTransport(answer)),
             base_url="https://accept.paymob.com",
             api_key=None,
             sleep=lambda s: time.sleep(0.05),

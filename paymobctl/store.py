@@ -643,6 +643,22 @@ class Store:
         value = json.loads(rows[0]["payload"])
         return value if isinstance(value, dict) else None
 
+    def simulated_tokens(self) -> set[str]:
+        """Card tokens ``simulate token`` made up (sent or printed): no server can charge them."""
+        rows = self._query(
+            "SELECT payload FROM deliveries WHERE kind = 'TOKEN' AND origin IN ('simulate', 'print')"
+            " AND payload IS NOT NULL"
+        )
+        found = set()
+        for row in rows:
+            try:
+                payload = json.loads(row["payload"])
+            except ValueError:
+                continue
+            if isinstance(payload, dict) and isinstance(payload.get("token"), str):
+                found.add(payload["token"])
+        return found
+
     def latest_webhook_transaction(
         self, *, order_id: int | None = None, merchant_order_id: str | None = None
     ) -> dict[str, Any] | None:

@@ -793,3 +793,13 @@ def test_timeouts_state_the_total_time_spent() -> None:
     with pytest.raises(NetworkError) as info:
         paymob.transaction(5)
     assert re.search(r"\(3 attempts, \d+\.\d s in all\)", info.value.message)
+
+
+def test_simulated_tokens_are_marked_and_refused(stack: Stack) -> None:
+    sent = run_cli("simulate", "token", "--to", f"{stack.listener}{WEBHOOK_PATH}")
+    assert sent.code == 0, sent.output
+    cards = run_cli("cards", "list", "--json").json()
+    assert len(cards) == 1 and cards[0]["simulated"] is True
+    assert "simulated" in run_cli("cards", "list").stdout
+    refused = run_cli("pay", "10", "--card", str(cards[0]["id"]))
+    assert refused.code == 2 and "its token is made up" in refused.stderr

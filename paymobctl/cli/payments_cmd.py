@@ -595,6 +595,7 @@ def cards_list() -> None:
     """List saved cards (from verified TOKEN webhooks). Tokens are shown shortened."""
     rt = runtime()
     cards = rt.store().payment_methods()
+    simulated = rt.store().simulated_tokens()
     if rt.json:
         rt.out.json(
             [
@@ -606,6 +607,7 @@ def cards_list() -> None:
                     "order_id": c.order_id,
                     "token": c.token,
                     "created_at": c.created_at,
+                    "simulated": c.token in simulated,
                 }
                 for c in cards
             ]
@@ -620,7 +622,7 @@ def cards_list() -> None:
                 c.masked_pan,
                 c.email,
                 c.order_id,
-                f"{c.token[:8]}…",
+                "simulated" if c.token in simulated else f"{c.token[:8]}…",
                 c.created_at[:19].replace("T", " "),
             )
             for c in cards

@@ -481,9 +481,11 @@ def _page(outcome: _Outcome) -> str:
             if fields.get("success")
             else ("pending" if fields.get("pending") else "failed")
         )
+        reason = fields.get("message")  # data.message: the issuer's reason, for the payer too
+        because = f" Reason: {reason}." if state == "failed" and reason else ""
         text = (
-            f"Payment {state}: transaction {fields.get('transaction_id')}, order {fields.get('order_id')}. "
-            "HMAC valid."
+            f"Payment {state}: transaction {fields.get('transaction_id')}, order {fields.get('order_id')}."
+            f"{because} HMAC valid."
         )
     else:
         text = outcome.detail

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -182,6 +183,8 @@ def test_get_redirect(listener: Listener) -> None:
     assert ok.status_code == 200 and ok.json() == {"detail": "ok"}
     page = listener.http.get(f"{RESPONSE}?{query}", headers={"Accept": "text/html"})
     assert page.status_code == 200 and "Payment failed" in page.text
+    reason = dict(callbacks.redirect_params(txn.obj, digest))["data.message"]
+    assert reason and f"Reason: {html.escape(str(reason))}." in page.text
     bad = listener.http.get(f"{RESPONSE}?{query.replace('amount_cents=', 'amount_cents=9')}")
     assert bad.status_code == 401
     not_redirect = listener.http.get(f"{RESPONSE}?foo=bar")

@@ -78,7 +78,7 @@ def pay_checkout(
                 "card_number": number,
                 "card_holder": "T A",
                 "expiry_month": "12",
-                "expiry_year": "25",
+                "expiry_year": "39",
                 "cvv": "123",
                 **({"save_card": "true"} if save else {}),
             },

@@ -72,13 +72,13 @@ def payment_key(
 
 
 def card_form(key: str, number: str, holder: str) -> dict[str, str]:
-    """The hosted checkout's card form, expiry 12/25, card saved."""
+    """The hosted checkout's card form, expiry 12/39, card saved."""
     return {
         "payment_token": key,
         "card_number": number,
         "card_holder": holder,
         "expiry_month": "12",
-        "expiry_year": "25",
+        "expiry_year": "39",
         "cvv": "123",
         "save_card": "true",
     }

@@ -270,8 +270,11 @@ def deliveries(
 @command(app, "cards")
 def cards_cmd() -> None:
     """List the test cards the sandbox accepts and what each does."""
+    from datetime import date
+
     from paymobctl.emulator import cards
 
+    today = date.today()
     rt = runtime()
     if rt.json:
         rt.out.json(
@@ -279,7 +282,7 @@ def cards_cmd() -> None:
                 {
                     "number": c.number,
                     "brand": c.brand.value,
-                    "expiry": c.expiry,
+                    "expiry": c.expiry_shown(today),
                     "behaviour": c.behaviour.value,
                     "note": c.note,
                     "source": c.source,
@@ -294,7 +297,10 @@ def cards_cmd() -> None:
         return
     rt.out.table(
         ["number", "brand", "expiry", "result", "from"],
-        [(c.grouped, c.brand.value, c.expiry, c.note, c.source) for c in cards.TEST_CARDS],
+        [
+            (c.grouped, c.brand.value, c.expiry_shown(today), c.note, c.source)
+            for c in cards.TEST_CARDS
+        ],
     )
     rt.out.line(
         f"OTP {cards.OTP}; wallet {cards.WALLET_NUMBER} (MPIN {cards.WALLET_MPIN}, OTP {cards.WALLET_OTP})."
@@ -302,5 +308,5 @@ def cards_cmd() -> None:
     rt.out.line(
         "On 3-D Secure cards the expiry picks the result: 01/39 approved, "
         + ", ".join(f"{r.expiry} {r.message.lower()}" for r in cards.EXPIRY_RULES.values())
-        + "."
+        + "; any past expiry is declined as an expired card."
     )

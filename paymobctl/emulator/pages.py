@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from datetime import date
 from html import escape
 from typing import Any
 
@@ -40,8 +41,10 @@ def error_page(title: str, message: str) -> str:
 
 
 def _cards_table() -> str:
+    today = date.today()
     rows = "".join(
-        f"<tr><td><code>{escape(c.grouped)}</code></td><td>{escape(c.brand.value)}</td><td>{escape(c.expiry)}</td>"
+        f"<tr><td><code>{escape(c.grouped)}</code></td><td>{escape(c.brand.value)}</td>"
+        f"<td>{escape(c.expiry_shown(today))}</td>"
         f"<td>{escape(c.note)}</td><td class=muted>{escape(c.source)}</td></tr>"
         for c in cards.TEST_CARDS
     )
@@ -50,7 +53,8 @@ def _cards_table() -> str:
         "<details><summary class=muted>Test cards</summary><table><tr><th>number</th><th>brand</th>"
         f"<th>expiry</th><th>result</th><th>from</th></tr>{rows}</table>"
         f"<p class=muted>Any name and any 3-digit CVV. OTP <code>{cards.OTP}</code>. Expiry on 3-D Secure "
-        f"cards picks the result (Mastercard gateway convention): 01/39 approved, {escape(rules)}.</p></details>"
+        f"cards picks the result (Mastercard gateway convention): 01/39 approved, {escape(rules)}; "
+        "a past expiry is declined as an expired card.</p></details>"
     )
 
 

@@ -1090,11 +1090,14 @@ class Sandbox:
         info = txn.card or {}
         brand = CardBrand(info.get("brand", CardBrand.MASTERCARD.value))
         last4 = str(info.get("last4", "0000"))
-        rule = cards.EXPIRY_RULES.get(str(info.get("expiry", "")))
+        expiry = str(info.get("expiry", ""))
+        rule = cards.EXPIRY_RULES.get(expiry)
         code: str | None
         message: str | None
         if not otp_ok:
             outcome, rule, code, message = Outcome.AUTH_FAILED, None, None, None
+        elif cards.is_expired(expiry, self.now().date()):
+            outcome, rule, code, message = Outcome.DECLINED, cards.EXPIRED, None, None
         elif info.get("behaviour") == Behaviour.DECLINE.value:
             known = info.get("known", True)
             outcome, rule = Outcome.DECLINED, None

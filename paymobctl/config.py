@@ -303,7 +303,7 @@ def load_config_file(path: Path) -> ConfigFile:
         raise ConfigError(
             f"invalid TOML ({exc})",
             path=str(path),
-            hint="fix the syntax; config.example.toml shows every key",
+            hint='fix the syntax: keys as `name = "value"` under `[profiles.NAME]`',
         ) from None
     for key in document:
         if key not in _TOP_LEVEL_KEYS:
@@ -383,7 +383,7 @@ def write_config_file(
         name: {key: _to_toml_value(values[key]) for key in KEYS if key in values}
         for name, values in profiles.items()
     }
-    text = "# paymobctl configuration: see config.example.toml for every key.\n"
+    text = "# paymobctl configuration: `paymobctl config show` lists every key and its source.\n"
     text += tomli_w.dumps(document)
     try:
         path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)

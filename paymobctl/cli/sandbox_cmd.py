@@ -238,9 +238,30 @@ def callbacks_cmd(
 def deliveries(
     url: UrlOpt = None,
     limit: Annotated[int, typer.Option("--limit", min=1, help="How many, newest first.")] = 20,
+    resend: Annotated[
+        int | None,
+        typer.Option(
+            "--resend",
+            metavar="ID",
+            min=1,
+            help="Send delivery ID again (same body and HMAC, same URL), like `stripe events "
+            "resend`; it is listed as a new delivery.",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
-    """List a running sandbox's callback deliveries and every attempt."""
+    """List a running sandbox's callback deliveries and every attempt; --resend ID sends one again."""
     rt = runtime()
+    if resend is not None:
+        queued = _call("POST", f"{_admin(url)}/_sandbox/deliveries/{resend}/resend")
+        if rt.json:
+            rt.out.json(queued)
+        else:
+            rt.out.ok(
+                f"delivery {resend} queued again as delivery {queued['id']} "
+                "(`paymobctl sandbox deliveries` shows its attempts)"
+            )
+        return
     items = _call("GET", f"{_admin(url)}/_sandbox/deliveries?limit={limit}")
     if rt.json:
         rt.out.json(items)

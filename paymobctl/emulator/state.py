@@ -337,6 +337,7 @@ class Sandbox:
         on_event: Event | None = None,
     ) -> None:
         self.creds = credentials
+        self.base_url = credentials.base_url  # the real one once a request arrived (app.py)
         self.clock = clock or (lambda: datetime.now(UTC))
         self.persistence = persistence or MemoryPersistence()
         self.on_event = on_event or (lambda category, message: None)
@@ -753,7 +754,7 @@ class Sandbox:
             "paid_amount_cents": order.paid_amount_cents,
             "notify_user_with_email": False,
             "items": order.items,
-            "order_url": f"{self.creds.base_url}/standalone/?ref=i_{order.id}",
+            "order_url": f"{self.base_url}/standalone/?ref=i_{order.id}",
             "commission_fees": 0,
             "delivery_fees_cents": 0,
             "delivery_vat_cents": 0,
@@ -762,7 +763,7 @@ class Sandbox:
             "api_source": "OTHER",
             "data": {},
             "token": f"i_{order.id}",
-            "url": f"{self.creds.base_url}/standalone/?ref=i_{order.id}",
+            "url": f"{self.base_url}/standalone/?ref=i_{order.id}",
         }
 
     def get_order(self, order_id: int) -> Order:
@@ -1695,7 +1696,7 @@ class Sandbox:
             )
             key.claims.update(
                 next_payment_intention=intention_id,
-                redirect_url=f"{self.creds.base_url}/unifiedcheckout/payment-status?payment_token={key.key[:16]}",
+                redirect_url=f"{self.base_url}/unifiedcheckout/payment-status?payment_token={key.key[:16]}",
             )
             keys.append(
                 {
@@ -1840,6 +1841,21 @@ class Sandbox:
         return self.transactions[int(record["id"])], done
 
     # -- deliveries --------------------------------------------------------------------------------
+
+    def resend(self, delivery_id: int) -> Outbound:
+        """A delivered (or failed) callback again, like ``stripe events resend``: the same body,
+        signed again (the same HMAC), to the same URL, recorded as a new delivery."""
+        item = self.deliveries.get(delivery_id)
+        if item is None:
+            raise SandboxError(404, {"detail": f"No delivery {delivery_id}."})
+        if item.body is None:
+            raise SandboxError(400, {"detail": f"Delivery {delivery_id} has no body to resend."})
+        kind = CallbackKind(item.kind)
+        body = json.loads(item.body)
+        digest = signing.compute(kind, body.get("obj") or {}, self.creds.hmac_secret)
+        request = delivery.post_json(callbacks.with_query(item.url, f"hmac={digest}"), body)
+        self.on_event("callback", f"resending delivery {delivery_id} ({item.kind} → {item.url})")
+        return self._queue(kind, item.url, request, item.transaction_id)
 
     def record_attempt(
         self, delivery_id: int, attempt: Attempt, *, final: bool, ok: bool

@@ -1150,7 +1150,7 @@ def test_emitted_urls_use_the_real_host_and_port(sandbox: Sandbox) -> None:
             "currency": "EGP",
             "delivery_needed": False,
             "items": [],
-        },  # fmt: skip
+        },
     ).json()
     base = str(sandbox.http.base_url).rstrip("/")
     assert order["order_url"].startswith(f"{base}/standalone/") and "8010" not in base

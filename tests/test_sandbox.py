@@ -448,7 +448,15 @@ def test_form_errors_are_shown_on_the_page(sandbox: Sandbox) -> None:
     form.update(card_number="4111111111111112")
     assert "Invalid card number" in sandbox.http.post(CHECKOUT, data=form).text
     form.update(card_number="4111111111111111", cvv="1")
-    assert "CVV" in sandbox.http.post(CHECKOUT, data=form).text
+    page = sandbox.http.post(CHECKOUT, data=form).text
+    assert "CVV" in page
+    # The field in error is marked; the message comes after every field, so none moves.
+    assert re.search(r"<input type=password id=cvv name=cvv inputmode=numeric class=invalid", page)
+    assert page.count("aria-invalid=true") == 1
+    assert page.index("id=cvv") < page.index("id=form-error")
+    form.update(card_holder=" ", cvv="123")
+    holder = sandbox.http.post(CHECKOUT, data=form).text
+    assert re.search(r'id=card_holder name=card_holder value="[^"]*" class=invalid', holder)
 
 
 def redirect_query(response: httpx.Response) -> dict[str, str]:

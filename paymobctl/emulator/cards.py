@@ -135,6 +135,20 @@ def is_expired(expiry: str, today: date) -> bool:
     return (2000 + int(year), int(month)) < (today.year, today.month)
 
 
+def error_field(message: str) -> str | None:
+    """The form field a :func:`check_entry` message is about (to mark it in the form)."""
+    lowered = message.lower()
+    for needle, name in (
+        ("card number", "card_number"),
+        ("name on the card", "card_holder"),
+        ("expiry", "expiry_month"),
+        ("cvv", "cvv"),
+    ):
+        if needle in lowered:
+            return name
+    return None
+
+
 def lookup(number: str) -> TestCard | None:
     return _BY_NUMBER.get(number)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -268,3 +269,24 @@ def test_ready_file_write_failure_is_reported_not_raised(tmp_path: Path) -> None
     assert write_ready_file(ok, "http://127.0.0.1:1") is None
     assert ok.read_text() == "http://127.0.0.1:1\n"
     assert ok.stat().st_mode & 0o777 == 0o644  # readable by whoever waits for it
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("command", "gap"), [("sandbox", 0.02), ("listen", 0.5)])
+def test_double_ctrl_c_exits_quietly(command: str, gap: float, tmp_path: Path) -> None:
+    # 0.02 s: the second Ctrl-C forces the shutdown; 0.5 s: it lands while the process ends.
+    import signal
+    import socket
+
+    process, url = start_paymobctl(command, tmp_path, "--db", str(tmp_path / "s.db"))
+    host, port = url.removeprefix("http://").rsplit(":", 1)
+    # An idle keep-alive connection makes the first Ctrl-C wait for it: the second forces.
+    with socket.create_connection((host, int(port))) as conn:
+        conn.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        conn.recv(1024)
+        process.send_signal(signal.SIGINT)
+        time.sleep(gap)
+        process.send_signal(signal.SIGINT)
+        out, err = process.communicate(timeout=20)
+    assert process.returncode == 0, (process.returncode, out, err)
+    assert "Traceback" not in err and "CancelledError" not in err, err

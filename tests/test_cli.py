@@ -18,7 +18,7 @@ from paymobctl import __version__, samples
 from paymobctl.cli.app import app
 from paymobctl.store import Store
 
-from .conftest import run_cli
+from .conftest import run_cli, write_config
 from .test_signing import DOCS_HMAC, DOCS_SECRET, REF_SECRET, REF_TXN_HMAC
 
 
@@ -423,3 +423,32 @@ def test_slow_calls_show_a_spinner_on_a_terminal_only(monkeypatch: pytest.Monkey
         assert ("retrieving transaction 5 (retry 1)" in shown) is expected, shown
     long = output.Output(stderr=_Terminal()).spinner_text("x" * 200)
     assert len(long) <= 78 and long.endswith("…")
+
+
+def complete(words: str) -> list[str]:
+    """What `paymobctl` completes for ``words`` (bash protocol, as the installed script asks)."""
+    import os
+
+    env = {
+        **os.environ,
+        "_PAYMOBCTL_COMPLETE": "complete_bash",
+        "COMP_WORDS": words,
+        "COMP_CWORD": str(len(words.split(" ")) - 1),
+    }
+    script = Path(sys.executable).with_name("paymobctl")
+    done = subprocess.run([str(script)], env=env, capture_output=True, text=True, timeout=60)
+    return done.stdout.split()
+
+
+def test_completion_of_profiles_flows_outcomes_and_sources(config_file: Path) -> None:
+    write_config(
+        config_file, '[profiles.shop]\nmode = "test"\n[profiles.shop-live]\nmode = "live"\n'
+    )
+    assert complete("paymobctl deposit --profile sh") == ["shop", "shop-live"]
+    assert "sandbox" in complete("paymobctl --profile ")
+    assert complete("paymobctl deposit --flow ") == ["legacy", "intention"]
+    assert complete("paymobctl deposit --flow in") == ["intention"]
+    assert {"approved", "declined", "pending"} <= set(
+        complete("paymobctl simulate transaction --outcome ")
+    )
+    assert set(complete("paymobctl simulate transaction --source ")) == {"card", "wallet", "kiosk"}

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from paymobctl.cli.options import command, runtime
+from paymobctl.cli.options import choices, command, runtime
 from paymobctl.errors import ExitCode, UsageError
 
 if TYPE_CHECKING:
@@ -258,7 +258,12 @@ def deposit(
         ),
     ] = True,
     flow: Annotated[
-        str, typer.Option("--flow", help="legacy (iframe) or intention (unified checkout).")
+        str,
+        typer.Option(
+            "--flow",
+            help="legacy (iframe) or intention (unified checkout).",
+            autocompletion=choices("legacy", "intention"),
+        ),
     ] = "legacy",
     expiration: Annotated[
         int,
@@ -449,7 +454,12 @@ def status(
         str, typer.Argument(help="Order id, merchant order id or transaction id.")
     ],
     by: Annotated[
-        str, typer.Option("--by", help="auto, order, merchant-order or transaction.")
+        str,
+        typer.Option(
+            "--by",
+            help="auto, order, merchant-order or transaction.",
+            autocompletion=choices("auto", "order", "merchant-order", "transaction"),
+        ),
     ] = "auto",
 ) -> None:
     """Ask Paymob about a payment (transaction inquiry); updates the matching deposit in the store."""
@@ -648,7 +658,10 @@ def deposits_list(
     status_: Annotated[
         str | None,
         typer.Option(
-            "--status", help="pending, paid, declined, refunded, voided.", show_default=False
+            "--status",
+            help="pending, paid, declined, refunded, voided.",
+            show_default=False,
+            autocompletion=choices("pending", "paid", "declined", "refunded", "voided"),
         ),
     ] = None,
     limit: Annotated[int, typer.Option("--limit", min=1, help="How many, newest first.")] = 50,

@@ -436,7 +436,9 @@ def complete(words: str) -> list[str]:
         "COMP_CWORD": str(len(words.split(" ")) - 1),
     }
     script = Path(sys.executable).with_name("paymobctl")
-    done = subprocess.run([str(script)], env=env, capture_output=True, text=True, timeout=60)
+    done = subprocess.run(
+        [str(script)], check=False, env=env, capture_output=True, text=True, timeout=60
+    )
     return done.stdout.split()
 
 

@@ -70,6 +70,17 @@ class Checkout:
     client_secret: str | None = None
 
 
+@dataclass(frozen=True)
+class Account:
+    """What authenticating found: the merchant, the integration asked about (None: not
+    listed), how many integrations the account has (None: unknown) and why not, if unknown."""
+
+    merchant: str
+    integration: dict[str, Any] | None
+    integrations: int | None
+    problem: str | None
+
+
 def _describe(body: Any) -> str:
     """Paymob's error bodies in one line: detail, message, or DRF field-keyed lists."""
     if isinstance(body, Mapping):
@@ -300,9 +311,13 @@ class PaymobClient:
         )
 
     def auth_token(self) -> str:
-        now = self.clock()
-        if self._token and self._token[1] > now:
+        if self._token and self._token[1] > self.clock():
             return self._token[0]
+        return self._authenticate()[0]
+
+    def _authenticate(self) -> tuple[str, dict[str, Any]]:
+        """A new auth token and the merchant profile Paymob answers with (reference §3.1)."""
+        now = self.clock()
         if self.api_key is None:
             raise ApiError("no API key", hint="set PAYMOB_API_KEY or the profile's api_key")
         body = self._request(
@@ -317,7 +332,23 @@ class PaymobClient:
         if not isinstance(token, str):
             raise ApiError("authentication failed: no token in Paymob's answer", body=body)
         self._token = (token, now + AUTH_TOKEN_TTL)
-        return token
+        profile = body.get("profile")
+        return token, dict(profile) if isinstance(profile, Mapping) else {}
+
+    def account(self, integration_id: int | None = None) -> Account:
+        """Authenticate once and describe the account, like ``stripe login`` does: the
+        merchant, and the integration ``integration_id`` if the account lists it."""
+        _, profile = self._authenticate()
+        user = profile.get("user") if isinstance(profile.get("user"), Mapping) else {}
+        name = profile.get("company_name") or (user or {}).get("username") or "unnamed merchant"
+        merchant_id = (user or {}).get("id") or profile.get("id")
+        merchant = f"{name} (merchant {merchant_id})" if merchant_id else str(name)
+        try:
+            items = self.integrations()
+        except ApiError as exc:
+            return Account(merchant, None, None, f"could not list integrations ({exc.message})")
+        found = next((i for i in items if i.get("id") == integration_id), None)
+        return Account(merchant, found, len(items), None)
 
     def _bearer(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.auth_token()}"}

@@ -714,6 +714,31 @@ def import_env_values(path: Path) -> dict[str, Any]:
     return values
 
 
+# What a new profile needs to be usable for the main job (a deposit needs the API key and the
+# integration; listen needs the HMAC secret): `config init` refuses to write one without them.
+REQUIRED_KEYS = ("api_key", "integration_id", "hmac_secret")
+
+
+def missing_required(values: Mapping[str, Any]) -> list[str]:
+    """The required keys ``values`` lacks, as the environment variable that sets each."""
+    return [KEYS[key].env[0] for key in REQUIRED_KEYS if values.get(key) in (None, "")]
+
+
+def unusable_reason(config: ConfigFile, name: str) -> str | None:
+    """Why profile ``name`` cannot be the default profile, or None when it can."""
+    if name == SANDBOX_PROFILE:
+        return None
+    values = config.profiles.get(name)
+    if values is None:
+        return "there is no such profile"
+    if values.get("mode") in (Mode.LIVE, "live"):
+        return "it is a live profile, and live profiles are only used when selected explicitly"
+    missing = [key for key in ("api_key", "integration_id") if values.get(key) in (None, "")]
+    if missing:
+        return f"it has no {' and no '.join(missing)}"
+    return None
+
+
 def mixed_mode(settings: Settings) -> list[str]:
     """Keys taken from the environment or ./.env whose prefix says the other mode than the
     profile's (``egy_sk_live_…`` in a test profile, or the reverse): one line each."""

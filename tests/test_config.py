@@ -367,3 +367,29 @@ def test_config_use_refuses_an_unusable_profile(config_file: Path) -> None:
     assert refused.code == 2 and "it has no api_key and no integration_id" in refused.stderr
     assert run_cli("config", "use", "nope").code == 2
     assert run_cli("config", "use", "bare", "--force").code == 0
+
+
+def test_interactive_init_asks_a_bad_answer_again(
+    config_file: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import typer
+
+    from paymobctl.cli import config_cmd
+
+    answers = {"api_key": ["k-api"], "hmac_secret": ["s-hmac"], "integration_id": ["abc", "7"]}
+    asked: list[str] = []
+
+    def prompt(text: str, **kwargs: Any) -> str:
+        key = text.split(" ", 1)[0]
+        asked.append(key)
+        queue = answers.get(key, [])
+        return queue.pop(0) if queue else ""
+
+    monkeypatch.setattr(config_cmd, "_on_terminal", lambda: True)
+    monkeypatch.setattr(typer, "prompt", prompt)
+    result = run_cli("--profile", "tty", "config", "init", "--no-verify")
+    assert result.code == 0, result.output
+    assert asked.count("integration_id") == 2  # "abc" was refused and asked again
+    assert "integration_id: " in result.stderr and "whole number" in result.stderr
+    assert "base_url" in asked and "region" in asked
+    assert "integration_id = 7" in config_file.read_text()

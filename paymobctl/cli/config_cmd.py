@@ -42,6 +42,10 @@ def _target_profile(fallback: str | None = None) -> str:
     return check_profile_name(name)
 
 
+def _on_terminal() -> bool:
+    return sys.stdin.isatty() and sys.stdout.isatty()
+
+
 def _parse(key: str, text: str) -> Any:
     from paymobctl.config import KEYS, fix_hint, parse_value
 
@@ -133,7 +137,7 @@ def init(
     rt = runtime()
     path = _config_path()
     current = load_config_file(path)
-    interactive = not no_input and sys.stdin.isatty() and sys.stdout.isatty() and not rt.json
+    interactive = not no_input and not rt.json and _on_terminal()
     name = rt.options.profile or os.environ.get("PAYMOB_PROFILE")
     if not name and interactive:
         name = typer.prompt("Profile name", default=DEFAULT_NEW_PROFILE)

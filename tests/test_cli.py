@@ -454,3 +454,29 @@ def test_completion_of_profiles_flows_outcomes_and_sources(config_file: Path) ->
         complete("paymobctl simulate transaction --outcome ")
     )
     assert set(complete("paymobctl simulate transaction --source ")) == {"card", "wallet", "kiosk"}
+
+
+def test_times_are_local_with_offset_and_json_keeps_iso(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from paymobctl.cli.output import local_time
+    from paymobctl.store import Store
+
+    monkeypatch.setenv("TZ", "Africa/Cairo")  # UTC+2, no DST in December
+    time.tzset()
+    try:
+        assert local_time("2026-12-02T10:40:00.123456+00:00") == "2026-12-02 12:40:00+02:00"
+        assert local_time("2026-12-02T10:40:00.123+00:00", clock_only=True) == "12:40:00.123+02:00"
+        with Store(tmp_path / "t.db") as store:
+            store.create_deposit(
+                profile="sandbox", mode="test", flow="legacy", base_url="http://x", order_id=1,
+                merchant_order_id=None, intention_id=None, amount_cents=100, currency="EGP",
+                checkout_url="http://x/c", expires_at=None, save_card=False,
+            )  # fmt: skip
+        listed = run_cli("--db", str(tmp_path / "t.db"), "deposits", "list")
+        assert re.search(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\+02:00", listed.stdout), listed.stdout
+        raw = run_cli("--db", str(tmp_path / "t.db"), "deposits", "list", "--json").json()
+        assert raw[0]["created_at"].endswith("+00:00") and "T" in raw[0]["created_at"]
+    finally:
+        monkeypatch.delenv("TZ")
+        time.tzset()

@@ -40,6 +40,24 @@ SPINNER_DELAY = 1.0  # seconds a call may take before a spinner shows it
 ATOMIC_WIDTH = 24  # a space-free cell up to this long is an id or a word: never split
 
 
+def local_time(iso: str | None, *, clock_only: bool = False) -> str:
+    """A stored time (ISO-8601, UTC) for people: the local zone, offset shown
+    (``2026-12-02 12:40:00+02:00``; ``12:40:00.123+02:00`` with ``clock_only``). Every
+    human-facing time goes through here; ``--json`` keeps the stored ISO-8601 text."""
+    if not iso:
+        return ""
+    from datetime import UTC, datetime
+
+    try:
+        moment = datetime.fromisoformat(iso)
+    except ValueError:
+        return iso
+    local = (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).astimezone()
+    if clock_only:
+        return local.isoformat(timespec="milliseconds")[11:]
+    return local.isoformat(sep=" ", timespec="seconds")
+
+
 class Output:
     """Where every command writes. Results go to stdout; diagnostics to stderr."""
 

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from paymobctl.cli.options import choices, command, runtime
+from paymobctl.cli.output import local_time
 from paymobctl.errors import ExitCode, UsageError
 
 if TYPE_CHECKING:
@@ -130,7 +131,8 @@ def _show_deposit(deposit: Deposit) -> None:
             ("status", deposit.status),
             ("flow", deposit.flow),
             ("checkout URL", deposit.checkout_url or "—"),
-            ("expires", deposit.expires_at or "—"),
+            ("created", local_time(deposit.created_at)),
+            ("expires", local_time(deposit.expires_at) or "—"),
             *(
                 [("merchant order id", deposit.merchant_order_id)]
                 if deposit.merchant_order_id
@@ -624,7 +626,7 @@ def cards_list() -> None:
         )
         return
     rt.out.table(
-        ["id", "card", "masked pan", "email", "order", "token", "saved (UTC)"],
+        ["id", "card", "masked pan", "email", "order", "token", "saved"],
         [
             (
                 c.id,
@@ -633,7 +635,7 @@ def cards_list() -> None:
                 c.email,
                 c.order_id,
                 "simulated" if c.token in simulated else f"{c.token[:8]}…",
-                c.created_at[:19].replace("T", " "),
+                local_time(c.created_at),
             )
             for c in cards
         ],
@@ -676,11 +678,11 @@ def deposits_list(
         rt.out.json([_deposit_json(d) for d in deposits])
         return
     rt.out.table(
-        ["id", "created (UTC)", "profile", "flow", "order", "amount", "status", "transaction"],
+        ["id", "created", "profile", "flow", "order", "amount", "status", "transaction"],
         [
             (
                 d.id,
-                d.created_at[:19].replace("T", " "),
+                local_time(d.created_at),
                 d.profile,
                 d.flow,
                 d.order_id,

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
 from paymobctl.cli.options import command, runtime
+from paymobctl.cli.output import local_time
 from paymobctl.errors import NetworkError, UsageError
 
 app = typer.Typer(
@@ -108,14 +108,14 @@ def sandbox(
 
     def on_event(category: str, message: str) -> None:
         if rt.json:
-            out.ndjson({"time": time.strftime("%H:%M:%S"), "event": category, "message": message})
+            out.ndjson({"time": _now(), "event": category, "message": message})
         else:
             style = (
                 "red"
                 if category == "callback-failed"
                 else ("yellow" if category == "callback-retry" else None)
             )
-            out.line(f"{time.strftime('%H:%M:%S')} {category:<12} {message}", style=style)
+            out.line(f"{local_time(_now(), clock_only=True)} {category:<12} {message}", style=style)
         out.stdout.flush()
 
     policy = RetryPolicy(
@@ -162,6 +162,12 @@ def sandbox(
     serving.run(application, sock, on_ready=ready)
     if not rt.json:
         out.line("sandbox stopped")
+
+
+def _now() -> str:
+    from datetime import UTC, datetime
+
+    return datetime.now(UTC).isoformat(timespec="milliseconds")
 
 
 def _admin(url: str | None) -> str:

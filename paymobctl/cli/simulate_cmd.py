@@ -10,7 +10,7 @@ from typing import Annotated
 import typer
 
 from paymobctl.cli.options import command, runtime
-from paymobctl.cli.output import Output
+from paymobctl.cli.output import Output, local_time
 from paymobctl.errors import ExitCode, UsageError
 from paymobctl.models import CallbackKind, CardBrand, Outcome, PaymentSource
 
@@ -392,11 +392,11 @@ def history(
         )
         return
     rt.out.table(
-        ["id", "time (UTC)", "type", "outcome", "signature", "method", "url", "status", "ms"],
+        ["id", "time", "type", "outcome", "signature", "method", "url", "status", "ms"],
         [
             (
                 d.id,
-                d.created_at[:19].replace("T", " "),
+                local_time(d.created_at),
                 d.kind,
                 d.outcome or "",
                 d.signature,

@@ -79,7 +79,7 @@ def paymob(*, allow_mixed: bool = False) -> Iterator[tuple[Settings, PaymobClien
     from paymobctl.payments import client_for
 
     rt = runtime()
-    settings = rt.settings()
+    settings = rt.located_settings()
     rt.refuse_mixed_mode(settings, allowed=allow_mixed)
     rt.announce_mode(settings)
     with new_http_client() as http:

@@ -378,7 +378,7 @@ def usable_card(store: Store, card_id: int) -> PaymentMethod:
             f"card {card_id} ({card.masked_pan}) has no token and cannot be charged",
             hint="remove it (`paymobctl cards remove`) and let the customer pay once with 'save card' ticked",
         )
-    if card.token in store.simulated_tokens():
+    if store.is_simulated_token(card.token):
         raise UsageError(
             f"card {card_id} ({card.masked_pan}) was saved from a `paymobctl simulate token` "
             "callback: its token is made up and no server can charge it",

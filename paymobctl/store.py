@@ -643,8 +643,15 @@ class Store:
         value = json.loads(rows[0]["payload"])
         return value if isinstance(value, dict) else None
 
+    def is_simulated_token(self, token: str) -> bool:
+        """Whether ``simulate token`` made this card token up. Deliveries are stored with card
+        numbers masked, so a token is compared in that same masked form."""
+        masked, _ = mask_pans_in(token)
+        return masked in self.simulated_tokens()
+
     def simulated_tokens(self) -> set[str]:
-        """Card tokens ``simulate token`` made up (sent or printed): no server can charge them."""
+        """Card tokens ``simulate token`` made up (sent or printed; as stored, card numbers
+        masked): no server can charge them."""
         rows = self._query(
             "SELECT payload FROM deliveries WHERE kind = 'TOKEN' AND origin IN ('simulate', 'print')"
             " AND payload IS NOT NULL"

@@ -607,7 +607,7 @@ def cards_list() -> None:
     """List saved cards (from verified TOKEN webhooks). Tokens are shown shortened."""
     rt = runtime()
     cards = rt.store().payment_methods()
-    simulated = rt.store().simulated_tokens()
+    simulated = {c.id for c in cards if rt.store().is_simulated_token(c.token)}
     if rt.json:
         rt.out.json(
             [
@@ -619,7 +619,7 @@ def cards_list() -> None:
                     "order_id": c.order_id,
                     "token": c.token,
                     "created_at": c.created_at,
-                    "simulated": c.token in simulated,
+                    "simulated": c.id in simulated,
                 }
                 for c in cards
             ]
@@ -634,7 +634,7 @@ def cards_list() -> None:
                 c.masked_pan,
                 c.email,
                 c.order_id,
-                "simulated" if c.token in simulated else f"{c.token[:8]}…",
+                "simulated" if c.id in simulated else f"{c.token[:8]}…",
                 local_time(c.created_at),
             )
             for c in cards

@@ -40,20 +40,27 @@ class Stack:
         return Store(self.db)
 
 
-@pytest.fixture
-def stack(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Stack]:
-    """A sandbox whose callbacks go to a live receiver writing the same store the CLI uses."""
+def run_stack(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, wrap: Any = lambda app: app
+) -> Iterator[Stack]:
+    """A sandbox (its ASGI app passed through ``wrap``) whose callbacks go to a live receiver
+    writing the same store the CLI uses."""
     db = tmp_path / "paymobctl.db"
     receiver_store = Store(db)
     with serve(create_receiver(store=receiver_store, secret=SANDBOX.hmac_secret)) as listener:
         app = create_sandbox(
             callback_url=f"{listener}{WEBHOOK_PATH}", response_url=f"{listener}{RESPONSE_PATH}"
         )
-        with serve(app) as sandbox:
+        with serve(wrap(app)) as sandbox:
             monkeypatch.setenv("PAYMOB_BASE_URL", sandbox)
             monkeypatch.setenv("PAYMOBCTL_DB", str(db))
             yield Stack(sandbox, listener, db)
     receiver_store.close()
+
+
+@pytest.fixture
+def stack(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Stack]:
+    yield from run_stack(tmp_path, monkeypatch)
 
 
 def client(base: str, http: httpx.Client, **kwargs: Any) -> PaymobClient:
@@ -562,17 +569,7 @@ def without_intention_order(app: Any) -> Any:
 
 @pytest.fixture
 def orderless(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Stack]:
-    db = tmp_path / "paymobctl.db"
-    receiver_store = Store(db)
-    with serve(create_receiver(store=receiver_store, secret=SANDBOX.hmac_secret)) as listener:
-        app = create_sandbox(
-            callback_url=f"{listener}{WEBHOOK_PATH}", response_url=f"{listener}{RESPONSE_PATH}"
-        )
-        with serve(without_intention_order(app)) as sandbox:
-            monkeypatch.setenv("PAYMOB_BASE_URL", sandbox)
-            monkeypatch.setenv("PAYMOBCTL_DB", str(db))
-            yield Stack(sandbox, listener, db)
-    receiver_store.close()
+    yield from run_stack(tmp_path, monkeypatch, without_intention_order)
 
 
 def test_intention_without_order_id_is_recorded_and_linked_by_the_webhook(

@@ -1150,16 +1150,7 @@ def test_expired_cards_are_declined_and_the_card_list_is_in_the_future(sandbox: 
 
 
 def test_emitted_urls_use_the_real_host_and_port(sandbox: Sandbox) -> None:
-    order = sandbox.http.post(
-        "/api/ecommerce/orders",
-        json={
-            "auth_token": sandbox.token(),
-            "amount_cents": 100,
-            "currency": "EGP",
-            "delivery_needed": False,
-            "items": [],
-        },
-    ).json()
+    order = sandbox.order(100)
     base = str(sandbox.http.base_url).rstrip("/")
     assert order["order_url"].startswith(f"{base}/standalone/") and "8010" not in base
     assert order["url"].startswith(f"{base}/")

@@ -729,9 +729,7 @@ class Store:
         now = utc_now()
         rows = [self._event_params(event, now) for event in events]
         affecting = any(self._may_affect(event) for event in events)
-        if affecting:
-            self._link_intention_deposits(events)
-        deposits = self._deposit_orders() if affecting else set()
+        deposits = self._link_intention_deposits(events) if affecting else set()
         needs_effects = [
             self._may_affect(event) and (event.kind == "TOKEN" or event.order_id in deposits)
             for event in events
@@ -847,11 +845,12 @@ class Store:
             self._deposit_cache_version = version
         return self._deposit_cache
 
-    def _link_intention_deposits(self, events: Sequence[NewEvent]) -> None:
+    def _link_intention_deposits(self, events: Sequence[NewEvent]) -> set[int]:
         """Give an intention deposit recorded without its order id (the server's answer lacked
         ``intention_order_id``) the order of the first verified payment callback that carries
         its reference. ``merchant_order_id`` (the intention's ``special_reference``) is not
-        signed, so the signed ``amount_cents`` and ``currency`` must match the deposit too."""
+        signed, so the signed ``amount_cents`` and ``currency`` must match the deposit too.
+        Returns the order ids that have a deposit (:meth:`_deposit_orders`), linked ones included."""
         known = self._deposit_orders()
         candidates = [
             event
@@ -863,7 +862,7 @@ class Store:
             and event.merchant_order_id in self._unlinked_cache
         ]
         if not candidates:
-            return
+            return known
         with self._transaction() as conn:
             for event in candidates:
                 conn.execute(
@@ -874,6 +873,7 @@ class Store:
                      event.currency),
                 )  # fmt: skip
         self._deposit_cache = None
+        return self._deposit_orders()
 
     def link_deposit_order(self, deposit_id: int, order_id: int) -> Deposit:
         """Record the order id learnt for a deposit created without one (inquiry, webhook)."""

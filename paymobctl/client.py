@@ -441,12 +441,17 @@ class PaymobClient:
         expiration: int = 3600,
         tokenization: bool = False,
         card_token: str | None = None,
+        on_order: Callable[[int], None] | None = None,
     ) -> tuple[int, str]:
-        """An order, then a payment key for all of it: (order id, payment key)."""
+        """An order, then a payment key for all of it: (order id, payment key). ``on_order``
+        hears of the order as soon as it exists on the server (to record it before the next
+        call can fail)."""
         order = self.create_order(
             amount_cents=amount_cents, currency=currency, merchant_order_id=merchant_order_id
         )
         order_id = field_int(order, "id", action="creating the order")
+        if on_order is not None:
+            on_order(order_id)
         key = self.payment_key(
             order_id=order_id,
             amount_cents=amount_cents,
@@ -689,6 +694,7 @@ class PaymobClient:
         tokenization: bool,
         expiration: int = 3600,
         check_iframe: bool = True,
+        on_order: Callable[[int], None] | None = None,
     ) -> Checkout:
         """auth → order → payment key → iframe URL (the guide's deposit)."""
         order_id, key = self.order_and_key(
@@ -699,6 +705,7 @@ class PaymobClient:
             billing=billing,
             expiration=expiration,
             tokenization=tokenization,
+            on_order=on_order,
         )
         if check_iframe:
             self.check_iframe(iframe_id, key)

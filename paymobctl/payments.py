@@ -14,7 +14,7 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from paymobctl.client import Billing, Checkout, PaymobClient
-from paymobctl.errors import ApiError, ConfigError, UsageError
+from paymobctl.errors import ApiError, ConfigError, NetworkError, PaymobctlError, UsageError
 
 if TYPE_CHECKING:
     import httpx
@@ -50,6 +50,26 @@ def create_deposit(
 ) -> Deposit:
     """Create the checkout and record the deposit as pending."""
     integration = settings.require_int("integration_id", purpose="a deposit")
+    expires = (datetime.now(UTC) + timedelta(seconds=request.expiration)).isoformat(
+        timespec="seconds"
+    )
+
+    def record(order_id: int | None, checkout: Checkout | None = None) -> Deposit:
+        return store.create_deposit(
+            profile=settings.profile,
+            mode=settings.mode.value,
+            flow=request.flow,
+            base_url=client.base_url,
+            order_id=order_id,
+            merchant_order_id=checkout.merchant_order_id if checkout else request.merchant_order_id,
+            intention_id=checkout.intention_id if checkout else None,
+            amount_cents=request.amount_cents,
+            currency=request.currency,
+            checkout_url=checkout.url if checkout else "",
+            expires_at=expires,
+            save_card=request.save_card,
+        )
+
     checkout: Checkout
     if request.flow == "intention":
         settings.require("secret_key", "public_key", purpose="the Intention flow")
@@ -75,37 +95,30 @@ def create_deposit(
     elif request.flow == "legacy":
         settings.require("api_key", purpose="a deposit")
         iframe = settings.require_int("iframe_id", purpose="a deposit (the hosted card iframe)")
-        checkout = client.legacy_checkout(
-            amount_cents=request.amount_cents,
-            currency=request.currency,
-            integration_id=integration,
-            iframe_id=iframe,
-            billing=request.billing,
-            merchant_order_id=request.merchant_order_id,
-            tokenization=request.save_card,
-            expiration=request.expiration,
-        )
+        # The order exists on the server before its payment key does: record it at once, so a
+        # failing payment key or iframe leaves a failed deposit, not an unknown order.
+        recorded: list[Deposit] = []
+        try:
+            checkout = client.legacy_checkout(
+                amount_cents=request.amount_cents,
+                currency=request.currency,
+                integration_id=integration,
+                iframe_id=iframe,
+                billing=request.billing,
+                merchant_order_id=request.merchant_order_id,
+                tokenization=request.save_card,
+                expiration=request.expiration,
+                on_order=lambda order_id: recorded.append(record(order_id)),
+            )
+        except PaymobctlError as exc:
+            fail_recorded(store, recorded, exc)
+            raise
+        return store.set_checkout_url(recorded[0].id, checkout.url)
     else:
         raise UsageError(
             f"unknown flow {request.flow!r}", hint="use --flow legacy or --flow intention"
         )
-    expires = (datetime.now(UTC) + timedelta(seconds=checkout.expires_in)).isoformat(
-        timespec="seconds"
-    )
-    deposit = store.create_deposit(
-        profile=settings.profile,
-        mode=settings.mode.value,
-        flow=checkout.flow,
-        base_url=client.base_url,
-        order_id=checkout.order_id,
-        merchant_order_id=checkout.merchant_order_id,
-        intention_id=checkout.intention_id,
-        amount_cents=checkout.amount_cents,
-        currency=checkout.currency,
-        checkout_url=checkout.url,
-        expires_at=expires,
-        save_card=request.save_card,
-    )
+    deposit = record(checkout.order_id, checkout)
     if not deposit.checkout_url:
         raise ApiError(
             f"creating the intention: unexpected answer from {client.base_url}, no "
@@ -115,6 +128,13 @@ def create_deposit(
             f"`paymobctl deposits show {deposit.id}` keeps the reference",
         )
     return deposit
+
+
+def fail_recorded(store: Store, recorded: list[Deposit], exc: PaymobctlError) -> None:
+    """A step after the order's creation failed: keep the order as a failed deposit, and say so."""
+    if recorded:
+        failed = store.update_deposit(recorded[0].id, status="failed", reason=exc.message)
+        exc.message += f" (order {failed.order_id} is recorded as failed deposit {failed.id})"
 
 
 def new_reference() -> str:
@@ -401,33 +421,52 @@ def pay_with_saved_card(
 ) -> TokenPayment:
     """Payment key on the MOTO integration, then ``payments/pay`` with the card token."""
     moto = settings.require_int("moto_integration_id", purpose="paying with a saved card")
-    order_id, key = client.order_and_key(
-        amount_cents=amount_cents,
-        currency=currency,
-        merchant_order_id=merchant_order_id,
-        integration_id=moto,
-        billing=billing,
-        card_token=card.token,
-    )
-    result = client.pay_with_token(payment_key=key, card_token=card.token)
+    recorded: list[Deposit] = []
+
+    def record(order_id: int) -> None:
+        recorded.append(
+            store.create_deposit(
+                profile=settings.profile,
+                mode=settings.mode.value,
+                flow="saved-card",
+                base_url=client.base_url,
+                order_id=order_id,
+                merchant_order_id=merchant_order_id,
+                intention_id=None,
+                amount_cents=amount_cents,
+                currency=currency,
+                checkout_url="",
+                expires_at=None,
+                save_card=False,
+            )
+        )
+
+    try:
+        _, key = client.order_and_key(
+            amount_cents=amount_cents,
+            currency=currency,
+            merchant_order_id=merchant_order_id,
+            integration_id=moto,
+            billing=billing,
+            card_token=card.token,
+            on_order=record,
+        )
+        result = client.pay_with_token(payment_key=key, card_token=card.token)
+    except NetworkError as exc:
+        if recorded:  # no answer to the payment: it may have gone through, so it stays pending
+            exc.message += (
+                f" (deposit {recorded[0].id} stays pending: `paymobctl status "
+                f"{recorded[0].order_id}` tells whether it was paid)"
+            )
+        raise
+    except PaymobctlError as exc:
+        fail_recorded(store, recorded, exc)
+        raise
     outcome = transaction_outcome(result)
     redirect = (
         result.get("redirection_url") if isinstance(result.get("redirection_url"), str) else None
     )
-    deposit = store.create_deposit(
-        profile=settings.profile,
-        mode=settings.mode.value,
-        flow="saved-card",
-        base_url=client.base_url,
-        order_id=order_id,
-        merchant_order_id=merchant_order_id,
-        intention_id=None,
-        amount_cents=amount_cents,
-        currency=currency,
-        checkout_url=redirect or "",
-        expires_at=None,
-        save_card=False,
-    )
+    deposit = store.set_checkout_url(recorded[0].id, redirect or "")
     if outcome.status in ("paid", "declined"):
         deposit = store.update_deposit(
             deposit.id,

@@ -875,6 +875,16 @@ class Store:
         self._deposit_cache = None
         return self._deposit_orders()
 
+    def set_checkout_url(self, deposit_id: int, url: str) -> Deposit:
+        """The checkout URL of a deposit recorded as soon as its order existed."""
+        self._write(
+            "UPDATE deposits SET checkout_url = ?, updated_at = ? WHERE id = ?",
+            (url, utc_now(), deposit_id),
+        )
+        deposit = self.deposit(deposit_id)
+        assert deposit is not None
+        return deposit
+
     def link_deposit_order(self, deposit_id: int, order_id: int) -> Deposit:
         """Record the order id learnt for a deposit created without one (inquiry, webhook)."""
         self._deposit_cache = None

@@ -411,6 +411,15 @@ def test_configuration_mistakes_map_to_the_troubleshooting_table(
         monkeypatch.delenv(name)
         assert result.code == 3, (name, result.output)
         assert needle in result.stderr and len(result.stderr.strip().splitlines()) == 1
+        if name != "PAYMOB_API_KEY":  # no order without authentication
+            assert "is recorded as failed deposit" in result.stderr
+    # Orders the server created before a later step failed are kept, as failed deposits.
+    failed = run_cli("deposits", "list", "--status", "failed", "--json").json()
+    assert len(failed) == 3  # wrong iframe, integration, currency: each had an order already
+    assert all(d["order_id"] and d["checkout_url"] == "" for d in failed)
+    assert {d["decline_reason"].split(":")[0] for d in failed} >= {"iframe 999 does not exist"}
+    shown = run_cli("deposits", "list")
+    assert "failed" in shown.stdout
     monkeypatch.setenv("PAYMOB_BASE_URL", f"http://127.0.0.1:{free_port()}")
     down = run_cli("deposit", "10")
     assert down.code == 3 and "paymobctl sandbox" in down.stderr
@@ -800,3 +809,40 @@ def test_simulated_tokens_are_marked_and_refused(stack: Stack) -> None:
     assert "simulated" in run_cli("cards", "list").stdout
     refused = run_cli("pay", "10", "--card", str(cards[0]["id"]))
     assert refused.code == 2 and "its token is made up" in refused.stderr
+
+
+@pytest.mark.parametrize(
+    ("failure", "status", "said"),
+    [("timeout", "pending", "stays pending"), ("refused", "failed", "recorded as failed deposit")],
+)
+def test_saved_card_orders_are_recorded_even_when_paying_fails(
+    tmp_path: Path, failure: str, status: str, said: str
+) -> None:
+    from paymobctl import config
+    from paymobctl.errors import PaymobctlError
+    from paymobctl.payments import pay_with_saved_card
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        path = request.url.path
+        if path == "/api/ecommerce/orders":
+            return httpx.Response(201, json={"id": 77})
+        if path == "/api/acceptance/payment_keys":
+            return httpx.Response(201, json={"token": "key"})
+        if failure == "timeout":
+            raise httpx.ReadTimeout("slow", request=request)
+        return httpx.Response(400, json={"detail": "Card token is not valid"})
+
+    paymob, _ = mock_client(handler)
+    with Store(tmp_path / "s.db") as store:
+        card = store.save_payment_method(
+            token="tok", masked_pan="xxxx-xxxx-xxxx-0000", card_subtype="MasterCard",
+            email=None, order_id=None,
+        )  # fmt: skip
+        with pytest.raises(PaymobctlError) as info:
+            pay_with_saved_card(
+                paymob, config.resolve(), store, card=card, amount_cents=500, currency="EGP",
+                billing=BILLING,
+            )  # fmt: skip
+        assert said in info.value.message
+        kept = store.deposits()
+        assert len(kept) == 1 and kept[0].order_id == 77 and kept[0].status == status

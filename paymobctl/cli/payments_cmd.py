@@ -661,16 +661,16 @@ def deposits_list(
         str | None,
         typer.Option(
             "--status",
-            help="pending, paid, declined, refunded, voided.",
+            help="pending, paid, declined, refunded, voided, failed.",
             show_default=False,
-            autocompletion=choices("pending", "paid", "declined", "refunded", "voided"),
+            autocompletion=choices("pending", "paid", "declined", "refunded", "voided", "failed"),
         ),
     ] = None,
     limit: Annotated[int, typer.Option("--limit", min=1, help="How many, newest first.")] = 50,
 ) -> None:
     """List deposits and saved-card payments, newest first."""
     rt = runtime()
-    statuses = ("pending", "paid", "declined", "refunded", "voided")
+    statuses = ("pending", "paid", "declined", "refunded", "voided", "failed")
     if status_ is not None and status_ not in statuses:
         raise UsageError(f"unknown --status {status_!r}", hint="use one of: " + ", ".join(statuses))
     deposits = rt.store().deposits(status=status_, limit=limit)

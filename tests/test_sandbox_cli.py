@@ -162,7 +162,8 @@ def test_a_new_users_first_payment(tmp_path: Path, merchant: tuple[Recorder, str
             CallbackKind.RESPONSE, query, SANDBOX.hmac_secret, query.pop("hmac")
         ).valid
         posts = [r for r in recorder.requests if r.method == "POST"]
-        assert [json.loads(r.body)["type"] for r in posts] == ["TRANSACTION", "TOKEN"]
+        # --callback-order defaults to token-first, as in the real 2025 pair (reference §14).
+        assert [json.loads(r.body)["type"] for r in posts] == ["TOKEN", "TRANSACTION"]
         for request in posts:
             body = json.loads(request.body)
             received = dict(parse_qsl(request.query))["hmac"]
@@ -290,3 +291,10 @@ def test_double_ctrl_c_exits_quietly(command: str, gap: float, tmp_path: Path) -
         out, err = process.communicate(timeout=20)
     assert process.returncode == 0, (process.returncode, out, err)
     assert "Traceback" not in err and "CancelledError" not in err, err
+
+
+def test_callback_order_option() -> None:
+    assert "--callback-order" in run_cli("sandbox", "--help").stdout
+    wrong = run_cli("sandbox", "--port", "0", "--callback-order", "sideways")
+    assert wrong.code == 2 and "--callback-order" in wrong.stderr
+    assert "Traceback" not in wrong.stderr

@@ -421,3 +421,22 @@ def test_set_outcome_fields_describe_what_was_sent(merchant: tuple[Recorder, str
     assert "· pending card ·" in pending.stdout
     plain = run_cli("simulate", "transaction", "--to", f"{base}/w", "--set", "obj.id=5")
     assert "· approved card ·" in plain.stdout and "changed the outcome" not in plain.stderr
+
+
+def test_key_flow_and_blocked_outcome_from_the_command_line() -> None:
+    legacy = run_cli(
+        "simulate", "transaction", "--print", "--seed", "3", "--key-flow", "legacy"
+    ).json()
+    claims = legacy["body"]["obj"]["payment_key_claims"]
+    assert {"exp", "pmk_ip", "extra", "single_payment_attempt"} <= set(claims)
+    assert "next_payment_intention" not in claims
+    intention = run_cli("simulate", "transaction", "--print", "--seed", "3").json()
+    assert intention["body"]["obj"]["payment_key_claims"]["next_payment_intention"].startswith(
+        "pi_test_"
+    )
+    blocked = run_cli("simulate", "response", "--print", "--outcome", "blocked", "--seed", "3")
+    assert blocked.code == 0
+    url = blocked.json()["url"]
+    assert "txn_response_code=BLOCKED" in url and "acq_response_code" not in url
+    refused = run_cli("simulate", "transaction", "--outcome", "blocked", "--source", "wallet")
+    assert refused.code == 2 and "blocked" in refused.stderr and "Traceback" not in refused.stderr

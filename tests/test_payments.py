@@ -310,7 +310,7 @@ def pay_pending_deposit(stack: Stack, number: str, timeout: float = 10) -> None:
     store = stack.store()
     while time.monotonic() < deadline:
         pending = store.deposits(status="pending", limit=1)
-        if pending:
+        if pending and pending[0].checkout_url:  # recorded with its order, URL a moment later
             pay_checkout(pending[0].checkout_url, number)
             return
         time.sleep(0.02)

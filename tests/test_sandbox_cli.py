@@ -172,14 +172,14 @@ def test_a_new_users_first_payment(tmp_path: Path, merchant: tuple[Recorder, str
             ).valid
         deliveries = run_cli("sandbox", "deliveries", "--url", url, "--json").json()
         assert {d["state"] for d in deliveries} == {"delivered"}
-        first = min(d["id"] for d in deliveries)
-        before = len(posts)
-        resent = run_cli("sandbox", "deliveries", "--url", url, "--resend", str(first))
-        assert resent.code == 0 and f"delivery {first} queued again" in resent.stdout
+        first = min(deliveries, key=lambda d: d["id"])
+        original = next(r for r in posts if json.loads(r.body)["type"] == first["type"])
+        resent = run_cli("sandbox", "deliveries", "--url", url, "--resend", str(first["id"]))
+        assert resent.code == 0 and f"delivery {first['id']} queued again" in resent.stdout
         httpx.post(f"{url}/_sandbox/drain")
         again = [r for r in recorder.requests if r.method == "POST"]
-        assert len(again) == before + 1
-        assert again[-1].body == posts[0].body and again[-1].query == posts[0].query
+        assert len(again) == len(posts) + 1
+        assert again[-1].body == original.body and again[-1].query == original.query
         missing = run_cli("sandbox", "deliveries", "--url", url, "--resend", "9999")
         assert missing.code == 2 and "No delivery 9999" in missing.stderr
         assert (

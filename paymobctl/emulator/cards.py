@@ -59,7 +59,7 @@ TEST_CARDS: tuple[TestCard, ...] = (
     TestCard("0000000000001111", CardBrand.MASTERCARD, Behaviour.DECLINE, None, "integration guide", "declined"),
     TestCard("0000000000002222", CardBrand.MASTERCARD, Behaviour.THREE_DS, None, "integration guide",
              "OTP page (enter 1234), then approved"),
-    TestCard("0000000000003333", CardBrand.MASTERCARD, Behaviour.BLOCK, "12/25", "paymobctl (invented number)",
+    TestCard("0000000000003333", CardBrand.MASTERCARD, Behaviour.BLOCK, None, "paymobctl (invented number)",
              "blocked: txn_response_code BLOCKED with null gateway fields, like real test-mode declines"),
 )  # fmt: skip
 

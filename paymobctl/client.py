@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode, urlsplit
 
+from paymobctl import outbound
 from paymobctl.errors import ApiError, NetworkError
 from paymobctl.models import Secret
 
@@ -20,6 +21,8 @@ if TYPE_CHECKING:
     from contextlib import AbstractContextManager
 
     import httpx
+
+    from paymobctl.outbound import Reply
 
     # What a caller shows while one HTTP call is under way: (what it waits for, retry number).
     Progress = Callable[[str, int], AbstractContextManager[None]]
@@ -261,8 +264,14 @@ class PaymobClient:
         for attempt in range(attempts):
             try:
                 with self.progress(action, attempt) if self.progress else nullcontext():
-                    response = self.http.request(
-                        method, url, json=json, params=params, headers=headers, timeout=self.timeout
+                    response = outbound.request(
+                        self.http,
+                        method,
+                        url,
+                        json=json,
+                        params=params,
+                        headers=headers,
+                        timeout=self.timeout,
                     )
             except httpx.TimeoutException:
                 if attempt + 1 < attempts:
@@ -472,7 +481,9 @@ class PaymobClient:
         import httpx
 
         try:
-            response = self.http.get(self.iframe_url(iframe_id, payment_key), timeout=self.timeout)
+            response = outbound.request(
+                self.http, "GET", self.iframe_url(iframe_id, payment_key), timeout=self.timeout
+            )
         except httpx.HTTPError as exc:
             raise self._unreachable("loading the checkout page", exc) from None
         if response.status_code == 404:
@@ -801,7 +812,7 @@ def field_int(body: Mapping[str, Any], key: str, *, action: str) -> int:
     return int(value)
 
 
-def _body(response: httpx.Response) -> Any:
+def _body(response: Reply) -> Any:
     try:
         return response.json()
     except ValueError:
@@ -809,8 +820,6 @@ def _body(response: httpx.Response) -> Any:
 
 
 def new_http_client(*, verify: bool = True) -> httpx.Client:
-    import httpx
-
     from paymobctl.delivery import USER_AGENT
 
-    return httpx.Client(verify=verify, trust_env=False, headers={"User-Agent": USER_AGENT})
+    return outbound.client(verify=verify, user_agent=USER_AGENT)

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from paymobctl.errors import StoreError
-from paymobctl.models import luhn_valid, mask_pans, mask_pans_in, might_contain_pan
+from paymobctl.models import format_amount, luhn_valid, mask_pans, mask_pans_in, might_contain_pan
 
 BUSY_TIMEOUT_MS = 10_000
 
@@ -273,6 +273,90 @@ def _mask_bytes(data: bytes | None) -> tuple[bytes | None, bool]:
         structural, _ = mask_pans_in(parsed)
         return dumps(structural).encode("utf-8"), True
     return masked.encode("utf-8", "surrogateescape"), True
+
+
+def _transaction_effect(
+    conn: sqlite3.Connection, event: NewEvent, event_id: int, now: str
+) -> str | None:
+    """A verified TRANSACTION's effect on its deposit: the one place a callback changes one.
+
+    Everything used here is signed (reference §8.1): ``success``, ``pending``, the kind of
+    child (from ``has_parent_transaction``, ``is_capture``, ``is_voided``: receiver._child),
+    ``amount_cents``, ``currency`` and ``order.id``; and only when the signed amount and
+    currency fit the deposit. A mismatch leaves the deposit as it was and says so in the
+    event's ``problem`` (``events show``) and in the effect (``listen``'s line).
+    """
+    row = conn.execute(
+        "SELECT id, status, amount_cents, currency, refunded_cents FROM deposits"
+        " WHERE id = (SELECT max(id) FROM deposits WHERE order_id = ?)",
+        (event.order_id,),
+    ).fetchone()
+    if row is None:
+        return None
+    deposit_id, status, expected, currency, refunded = row
+    child, amount = event.child, event.amount_cents
+    if child == "reversed":
+        return None  # a payment already voided or refunded: nothing to mark paid
+    mismatch = None
+    if event.currency != currency:
+        mismatch = f"signed currency {event.currency!r}, deposit {deposit_id} is in {currency}"
+    elif amount is None:
+        mismatch = "no signed amount"
+    elif child is None and amount != expected:
+        mismatch = f"signed {format_amount(amount, currency)}, deposit {deposit_id} is {format_amount(expected, currency)}"
+    elif child in ("void", "capture") and amount > expected:
+        mismatch = f"{child} of {format_amount(amount, currency)} exceeds deposit {deposit_id}'s {format_amount(expected, currency)}"
+    elif child == "refund" and event.success and amount > expected - refunded:
+        mismatch = (
+            f"refund of {format_amount(amount, currency)} exceeds what deposit {deposit_id} has left"
+            f" ({format_amount(expected - refunded, currency)})"
+        )
+    if mismatch is not None:
+        problem = f"amount mismatch: {mismatch}; deposit unchanged"
+        conn.execute(
+            "UPDATE events SET problem = CASE WHEN problem IS NULL THEN ? ELSE problem || '; ' || ? END"
+            " WHERE id = ?",
+            (problem, problem, event_id),
+        )
+        return f"amount mismatch (deposit {deposit_id} unchanged)"
+    if not event.success or child == "capture":
+        if child is not None:
+            return None  # a failed refund/void/capture, or a capture: the deposit stays paid
+        changed = conn.execute(
+            "UPDATE deposits SET status = 'declined', transaction_id = ?, decline_reason = ?,"
+            " updated_at = ? WHERE id = ? AND status = 'pending'",
+            (event.transaction_id, event.message or "declined", now, deposit_id),
+        ).rowcount
+        return "deposit declined" if changed else None
+    if child == "refund":
+        # Refunds add up over distinct signed child transaction ids (a redelivery with a new
+        # signature, or a replay, of the same child is counted once).
+        counted = conn.execute(
+            "SELECT 1 FROM events WHERE transaction_id = ? AND kind = 'TRANSACTION'"
+            " AND verdict = 'valid' AND id != ? LIMIT 1",
+            (event.transaction_id, event_id),
+        ).fetchone()
+        if counted is not None:
+            return None
+        changed = conn.execute(
+            "UPDATE deposits SET refunded_cents = refunded_cents + ?, status = CASE WHEN"
+            " refunded_cents + ? >= amount_cents THEN 'refunded' ELSE status END, updated_at = ?"
+            " WHERE id = ? AND status IN ('paid', 'refunded')",
+            (amount, amount, now, deposit_id),
+        ).rowcount
+        return "deposit refund recorded" if changed else None
+    if child == "void":
+        changed = conn.execute(
+            "UPDATE deposits SET status = 'voided', updated_at = ? WHERE id = ? AND status = 'paid'",
+            (now, deposit_id),
+        ).rowcount
+        return "deposit voided" if changed else None
+    changed = conn.execute(
+        "UPDATE deposits SET status = 'paid', transaction_id = ?, paid_at = ?, decline_reason = NULL,"
+        " updated_at = ? WHERE id = ? AND status IN ('pending', 'declined')",
+        (event.transaction_id, now, now, deposit_id),
+    ).rowcount
+    return "deposit paid" if changed else None
 
 
 # Insert a received request; a redelivery (same type, object id, HMAC) only bumps the first row's
@@ -721,7 +805,9 @@ class Store:
         masked = masked_body or masked_query or masked_other
         dedup = (
             # Only a verified request can be a redelivery; a tampered one is kept on its own.
-            f"{event.kind}:{object_id}:{event.hmac[:32]}"
+            # The signature, not the fields' split, identifies a callback: the same signed string
+            # with digits moved between adjacent ids (id|integration_id) is still a redelivery.
+            f"{event.kind}:{event.hmac[:32]}"
             if event.hmac and object_id and event.verdict == "valid"
             else None
         )
@@ -795,35 +881,7 @@ class Store:
             return f"card saved ({token.get('card_subtype')} {masked_pan})" if inserted else None
         if event.kind != "TRANSACTION" or event.order_id is None or event.pending:
             return None
-        if event.child == "refund" and event.success:
-            changed = conn.execute(
-                "UPDATE deposits SET refunded_cents = refunded_cents + ?, status = CASE WHEN"
-                " refunded_cents + ? >= amount_cents THEN 'refunded' ELSE status END, updated_at = ?"
-                " WHERE id = (SELECT max(id) FROM deposits WHERE order_id = ?) AND status IN ('paid', 'refunded')",
-                (event.amount_cents or 0, event.amount_cents or 0, now, event.order_id),
-            ).rowcount
-            return "deposit refund recorded" if changed else None
-        if event.child == "void" and event.success:
-            changed = conn.execute(
-                "UPDATE deposits SET status = 'voided', updated_at = ? WHERE id = (SELECT max(id) FROM deposits WHERE order_id = ?) AND status = 'paid'",
-                (now, event.order_id),
-            ).rowcount
-            return "deposit voided" if changed else None
-        if event.child:
-            return None
-        if event.success:
-            changed = conn.execute(
-                "UPDATE deposits SET status = 'paid', transaction_id = ?, paid_at = ?, decline_reason = NULL,"
-                " updated_at = ? WHERE id = (SELECT max(id) FROM deposits WHERE order_id = ?) AND status IN ('pending', 'declined')",
-                (event.transaction_id, now, now, event.order_id),
-            ).rowcount
-            return "deposit paid" if changed else None
-        changed = conn.execute(
-            "UPDATE deposits SET status = 'declined', transaction_id = ?, decline_reason = ?, updated_at = ?"
-            " WHERE id = (SELECT max(id) FROM deposits WHERE order_id = ?) AND status = 'pending'",
-            (event.transaction_id, event.message or "declined", now, event.order_id),
-        ).rowcount
-        return "deposit declined" if changed else None
+        return _transaction_effect(conn, event, event_id, now)
 
     def events(
         self,

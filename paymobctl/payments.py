@@ -139,6 +139,33 @@ def transaction_outcome(obj: dict[str, Any]) -> PaymentOutcome:
     return PaymentOutcome("declined", transaction_id, reason, "inquiry")
 
 
+def inquiry_mismatch(found: dict[str, Any], deposit: Deposit) -> str | None:
+    """Why the transaction Paymob's inquiry returned is not this deposit's payment, or None.
+
+    The amount and currency must be the deposit's (an order can be paid with another amount:
+    a 1 EGP payment is not 750 EGP), and the order the deposit's.
+    """
+    from paymobctl.models import format_amount
+
+    amount, currency = found.get("amount_cents"), found.get("currency")
+    if isinstance(amount, str) and amount.isascii() and amount.isdigit():
+        amount = int(amount)  # the flat, string-typed shape
+    order = found.get("order")
+    order_id = order.get("id") if isinstance(order, dict) else order
+    if order_id is not None and str(order_id) != str(deposit.order_id):
+        return f"the inquiry returned order {order_id}, not {deposit.order_id}"
+    if type(amount) is not int or currency != deposit.currency:
+        shown = f"{amount} {currency}"
+    elif amount != deposit.amount_cents:
+        shown = format_amount(amount, currency)
+    else:
+        return None
+    return (
+        f"Paymob reports {shown} for order {deposit.order_id}, the deposit is "
+        f"{format_amount(deposit.amount_cents, deposit.currency)}"
+    )
+
+
 @dataclass(frozen=True)
 class Tick:
     elapsed: float
@@ -183,7 +210,10 @@ def wait_for_payment(
             except ApiError as exc:
                 state = f"inquiry failed: {exc.message}"
                 found = None
-            if found is not None:
+            mismatch = inquiry_mismatch(found, deposit) if found is not None else None
+            if found is not None and mismatch is not None:
+                state = f"amount mismatch: {mismatch}; still waiting"
+            elif found is not None:
                 outcome = transaction_outcome(found)
                 if outcome.status == "paid":
                     store.update_deposit(
@@ -201,6 +231,9 @@ def wait_for_payment(
                 state = f"transaction {outcome.transaction_id} pending ({outcome.reason})"
             elif not state.startswith("inquiry failed"):
                 state = "no transaction yet: waiting for the payer"
+        noticed = store.amount_mismatch(deposit.order_id)
+        if noticed is not None and not state.startswith("amount mismatch"):
+            state = f"{noticed} (a callback listen refused); still waiting"
         if on_tick is not None:
             on_tick(Tick(elapsed, state))
         if elapsed >= timeout:

@@ -287,13 +287,13 @@ def _transaction_effect(
     event's ``problem`` (``events show``) and in the effect (``listen``'s line).
     """
     row = conn.execute(
-        "SELECT id, status, amount_cents, currency, refunded_cents FROM deposits"
+        "SELECT id, amount_cents, currency, refunded_cents FROM deposits"
         " WHERE id = (SELECT max(id) FROM deposits WHERE order_id = ?)",
         (event.order_id,),
     ).fetchone()
     if row is None:
         return None
-    deposit_id, status, expected, currency, refunded = row
+    deposit_id, expected, currency, refunded = row
     child, amount = event.child, event.amount_cents
     if child == "reversed":
         return None  # a payment already voided or refunded: nothing to mark paid
@@ -915,6 +915,18 @@ class Store:
     def event(self, event_id: int) -> Event | None:
         rows = self._query("SELECT * FROM events WHERE id = ?", (event_id,))
         return _event(rows[0]) if rows else None
+
+    def amount_mismatch(self, order_id: int) -> str | None:
+        """The newest "amount mismatch" a verified callback for ``order_id`` was refused with."""
+        rows = self._query(
+            "SELECT problem FROM events WHERE order_id = ? AND verdict = 'valid'"
+            " AND problem LIKE '%amount mismatch%' ORDER BY id DESC LIMIT 1",
+            (order_id,),
+        )
+        if not rows:
+            return None
+        text = str(rows[0][0])
+        return text[text.index("amount mismatch") :]
 
     def count_events(self) -> int:
         return int(self._query("SELECT count(*) FROM events")[0][0])

@@ -19,8 +19,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from paymobctl import pans
 from paymobctl.errors import StoreError
-from paymobctl.models import format_amount, luhn_valid, mask_pans, mask_pans_in, might_contain_pan
+from paymobctl.models import format_amount
 
 BUSY_TIMEOUT_MS = 10_000
 
@@ -189,29 +190,12 @@ WAL_SIZE_LIMIT = 64 * 1024 * 1024  # bytes kept of the WAL file after a checkpoi
 CHECKPOINT_NICE = 10  # the background checkpointer's niceness (listen; Linux)
 
 
-def _mask_text(text: str | None) -> tuple[str | None, bool]:
+def _masked(text: str | None) -> tuple[str | None, bool]:
+    """Optional text as stored: card numbers masked (pans.mask_text, the one masking function)."""
     if text is None:
         return None, False
-    masked, count = mask_pans(text)
+    masked, count = pans.mask_text(text)
     return masked, count > 0
-
-
-def _pan_like(value: int | None) -> bool:
-    if value is None:
-        return False
-    digits = str(abs(value))
-    return 13 <= len(digits) <= 19 and luhn_valid(digits) and len(set(digits)) > 1
-
-
-def _mask_text_value(text: str) -> tuple[str, bool]:
-    masked, count = mask_pans(text)
-    return masked, count > 0
-
-
-def _mask_optional(text: str | None) -> tuple[str | None, bool]:
-    if text is None:
-        return None, False
-    return _mask_text_value(text)
 
 
 def _storable_text(value: Any) -> str | None:
@@ -229,50 +213,6 @@ def _storable(value: Any) -> Any:
         except UnicodeEncodeError:
             return value.encode("utf-8", "replace").decode("utf-8")
     return value
-
-
-def _mask_query(query: str) -> tuple[str, bool]:
-    """Mask card numbers in a query string, never touching the ``hmac`` value (128 hex
-    characters can hold a Luhn-valid digit run; masking it would break the stored signature)."""
-    if not might_contain_pan(query):
-        return query, False
-    parts = query.split("&")
-    masked_any = False
-    for index, part in enumerate(parts):
-        if part.startswith("hmac="):
-            continue
-        masked, count = mask_pans(part)
-        if count:
-            parts[index] = masked
-            masked_any = True
-    return "&".join(parts), masked_any
-
-
-def _mask_bytes(data: bytes | None) -> tuple[bytes | None, bool]:
-    """Mask card numbers in bytes about to be stored.
-
-    Text-level masking keeps every byte but the masked digits. When that would turn a JSON body
-    into invalid JSON (a card number sent as a JSON number), the body is masked structurally
-    and re-serialised instead: still JSON, no longer byte-identical (it is flagged either way).
-    """
-    if data is None:
-        return None, False
-    if not might_contain_pan(data):
-        return data, False
-    text = data.decode("utf-8", "surrogateescape")
-    masked, count = mask_pans(text)
-    if not count:
-        return data, False
-    try:
-        parsed = json.loads(text)
-    except ValueError:
-        return masked.encode("utf-8", "surrogateescape"), True
-    try:
-        json.loads(masked)
-    except ValueError:
-        structural, _ = mask_pans_in(parsed)
-        return dumps(structural).encode("utf-8"), True
-    return masked.encode("utf-8", "surrogateescape"), True
 
 
 def _transaction_effect(
@@ -325,7 +265,7 @@ def _transaction_effect(
         changed = conn.execute(
             "UPDATE deposits SET status = 'declined', transaction_id = ?, decline_reason = ?,"
             " updated_at = ? WHERE id = ? AND status = 'pending'",
-            (event.transaction_id, event.message or "declined", now, deposit_id),
+            (event.transaction_id, pans.mask_text(event.message or "declined")[0], now, deposit_id),
         ).rowcount
         return "deposit declined" if changed else None
     if child == "refund":
@@ -612,7 +552,7 @@ class Store:
         return self._write(
             "INSERT INTO hmac_checks (created_at, kind, valid, convention, profile, origin)"
             " VALUES (?, ?, ?, ?, ?, ?)",
-            (utc_now(), kind, int(valid), convention, profile, origin),
+            (utc_now(), kind, int(valid), convention, profile, _masked(origin)[0]),
         )
 
     # -- deliveries (simulate, replay) ----------------------------------------------------------
@@ -640,11 +580,21 @@ class Store:
         error: str | None = None,
     ) -> int:
         """Store one delivery. Full card numbers in the body or payload are masked first."""
-        body, masked_body = _mask_bytes(request_body)
-        masked_value, payload_count = mask_pans_in(payload)
+        body, body_count = pans.mask_body(request_body) if request_body is not None else (None, 0)
+        masked_value, payload_count = pans.mask_value(payload)
         payload_text = dumps(masked_value) if payload is not None else None
-        masked_payload = payload_count > 0
-        url_text, masked_url = _mask_text(url)
+        url_text, url_count = pans.mask_text(url)
+        headers, header_count = pans.mask_pairs(list(request_headers))
+        answer_headers, answer_count = pans.mask_pairs(list(response_headers))
+        response_excerpt, excerpt_hit = _masked(response_excerpt)
+        error, error_hit = _masked(error)
+        merchant_order_id, merchant_hit = _masked(merchant_order_id)
+        masked = (
+            body_count + payload_count + url_count + header_count + answer_count > 0
+            or excerpt_hit
+            or error_hit
+            or merchant_hit
+        )
         return self._write(
             "INSERT INTO deliveries (created_at, origin, kind, outcome, source, method, url,"
             " request_headers, request_body, signature, transaction_id, order_id, merchant_order_id,"
@@ -658,19 +608,19 @@ class Store:
                 source,
                 method,
                 url_text,
-                dumps(list(request_headers)),
+                dumps(headers),
                 body,
                 signature,
-                transaction_id,
-                order_id,
+                None if pans.is_pan_number(transaction_id) else transaction_id,
+                None if pans.is_pan_number(order_id) else order_id,
                 merchant_order_id,
                 payload_text,
                 status,
                 latency_ms,
-                dumps(list(response_headers)),
+                dumps(answer_headers),
                 response_excerpt,
                 error,
-                int(masked_body or masked_payload or masked_url),
+                int(masked),
             ),
         )
 
@@ -699,9 +649,7 @@ class Store:
     def save_sandbox_object(self, kind: str, key: str, value: Any, *, mask: bool = True) -> None:
         """Upsert one sandbox object; card numbers are masked unless ``mask`` is False (for
         records that hold nothing a request wrote)."""
-        body: str | None = dumps(value)
-        if mask:
-            body, _ = _mask_text(body)
+        body = dumps(pans.mask_value(value)[0] if mask else value)
         self._write(
             "INSERT INTO sandbox_objects (kind, key, body, updated_at) VALUES (?, ?, ?, ?)"
             " ON CONFLICT (kind, key) DO UPDATE SET body = excluded.body, updated_at = excluded.updated_at",
@@ -774,17 +722,10 @@ class Store:
 
     @staticmethod
     def _event_params(event: NewEvent, now: str) -> tuple[tuple[Any, ...], bool]:
-        body, masked_body = _mask_bytes(event.body)
-        query, masked_query = _mask_query(event.query)
-        headers = dumps(event.headers)
-        others = (
-            event.path,
-            headers,
-            event.merchant_order_id or "",
-            event.object_id or "",
-            event.problem or "",
-        )
-        masked_other = False
+        body, body_count = pans.mask_body(event.body)
+        query, query_count = pans.mask_query(event.query)
+        headers_list, header_count = pans.mask_pairs(event.headers)
+        headers = dumps(headers_list)
         path, merchant_order_id, object_id, problem = (
             event.path,
             event.merchant_order_id,
@@ -792,17 +733,25 @@ class Store:
             event.problem,
         )
         transaction_id, order_id = event.transaction_id, event.order_id
-        if might_contain_pan("\n".join(others)) or _pan_like(order_id) or _pan_like(transaction_id):
-            path, hit1 = _mask_text_value(path)
-            headers, hit2 = _mask_text_value(headers)
-            merchant_order_id, hit3 = _mask_optional(merchant_order_id)
-            object_id, hit4 = _mask_optional(object_id)
-            problem, hit5 = _mask_optional(problem)
-            hit6 = _pan_like(order_id) or _pan_like(transaction_id)
-            order_id = None if _pan_like(order_id) else order_id
-            transaction_id = None if _pan_like(transaction_id) else transaction_id
-            masked_other = hit1 or hit2 or hit3 or hit4 or hit5 or hit6
-        masked = masked_body or masked_query or masked_other
+        hmac, currency = event.hmac, event.currency
+        masked_other = False
+        texts = (path, merchant_order_id or "", object_id or "", problem or "", hmac or "")
+        if (
+            pans.might_contain_pan("\n".join(texts) + (currency or ""))
+            or pans.is_pan_number(order_id)
+            or pans.is_pan_number(transaction_id)
+        ):
+            path, hit1 = pans.mask_text(path)
+            merchant_order_id, hit2 = _masked(merchant_order_id)
+            object_id, hit3 = _masked(object_id)
+            problem, hit4 = _masked(problem)
+            hmac, hit5 = _masked(hmac)
+            currency, hit6 = _masked(currency)
+            hit7 = pans.is_pan_number(order_id) or pans.is_pan_number(transaction_id)
+            order_id = None if pans.is_pan_number(order_id) else order_id
+            transaction_id = None if pans.is_pan_number(transaction_id) else transaction_id
+            masked_other = bool(hit1) or hit2 or hit3 or hit4 or hit5 or hit6 or hit7
+        masked = body_count + query_count + header_count > 0 or masked_other
         dedup = (
             # Only a verified request can be a redelivery; a tampered one is kept on its own.
             # The signature, not the fields' split, identifies a callback: the same signed string
@@ -823,7 +772,7 @@ class Store:
             event.status,
             event.verdict,
             event.convention,
-            event.hmac,
+            hmac,
             object_id,
             transaction_id,
             order_id,
@@ -831,7 +780,7 @@ class Store:
             None if event.success is None else int(event.success),
             None if event.pending is None else int(event.pending),
             event.amount_cents,
-            event.currency,
+            currency,
             problem,
             int(masked),
             dedup,
@@ -863,7 +812,7 @@ class Store:
             token = event.token
             if not isinstance(token.get("token"), str) or not token["token"]:
                 return "TOKEN callback without a card token: nothing saved"
-            masked_pan, _ = mask_pans(_storable_text(token.get("masked_pan")) or "")
+            masked_pan, _ = pans.mask_text(_storable_text(token.get("masked_pan")) or "")
             inserted = conn.execute(
                 "INSERT INTO payment_methods (created_at, token, masked_pan, card_subtype, email, order_id,"
                 " paymob_id, event_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (token) DO NOTHING",
@@ -945,7 +894,16 @@ class Store:
         return self._write(
             "INSERT INTO forward_attempts (event_id, target, attempt, at, status, latency_ms, error, excerpt)"
             " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            (event_id, target, attempt, utc_now(), status, latency_ms, error, excerpt),
+            (
+                event_id,
+                pans.mask_text(target)[0],
+                attempt,
+                utc_now(),
+                status,
+                latency_ms,
+                _masked(error)[0],
+                _masked(excerpt)[0],
+            ),
         )
 
     def forward_attempts(self, event_id: int) -> list[ForwardAttempt]:
@@ -1067,7 +1025,7 @@ class Store:
         order_id: int | None,
         paymob_id: int | None = None,
     ) -> PaymentMethod:
-        masked, _ = mask_pans(masked_pan)
+        masked, _ = pans.mask_text(masked_pan)
         self._write(
             "INSERT INTO payment_methods (created_at, token, masked_pan, card_subtype, email, order_id, paymob_id)"
             " VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (token) DO UPDATE SET removed = 0",
@@ -1110,7 +1068,7 @@ class Store:
                 " probe_order_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     started_at,
-                    url,
+                    pans.mask_text(url)[0],
                     profile,
                     mode,
                     duration_ms,
@@ -1130,8 +1088,8 @@ class Store:
                         r["area"],
                         r["severity"],
                         r["status"],
-                        mask_pans(str(r["detail"]))[0],
-                        r.get("hint"),
+                        pans.mask_text(str(r["detail"]))[0],
+                        _masked(r.get("hint"))[0],
                     )
                     for r in results
                 ],

@@ -52,8 +52,13 @@ MODS = modules()
 def test_pure_modules() -> None:
     assert internal(imports(MODS["paymobctl.errors"])) == set()
     assert third_party(imports(MODS["paymobctl.errors"])) == set()
-    for name in ("paymobctl.models", "paymobctl.signing"):
-        assert internal(imports(MODS[name])) <= {"paymobctl.errors", "paymobctl.models"}, name
+    assert internal(imports(MODS["paymobctl.pans"])) == set()
+    for name in ("paymobctl.models", "paymobctl.signing", "paymobctl.pans"):
+        assert internal(imports(MODS[name])) <= {
+            "paymobctl.errors",
+            "paymobctl.models",
+            "paymobctl.pans",
+        }, name
         assert third_party(imports(MODS[name])) == set(), name
 
 
@@ -106,6 +111,7 @@ def test_cli_startup_path_is_light() -> None:
         if name.startswith("paymobctl.cli") or name in (
             "paymobctl.config",
             "paymobctl.models",
+            "paymobctl.pans",
             "paymobctl.signing",
         ):
             top = {n.split(".")[0] for n in imports(path, top_level_only=True)}

@@ -149,7 +149,10 @@ def test_one_egp_signed_for_a_750_egp_deposit_is_an_amount_mismatch(listener: Li
     body, digest = signed(transaction(seed=28, order_id=VICTIM_ORDER, amount_cents=100))
     assert listener.post(body, hmac=digest).status_code == 200  # genuine: acknowledged, stored
     item = listener.log[-1]
-    assert item.verdict == "valid" and item.effect == f"amount mismatch (deposit {victim.id} unchanged)"
+    assert (
+        item.verdict == "valid"
+        and item.effect == f"amount mismatch (deposit {victim.id} unchanged)"
+    )
     event = store.events()[0]
     assert event.problem is not None and "amount mismatch: signed 1.00 EGP" in event.problem
     assert "750.00 EGP" in event.problem
@@ -176,9 +179,7 @@ def test_events_show_and_listen_line_say_amount_mismatch(listener: Listener) -> 
 
 @pytest.mark.slow
 def test_deposit_wait_does_not_print_paid_for_a_smaller_amount(stack: Stack) -> None:
-    thread, box = run_in_thread(
-        ["deposit", "750", "--wait", "--interval", "0.5", "--timeout", "4"]
-    )
+    thread, box = run_in_thread(["deposit", "750", "--wait", "--interval", "0.5", "--timeout", "4"])
     store = stack.store()
     wait_for(lambda: bool(store.deposits(status="pending", limit=1)) or "result" in box)
     assert "result" not in box, box["result"].output
@@ -238,15 +239,18 @@ def test_wait_compares_the_inquiry_amount_before_paid(tmp_path: Path) -> None:
     assert after is not None and after.status == "pending"
     obj["amount_cents"] = 75000  # the right amount: paid
     now[0] = 0.0
-    assert wait_for_payment(
-        fake,  # type: ignore[arg-type]
-        store,
-        deposit.id,
-        interval=1,
-        timeout=3,
-        clock=lambda: now[0],
-        sleep=sleep,
-    ).status == "paid"
+    assert (
+        wait_for_payment(
+            fake,  # type: ignore[arg-type]
+            store,
+            deposit.id,
+            interval=1,
+            timeout=3,
+            clock=lambda: now[0],
+            sleep=sleep,
+        ).status
+        == "paid"
+    )
 
 
 def test_hmac_verify_explain_names_the_shape_trick(hermetic: Path) -> None:

@@ -108,27 +108,43 @@ def _in_hex_word(text: str, start: int, end: int) -> bool:
     return right - left >= HEX_WORD_EXEMPT
 
 
+def _mask_run(raw: str) -> tuple[str, int]:
+    """Mask the card numbers in one run of digit groups (``4111 1111 1111 1111 12``).
+
+    The whole run, or consecutive groups of it (a card number followed by an expiry date, an
+    id before it): separators are where a card number can start and end. An unbroken digit
+    run is only ever taken whole, so long ids are not cut into false card numbers.
+    """
+    groups = [(m.start(), m.end()) for m in re.finditer(r"[0-9]+", raw)]
+    out = list(raw)
+    count = 0
+    first = 0
+    while first < len(groups):
+        for last in range(len(groups) - 1, first - 1, -1):
+            digits = "".join(raw[a:b] for a, b in groups[first : last + 1])
+            if is_pan(digits):
+                positions = [i for a, b in groups[first : last + 1] for i in range(a, b)]
+                for index in positions[:-4]:
+                    out[index] = "x"
+                count += 1
+                first = last + 1
+                break
+        else:
+            first += 1
+    return "".join(out), count
+
+
 def _mask_plain(text: str) -> tuple[str, int]:
     """Mask card numbers written as digits, keeping every other character (and the length)."""
     count = 0
 
     def replace(match: re.Match[str]) -> str:
         nonlocal count
-        raw = match.group(0)
-        digits = _SEPARATORS.sub("", raw)
-        if not is_pan(digits) or _in_hex_word(text, match.start(), match.end()):
-            return raw
-        count += 1
-        keep_from = len(digits) - 4
-        out = []
-        seen = 0
-        for char in raw:
-            if char.isdigit():
-                out.append(char if seen >= keep_from else "x")
-                seen += 1
-            else:
-                out.append(char)
-        return "".join(out)
+        if _in_hex_word(text, match.start(), match.end()):
+            return match.group(0)
+        masked, found = _mask_run(match.group(0))
+        count += found
+        return masked
 
     return _PAN_RE.sub(replace, text), count
 
@@ -166,17 +182,6 @@ def mask_text(text: str) -> tuple[str, int]:
         if more:
             return decoded_masked, count + more
     return masked, count
-
-
-def find_pans(text: str) -> list[str]:
-    """Full card numbers written as digits in ``text``."""
-    if not might_contain_pan(text):
-        return []
-    return [
-        m.group(0)
-        for m in _PAN_RE.finditer(text)
-        if is_pan(_SEPARATORS.sub("", m.group(0))) and not _in_hex_word(text, m.start(), m.end())
-    ]
 
 
 def is_cvv_key(key: str) -> bool:

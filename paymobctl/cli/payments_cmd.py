@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from paymobctl.cli.options import command, runtime
+from paymobctl.cli.output import terminal_safe
 from paymobctl.errors import ExitCode, UsageError
 
 if TYPE_CHECKING:
@@ -185,7 +186,9 @@ def _wait(client: PaymobClient, deposit_id: int, interval: float, timeout: float
         minutes, seconds = divmod(int(item.elapsed), 60)
         text = f"{minutes}:{seconds:02d} elapsed · {item.state}"
         if status is not None:
-            status.update(f"waiting for the payment · {text}")
+            from rich.markup import escape
+
+            status.update(f"waiting for the payment · {escape(terminal_safe(text, one_line=True))}")
         elif not rt.json and item.state != last[0]:
             out.info(text)
         last[0] = item.state

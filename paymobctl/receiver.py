@@ -349,6 +349,8 @@ class Receiver:
         try:
             stored = await self._commits.submit(event)
         except StoreError as exc:
+            if self.sink is not None:  # every 503 is logged with its reason (disk full, locked)
+                self.sink(_unstored(event, exc.message))
             await _send(
                 send, 503, {"detail": f"the listener cannot store this request: {exc.message}"}, {}
             )
@@ -508,6 +510,13 @@ def _received(stored: StoredEvent, event: NewEvent, forwards: int) -> Received:
         effect=stored.effect,
         forwards=forwards,
     )
+
+
+def _unstored(event: NewEvent, reason: str) -> Received:
+    """The log line of a request answered 503 because the store refused it (id 0: no row)."""
+    event.status = 503
+    event.problem = f"NOT STORED, answered 503 so Paymob retries: {reason}"
+    return _received(StoredEvent(0, False, 0, False, None), event, 0)
 
 
 def _page(outcome: _Outcome) -> str:

@@ -312,6 +312,22 @@ _UPSERT_EVENT = (
 )
 
 
+def _create_private(path: Path) -> None:
+    """Create a missing database file 0600 before SQLite opens (and creates) it."""
+    with contextlib.suppress(OSError):  # exists, or cannot: opening it reports the problem
+        os.close(os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600))
+
+
+def _tighten(path: Path) -> None:
+    """Take group/other access away from our database and its -wal and -shm files (SQLite
+    creates those with the database file's mode). Only called once the file is known to be a
+    paymobctl store: somebody else's file is never touched."""
+    for candidate in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+        with contextlib.suppress(OSError):  # absent, or not ours to change: still usable
+            if candidate.stat().st_mode & 0o077:
+                candidate.chmod(0o600)
+
+
 def utc_now() -> str:
     return datetime.now(UTC).isoformat(timespec="microseconds")
 
@@ -365,12 +381,18 @@ class Store:
 
     def _connect(self) -> sqlite3.Connection:
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
+            # The store holds callbacks (customers' names, emails, masked cards): a directory
+            # paymobctl creates is 0700, the file 0600; SQLite gives its -wal and -shm files
+            # the database file's mode. An existing directory is the user's: left as it is.
+            self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         except OSError as exc:
             raise StoreError(
                 f"{self.path}: cannot create the database directory ({exc.strerror})",
                 hint="pass another --db PATH or set PAYMOBCTL_DB",
             ) from None
+        private = str(self.path) != ":memory:"
+        if private:
+            _create_private(self.path)
         try:
             conn = sqlite3.connect(
                 self.path,
@@ -394,6 +416,8 @@ class Store:
             if refusal is not None:
                 conn.close()
                 raise refusal
+            if private:
+                _tighten(self.path)
             mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
             if mode != "wal" and str(self.path) != ":memory:":
                 conn.execute("PRAGMA journal_mode = DELETE")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -13,9 +14,10 @@ from hypothesis import strategies as st
 
 from paymobctl import pans
 from paymobctl.delivery import RetryPolicy
+from paymobctl.errors import StoreError
 from paymobctl.forwarding import Forwarder
 from paymobctl.receiver import create_app
-from paymobctl.store import Store
+from paymobctl.store import NewEvent, Store
 
 from .servers import Recorder, serve
 from .test_listen import SECRET, WEBHOOK, signed, transaction, wait_for
@@ -171,3 +173,72 @@ def test_no_digit_run_in_the_store_reads_as_a_card_number(tmp_path: Path) -> Non
     runs = [m.group(0) for m in re.finditer(r"[0-9]{13,19}", text)]
     assert not [r for r in runs if pans.is_pan(r)]
     assert "Q731" not in text
+
+
+# --- the store's files and what listen says when it cannot store ----------------------------
+
+
+def test_store_files_are_private(tmp_path: Path) -> None:
+    import os
+    import stat
+
+    old = os.umask(0o022)
+    try:
+        db = tmp_path / "new" / "dir" / "p.db"
+        with Store(db) as store:
+            store.record_event(NewEvent("GET", "/", "", [], b"", None, "UNKNOWN", 404, "n/a"))
+            files = [db, db.with_name("p.db-wal"), db.with_name("p.db-shm")]
+            assert all(f.exists() for f in files)
+            for path in files:
+                assert stat.S_IMODE(path.stat().st_mode) == 0o600, path
+        assert stat.S_IMODE(db.parent.stat().st_mode) == 0o700
+        # An existing store readable by others is tightened once it is known to be ours.
+        db.chmod(0o644)
+        Store(db).close()
+        assert stat.S_IMODE(db.stat().st_mode) == 0o600
+        # Somebody else's file is refused and left exactly as it was.
+        foreign = tmp_path / "foreign.db"
+        import sqlite3
+
+        conn = sqlite3.connect(foreign)
+        conn.execute("CREATE TABLE other (x)")
+        conn.commit()
+        conn.close()
+        foreign.chmod(0o644)
+        with pytest.raises(StoreError):
+            Store(foreign)
+        assert stat.S_IMODE(foreign.stat().st_mode) == 0o644
+    finally:
+        os.umask(old)
+
+
+class FullStore(Store):
+    """A store whose disk is full: every write fails as SQLite reports it."""
+
+    def record_events(self, events: Any) -> Any:
+        raise StoreError(
+            f"{self.path}: database error while trying to write to (database or disk is full)"
+        )
+
+
+def test_every_503_is_logged_with_its_reason(tmp_path: Path) -> None:
+    import asyncio
+
+    from paymobctl.cli.listen_cmd import format_received
+    from paymobctl.receiver import Received
+
+    log: list[Received] = []
+    app = create_app(store=FullStore(tmp_path / "full.db"), secret=SECRET, sink=log.append)
+
+    async def post() -> httpx.Response:
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://listen") as http:
+            return await http.post(
+                WEBHOOK, content=b"{}", headers={"content-type": "application/json"}
+            )
+
+    response = asyncio.run(post())
+    assert response.status_code == 503 and "disk is full" in response.json()["detail"]
+    assert len(log) == 1 and log[0].status == 503
+    line = format_received(log[0], color=False)
+    assert "#-" in line and "503" in line and "NOT STORED" in line and "disk is full" in line

@@ -105,7 +105,8 @@ def format_received(item: Received, *, color: bool) -> str:
     def paint(text: str, code: str) -> str:
         return f"{code}{text}{_RESET}" if color else text
 
-    parts = [item.time[11:23], f"#{item.id}", terminal_safe(f"{item.method:<4}", one_line=True)]
+    parts = [item.time[11:23], f"#{item.id}" if item.id else "#-"]
+    parts.append(terminal_safe(f"{item.method:<4}", one_line=True))
     parts.append(terminal_safe(item.kind, one_line=True))
     if item.transaction_id is not None and item.kind in ("TRANSACTION", "RESPONSE"):
         parts.append(f"txn {item.transaction_id}")

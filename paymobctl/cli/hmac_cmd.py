@@ -296,6 +296,7 @@ def verify(
     item = _gather(file, url, type_, sample, secret_file)
     payload = item.payload
     received = hmac if hmac is not None else payload.hmac
+    malformed: str | None = None
     if explain or rt.json:
         exp = signing.explain(
             payload.kind, payload.data, item.secret, received, raw_query=payload.raw_query
@@ -304,6 +305,8 @@ def verify(
     else:
         result = signing.verify(payload.kind, payload.data, item.secret, received)
         valid, convention = result.valid, result.convention
+        if result.malformed:
+            malformed = signing.describe_shape_problems(result.malformed)
         if payload.kind in signing.EXPERIMENTAL_KINDS:
             rt.out.warn(_EXPERIMENTAL_WARNING.format(kind=payload.kind.value))
     settings_profile = rt.options.profile
@@ -320,6 +323,8 @@ def verify(
         _render(rt.out, exp, _secret_display(item), verify=True)
     elif valid:
         rt.out.ok(f"valid {payload.kind.value} HMAC")
+    elif malformed:
+        rt.out.bad(f"REJECTED {payload.kind.value}: {malformed}")
     else:
         rt.out.bad(f"INVALID {payload.kind.value} HMAC" + ("" if received else " (no hmac given)"))
         rt.out.info("run again with --explain to see the signed fields and a diagnosis")

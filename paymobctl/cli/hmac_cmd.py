@@ -222,6 +222,9 @@ def _explanation_json(exp: Explanation, secret_display: str, *, verify: bool) ->
         "secret": secret_display,
         "computed": exp.computed,
         "diagnoses": [{"code": d.code, "message": d.message} for d in exp.diagnoses],
+        "malformed_signed_fields": [
+            {"field": p.field, "message": p.message} for p in exp.malformed
+        ],
     }
     if verify:
         data["received"] = exp.received

@@ -125,6 +125,8 @@ def format_received(item: Received, *, color: bool) -> str:
         if item.convention and item.convention != "empty":
             verdict += f" (null as {item.convention!r})"
         parts.append(paint(verdict, _GREEN if item.verdict == "valid" else _RED))
+    elif item.verdict == "malformed-signed-fields":
+        parts.append(paint("signed fields MALFORMED", _RED))
     status = str(item.status)
     parts.append(paint(status, _GREEN if item.status < 300 else _RED))
     if item.duplicate:

@@ -319,3 +319,31 @@ def test_receiver_never_calls_a_misshapen_payload_valid(path: str, value: Any) -
         assert outcome.status == 200 and outcome.fields["verdict"] == "valid"
     else:
         assert outcome.status == 400 and outcome.fields["verdict"] == MALFORMED
+
+
+def test_get_redirect_and_token_shapes(listener: Listener) -> None:
+    from urllib.parse import urlencode
+
+    from paymobctl import callbacks
+
+    txn = transaction(seed=35)
+    query = dict(callbacks.redirect_params(txn.obj, None))  # as Paymob flattens it (§7.2)
+    query.pop("hmac", None)
+    good = signing.compute(CallbackKind.RESPONSE, query, SECRET)
+    ok = listener.http.get(f"/api/payments/response/?{urlencode({**query, 'hmac': good})}")
+    assert ok.status_code == 200
+    for key, value in (("success", "True"), ("order", f"0{query['order']}"), ("id", "1.0")):
+        bad = {**query, key: value}
+        digest = signing.compute(CallbackKind.RESPONSE, bad, SECRET)
+        response = listener.http.get(
+            f"/api/payments/response/?{urlencode({**bad, 'hmac': digest})}"
+        )
+        assert response.status_code == 400, (key, value)
+        assert listener.log[-1].verdict == MALFORMED
+    token = callbacks.build_token(callbacks.token_spec_for(txn.obj, seed=35))
+    body, digest = signed(token)
+    assert listener.post(body, hmac=digest).status_code == 200
+    shifted = copy.deepcopy(body)
+    shifted["obj"]["merchant_id"] = str(body["obj"]["merchant_id"])  # a string, not an int
+    assert listener.post(shifted, hmac=digest).status_code == 400
+    assert listener.log[-1].verdict == MALFORMED

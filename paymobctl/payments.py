@@ -166,6 +166,27 @@ def inquiry_mismatch(found: dict[str, Any], deposit: Deposit) -> str | None:
     )
 
 
+def record_inquiry(
+    store: Store, deposit: Deposit, found: dict[str, Any]
+) -> tuple[PaymentOutcome, str | None]:
+    """What Paymob's inquiry says about a pending deposit, recorded in the store (the one path
+    from an inquiry to a deposit's status: ``deposit --wait`` and ``status``).
+
+    Returns the outcome and, when the transaction's amount, currency or order is not the
+    deposit's, why; the deposit is then left as it was.
+    """
+    outcome = transaction_outcome(found)
+    mismatch = inquiry_mismatch(found, deposit)
+    if mismatch is None and deposit.status == "pending" and outcome.status in ("paid", "declined"):
+        store.update_deposit(
+            deposit.id,
+            status=outcome.status,
+            transaction_id=outcome.transaction_id,
+            reason=outcome.reason,
+        )
+    return outcome, mismatch
+
+
 @dataclass(frozen=True)
 class Tick:
     elapsed: float
@@ -210,25 +231,14 @@ def wait_for_payment(
             except ApiError as exc:
                 state = f"inquiry failed: {exc.message}"
                 found = None
-            mismatch = inquiry_mismatch(found, deposit) if found is not None else None
-            if found is not None and mismatch is not None:
-                state = f"amount mismatch: {mismatch}; still waiting"
-            elif found is not None:
-                outcome = transaction_outcome(found)
-                if outcome.status == "paid":
-                    store.update_deposit(
-                        deposit_id, status="paid", transaction_id=outcome.transaction_id
-                    )
+            if found is not None:
+                outcome, mismatch = record_inquiry(store, deposit, found)
+                if mismatch is not None:
+                    state = f"amount mismatch: {mismatch}; still waiting"
+                elif outcome.status in ("paid", "declined"):
                     return outcome
-                if outcome.status == "declined":
-                    store.update_deposit(
-                        deposit_id,
-                        status="declined",
-                        transaction_id=outcome.transaction_id,
-                        reason=outcome.reason,
-                    )
-                    return outcome
-                state = f"transaction {outcome.transaction_id} pending ({outcome.reason})"
+                else:
+                    state = f"transaction {outcome.transaction_id} pending ({outcome.reason})"
             elif not state.startswith("inquiry failed"):
                 state = "no transaction yet: waiting for the payer"
         noticed = store.amount_mismatch(deposit.order_id)

@@ -347,3 +347,20 @@ def test_get_redirect_and_token_shapes(listener: Listener) -> None:
     shifted["obj"]["merchant_id"] = str(body["obj"]["merchant_id"])  # a string, not an int
     assert listener.post(shifted, hmac=digest).status_code == 400
     assert listener.log[-1].verdict == MALFORMED
+
+
+def test_status_and_wait_record_an_inquiry_only_when_it_fits(tmp_path: Path) -> None:
+    from paymobctl.payments import record_inquiry
+
+    store = Store(tmp_path / "s.db")
+    deposit = deposit_of(store, VICTIM_ORDER, 75000)
+    obj = transaction(seed=36, order_id=VICTIM_ORDER, amount_cents=100).obj
+    outcome, mismatch = record_inquiry(store, deposit, obj)
+    assert outcome.status == "paid" and mismatch is not None and "1.00 EGP" in mismatch
+    assert store.deposit(deposit.id).status == "pending"  # type: ignore[union-attr]
+    other = transaction(seed=37, order_id=VICTIM_ORDER + 1, amount_cents=75000).obj
+    assert record_inquiry(store, deposit, other)[1] is not None  # another order
+    obj["amount_cents"] = 75000
+    assert record_inquiry(store, deposit, obj)[1] is None
+    assert store.deposit(deposit.id).status == "paid"  # type: ignore[union-attr]
+    store.close()

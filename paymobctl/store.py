@@ -759,7 +759,14 @@ class Store:
         transaction_id, order_id = event.transaction_id, event.order_id
         hmac, currency = event.hmac, event.currency
         masked_other = False
-        texts = (path, merchant_order_id or "", object_id or "", problem or "", hmac or "")
+        digest = hmac is None or pans.is_digest(hmac)  # a real HMAC: never masked, skip it
+        texts = (
+            path,
+            merchant_order_id or "",
+            object_id or "",
+            problem or "",
+            "" if digest else hmac or "",
+        )
         if (
             pans.might_contain_pan("\n".join(texts) + (currency or ""))
             or pans.is_pan_number(order_id)

@@ -1,8 +1,8 @@
 """Card data that must never be stored: full card numbers (PANs) and security codes (CVV).
 
-Pure and standard-library only. :func:`mask_text` is the one masking function: everything the
-store writes goes through it (directly, or through :func:`mask_value`, :func:`mask_query`,
-:func:`mask_body`, which only find the text to give it). A number counts as a card number when
+Pure (the standard library, and ``documents`` for nesting-bounded JSON). :func:`mask_text` is
+the one masking function: everything the store writes goes through it (directly, or through
+:func:`mask_value`, :func:`mask_query`, :func:`mask_body`, which only find the text to give it). A number counts as a card number when
 it is a Luhn-valid run of 13–19 digits (single spaces or dashes allowed between digits) that is
 not one repeated digit. Masking keeps the last four digits, PCI-style.
 
@@ -24,6 +24,8 @@ import json
 import re
 from typing import Any
 from urllib.parse import unquote_plus
+
+from paymobctl.documents import loads_json
 
 # 13–19 digits, optionally grouped by single spaces or dashes, not part of a longer number.
 _PAN_RE = re.compile(r"(?<![0-9])(?:[0-9][ -]?){12,18}[0-9](?![0-9])")
@@ -307,8 +309,8 @@ def mask_body(data: bytes) -> tuple[bytes, int]:
     text = data.decode("utf-8", "surrogateescape")
     if text.lstrip()[:1] in ("{", "["):
         try:
-            parsed = json.loads(text)
-        except (ValueError, RecursionError):
+            parsed = loads_json(text)  # nesting-bounded: deeper is a ValueError (documents)
+        except ValueError:
             parsed = _NOT_JSON
         if parsed is not _NOT_JSON:
             structural, count = mask_value(parsed)
@@ -316,9 +318,9 @@ def mask_body(data: bytes) -> tuple[bytes, int]:
                 return data, 0
             in_place, _ = mask_text(text)
             try:
-                if json.loads(in_place) == structural:
+                if loads_json(in_place) == structural:
                     return _encode(in_place), count
-            except (ValueError, RecursionError):
+            except ValueError:
                 pass
             return _encode(_dumps(structural)), count
     if "=" in text and not any(ch.isspace() for ch in text.strip()):

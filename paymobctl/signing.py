@@ -246,7 +246,7 @@ class ShapeProblem:
 
 
 _TXN_INTS = ("amount_cents", "id", "integration_id", "owner")
-_TXN_BOOLS = (
+TRANSACTION_BOOLEANS = (  # the signed flags: JSON booleans in a POST, true/false on a GET
     "error_occured",
     "has_parent_transaction",
     "is_3d_secure",
@@ -258,6 +258,7 @@ _TXN_BOOLS = (
     "pending",
     "success",
 )
+_TXN_BOOLS = TRANSACTION_BOOLEANS
 _SOURCE_TEXTS = ("pan", "sub_type", "type")
 _TOKEN_INTS = ("id", "merchant_id")
 _TOKEN_TEXTS = ("card_subtype", "masked_pan", "token")

@@ -28,7 +28,9 @@ from urllib.parse import unquote_plus
 from paymobctl.documents import loads_json
 
 # 13–19 digits, optionally grouped by single spaces or dashes, not part of a longer number.
-_PAN_RE = re.compile(r"(?<![0-9])(?:[0-9][ -]?){12,18}[0-9](?![0-9])")
+# A maximal run of digit groups holding 13 digits or more (groups split by single spaces or
+# dashes); which consecutive groups form a card number is _mask_run's question.
+_PAN_RE = re.compile(r"(?<![0-9])(?:[0-9][ -]?){12,}[0-9](?![0-9])")
 _SEPARATORS = re.compile(r"[ -]")
 _HEX = frozenset("0123456789abcdefABCDEF")
 HEX_WORD_EXEMPT = 64  # hex words at least this long are digests, not card data
@@ -155,9 +157,18 @@ def _mask_run(raw: str) -> tuple[str, int]:
     count = 0
     first = 0
     while first < len(groups):
-        for last in range(len(groups) - 1, first - 1, -1):
-            digits = "".join(raw[a:b] for a, b in groups[first : last + 1])
-            if is_pan(digits):
+        # The windows starting at this group that hold at most 19 digits (bounded work even
+        # for a megabyte of "1 2 3 …"), longest first.
+        windows: list[int] = []
+        digits = 0
+        for last in range(first, len(groups)):
+            digits += groups[last][1] - groups[last][0]
+            if digits > 19:
+                break
+            windows.append(last)
+        for last in reversed(windows):
+            number = "".join(raw[a:b] for a, b in groups[first : last + 1])
+            if is_pan(number):
                 positions = [i for a, b in groups[first : last + 1] for i in range(a, b)]
                 for index in positions[:-4]:
                     out[index] = "x"

@@ -25,7 +25,7 @@ from urllib.parse import urlsplit, urlunsplit
 from paymobctl import callbacks, delivery
 from paymobctl.callbacks import TransactionSpec
 from paymobctl.errors import PaymobctlError, UsageError
-from paymobctl.models import Outcome
+from paymobctl.models import Outcome, is_local
 
 if TYPE_CHECKING:
     import httpx
@@ -251,14 +251,6 @@ def _join(url: str, path: str) -> str:
     parts = urlsplit(url)
     return urlunsplit(
         (parts.scheme, parts.netloc, parts.path.rstrip("/") + "/" + path.lstrip("/"), "", "")
-    )
-
-
-def is_local(host: str) -> bool:
-    return (
-        host in ("localhost", "127.0.0.1", "::1")
-        or host.startswith("127.")
-        or host.endswith(".localhost")
     )
 
 

@@ -344,3 +344,12 @@ def mask_pans_in(value: object) -> tuple[object, int]:
 def masked_pan_display(last4: str) -> str:
     """Paymob's TOKEN ``masked_pan`` form (reference §7.3)."""
     return f"xxxx-xxxx-xxxx-{last4}"
+
+
+def is_local(host: str) -> bool:
+    """A loopback host name or address (what only this machine can reach)."""
+    return (
+        host in ("localhost", "127.0.0.1", "::1")
+        or host.startswith("127.")
+        or host.endswith(".localhost")
+    )

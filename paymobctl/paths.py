@@ -27,6 +27,12 @@ def default_db_path(environ: Mapping[str, str] | None = None) -> Path:
     return _xdg("XDG_DATA_HOME", ".local/share", env) / "paymobctl" / "paymobctl.db"
 
 
+def default_state_dir(environ: Mapping[str, str] | None = None) -> Path:
+    """Runtime records of running servers: ``$XDG_STATE_HOME/paymobctl`` (~/.local/state/paymobctl)."""
+    env = os.environ if environ is None else environ
+    return _xdg("XDG_STATE_HOME", ".local/state", env) / "paymobctl"
+
+
 def config_path(flag: str | None, environ: Mapping[str, str] | None = None) -> Path:
     """``--config`` > ``PAYMOBCTL_CONFIG`` > ``$XDG_CONFIG_HOME/paymobctl/config.toml``."""
     env = os.environ if environ is None else environ

@@ -508,6 +508,7 @@ def create_app(
     config: ReceiverConfig | None = None,
     forwarder: Forwarder | None = None,
     sink: Sink | None = None,
+    health: Callable[[], Mapping[str, Any]] | None = None,
 ) -> ReceiverApp:
     """The receiver app. Store, secret, forwarder and sink are injected; nothing global.
 
@@ -526,8 +527,17 @@ def create_app(
             if forwarder is not None:
                 await forwarder.close()
 
+    async def healthz_with_state(request: Request) -> Response:
+        del request
+        assert health is not None
+        return JSONResponse({"status": "ok", **health()})
+
     starlette = Starlette(
-        routes=[Route("/healthz", healthz), Mount("/", app=receiver)], lifespan=lifespan
+        routes=[
+            Route("/healthz", healthz if health is None else healthz_with_state),
+            Mount("/", app=receiver),
+        ],
+        lifespan=lifespan,
     )
     return ReceiverApp(starlette, receiver)
 

@@ -93,10 +93,23 @@ def _config(app: Any, **overrides: Any) -> uvicorn.Config:
     return uvicorn.Config(app, **options)
 
 
-def run(app: Any, sock: socket.socket, *, on_ready: Callable[[str], None], **config: Any) -> None:
-    """Serve ``app`` on ``sock`` in this thread until Ctrl-C/SIGTERM; ``on_ready`` once listening."""
+def run(
+    app: Any,
+    sock: socket.socket,
+    *,
+    on_ready: Callable[[str], None],
+    stop: threading.Event | None = None,
+    **config: Any,
+) -> None:
+    """Serve ``app`` on ``sock`` in this thread until Ctrl-C/SIGTERM (or ``stop`` is set by
+    another thread); ``on_ready`` once listening."""
     server = Server(_config(app, **config))
     server.config.load()
+
+    async def watch(event: threading.Event) -> None:
+        while not event.is_set() and not server.should_exit:
+            await asyncio.sleep(0.2)
+        server.should_exit = True
 
     async def main() -> None:
         task = asyncio.create_task(server.serve(sockets=[sock]))
@@ -106,7 +119,12 @@ def run(app: Any, sock: socket.socket, *, on_ready: Callable[[str], None], **con
                 return
             await asyncio.sleep(0.01)
         on_ready(base_url(sock))
-        await task
+        watcher = asyncio.create_task(watch(stop)) if stop is not None else None
+        try:
+            await task
+        finally:
+            if watcher is not None:
+                watcher.cancel()
 
     # uvloop when installed (as uvicorn would pick it), else the standard loop.
     with asyncio.Runner(loop_factory=server.config.get_loop_factory()) as runner:

@@ -1,0 +1,127 @@
+"""The runtime record of a running ``paymobctl listen``: its local and public URLs, in the state dir.
+
+``listen`` writes the record once it is ready, rewrites it when its tunnel URL changes and
+removes it on exit. Other commands (``deposit --flow intention``, ``checklist``, ``config
+doctor``) read it to find the listener. A record whose process is gone (killed, crashed) is
+stale: reading it removes it, so nothing ever sends Paymob a URL that no one answers.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import tempfile
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+
+from paymobctl.paths import default_state_dir
+
+MAX_RECORD_BYTES = 64 * 1024  # a record is a few hundred bytes; anything bigger is not ours
+
+
+@dataclass(frozen=True)
+class ListenerRecord:
+    pid: int
+    local_url: str  # http://127.0.0.1:8000
+    webhook_path: str  # /api/payments/webhook/
+    response_path: str  # /api/payments/response/
+    started_at: str  # ISO 8601
+    tunnel: str | None = None  # "ngrok" when a tunnel was asked for
+    public_url: str | None = None  # the tunnel's https base URL while it is up
+    tunnel_state: str = "none"  # none | up | down | failed
+
+    @property
+    def public_webhook(self) -> str | None:
+        return f"{self.public_url}{self.webhook_path}" if self.public_url else None
+
+    @property
+    def public_response(self) -> str | None:
+        return f"{self.public_url}{self.response_path}" if self.public_url else None
+
+    def with_tunnel(self, public_url: str | None, state: str) -> ListenerRecord:
+        return replace(self, public_url=public_url, tunnel_state=state)
+
+
+def listener_path() -> Path:
+    return default_state_dir() / "listen.json"
+
+
+def pid_alive(pid: int) -> bool:
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # alive, owned by someone else
+        return True
+    except OSError:
+        return False
+    return True
+
+
+def write_listener(record: ListenerRecord, path: Path | None = None) -> str | None:
+    """Write atomically (0600 in a 0700 directory). Returns a problem instead of raising: the
+    listener keeps serving either way."""
+    target = path or listener_path()
+    tmp: str | None = None
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        fd, tmp = tempfile.mkstemp(prefix=".listen-", suffix=".json", dir=target.parent)
+        os.fchmod(fd, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            json.dump(asdict(record), handle)
+        Path(tmp).replace(target)
+    except OSError as exc:
+        if tmp is not None:
+            Path(tmp).unlink(missing_ok=True)
+        return f"could not record the running listener in {target}: {exc.strerror or exc}"
+    return None
+
+
+def read_listener(
+    path: Path | None = None, *, alive: Callable[[int], bool] = pid_alive
+) -> ListenerRecord | None:
+    """The running listener, or None. A stale or unreadable record is removed and ignored."""
+    target = path or listener_path()
+    try:
+        with target.open("rb") as handle:
+            raw = handle.read(MAX_RECORD_BYTES + 1)
+    except OSError:
+        return None
+    record = _parse(raw) if len(raw) <= MAX_RECORD_BYTES else None
+    if record is None or not alive(record.pid):
+        with contextlib.suppress(OSError):
+            target.unlink()
+        return None
+    return record
+
+
+def remove_listener(pid: int, path: Path | None = None) -> None:
+    """Remove the record if it is this process's (a newer listener may have replaced it)."""
+    target = path or listener_path()
+    current = read_listener(target)
+    if current is not None and current.pid == pid:
+        with contextlib.suppress(OSError):
+            target.unlink()
+
+
+def _parse(raw: bytes) -> ListenerRecord | None:
+    try:
+        data = json.loads(raw)
+    except (ValueError, UnicodeDecodeError):
+        return None
+    if not isinstance(data, dict) or not isinstance(data.get("pid"), int):
+        return None
+    texts = ("local_url", "webhook_path", "response_path", "started_at", "tunnel_state")
+    optional = ("tunnel", "public_url")
+    if not all(isinstance(data.get(k), str) for k in texts) or not all(
+        data.get(k) is None or isinstance(data.get(k), str) for k in optional
+    ):
+        return None
+    try:
+        return ListenerRecord(**data)
+    except TypeError:  # unknown or missing keys: not a record this version wrote
+        return None

@@ -41,6 +41,7 @@ Say = Callable[[str], None]
 # closest one when none is given.
 NGROK_REGIONS = ("us", "us-cal-1", "eu", "ap", "au", "sa", "jp", "in")
 _HOSTNAME = re.compile(r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
+_PYNGROK_SCRIPT = re.compile(rb"^\s*(from|import)\s+pyngrok\b", re.MULTILINE)
 _AUTHTOKEN_LINE = re.compile(r"^\s*authtoken:\s*['\"]?([^'\"\s#]+)", re.MULTILINE)
 PROBE_HEADERS = {
     # ngrok's free plan puts a warning page in front of browser traffic; this header skips it.
@@ -115,7 +116,7 @@ def _agent(path: str | None) -> str | None:
             head = handle.read(4096)
     except OSError:
         return None
-    if head.startswith(b"#!") and b"pyngrok" in head:
+    if head.startswith(b"#!") and _PYNGROK_SCRIPT.search(head):
         return None
     return path
 

@@ -1,0 +1,357 @@
+"""The ngrok tunnel through the real pyngrok code, against a fake agent (tests/fake_ngrok.py).
+
+pyngrok starts tests/fake_ngrok.py as the ``ngrok`` process, waits for its startup log lines,
+talks to its local API and gets a "public URL" that relays to the listener, exactly as it would
+with ngrok. Nothing is downloaded and nothing leaves 127.0.0.1.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from paymobctl import runfile, tunnel
+from paymobctl.errors import TunnelError, UsageError
+from paymobctl.receiver import create_app
+from paymobctl.sandbox_profile import SANDBOX
+from paymobctl.store import Store
+
+from .servers import serve
+from .test_listen_cli import WEBHOOK, signed_transaction
+
+FAKE_NGROK = Path(__file__).with_name("fake_ngrok.py")
+
+
+def install_fake_agent(path: Path | str) -> None:
+    """Copy the fake agent to ``path``, run by this interpreter (PATH may hold nothing else)."""
+    text = FAKE_NGROK.read_text(encoding="utf-8").split("\n", 1)[1]
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    Path(path).write_text(f"#!{sys.executable}\n{text}", encoding="utf-8")
+    Path(path).chmod(0o700)
+
+
+@pytest.fixture
+def agent(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The fake agent as `ngrok` on PATH (nothing else there), its state directory set."""
+    state = tmp_path / "ngrok-state"
+    state.mkdir()
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    install_fake_agent(bin_dir / "ngrok")
+    monkeypatch.setenv("FAKE_NGROK_DIR", str(state))
+    monkeypatch.setenv("PATH", str(bin_dir))
+    return state
+
+
+def starts(state: Path) -> list[dict[str, Any]]:
+    path = state / "starts.jsonl"
+    return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
+
+
+def endpoints(state: Path) -> list[dict[str, Any]]:
+    path = state / "endpoints.jsonl"
+    return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
+
+
+class Health:
+    """What the listener's /healthz reports: its id and (once supervised) the tunnel's state."""
+
+    def __init__(self) -> None:
+        self.supervisor: tunnel.Supervisor | None = None
+
+    def __call__(self) -> dict[str, Any]:
+        state = self.supervisor.snapshot() if self.supervisor else {}
+        return {"listener": "listener-1", **state}
+
+
+@pytest.fixture
+def listener(tmp_path: Path) -> Iterator[tuple[str, Store, Health]]:
+    store = Store(tmp_path / "tunnel.db")
+    health = Health()
+    app = create_app(store=store, secret=SANDBOX.hmac_secret, health=health)
+    with serve(app) as url:
+        yield url, store, health
+    store.close()
+
+
+def port_of(url: str) -> int:
+    return int(url.rsplit(":", 1)[1])
+
+
+def post_callback(base: str, number: int) -> httpx.Response:
+    body, digest = signed_transaction(number)
+    return httpx.post(
+        f"{base}{WEBHOOK}?hmac={digest}",
+        content=body,
+        headers={"content-type": "application/json"},
+        timeout=10,
+    )
+
+
+def test_connect_forwards_the_public_url_to_the_listener(
+    agent: Path, listener: tuple[str, Store, Health]
+) -> None:
+    url, store, _ = listener
+    opened = tunnel.NgrokTunnel(tunnel.TunnelOptions(authtoken="tok-123"))
+    public = opened.open(port_of(url))
+    try:
+        assert public.startswith("http://127.0.0.1:") and public != url
+        assert post_callback(public, 1).status_code == 200
+        assert store.count_events() == 1
+        assert tunnel.probe(public, "listener-1", timeout=5) is None
+        assert tunnel.probe(public, "someone-else", timeout=5) == (
+            "the public URL is answered by something other than this listener"
+        )
+        (started,) = starts(agent)
+        assert started["argv"][:4] == ["start", "--none", "--log", "stdout"]
+        assert started["argv"][started["argv"].index("--authtoken") + 1] == "tok-123"
+        (created,) = endpoints(agent)
+        assert created["request"]["upstream"]["url"] == f"http://localhost:{port_of(url)}"
+    finally:
+        opened.close()
+    assert tunnel.probe(public, "listener-1", timeout=2) is not None  # the agent is gone
+
+
+def test_static_domain_and_region(agent: Path, listener: tuple[str, Store, Health]) -> None:
+    url, _, _ = listener
+    options = tunnel.TunnelOptions(
+        authtoken="tok",
+        domain=tunnel.check_domain("https://Shop-Dev.ngrok-free.app/"),
+        region=tunnel.check_region("EU"),
+    )
+    opened = tunnel.NgrokTunnel(options)
+    try:
+        assert opened.open(port_of(url)) == "https://shop-dev.ngrok-free.app"
+        (created,) = endpoints(agent)
+        assert created["request"]["url"] == "https://shop-dev.ngrok-free.app"
+        argv = starts(agent)[0]["argv"]
+        assert argv[argv.index("--region") + 1] == "eu"
+        # The fake's relay for that domain reaches this very listener.
+        routes = json.loads((agent / "routes.json").read_text())
+        assert (
+            tunnel.probe(routes["https://shop-dev.ngrok-free.app"], "listener-1", timeout=5) is None
+        )
+    finally:
+        opened.close()
+    refused = tunnel.NgrokTunnel(
+        tunnel.TunnelOptions(authtoken="tok", domain="not-mine.ngrok-free.app")
+    )
+    with pytest.raises(TunnelError, match="ERR_NGROK_319") as info:
+        refused.open(port_of(url))
+    assert info.value.hint and "dashboard.ngrok.com/domains" in info.value.hint
+    for bad in ("shop dev", "https://x.ngrok-free.app/path", "localhost:8000", ""):
+        with pytest.raises(UsageError, match="--tunnel-domain"):
+            tunnel.check_domain(bad)
+    with pytest.raises(UsageError, match="not an ngrok region"):
+        tunnel.check_region("mars")
+
+
+def test_the_machines_ngrok_config_supplies_the_authtoken(
+    agent: Path, listener: tuple[str, Store, Health]
+) -> None:
+    url, _, _ = listener
+    said: list[str] = []
+    with pytest.raises(TunnelError, match="no ngrok authtoken") as info:
+        tunnel.NgrokTunnel(tunnel.TunnelOptions(), said.append).open(port_of(url))
+    assert info.value.hint and "ngrok config add-authtoken" in info.value.hint
+    assert starts(agent) == []  # refused before starting anything
+    config = Path(os.environ["XDG_CONFIG_HOME"]) / "ngrok" / "ngrok.yml"
+    config.parent.mkdir(parents=True)
+    config.write_text('version: "3"\nagent:\n  authtoken: machine-token-1\n')
+    opened = tunnel.NgrokTunnel(tunnel.TunnelOptions(), said.append)
+    try:
+        opened.open(port_of(url))
+    finally:
+        opened.close()
+    argv = starts(agent)[0]["argv"]
+    assert "--authtoken" not in argv and argv[argv.index("--config") + 1] == str(config)
+    assert said == [f"ngrok authtoken: from the ngrok config {config}"]
+
+
+def test_a_rejected_authtoken_is_one_clear_error(
+    agent: Path, listener: tuple[str, Store, Health]
+) -> None:
+    url, _, _ = listener
+    with pytest.raises(TunnelError) as info:
+        tunnel.NgrokTunnel(tunnel.TunnelOptions(authtoken="bad-token")).open(port_of(url))
+    assert "authentication failed" in info.value.message and "ERR_NGROK_4018" in info.value.message
+    assert info.value.hint and "authtoken" in info.value.hint
+    assert "\n" not in str(info.value)
+
+
+def test_first_use_installs_the_agent_through_pyngrok(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    listener: tuple[str, Store, Health],
+) -> None:
+    from pyngrok import installer
+
+    state = tmp_path / "ngrok-state"
+    state.mkdir()
+    monkeypatch.setenv("FAKE_NGROK_DIR", str(state))
+    monkeypatch.setenv("PATH", str(tmp_path / "empty"))  # no ngrok anywhere
+    monkeypatch.delenv("PYNGROK_NGROK_PATH", raising=False)
+    installed: list[str] = []
+
+    def fake_install(path: str, ngrok_version: str = "3", **kwargs: Any) -> None:
+        # pyngrok's installer prints its progress on stdout; paymobctl routes it to stderr.
+        print("Downloading ngrok: 100%", end="\r")
+        install_fake_agent(path)
+        installed.append(path)
+
+    monkeypatch.setattr(installer, "install_ngrok", fake_install)
+    url, _, _ = listener
+    expected = Path(os.environ["XDG_CONFIG_HOME"]) / "ngrok" / "ngrok"
+
+    said: list[str] = []
+    refused = tunnel.NgrokTunnel(tunnel.TunnelOptions(authtoken="tok", install=False), said.append)
+    with pytest.raises(TunnelError, match="not installed") as info:
+        refused.open(port_of(url))
+    assert info.value.hint and "--no-install" in info.value.hint and installed == []
+
+    opened = tunnel.NgrokTunnel(tunnel.TunnelOptions(authtoken="tok"), said.append)
+    try:
+        public = opened.open(port_of(url))
+        assert tunnel.probe(public, "listener-1", timeout=5) is None
+    finally:
+        opened.close()
+    assert installed == [str(expected)]
+    assert said[0].startswith(
+        "ngrok agent not found: downloading it once from https://bin.ngrok.com/"
+    )
+    assert said[0].endswith(f"to {expected} (pyngrok's installer)")
+    assert said[1] == f"ngrok agent installed at {expected}"
+    captured = capsys.readouterr()
+    assert "Downloading ngrok: 100%" in captured.err and "Downloading" not in captured.out
+    # Next time the installed agent is found: nothing is downloaded again.
+    assert tunnel.find_agent() == str(expected)
+
+
+def test_pyngroks_own_wrapper_script_is_not_an_agent(tmp_path: Path) -> None:
+    wrapper = tmp_path / "ngrok"
+    wrapper.write_text("#!/usr/bin/python3\nimport sys\nfrom pyngrok.ngrok import main\nmain()\n")
+    wrapper.chmod(0o755)
+    assert tunnel.find_agent(str(wrapper)) is None
+    assert tunnel.find_agent(str(FAKE_NGROK)) == str(FAKE_NGROK)
+
+
+def wait_for(condition: Any, timeout: float = 20) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not met in time")
+        time.sleep(0.05)
+
+
+def test_supervisor_sees_a_drop_reconnects_and_reports_the_new_url(
+    agent: Path, listener: tuple[str, Store, Health]
+) -> None:
+    url, store, health = listener
+    opened = tunnel.NgrokTunnel(tunnel.TunnelOptions(authtoken="tok"))
+    first = opened.open(port_of(url))
+    events: list[tunnel.TunnelEvent] = []
+    supervisor = tunnel.Supervisor(
+        opened,
+        port_of(url),
+        first,
+        "listener-1",
+        on_event=events.append,
+        interval=0.2,
+        backoff=(0.1, 0.2),
+    )
+    health.supervisor = supervisor
+    supervisor.start()
+    try:
+        wait_for(lambda: supervisor.checked_at is not None)
+        assert events == [] and httpx.get(f"{first}/healthz").json()["tunnel"]["state"] == "up"
+        os.kill(starts(agent)[-1]["pid"], signal.SIGKILL)  # the agent dies: the tunnel drops
+        wait_for(lambda: len(events) >= 2)
+        down, up = events[:2]
+        assert down.state is tunnel.TunnelState.DOWN and down.message.startswith("tunnel DOWN: ")
+        assert "reconnecting" in down.message
+        assert up.state is tunnel.TunnelState.UP and up.changed and up.public_url != first
+        assert (
+            up.message
+            == f"tunnel UP again: {up.public_url} (NEW URL: the old one no longer reaches this listener)"
+        )
+        assert up.public_url is not None and post_callback(up.public_url, 2).status_code == 200
+        assert store.count_events() == 1
+        report = httpx.get(f"{url}/healthz").json()
+        assert report["status"] == "ok" and report["listener"] == "listener-1"
+        assert report["tunnel"]["state"] == "up" and report["tunnel"]["reconnects"] == 1
+        assert report["tunnel"]["public_url"] == up.public_url
+        assert len(starts(agent)) == 2 and not supervisor.gave_up.is_set()
+    finally:
+        supervisor.stop()
+        opened.close()
+
+
+def test_supervisor_gives_up_when_required(
+    agent: Path, listener: tuple[str, Store, Health]
+) -> None:
+    url, _, health = listener
+    opened = tunnel.NgrokTunnel(tunnel.TunnelOptions(authtoken="tok"))
+    first = opened.open(port_of(url))
+    events: list[tunnel.TunnelEvent] = []
+    supervisor = tunnel.Supervisor(
+        opened,
+        port_of(url),
+        first,
+        "listener-1",
+        on_event=events.append,
+        require=True,
+        interval=0.2,
+        backoff=(0.05, 0.05, 0.05),
+    )
+    health.supervisor = supervisor
+    (agent / "refuse").touch()  # the network is gone: the agent cannot start again
+    supervisor.start()
+    try:
+        os.kill(starts(agent)[-1]["pid"], signal.SIGKILL)
+        assert supervisor.gave_up.wait(20)
+        assert [e.state for e in events] == [tunnel.TunnelState.DOWN, tunnel.TunnelState.FAILED]
+        assert events[1].message.startswith("tunnel could not be restored after 3 attempts (")
+        assert "no such host" in events[1].message and "--require-tunnel" in events[1].message
+        report = httpx.get(f"{url}/healthz").json()["tunnel"]
+        assert report["state"] == "failed" and report["public_url"] is None
+    finally:
+        supervisor.stop()
+        opened.close()
+
+
+def test_runtime_record_and_stale_detection(tmp_path: Path) -> None:
+    path = tmp_path / "state" / "listen.json"
+    record = runfile.ListenerRecord(
+        pid=os.getpid(),
+        local_url="http://127.0.0.1:8000",
+        webhook_path="/api/payments/webhook/",
+        response_path="/api/payments/response/",
+        started_at="2026-12-02T10:00:00+00:00",
+        tunnel="ngrok",
+        public_url="https://shop-dev.ngrok-free.app",
+        tunnel_state="up",
+    )
+    assert runfile.write_listener(record, path) is None
+    assert path.stat().st_mode & 0o777 == 0o600
+    assert runfile.read_listener(path) == record
+    assert record.public_webhook == "https://shop-dev.ngrok-free.app/api/payments/webhook/"
+    runfile.remove_listener(os.getpid() + 1, path)  # another process's record stays
+    assert path.exists()
+    # A record whose process is gone is stale: ignored and removed.
+    assert runfile.read_listener(path, alive=lambda pid: False) is None and not path.exists()
+    for junk in (b"{", b"[]", b'{"pid": "1"}', b"x" * (runfile.MAX_RECORD_BYTES + 1)):
+        path.write_bytes(junk)
+        assert runfile.read_listener(path) is None and not path.exists()
+    runfile.write_listener(record, path)
+    runfile.remove_listener(os.getpid(), path)
+    assert not path.exists()

@@ -25,6 +25,7 @@ from paymobctl.receiver import create_app
 from paymobctl.sandbox_profile import SANDBOX
 from paymobctl.store import Store
 
+from .conftest import run_cli
 from .servers import serve
 from .test_listen_cli import WEBHOOK, signed_transaction
 
@@ -355,3 +356,90 @@ def test_runtime_record_and_stale_detection(tmp_path: Path) -> None:
     runfile.write_listener(record, path)
     runfile.remove_listener(os.getpid(), path)
     assert not path.exists()
+
+
+# --- `paymobctl listen --tunnel ngrok` and `deposit --flow intention`, as a user runs them -------
+
+
+def test_listen_with_a_static_domain_prints_the_dashboard_urls_and_records_itself(
+    agent: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from paymobctl import serving
+
+    seen: dict[str, Any] = {}
+
+    def run(app: Any, sock: Any, *, on_ready: Any, **config: Any) -> None:
+        on_ready(serving.base_url(sock))
+        seen["record"] = runfile.read_listener()
+        seen["stop"] = config.get("stop")
+        sock.close()
+
+    monkeypatch.setattr(serving, "run", run)
+    monkeypatch.setenv("NGROK_AUTHTOKEN", "tok-secret-123456")
+    result = run_cli(
+        "--db", str(tmp_path / "l.db"), "listen", "--port", "0",
+        "--tunnel", "ngrok", "--tunnel-domain", "shop-dev.ngrok-free.app", "--tunnel-region", "eu",
+    )  # fmt: skip
+    assert result.code == 0, result.output
+    public = "https://shop-dev.ngrok-free.app"
+    assert f"Transaction processed callback: {public}/api/payments/webhook/" in result.stdout
+    assert f"Transaction response callback:  {public}/api/payments/response/" in result.stdout
+    assert "deposit --flow intention` sends these URLs" in result.stdout
+    assert "tok-secret-123456" not in result.output
+    record = seen["record"]
+    assert record is not None and record.pid == os.getpid() and record.public_url == public
+    assert record.tunnel == "ngrok" and record.tunnel_state == "up"
+    assert seen["stop"] is not None  # the server stops when the supervisor gives up
+    assert runfile.read_listener() is None  # removed on exit
+    argv = starts(agent)[0]["argv"]
+    assert argv[argv.index("--region") + 1] == "eu"
+    assert "--authtoken" in argv
+
+
+def test_deposit_intention_uses_the_running_listeners_urls(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from paymobctl.emulator import create_app as create_sandbox
+
+    app = create_sandbox()
+    with serve(app) as sandbox:
+        monkeypatch.setenv("PAYMOB_BASE_URL", sandbox)
+        monkeypatch.setenv("PAYMOBCTL_DB", str(tmp_path / "d.db"))
+        record = runfile.ListenerRecord(
+            pid=os.getpid(),
+            local_url="http://127.0.0.1:8123",
+            webhook_path="/hooks/paymob/",
+            response_path="/hooks/return/",
+            started_at="2026-12-02T10:00:00+00:00",
+            tunnel="ngrok",
+            public_url="https://shop-dev.ngrok-free.app",
+            tunnel_state="up",
+        )
+        runfile.write_listener(record)
+        result = run_cli("deposit", "100", "--flow", "intention")
+        assert result.code == 0, result.output
+        assert (
+            "notification_url https://shop-dev.ngrok-free.app/hooks/paymob/ and redirection_url "
+            "https://shop-dev.ngrok-free.app/hooks/return/: from the running listener's tunnel"
+        ) in result.stderr
+        sent = list(app.state.sandbox.intentions.values())[-1]
+        assert sent.notification_url == "https://shop-dev.ngrok-free.app/hooks/paymob/"
+        assert sent.redirection_url == "https://shop-dev.ngrok-free.app/hooks/return/"
+        # Without a tunnel the local URL is used, since this Paymob (the sandbox) is local too.
+        runfile.write_listener(record.with_tunnel(None, "none"))
+        result = run_cli("deposit", "100", "--flow", "intention")
+        assert "from the running listener (http://127.0.0.1:8123)" in result.stderr
+        # Configured URLs win, and nothing is said.
+        monkeypatch.setenv("PAYMOB_PROCESSED_CALLBACK_URL", "https://shop.example/webhook/")
+        monkeypatch.setenv("PAYMOB_RESPONSE_CALLBACK_URL", "https://shop.example/return/")
+        result = run_cli("deposit", "100", "--flow", "intention")
+        assert result.code == 0 and "notification_url" not in result.stderr
+        sent = list(app.state.sandbox.intentions.values())[-1]
+        assert sent.notification_url == "https://shop.example/webhook/"
+        # A stale record (its process is gone) is ignored and removed.
+        monkeypatch.delenv("PAYMOB_PROCESSED_CALLBACK_URL")
+        monkeypatch.delenv("PAYMOB_RESPONSE_CALLBACK_URL")
+        runfile.write_listener(runfile.ListenerRecord(**{**record.__dict__, "pid": 2**22 + 7}))
+        result = run_cli("deposit", "100", "--flow", "intention")
+        assert result.code == 0 and "notification_url" not in result.stderr
+        assert runfile.read_listener() is None

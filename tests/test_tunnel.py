@@ -443,3 +443,76 @@ def test_deposit_intention_uses_the_running_listeners_urls(
         result = run_cli("deposit", "100", "--flow", "intention")
         assert result.code == 0 and "notification_url" not in result.stderr
         assert runfile.read_listener() is None
+
+
+@pytest.mark.slow
+def test_listen_tunnel_deposit_intention_wait_drop_and_reconnect(
+    agent: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """The issue's "done when": `listen --tunnel ngrok` and `deposit 100 --flow intention
+    --wait`; the webhook arrives through the tunnel with no dashboard edit. Then the agent dies:
+    the listener says so at once, reconnects and prints the new URL. (A static domain cannot
+    resolve offline, so this run uses the agent's random URL; the domain is tested above.)"""
+    from paymobctl.emulator import create_app as create_sandbox
+
+    from .servers import free_port, start_paymobctl, stop_paymobctl
+    from .test_payments import pay_checkout
+
+    db = tmp_path / "paymobctl.db"
+    monkeypatch.setenv("NGROK_AUTHTOKEN", "tok-e2e-123456")
+    monkeypatch.setenv("PAYMOBCTL_DB", str(db))
+    nowhere = f"http://127.0.0.1:{free_port()}"  # the integration's URLs reach nothing
+    app = create_sandbox(callback_url=f"{nowhere}/webhook/", response_url=f"{nowhere}/return/")
+    with serve(app) as sandbox:
+        monkeypatch.setenv("PAYMOB_BASE_URL", sandbox)
+        process, local = start_paymobctl(
+            "listen", tmp_path, "--tunnel", "ngrok", "--tunnel-check", "0.3"
+        )
+        try:
+            record = runfile.read_listener()
+            assert record is not None and record.public_url and record.tunnel_state == "up"
+            relay = record.public_url
+            thread_result: dict[str, Any] = {}
+
+            def deposit() -> None:
+                thread_result["r"] = run_cli(
+                    "deposit", "100", "--flow", "intention", "--wait", "--interval", "30",
+                    "--timeout", "30",
+                )  # fmt: skip
+
+            import threading
+
+            worker = threading.Thread(target=deposit)
+            worker.start()
+            store = Store(db)
+            try:
+                wait_for(lambda: store.deposits(status="pending", limit=1) != [])
+                pay_checkout(store.deposits(status="pending", limit=1)[0].checkout_url)
+                worker.join(30)
+                result = thread_result["r"]
+                assert result.code == 0, result.output
+                assert f"notification_url {relay}/api/payments/webhook/" in result.stderr
+                events = store.events(limit=10)
+                assert any(e.kind == "TRANSACTION" and e.verdict == "valid" for e in events)
+                (paid,) = store.deposits(status="paid", limit=5)
+                assert paid.amount_cents == 10000
+            finally:
+                store.close()
+            # The agent dies: one line at once, a reconnect, the URL (a static domain) unchanged.
+            os.kill(starts(agent)[-1]["pid"], signal.SIGKILL)
+            wait_for(lambda: httpx.get(f"{local}/healthz").json()["tunnel"]["reconnects"] == 1)
+            health = httpx.get(f"{local}/healthz").json()
+            new = health["tunnel"]["public_url"]
+            assert health["tunnel"]["state"] == "up" and new != relay
+            wait_for(lambda: (runfile.read_listener() or record).public_url == new)
+        finally:
+            code, out, err = stop_paymobctl(process)
+    assert code == 0, err
+    lines = out.splitlines()
+    down = next(i for i, line in enumerate(lines) if line.startswith("tunnel DOWN: "))
+    assert lines[down + 1] == (
+        f"tunnel UP again: {new} (NEW URL: the old one no longer reaches this listener)"
+    )
+    assert lines[down + 3] == f"  Transaction processed callback: {new}/api/payments/webhook/"
+    assert "tok-e2e-123456" not in out + err
+    assert runfile.read_listener() is None

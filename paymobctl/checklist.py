@@ -25,7 +25,7 @@ from urllib.parse import urlsplit, urlunsplit
 from paymobctl import callbacks, delivery
 from paymobctl.callbacks import TransactionSpec
 from paymobctl.errors import PaymobctlError, UsageError
-from paymobctl.models import Outcome, is_local
+from paymobctl.models import Outcome, is_local, is_tunnel_host
 
 if TYPE_CHECKING:
     import httpx
@@ -1062,7 +1062,7 @@ def _callback_url_check(
     if parts.scheme != "https" and not local:
         problems.append("not https")
     tunnel_host = parts.hostname or ""
-    if any(t in tunnel_host for t in ("ngrok", "trycloudflare", "localtunnel", "serveo")):
+    if is_tunnel_host(tunnel_host):
         problems.append(f"a tunnel ({tunnel_host})")
     elif is_local(tunnel_host) and not local:
         problems.append("localhost")

@@ -353,3 +353,11 @@ def is_local(host: str) -> bool:
         or host.startswith("127.")
         or host.endswith(".localhost")
     )
+
+
+TUNNEL_HOST_MARKERS = ("ngrok", "trycloudflare", "localtunnel", "serveo")
+
+
+def is_tunnel_host(host: str) -> bool:
+    """A development tunnel's host (ngrok, Cloudflare quick tunnels, localtunnel, serveo)."""
+    return any(marker in host for marker in TUNNEL_HOST_MARKERS)

@@ -15,8 +15,14 @@ import tempfile
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
 
+from paymobctl.models import is_local, is_tunnel_host
 from paymobctl.paths import default_state_dir
+
+if TYPE_CHECKING:
+    from paymobctl.config import Settings
 
 MAX_RECORD_BYTES = 64 * 1024  # a record is a few hundred bytes; anything bigger is not ours
 
@@ -106,6 +112,32 @@ def remove_listener(pid: int, path: Path | None = None) -> None:
     if current is not None and current.pid == pid:
         with contextlib.suppress(OSError):
             target.unlink()
+
+
+def stale_callback_urls(settings: Settings, listener: ListenerRecord | None) -> list[str]:
+    """Warnings for configured callback URLs that point at a tunnel or this machine but not at
+    the running listener's live tunnel: the dashboard and the profile still hold an old tunnel
+    URL, so Paymob's callbacks go nowhere. A deployment's URL is deliberate and not warned about."""
+    if listener is None or not listener.public_url or listener.tunnel_state != "up":
+        return []
+    expected = {
+        "processed_callback_url": listener.public_webhook,
+        "response_callback_url": listener.public_response,
+    }
+    warnings = []
+    for key, want in expected.items():
+        url = settings.get(key)
+        if not isinstance(url, str) or not want:
+            continue
+        host = urlsplit(url).hostname or ""
+        if not (is_tunnel_host(host) or is_local(host)):
+            continue  # a deployment's URL: deliberately elsewhere
+        if url.rstrip("/") != want.rstrip("/"):
+            warnings.append(
+                f"{key} is {url}, not the running listener's tunnel: set it (and Paymob's "
+                f"dashboard) to {want}"
+            )
+    return warnings
 
 
 def _parse(raw: bytes) -> ListenerRecord | None:

@@ -504,3 +504,50 @@ class Supervisor:
                 )
             )
         return True
+
+
+# --- readiness (`paymobctl config doctor`) --------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Finding:
+    ok: bool
+    text: str
+
+
+def readiness(authtoken_origin: str | None, *, install: bool) -> list[Finding]:
+    """Whether ``listen --tunnel ngrok`` can start here: the agent and the authtoken."""
+    findings = []
+    agent = find_agent()
+    if agent:
+        findings.append(Finding(True, f"ngrok agent: {agent}"))
+    elif install:
+        findings.append(
+            Finding(
+                True,
+                f"ngrok agent: not installed; `listen --tunnel ngrok` downloads it once to "
+                f"{default_agent_path()}",
+            )
+        )
+    else:
+        findings.append(
+            Finding(
+                False,
+                "ngrok agent: not installed and ngrok_install = false: install it from "
+                "https://ngrok.com/download",
+            )
+        )
+    if authtoken_origin:
+        findings.append(Finding(True, f"ngrok authtoken: {authtoken_origin}"))
+    else:
+        machine = next((p for p in machine_configs() if config_authtoken(p)), None)
+        findings.append(
+            Finding(True, f"ngrok authtoken: from the ngrok config {machine}")
+            if machine
+            else Finding(
+                False,
+                "ngrok authtoken: none (set NGROK_AUTHTOKEN or `paymobctl config set "
+                "ngrok_authtoken -`)",
+            )
+        )
+    return findings

@@ -11,6 +11,7 @@ import json
 import os
 import signal
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -480,15 +481,13 @@ def test_listen_tunnel_deposit_intention_wait_drop_and_reconnect(
                     "--timeout", "30",
                 )  # fmt: skip
 
-            import threading
-
             worker = threading.Thread(target=deposit)
             worker.start()
             store = Store(db)
             try:
                 wait_for(lambda: store.deposits(status="pending", limit=1) != [])
                 pay_checkout(store.deposits(status="pending", limit=1)[0].checkout_url)
-                worker.join(30)
+                worker.join(30)  # --interval 30: the outcome can only come from the webhook
                 result = thread_result["r"]
                 assert result.code == 0, result.output
                 assert f"notification_url {relay}/api/payments/webhook/" in result.stderr
@@ -498,7 +497,7 @@ def test_listen_tunnel_deposit_intention_wait_drop_and_reconnect(
                 assert paid.amount_cents == 10000
             finally:
                 store.close()
-            # The agent dies: one line at once, a reconnect, the URL (a static domain) unchanged.
+            # The agent dies: one line at once, then a reconnect with a new random URL.
             os.kill(starts(agent)[-1]["pid"], signal.SIGKILL)
             wait_for(lambda: httpx.get(f"{local}/healthz").json()["tunnel"]["reconnects"] == 1)
             health = httpx.get(f"{local}/healthz").json()
@@ -516,3 +515,91 @@ def test_listen_tunnel_deposit_intention_wait_drop_and_reconnect(
     assert lines[down + 3] == f"  Transaction processed callback: {new}/api/payments/webhook/"
     assert "tok-e2e-123456" not in out + err
     assert runfile.read_listener() is None
+
+
+def test_doctor_and_checklist_warn_about_an_old_tunnel_url(
+    agent: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from .servers import free_port
+
+    monkeypatch.setenv("NGROK_AUTHTOKEN", "tok-doctor-98765")
+    healthy = run_cli("config", "doctor")
+    assert healthy.code == 0, healthy.output
+    assert f"ngrok agent: {agent.parent / 'bin' / 'ngrok'}" in healthy.stdout
+    assert "ngrok authtoken: ****8765 from NGROK_AUTHTOKEN" in healthy.stdout
+    assert "listener: none running" in healthy.stdout and "tok-doctor" not in healthy.output
+    runfile.write_listener(
+        runfile.ListenerRecord(
+            pid=os.getpid(),
+            local_url="http://127.0.0.1:8000",
+            webhook_path="/api/payments/webhook/",
+            response_path="/api/payments/response/",
+            started_at="2026-12-02T10:00:00+00:00",
+            tunnel="ngrok",
+            public_url="https://new-one.ngrok-free.app",
+            tunnel_state="up",
+        )
+    )
+    old = "https://old-one.ngrok-free.app/api/payments/webhook/"
+    monkeypatch.setenv("PAYMOB_PROCESSED_CALLBACK_URL", old)
+    monkeypatch.setenv("PAYMOB_RESPONSE_CALLBACK_URL", "https://shop.example/return/")
+    warning = (
+        f"processed_callback_url is {old}, not the running listener's tunnel: set it (and "
+        "Paymob's dashboard) to https://new-one.ngrok-free.app/api/payments/webhook/"
+    )
+    stale = run_cli("config", "doctor")
+    assert stale.code == 1 and f"warning: {warning}" in stale.stderr
+    assert "listener: pid" in stale.stdout and "tunnel up at https://new-one" in stale.stdout
+    assert "response_callback_url" not in stale.stderr  # a deployment's URL is deliberate
+    checked = run_cli("checklist", f"http://127.0.0.1:{free_port()}", "--no-api")
+    assert f"warning: {warning}" in checked.stderr
+    monkeypatch.setenv("PATH", str(agent))  # no agent, and installing refused
+    monkeypatch.setenv("PAYMOB_NGROK_INSTALL", "false")
+    monkeypatch.delenv("NGROK_AUTHTOKEN")
+    missing = run_cli("config", "doctor", "--json")
+    assert missing.code == 1
+    texts = [f["text"] for f in missing.json() if not f["ok"]]
+    assert texts[0].startswith("ngrok agent: not installed and ngrok_install = false")
+    assert texts[1].startswith("ngrok authtoken: none")
+
+
+def test_listen_installs_the_agent_on_first_use_unless_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from pyngrok import installer
+
+    from paymobctl import serving
+
+    monkeypatch.setenv("FAKE_NGROK_DIR", str(tmp_path))
+    monkeypatch.setenv("PATH", str(tmp_path / "empty"))
+    monkeypatch.setenv("NGROK_AUTHTOKEN", "tok-install-1")
+    installed: list[str] = []
+
+    def fake_install(path: str, ngrok_version: str = "3", **kwargs: Any) -> None:
+        install_fake_agent(path)
+        installed.append(path)
+
+    monkeypatch.setattr(installer, "install_ngrok", fake_install)
+
+    def run(app: Any, sock: Any, *, on_ready: Any, **config: Any) -> None:
+        on_ready(serving.base_url(sock))
+        sock.close()
+
+    monkeypatch.setattr(serving, "run", run)
+    listen = ["--db", str(tmp_path / "l.db"), "listen", "--port", "0", "--tunnel", "ngrok"]
+    refused = run_cli(*listen, "--no-install", "--require-tunnel")
+    assert refused.code == 3 and "the ngrok agent is not installed" in refused.stderr
+    monkeypatch.setenv("PAYMOB_NGROK_INSTALL", "false")
+    refused = run_cli(*listen)  # without --require-tunnel: a warning, and serving locally
+    assert (
+        refused.code == 0
+        and "not installed" in refused.stderr
+        and "still listening" in refused.stderr
+    )
+    assert installed == []
+    monkeypatch.delenv("PAYMOB_NGROK_INSTALL")
+    result = run_cli(*listen)
+    assert result.code == 0, result.output
+    assert installed == [str(Path(os.environ["XDG_CONFIG_HOME"]) / "ngrok" / "ngrok")]
+    assert "ngrok agent not found: downloading it once from https://bin.ngrok.com/" in result.stderr
+    assert "Transaction processed callback: http://127.0.0.1:" in result.stdout

@@ -58,7 +58,11 @@ class IntentionUrls:
 def intention_urls(settings: Settings, listener: ListenerRecord | None) -> IntentionUrls:
     """An intention's ``notification_url``/``redirection_url``: the configured ones (flag, env,
     .env, profile), else those of the running ``paymobctl listen`` (its public tunnel URL; its
-    local URL only when the Paymob server is on this machine, e.g. the sandbox)."""
+    local URL only when the Paymob server is on this machine, e.g. the sandbox).
+
+    Paymob's Intention API: ``notification_url``/``redirection_url`` override the integration's
+    processed/response callback URLs for card payments (../shared/paymob-reference.md §5.1);
+    whether TOKEN callbacks follow them is disputed between doc versions (§5.4)."""
     explicit = {"flag", "env", ".env", "profile"}
 
     def configured(key: str) -> str | None:

@@ -11,7 +11,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import tempfile
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
@@ -19,7 +18,7 @@ from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from paymobctl.models import is_local, is_tunnel_host
-from paymobctl.paths import default_state_dir
+from paymobctl.paths import default_state_dir, write_atomically
 
 if TYPE_CHECKING:
     from paymobctl.config import Settings
@@ -72,17 +71,10 @@ def write_listener(record: ListenerRecord, path: Path | None = None) -> str | No
     """Write atomically (0600 in a 0700 directory). Returns a problem instead of raising: the
     listener keeps serving either way."""
     target = path or listener_path()
-    tmp: str | None = None
     try:
         target.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        fd, tmp = tempfile.mkstemp(prefix=".listen-", suffix=".json", dir=target.parent)
-        os.fchmod(fd, 0o600)
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            json.dump(asdict(record), handle)
-        Path(tmp).replace(target)
+        write_atomically(target, json.dumps(asdict(record)), mode=0o600)
     except OSError as exc:
-        if tmp is not None:
-            Path(tmp).unlink(missing_ok=True)
         return f"could not record the running listener in {target}: {exc.strerror or exc}"
     return None
 

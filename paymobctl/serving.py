@@ -8,7 +8,6 @@ import errno
 import os
 import signal
 import socket
-import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -19,6 +18,7 @@ from typing import Any
 import uvicorn
 
 from paymobctl.errors import UsageError
+from paymobctl.paths import write_atomically
 
 
 def bind(host: str, port: int, *, what: str) -> socket.socket:
@@ -145,17 +145,10 @@ def check_ready_file(path: Path) -> None:
 def write_ready_file(path: Path, url: str) -> str | None:
     """Written only once the port is bound and serving, atomically (a reader never sees half).
     Returns an error message instead of raising: the server keeps serving either way."""
-    tmp: str | None = None
     try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-        if hasattr(os, "fchmod"):
-            os.fchmod(fd, 0o644)  # only a URL: readable like any file a script would write
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(url + "\n")
-        Path(tmp).replace(path)
+        # Only a URL: readable like any file a script would write.
+        write_atomically(path, url + "\n", mode=0o644)
     except OSError as exc:
-        if tmp is not None:
-            Path(tmp).unlink(missing_ok=True)
         return f"could not write --ready-file {path}: {exc.strerror or exc}"
     return None
 

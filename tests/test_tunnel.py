@@ -12,7 +12,6 @@ import os
 import signal
 import sys
 import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -28,6 +27,7 @@ from paymobctl.store import Store
 
 from .conftest import run_cli
 from .servers import serve
+from .test_listen import wait_for
 from .test_listen_cli import WEBHOOK, signed_transaction
 
 FAKE_NGROK = Path(__file__).with_name("fake_ngrok.py")
@@ -247,12 +247,15 @@ def test_pyngroks_own_wrapper_script_is_not_an_agent(tmp_path: Path) -> None:
     assert tunnel.find_agent(str(FAKE_NGROK)) == str(FAKE_NGROK)
 
 
-def wait_for(condition: Any, timeout: float = 20) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met in time")
-        time.sleep(0.05)
+def supervise(
+    opened: tunnel.Tunnel, url: str, public: str, health: Health, **options: Any
+) -> tuple[tunnel.Supervisor, list[tunnel.TunnelEvent]]:
+    events: list[tunnel.TunnelEvent] = []
+    supervisor = tunnel.Supervisor(
+        opened, port_of(url), public, "listener-1", on_event=events.append, **options
+    )
+    health.supervisor = supervisor
+    return supervisor, events
 
 
 def test_supervisor_sees_a_drop_reconnects_and_reports_the_new_url(
@@ -261,17 +264,7 @@ def test_supervisor_sees_a_drop_reconnects_and_reports_the_new_url(
     url, store, health = listener
     opened = tunnel.NgrokTunnel(tunnel.TunnelOptions(authtoken="tok"))
     first = opened.open(port_of(url))
-    events: list[tunnel.TunnelEvent] = []
-    supervisor = tunnel.Supervisor(
-        opened,
-        port_of(url),
-        first,
-        "listener-1",
-        on_event=events.append,
-        interval=0.2,
-        backoff=(0.1, 0.2),
-    )
-    health.supervisor = supervisor
+    supervisor, events = supervise(opened, url, first, health, interval=0.2, backoff=(0.1, 0.2))
     supervisor.start()
     try:
         wait_for(lambda: supervisor.checked_at is not None)
@@ -304,18 +297,9 @@ def test_supervisor_gives_up_when_required(
     url, _, health = listener
     opened = tunnel.NgrokTunnel(tunnel.TunnelOptions(authtoken="tok"))
     first = opened.open(port_of(url))
-    events: list[tunnel.TunnelEvent] = []
-    supervisor = tunnel.Supervisor(
-        opened,
-        port_of(url),
-        first,
-        "listener-1",
-        on_event=events.append,
-        require=True,
-        interval=0.2,
-        backoff=(0.05, 0.05, 0.05),
+    supervisor, events = supervise(
+        opened, url, first, health, require=True, interval=0.2, backoff=(0.05, 0.05, 0.05)
     )
-    health.supervisor = supervisor
     (agent / "refuse").touch()  # the network is gone: the agent cannot start again
     supervisor.start()
     try:

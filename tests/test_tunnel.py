@@ -315,18 +315,24 @@ def test_supervisor_gives_up_when_required(
         opened.close()
 
 
+def live_record(**changes: Any) -> runfile.ListenerRecord:
+    """The record of a listener running in this process, its tunnel up."""
+    values: dict[str, Any] = {
+        "pid": os.getpid(),
+        "local_url": "http://127.0.0.1:8000",
+        "webhook_path": "/api/payments/webhook/",
+        "response_path": "/api/payments/response/",
+        "started_at": "2026-12-02T10:00:00+00:00",
+        "tunnel": "ngrok",
+        "public_url": "https://shop-dev.ngrok-free.app",
+        "tunnel_state": "up",
+    }
+    return runfile.ListenerRecord(**{**values, **changes})
+
+
 def test_runtime_record_and_stale_detection(tmp_path: Path) -> None:
     path = tmp_path / "state" / "listen.json"
-    record = runfile.ListenerRecord(
-        pid=os.getpid(),
-        local_url="http://127.0.0.1:8000",
-        webhook_path="/api/payments/webhook/",
-        response_path="/api/payments/response/",
-        started_at="2026-12-02T10:00:00+00:00",
-        tunnel="ngrok",
-        public_url="https://shop-dev.ngrok-free.app",
-        tunnel_state="up",
-    )
+    record = live_record()
     assert runfile.write_listener(record, path) is None
     assert path.stat().st_mode & 0o777 == 0o600
     assert runfile.read_listener(path) == record
@@ -390,15 +396,10 @@ def test_deposit_intention_uses_the_running_listeners_urls(
     with serve(app) as sandbox:
         monkeypatch.setenv("PAYMOB_BASE_URL", sandbox)
         monkeypatch.setenv("PAYMOBCTL_DB", str(tmp_path / "d.db"))
-        record = runfile.ListenerRecord(
-            pid=os.getpid(),
+        record = live_record(
             local_url="http://127.0.0.1:8123",
             webhook_path="/hooks/paymob/",
             response_path="/hooks/return/",
-            started_at="2026-12-02T10:00:00+00:00",
-            tunnel="ngrok",
-            public_url="https://shop-dev.ngrok-free.app",
-            tunnel_state="up",
         )
         runfile.write_listener(record)
         result = run_cli("deposit", "100", "--flow", "intention")
@@ -424,7 +425,7 @@ def test_deposit_intention_uses_the_running_listeners_urls(
         # A stale record (its process is gone) is ignored and removed.
         monkeypatch.delenv("PAYMOB_PROCESSED_CALLBACK_URL")
         monkeypatch.delenv("PAYMOB_RESPONSE_CALLBACK_URL")
-        runfile.write_listener(runfile.ListenerRecord(**{**record.__dict__, "pid": 2**22 + 7}))
+        runfile.write_listener(live_record(pid=2**22 + 7))
         result = run_cli("deposit", "100", "--flow", "intention")
         assert result.code == 0 and "notification_url" not in result.stderr
         assert runfile.read_listener() is None
@@ -512,18 +513,7 @@ def test_doctor_and_checklist_warn_about_an_old_tunnel_url(
     assert f"ngrok agent: {agent.parent / 'bin' / 'ngrok'}" in healthy.stdout
     assert "ngrok authtoken: ****8765 from NGROK_AUTHTOKEN" in healthy.stdout
     assert "listener: none running" in healthy.stdout and "tok-doctor" not in healthy.output
-    runfile.write_listener(
-        runfile.ListenerRecord(
-            pid=os.getpid(),
-            local_url="http://127.0.0.1:8000",
-            webhook_path="/api/payments/webhook/",
-            response_path="/api/payments/response/",
-            started_at="2026-12-02T10:00:00+00:00",
-            tunnel="ngrok",
-            public_url="https://new-one.ngrok-free.app",
-            tunnel_state="up",
-        )
-    )
+    runfile.write_listener(live_record(public_url="https://new-one.ngrok-free.app"))
     old = "https://old-one.ngrok-free.app/api/payments/webhook/"
     monkeypatch.setenv("PAYMOB_PROCESSED_CALLBACK_URL", old)
     monkeypatch.setenv("PAYMOB_RESPONSE_CALLBACK_URL", "https://shop.example/return/")

@@ -286,6 +286,8 @@ def _ngrok_failure(text: str) -> TunnelError:
     lowered = detail.lower()
     if "authtoken" in lowered or "authentication" in lowered or "4018" in lowered:
         hint = "check the ngrok authtoken (https://dashboard.ngrok.com/get-started/your-authtoken)"
+    elif "already online" in lowered or "err_ngrok_334" in lowered:
+        hint = "another ngrok agent already serves this URL: stop it (another `paymobctl listen`?)"
     elif "domain" in lowered or "hostname" in lowered:
         hint = (
             "use the static domain reserved on your account (https://dashboard.ngrok.com/domains)"

@@ -577,3 +577,20 @@ def test_listen_installs_the_agent_on_first_use_unless_refused(
     assert installed == [str(Path(os.environ["XDG_CONFIG_HOME"]) / "ngrok" / "ngrok")]
     assert "ngrok agent not found: downloading it once from https://bin.ngrok.com/" in result.stderr
     assert "Transaction processed callback: http://127.0.0.1:" in result.stdout
+
+
+def test_ngrok_errors_become_one_safe_line_with_a_hint() -> None:
+    cases = {
+        "authentication failed: ERR_NGROK_4018": "authtoken",
+        'The endpoint "https://x.ngrok-free.app" is already online. ERR_NGROK_334': "another ngrok agent",
+        "failed to bind the domain x.example": "dashboard.ngrok.com/domains",
+        "dial tcp: i/o timeout": "reach ngrok's servers",
+    }
+    for text, hint in cases.items():
+        error = tunnel._ngrok_failure(text)
+        assert error.hint and hint in error.hint, text
+    raw = "bad\x1b[31m thing\r\nsecond line" + "x" * 500
+    assert tunnel.one_line(raw) == "bad?[31m thing"
+    assert len(tunnel.one_line("y" * 500)) == 200
+    assert tunnel.public_base("http://abc.ngrok-free.app/") == "https://abc.ngrok-free.app"
+    assert tunnel.public_base("http://127.0.0.1:4567") == "http://127.0.0.1:4567"

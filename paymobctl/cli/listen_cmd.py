@@ -359,7 +359,14 @@ def listen(
         tunnel_state="up" if public else "none",
     )
     supervisor = (
-        _supervise(opened, listener, writer, require=require_tunnel, interval=tunnel_check)
+        _Supervised(
+            opened,
+            listener,
+            sock.getsockname()[1],
+            writer,
+            require=require_tunnel,
+            interval=tunnel_check,
+        )
         if opened is not None and public
         else None
     )
@@ -506,13 +513,32 @@ class _Supervised:
     the runtime record and becomes a log line, handed to the event loop (the log's owner)."""
 
     def __init__(
-        self, supervisor: Any, record: Any, writer: LineWriter, *, json_mode: bool
+        self,
+        opened: Any,
+        record: runfile.ListenerRecord,
+        port: int,
+        writer: LineWriter,
+        *,
+        require: bool,
+        interval: float,
     ) -> None:
-        self.supervisor = supervisor
+        import secrets
+
+        from paymobctl.tunnel import Supervisor
+
         self.record = record
         self.writer = writer
-        self.json_mode = json_mode
+        self.json_mode = runtime().json
         self.loop: asyncio.AbstractEventLoop | None = None
+        self.supervisor = Supervisor(
+            opened,
+            port,
+            record.public_url or "",
+            secrets.token_hex(8),  # /healthz names this listener: the check knows it reached us
+            on_event=self.on_event,
+            require=require,
+            interval=interval,
+        )
 
     def health(self) -> dict[str, Any]:
         return {"listener": self.supervisor.listener_id, **self.supervisor.snapshot()}
@@ -539,24 +565,3 @@ class _Supervised:
                 continue
             with contextlib.suppress(RuntimeError):  # the loop already closed: shutting down
                 self.loop.call_soon_threadsafe(self.writer.put, line)
-
-
-def _supervise(
-    opened: Any, record: Any, writer: LineWriter, *, require: bool, interval: float
-) -> _Supervised:
-    import secrets
-
-    from paymobctl.tunnel import Supervisor
-
-    port = int(record.local_url.rsplit(":", 1)[1])
-    glue = _Supervised(None, record, writer, json_mode=runtime().json)
-    glue.supervisor = Supervisor(
-        opened,
-        port,
-        record.public_url,
-        secrets.token_hex(8),
-        on_event=glue.on_event,
-        require=require,
-        interval=interval,
-    )
-    return glue

@@ -16,8 +16,10 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import queue
 import re
 import shutil
+import subprocess
 import sys
 import threading
 import time
@@ -71,6 +73,12 @@ class Tunnel(Protocol):
         """Expose 127.0.0.1:port; return the public base URL (no trailing slash)."""
 
     def close(self) -> None: ...
+
+
+def settle_seconds(tunnel: Tunnel) -> float:
+    """How long a new public URL may take to become reachable (0: at once, as with ngrok)."""
+    value = getattr(tunnel, "settle_seconds", 0.0)
+    return float(value) if isinstance(value, int | float) else 0.0
 
 
 def check_domain(text: str) -> str:
@@ -310,7 +318,117 @@ def _ngrok(options: TunnelOptions, say: Say) -> Tunnel:
     return NgrokTunnel(options, say)
 
 
-FACTORIES: dict[str, Callable[[TunnelOptions, Say], Tunnel]] = {"ngrok": _ngrok}
+# --- cloudflared quick tunnels -------------------------------------------------------------------
+
+# cloudflared prints the quick tunnel's URL in a box on stderr:
+#   INF |  Your quick Tunnel has been created! Visit it at (it may take some time to be reachable):  |
+#   INF |  https://four-dashed-word-url.trycloudflare.com                                     |
+_BOXED_URL = re.compile(r"\|\s+(https?://[^\s|]+)\s+\|")
+CLOUDFLARED_DOWNLOAD = (
+    "https://developers.cloudflare.com/cloudflare-one/connections/connect-networks/downloads/"
+)
+
+
+class CloudflaredTunnel:
+    """A Cloudflare quick tunnel (``cloudflared tunnel --url``): no account, a random
+    ``*.trycloudflare.com`` URL each time, which may take a few seconds to become reachable."""
+
+    settle_seconds = 30.0
+
+    def __init__(self, options: TunnelOptions, say: Say = _quiet, *, timeout: float = 30.0) -> None:
+        self.options = options
+        self.say = say
+        self.timeout = timeout
+        self._process: subprocess.Popen[str] | None = None
+        self._reader: threading.Thread | None = None
+
+    def open(self, port: int) -> str:
+        binary = shutil.which("cloudflared")
+        if binary is None:
+            raise TunnelError(
+                "cloudflared is not installed (looked on PATH)",
+                hint=f"install it from {CLOUDFLARED_DOWNLOAD} (quick tunnels need no account)",
+            )
+        command = [binary, "tunnel", "--no-autoupdate", "--url", f"http://127.0.0.1:{port}"]
+        self._process = subprocess.Popen(
+            command,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+            errors="replace",
+            start_new_session=True,  # Ctrl-C is the listener's to handle; close() stops it
+        )
+        found: queue.SimpleQueue[str | None] = queue.SimpleQueue()
+        started = threading.Event()
+        self._reader = threading.Thread(
+            target=_read_log,
+            args=(self._process, found, started),
+            name="cloudflared-log",
+            daemon=True,
+        )
+        self._reader.start()
+        deadline = time.monotonic() + self.timeout
+        last = ""
+        while time.monotonic() < deadline:
+            try:
+                line = found.get(timeout=max(0.0, deadline - time.monotonic()))
+            except queue.Empty:
+                break
+            if line is None:  # cloudflared exited
+                break
+            match = _BOXED_URL.search(line)
+            if match:
+                started.set()
+                return match.group(1).rstrip("/")
+            if " ERR " in line or line.startswith("failed"):
+                last = line
+        self.close()
+        detail = one_line(last) or f"no tunnel URL within {self.timeout:g} s"
+        raise TunnelError(
+            f"cloudflared could not open a quick tunnel ({detail})",
+            hint="check that this machine can reach Cloudflare (api.trycloudflare.com)",
+        )
+
+    def close(self) -> None:
+        process, self._process = self._process, None
+        if process is None:
+            return
+        if process.poll() is None:
+            process.terminate()
+        try:
+            process.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=5)
+        if self._reader is not None:
+            self._reader.join(timeout=5)  # it reads to the end of the log, then stops
+        if process.stderr is not None:
+            process.stderr.close()
+
+
+def _read_log(
+    process: subprocess.Popen[str], lines: queue.SimpleQueue[str | None], started: threading.Event
+) -> None:
+    """Read cloudflared's log to the end (an unread pipe would stall it), bounded per line;
+    once the URL is known the lines are dropped."""
+    stream = process.stderr
+    if stream is None:
+        return
+    for line in iter(lambda: stream.readline(4096), ""):
+        if not started.is_set():
+            lines.put(line)
+    lines.put(None)
+
+
+def _cloudflared(options: TunnelOptions, say: Say) -> Tunnel:
+    return CloudflaredTunnel(options, say)
+
+
+FACTORIES: dict[str, Callable[[TunnelOptions, Say], Tunnel]] = {
+    "ngrok": _ngrok,
+    "cloudflared": _cloudflared,
+}
 
 
 def create(kind: str, options: TunnelOptions, say: Say = _quiet) -> Tunnel:
@@ -417,6 +535,8 @@ class Supervisor:
         self.problem: str | None = None
         self.checked_at: float | None = None
         self.reconnects = 0
+        self.settle = settle_seconds(tunnel)
+        self._settled_at = time.monotonic() + self.settle  # failures before: not yet a drop
 
     def snapshot(self) -> Mapping[str, Any]:
         """The tunnel's state for ``/healthz``."""
@@ -451,7 +571,10 @@ class Supervisor:
             problem = self.check(url) if url else "the tunnel is closed"
             if problem is None:
                 self._set(TunnelState.UP, url, None)
+                self._settled_at = 0.0
                 continue
+            if time.monotonic() < self._settled_at:
+                continue  # a new URL still propagating (cloudflared quick tunnels)
             self._set(TunnelState.DOWN, url, problem)
             self.on_event(
                 TunnelEvent(TunnelState.DOWN, url, f"tunnel DOWN: {problem} — reconnecting")
@@ -459,6 +582,16 @@ class Supervisor:
             if not self._recover(url) and self.require:
                 self.gave_up.set()
                 return
+
+    def _confirm(self, url: str) -> str | None:
+        """Check a just-opened URL, for up to ``settle`` seconds if it is not reachable yet."""
+        deadline = time.monotonic() + self.settle
+        while True:
+            problem = self.check(url)
+            if problem is None or time.monotonic() >= deadline:
+                return problem
+            if self._stop.wait(min(1.0, self.interval)):
+                return problem
 
     def _recover(self, previous: str | None) -> bool:
         """Reopen with backoff. False when every attempt of one round failed."""
@@ -473,7 +606,7 @@ class Supervisor:
                 except TunnelError as exc:
                     problem = exc.message
                     continue
-                problem = self.check(url) or ""
+                problem = self._confirm(url) or ""
                 if problem:
                     continue
                 with self._lock:

@@ -16,6 +16,11 @@ It does what the real agent does as far as the pyngrok client sees it:
   with ``err=...``, then exit 1. A domain starting with ``not-mine.`` is refused by the API.
 - Every start is appended to ``$FAKE_NGROK_DIR/starts.jsonl`` (argv, pid) and every endpoint
   created to ``endpoints.jsonl``; killing the process is how a test makes the tunnel drop.
+
+Installed under the name ``cloudflared``, ``cloudflared tunnel --no-autoupdate --url URL`` is a
+Cloudflare quick tunnel instead: the relay's URL in cloudflared's box on stderr. With
+``$FAKE_CLOUDFLARED_DELAY`` seconds set, the relay only starts answering after that long (a
+quick tunnel's DNS is not instant); ``refuse`` makes it fail like cloudflared does offline.
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ import os
 import re
 import sys
 import threading
+import time
 import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -181,7 +187,38 @@ class Api(BaseHTTPRequestHandler):
         del format, args
 
 
+def quick_tunnel(args: list[str]) -> None:
+    append("starts.jsonl", {"pid": os.getpid(), "argv": args})
+    if (STATE / "refuse").exists():
+        sys.stderr.write(
+            'failed to request quick Tunnel: Post "https://api.trycloudflare.com/tunnel": dial '
+            "tcp: lookup api.trycloudflare.com: no such host\n"
+        )
+        sys.exit(1)
+    upstream = option(args, "--url") or "http://localhost:8080"
+    handler = type("Bound", (Forwarder,), {"upstream": upstream})
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler, bind_and_activate=False)
+    server.server_bind()
+    url = f"http://127.0.0.1:{server.server_address[1]}"
+    border = "INF +" + "-" * 92 + "+"
+    for line in (
+        "INF Requesting new quick Tunnel on trycloudflare.com...",
+        border,
+        "INF |  Your quick Tunnel has been created! Visit it at (it may take some time to be reachable):  |",
+        f"INF |  {url:<88}|",
+        border,
+    ):
+        sys.stderr.write(f"2026-12-02T10:00:00Z {line}\n")
+    sys.stderr.flush()
+    time.sleep(float(os.environ.get("FAKE_CLOUDFLARED_DELAY") or 0))
+    server.server_activate()
+    server.serve_forever()
+
+
 def main(args: list[str]) -> None:
+    if Path(sys.argv[0]).name == "cloudflared":
+        quick_tunnel(args)
+        return
     if args[:1] in (["--version"], ["version"]):
         print("ngrok version 3.99.0-fake")
         return

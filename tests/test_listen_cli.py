@@ -301,8 +301,8 @@ def test_tunnel_failure_keeps_serving_or_exits_3(
     )
     assert required.code == 3 and "network unreachable" in required.stderr
     assert len(fake_serving) == 1  # never started serving
-    unknown = run_cli("--db", str(db), "listen", "--port", "0", "--tunnel", "cloudflared")
-    assert unknown.code == 2 and "unknown --tunnel 'cloudflared'" in unknown.stderr
+    unknown = run_cli("--db", str(db), "listen", "--port", "0", "--tunnel", "localtunnel")
+    assert unknown.code == 2 and "unknown --tunnel 'localtunnel'" in unknown.stderr
 
 
 def test_tunnel_options_are_checked_before_anything_starts(

@@ -594,3 +594,55 @@ def test_ngrok_errors_become_one_safe_line_with_a_hint() -> None:
     assert len(tunnel.one_line("y" * 500)) == 200
     assert tunnel.public_base("http://abc.ngrok-free.app/") == "https://abc.ngrok-free.app"
     assert tunnel.public_base("http://127.0.0.1:4567") == "http://127.0.0.1:4567"
+
+
+# --- cloudflared quick tunnels (the same fake, installed as `cloudflared`) -----------------------
+
+
+@pytest.fixture
+def cloudflared(agent: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    install_fake_agent(agent.parent / "bin" / "cloudflared")
+    monkeypatch.setenv("FAKE_CLOUDFLARED_DELAY", "0.6")  # the new URL answers a bit later
+    return agent
+
+
+def test_cloudflared_quick_tunnel_settles_drops_and_reconnects(
+    cloudflared: Path, listener: tuple[str, Store, Health]
+) -> None:
+    url, store, health = listener
+    opened = tunnel.CloudflaredTunnel(tunnel.TunnelOptions())
+    first = opened.open(port_of(url))
+    argv = starts(cloudflared)[0]["argv"]
+    assert argv == ["tunnel", "--no-autoupdate", "--url", f"http://127.0.0.1:{port_of(url)}"]
+    supervisor, events = supervise(opened, url, first, health, interval=0.2, backoff=(0.1, 0.2))
+    supervisor.start()
+    try:
+        # Not reachable for the first 0.6 s: a quick tunnel settling, not a drop.
+        wait_for(lambda: supervisor.checked_at is not None and supervisor.problem is None)
+        assert events == [] and supervisor.state is tunnel.TunnelState.UP
+        assert post_callback(first, 3).status_code == 200 and store.count_events() == 1
+        os.kill(starts(cloudflared)[-1]["pid"], signal.SIGKILL)
+        wait_for(lambda: len(events) >= 2)
+        assert [e.state for e in events[:2]] == [tunnel.TunnelState.DOWN, tunnel.TunnelState.UP]
+        assert events[1].changed and events[1].public_url != first
+    finally:
+        supervisor.stop()
+        opened.close()
+    assert tunnel.probe(str(events[1].public_url), "listener-1", timeout=2) is not None
+
+
+def test_cloudflared_missing_or_offline_is_one_clear_error(
+    cloudflared: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    (cloudflared / "refuse").touch()
+    with pytest.raises(TunnelError, match="failed to request quick Tunnel") as info:
+        tunnel.CloudflaredTunnel(tunnel.TunnelOptions()).open(8000)
+    assert info.value.hint and "api.trycloudflare.com" in info.value.hint
+    monkeypatch.setenv("PATH", str(tmp_path / "empty"))
+    with pytest.raises(TunnelError, match="cloudflared is not installed") as info:
+        tunnel.CloudflaredTunnel(tunnel.TunnelOptions()).open(8000)
+    assert info.value.hint and "developers.cloudflare.com" in info.value.hint
+    result = run_cli(
+        "listen", "--port", "0", "--tunnel", "cloudflared", "--tunnel-domain", "x.example.com"
+    )
+    assert result.code == 2 and "are ngrok options" in result.stderr

@@ -234,7 +234,11 @@ def listen(
     ] = 10.0,
     tunnel: Annotated[
         str | None,
-        typer.Option("--tunnel", help="Expose the listener publicly: ngrok.", show_default=False),
+        typer.Option(
+            "--tunnel",
+            help="Expose the listener publicly: ngrok, or cloudflared (a quick tunnel, no account).",
+            show_default=False,
+        ),
     ] = None,
     tunnel_domain: Annotated[
         str | None,
@@ -401,7 +405,8 @@ def listen(
                 "`paymobctl deposit --flow intention` sends these URLs as notification_url and "
                 "redirection_url while this listener runs."
             )
-            lines.append(f"Note: {NGROK_BROWSER_WARNING}")
+            if tunnel == "ngrok":
+                lines.append(f"Note: {NGROK_BROWSER_WARNING}")
         if rt.json:
             record = {
                 "event": "ready",
@@ -472,6 +477,11 @@ def _tunnel_options(
         raise UsageError(
             f"unknown --tunnel {kind!r}",
             hint="use --tunnel " + " or ".join(sorted(tunnels.FACTORIES)),
+        )
+    if kind != "ngrok" and (domain or region):
+        raise UsageError(
+            "--tunnel-domain and --tunnel-region are ngrok options",
+            hint=f"a {kind} quick tunnel gets a random URL; use --tunnel ngrok for a static domain",
         )
     token = settings.secret("ngrok_authtoken")
     return tunnels.TunnelOptions(

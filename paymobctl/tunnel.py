@@ -14,6 +14,7 @@ reopens it with backoff and reports the new URL. Tests run pyngrok for real agai
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import os
 import queue
@@ -32,7 +33,7 @@ from urllib.parse import urlsplit
 
 from paymobctl.errors import TunnelError, UsageError
 from paymobctl.models import is_local
-from paymobctl.paths import default_state_dir
+from paymobctl.paths import default_state_dir, write_atomically
 
 if TYPE_CHECKING:
     import httpx
@@ -205,12 +206,21 @@ class AgentConfig:
 
 
 def agent_config(authtoken: str | None) -> AgentConfig:
-    """The machine's ngrok config when there is one (its authtoken too when paymobctl has none),
-    else a config of paymobctl's own in its state directory."""
-    existing = next((p for p in machine_configs() if p.is_file()), None)
+    """paymobctl's own ngrok config holding its authtoken (0600, in its state directory: on the
+    agent's command line the token would show in ``ps``), else the machine's ngrok config."""
     if authtoken:
-        path = existing or default_state_dir() / "ngrok.yml"
+        path = default_state_dir() / "ngrok.yml"
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+            # JSON strings are YAML strings: the token is quoted whatever it holds.
+            text = f'version: "3"\nagent:\n  authtoken: {json.dumps(authtoken)}\n'
+            write_atomically(path, text, mode=0o600)
+        except OSError as exc:
+            raise TunnelError(
+                f"cannot write paymobctl's ngrok config {path} ({exc.strerror or exc})"
+            ) from None
         return AgentConfig(str(path), "paymobctl's ngrok_authtoken")
+    existing = next((p for p in machine_configs() if p.is_file()), None)
     if existing is not None and config_authtoken(existing):
         return AgentConfig(str(existing), f"the ngrok config {existing}")
     raise TunnelError(
@@ -257,12 +267,12 @@ class NgrokTunnel:
         self._config = conf.PyngrokConfig(
             ngrok_path=binary,
             config_path=settings.path,
-            auth_token=self.options.authtoken,
             region=self.options.region,
             # The monitor thread keeps reading ngrok's log: an unread pipe would fill and stall it.
             monitor_thread=True,
             startup_timeout=15,
         )
+        self._config.auth_token = None  # in the config file, never on the command line
         extra: dict[str, Any] = {}
         if self.options.domain:
             # pyngrok >= 9 creates v3 endpoints (a ``url``); older ones v2 tunnels (a ``domain``).
@@ -484,7 +494,6 @@ def probe(
     finally:
         if own:
             http.close()
-    import json
 
     try:
         answered = json.loads(body).get("listener")

@@ -115,7 +115,12 @@ def test_connect_forwards_the_public_url_to_the_listener(
         )
         (started,) = starts(agent)
         assert started["argv"][:4] == ["start", "--none", "--log", "stdout"]
-        assert started["argv"][started["argv"].index("--authtoken") + 1] == "tok-123"
+        # The authtoken is in paymobctl's own ngrok config (0600), never on the command line.
+        assert "--authtoken" not in started["argv"] and "tok-123" not in started["argv"]
+        config = Path(started["argv"][started["argv"].index("--config") + 1])
+        assert config == Path(os.environ["XDG_STATE_HOME"]) / "paymobctl" / "ngrok.yml"
+        assert config.stat().st_mode & 0o777 == 0o600
+        assert config.read_text() == 'version: "3"\nagent:\n  authtoken: "tok-123"\n'
         (created,) = endpoints(agent)
         assert created["request"]["upstream"]["url"] == f"http://localhost:{port_of(url)}"
     finally:
@@ -384,7 +389,7 @@ def test_listen_with_a_static_domain_prints_the_dashboard_urls_and_records_itsel
     assert runfile.read_listener() is None  # removed on exit
     argv = starts(agent)[0]["argv"]
     assert argv[argv.index("--region") + 1] == "eu"
-    assert "--authtoken" in argv
+    assert "--authtoken" not in argv and "tok-secret-123456" not in " ".join(argv)
 
 
 def test_deposit_intention_uses_the_running_listeners_urls(

@@ -504,6 +504,9 @@ def probe(
     return None
 
 
+BACKOFF = (1.0, 2.0, 4.0, 8.0, 16.0, 30.0)  # seconds before each reconnect attempt of a round
+
+
 class Supervisor:
     """Checks the tunnel every ``interval`` seconds from a thread; reopens it when it drops.
 
@@ -522,7 +525,7 @@ class Supervisor:
         require: bool = False,
         interval: float = 5.0,
         timeout: float = 5.0,
-        backoff: Sequence[float] = (1, 2, 4, 8, 16, 30),
+        backoff: Sequence[float] | None = None,
         checker: Callable[[str], str | None] | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
@@ -532,7 +535,7 @@ class Supervisor:
         self.on_event = on_event
         self.require = require
         self.interval = interval
-        self.backoff = tuple(backoff)
+        self.backoff = tuple(BACKOFF if backoff is None else backoff)
         self.check = checker or (lambda url: probe(url, listener_id, timeout=timeout))
         self.clock = clock
         self.gave_up = threading.Event()

@@ -457,7 +457,7 @@ def test_listen_tunnel_deposit_intention_wait_drop_and_reconnect(
     with serve(app) as sandbox:
         monkeypatch.setenv("PAYMOB_BASE_URL", sandbox)
         process, local = start_paymobctl(
-            "listen", tmp_path, "--tunnel", "ngrok", "--tunnel-check", "0.3"
+            "listen", tmp_path, "--tunnel", "ngrok", "--tunnel-check", "1"
         )
         try:
             record = runfile.read_listener()
@@ -475,7 +475,7 @@ def test_listen_tunnel_deposit_intention_wait_drop_and_reconnect(
             worker.start()
             store = Store(db)
             try:
-                wait_for(lambda: store.deposits(status="pending", limit=1) != [])
+                wait_for(lambda: store.deposits(status="pending", limit=1) != [], 30)
                 pay_checkout(store.deposits(status="pending", limit=1)[0].checkout_url)
                 worker.join(30)  # --interval 30: the outcome can only come from the webhook
                 result = thread_result["r"]
@@ -489,7 +489,7 @@ def test_listen_tunnel_deposit_intention_wait_drop_and_reconnect(
                 store.close()
             # The agent dies: one line at once, then a reconnect with a new random URL.
             os.kill(starts(agent)[-1]["pid"], signal.SIGKILL)
-            wait_for(lambda: httpx.get(f"{local}/healthz").json()["tunnel"]["reconnects"] == 1)
+            wait_for(lambda: httpx.get(f"{local}/healthz").json()["tunnel"]["reconnects"] == 1, 30)
             health = httpx.get(f"{local}/healthz").json()
             new = health["tunnel"]["public_url"]
             assert health["tunnel"]["state"] == "up" and new != relay
@@ -651,3 +651,32 @@ def test_cloudflared_missing_or_offline_is_one_clear_error(
         "listen", "--port", "0", "--tunnel", "cloudflared", "--tunnel-domain", "x.example.com"
     )
     assert result.code == 2 and "are ngrok options" in result.stderr
+
+
+def test_listen_require_tunnel_exits_3_when_the_tunnel_cannot_be_restored(
+    agent: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("NGROK_AUTHTOKEN", "tok-require")
+    monkeypatch.setattr(tunnel, "BACKOFF", (0.05, 0.05))
+    box: dict[str, Any] = {}
+    args = ["--db", str(tmp_path / "r.db"), "listen", "--port", "0", "--tunnel", "ngrok"]
+    args += ["--require-tunnel", "--tunnel-check", "0.2"]
+    worker = threading.Thread(target=lambda: box.update(result=run_cli(*args)))
+    worker.start()
+    try:
+        wait_for(lambda: runfile.read_listener() is not None, 30)
+        (agent / "refuse").touch()  # the network is gone: the agent cannot start again
+        os.kill(starts(agent)[-1]["pid"], signal.SIGKILL)
+    finally:
+        worker.join(30)
+    result = box["result"]
+    assert result.code == 3, result.output
+    assert (
+        result.stderr.strip()
+        .splitlines()[-1]
+        .startswith("error: the tunnel dropped and could not be restored (--require-tunnel)")
+    )
+    lines = result.stdout.splitlines()
+    assert any(line.startswith("tunnel DOWN: ") for line in lines)
+    assert any(line.startswith("tunnel could not be restored after 2 attempts (") for line in lines)
+    assert runfile.read_listener() is None

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from paymobctl.models import is_local, is_tunnel_host
-from paymobctl.paths import default_state_dir, write_atomically
+from paymobctl.paths import runtime_dir, write_atomically
 
 if TYPE_CHECKING:
     from paymobctl.config import Settings
@@ -50,7 +50,7 @@ class ListenerRecord:
 
 
 def listener_path() -> Path:
-    return default_state_dir() / "listen.json"
+    return runtime_dir() / "listen.json"
 
 
 def pid_alive(pid: int) -> bool:

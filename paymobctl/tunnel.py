@@ -33,7 +33,7 @@ from urllib.parse import urlsplit
 
 from paymobctl.errors import TunnelError, UsageError
 from paymobctl.models import is_local
-from paymobctl.paths import default_state_dir, write_atomically
+from paymobctl.paths import runtime_dir, write_atomically
 
 if TYPE_CHECKING:
     import httpx
@@ -209,7 +209,7 @@ def agent_config(authtoken: str | None) -> AgentConfig:
     """paymobctl's own ngrok config holding its authtoken (0600, in its state directory: on the
     agent's command line the token would show in ``ps``), else the machine's ngrok config."""
     if authtoken:
-        path = default_state_dir() / "ngrok.yml"
+        path = runtime_dir() / "ngrok.yml"
         try:
             path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
             # JSON strings are YAML strings: the token is quoted whatever it holds.

@@ -26,6 +26,7 @@ def hermetic(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
             "NO_COLOR",
             "XDG_CONFIG_HOME",
             "XDG_DATA_HOME",
+            "XDG_RUNTIME_DIR",
             "XDG_STATE_HOME",
             "PYNGROK_NGROK_PATH",
         ):

@@ -14,8 +14,8 @@ from typing import Any
 import httpx
 import pytest
 
+from paymobctl.checkout import Browser
 from paymobctl.client import Billing, PaymobClient, api_error
-from paymobctl.demo import Browser
 from paymobctl.emulator import create_app as create_sandbox
 from paymobctl.errors import ApiError, ExitCode, NetworkError
 from paymobctl.models import Secret

@@ -21,6 +21,7 @@ import pytest
 
 from paymobctl import runfile, tunnel
 from paymobctl.errors import TunnelError, UsageError
+from paymobctl.paths import runtime_dir
 from paymobctl.receiver import create_app
 from paymobctl.sandbox_profile import SANDBOX
 from paymobctl.store import Store
@@ -118,7 +119,7 @@ def test_connect_forwards_the_public_url_to_the_listener(
         # The authtoken is in paymobctl's own ngrok config (0600), never on the command line.
         assert "--authtoken" not in started["argv"] and "tok-123" not in started["argv"]
         config = Path(started["argv"][started["argv"].index("--config") + 1])
-        assert config == Path(os.environ["XDG_STATE_HOME"]) / "paymobctl" / "ngrok.yml"
+        assert config == runtime_dir() / "ngrok.yml"
         assert config.stat().st_mode & 0o777 == 0o600
         assert config.read_text() == 'version: "3"\nagent:\n  authtoken: "tok-123"\n'
         (created,) = endpoints(agent)

@@ -1,4 +1,4 @@
-"""``paymobctl hmac sign|verify|samples``: compute, verify and explain Paymob callback HMACs."""
+"""``paymobctl hmac sign|verify|samples|fields``: compute, verify and explain Paymob callback HMACs."""
 
 from __future__ import annotations
 
@@ -350,3 +350,59 @@ def list_samples() -> None:
     rt.out.table(
         ["name", "method", "description"], [(s.name, s.method, s.description) for s in loaded]
     )
+
+
+_FIELD_KINDS = {
+    "transaction": CallbackKind.TRANSACTION,
+    "token": CallbackKind.TOKEN,
+    "redirect": CallbackKind.RESPONSE,
+}
+
+
+@command(app, "fields")
+def fields(
+    kind: Annotated[
+        str | None,
+        typer.Argument(
+            metavar="[transaction|token|redirect]",
+            help="Which callback (default: all three).",
+            show_default=False,
+        ),
+    ] = None,
+) -> None:
+    """Print the signed fields in order, with the rendering rules: what a verifier must do."""
+    from paymobctl.signing import RENDERING_RULES, fields_for
+
+    rt = runtime()
+    if kind is not None and kind.lower() not in _FIELD_KINDS:
+        raise UsageError(f"unknown callback {kind!r}", hint="choose transaction, token or redirect")
+    chosen = [kind.lower()] if kind else list(_FIELD_KINDS)
+    lists = {}
+    for name in chosen:
+        callback = _FIELD_KINDS[name]
+        redirect = callback is CallbackKind.RESPONSE
+        lists[name] = [
+            {
+                "field": spec.get_key if redirect else spec.post_path,
+                **({"aliases": list(spec.get_aliases)} if redirect and spec.get_aliases else {}),
+            }
+            for spec in fields_for(callback)
+        ]
+    if rt.json:
+        rt.out.json({"fields": lists, "rules": list(RENDERING_RULES)})
+        return
+    where = {
+        "transaction": "TRANSACTION processed callback: obj.<field> of the POST body",
+        "token": "TOKEN callback: obj.<field> of the POST body",
+        "redirect": "transaction response redirect: GET query parameters",
+    }
+    for name, items in lists.items():
+        rt.out.line(f"{name} — {where[name]} ({len(items)} fields):")
+        for number, item in enumerate(items, 1):
+            aliases = item.get("aliases")
+            also = f"   (paymobctl also reads {', '.join(aliases)})" if aliases else ""
+            rt.out.line(f"  {number:>2}. {item['field']}{also}")
+        rt.out.line()
+    rt.out.line("Rules:")
+    for rule in RENDERING_RULES:
+        rt.out.line(f"  - {rule}")

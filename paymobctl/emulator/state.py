@@ -958,6 +958,9 @@ class Sandbox:
             created_at=created,
         )
         obj = callbacks.build_transaction(spec).obj
+        # Last updated now, as it becomes final: the template draws a later time, which the
+        # browser's redirect (sent right away) would contradict.
+        obj["updated_at"] = self.stamp()
         obj["order"] = self.order_object(order)
         obj["payment_key_claims"] = dict(key.claims)
         obj["is_3d_secure"] = three_ds

@@ -21,6 +21,7 @@ from paymobctl.client import Billing
 from paymobctl.config import sandbox_settings
 from paymobctl.emulator import create_app as create_sandbox
 from paymobctl.errors import VerificationFailed
+from paymobctl.models import CallbackOrder
 from paymobctl.payments import (
     DepositRequest,
     client_for,
@@ -55,7 +56,11 @@ class DemoReport:
 
 
 def run_demo(
-    store_path: Path, *, on_step: Callable[[Step], None] | None = None, timeout: float = 20.0
+    store_path: Path,
+    *,
+    on_step: Callable[[Step], None] | None = None,
+    timeout: float = 20.0,
+    callback_order: CallbackOrder = CallbackOrder.TOKEN_FIRST,
 ) -> DemoReport:
     report = DemoReport()
     started = time.perf_counter()
@@ -78,6 +83,7 @@ def run_demo(
             sandbox_app = create_sandbox(
                 callback_url=f"{listener.url}{WEBHOOK_PATH}",
                 response_url=f"{listener.url}{RESPONSE_PATH}",
+                callback_order=callback_order,
             )
             with (
                 serving.Background(sandbox_app, what="the demo's sandbox") as sandbox,

@@ -127,7 +127,9 @@ def _gather(
         else:
             parsed = signing.parse_body(loaded.body_text, kind)
             payload = signing.Payload(parsed.kind, parsed.data, signing.hmac_from_url(loaded.url))
-        secret, secret_origin = loaded.secret, f"the sample's published secret ({loaded.source})"
+        if secret_file is None:
+            secret = loaded.require_secret()
+            secret_origin = f"the sample's published secret ({loaded.source})"
         label = f"sample {sample}"
     elif file is not None:
         if file == "-" and secret_file is not None and str(secret_file) == "-":
@@ -329,7 +331,8 @@ def verify(
 
 @command(app, "samples")
 def list_samples() -> None:
-    """List the captured callbacks shipped with paymobctl (use them with --sample NAME)."""
+    """List the callbacks shipped with paymobctl: real ones from Paymob's docs and invented ones,
+    where each came from, and whether `hmac verify --sample NAME` can check it."""
     from paymobctl import samples
 
     rt = runtime()
@@ -340,6 +343,8 @@ def list_samples() -> None:
                 {
                     "name": s.name,
                     "method": s.method,
+                    "origin": s.origin.value,
+                    "verifiable": s.verifiable,
                     "description": s.description,
                     "source": s.source,
                 }
@@ -348,8 +353,15 @@ def list_samples() -> None:
         )
         return
     rt.out.table(
-        ["name", "method", "description"], [(s.name, s.method, s.description) for s in loaded]
+        ["name", "method", "origin", "verify", "description"],
+        [
+            (s.name, s.method, s.origin.value, "yes" if s.verifiable else "no", s.description)
+            for s in loaded
+        ],
     )
+    rt.out.line("provenance:")
+    for s in loaded:
+        rt.out.line(f"  {s.name}: {s.source}")
 
 
 _FIELD_KINDS = {

@@ -10,6 +10,7 @@ import typer
 
 from paymobctl.cli.options import command, runtime
 from paymobctl.errors import NetworkError, UsageError
+from paymobctl.models import CallbackOrder
 
 app = typer.Typer(
     add_completion=False,
@@ -84,6 +85,15 @@ def sandbox(
             max=20,
         ),
     ] = 5,
+    callback_order: Annotated[
+        CallbackOrder,
+        typer.Option(
+            "--callback-order",
+            help="Which callback of a saved-card payment goes first: TOKEN (as in a real pair), "
+            "TRANSACTION, or a random one each time. Paymob promises no order.",
+            case_sensitive=False,
+        ),
+    ] = CallbackOrder.TOKEN_FIRST,
 ) -> None:
     """Run the sandbox until Ctrl-C. Its credentials equal the built-in 'sandbox' profile, so other
     commands work against it with no configuration."""
@@ -131,6 +141,7 @@ def sandbox(
         persistence=persistence,
         on_event=on_event,
         policy=policy,
+        callback_order=callback_order,
     )
     sock = serving.bind(host, port, what="the sandbox")
     announced: list[Path] = []

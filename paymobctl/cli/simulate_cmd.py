@@ -12,7 +12,7 @@ import typer
 from paymobctl.cli.options import command, runtime
 from paymobctl.cli.output import Output
 from paymobctl.errors import ExitCode, UsageError
-from paymobctl.models import CallbackKind, CardBrand, Outcome, PaymentSource
+from paymobctl.models import CallbackKind, CardBrand, KeyFlow, Outcome, PaymentSource
 
 app = typer.Typer(
     add_completion=False,
@@ -68,6 +68,16 @@ SetOpt = Annotated[
         help="Change a field before signing, e.g. obj.source_data.pan=1234 or obj.success=false "
         "(VALUE is JSON when it parses, else a string). Repeatable.",
         show_default=False,
+    ),
+]
+KeyFlowOpt = Annotated[
+    KeyFlow,
+    typer.Option(
+        "--key-flow",
+        help="How the payment key was made, which shapes payment_key_claims: intention "
+        "(unified checkout: next_payment_intention, redirect_url) or legacy (payment_keys API: "
+        "exp, pmk_ip).",
+        case_sensitive=False,
     ),
 ]
 SeedOpt = Annotated[
@@ -223,6 +233,7 @@ def _simulate(
     order_id: int | None,
     merchant_order_id: str | None,
     set_: list[str] | None,
+    key_flow: KeyFlow,
     seed: int | None,
     unsigned: bool,
     bad_hmac: bool,
@@ -274,6 +285,7 @@ def _simulate(
         merchant_id=SANDBOX.merchant_id,
         is_live=settings.is_live,
         overrides=tuple(parse_override(text) for text in set_ or []),
+        flow=key_flow,
         seed=seed,
         signature=simulation.Signature.UNSIGNED
         if unsigned
@@ -374,6 +386,7 @@ def _register(what: str, doc: str) -> None:
         order_id: OrderOpt = None,
         merchant_order_id: MerchantOrderOpt = None,
         set_: SetOpt = None,
+        key_flow: KeyFlowOpt = KeyFlow.INTENTION,
         seed: SeedOpt = None,
         unsigned: UnsignedOpt = False,
         bad_hmac: BadHmacOpt = False,
@@ -395,6 +408,7 @@ def _register(what: str, doc: str) -> None:
             order_id=order_id,
             merchant_order_id=merchant_order_id,
             set_=set_,
+            key_flow=key_flow,
             seed=seed,
             unsigned=unsigned,
             bad_hmac=bad_hmac,

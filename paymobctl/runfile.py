@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
+from paymobctl.documents import loads_json
 from paymobctl.models import is_local, is_tunnel_host
 from paymobctl.paths import runtime_dir, write_atomically
 
@@ -134,8 +135,8 @@ def stale_callback_urls(settings: Settings, listener: ListenerRecord | None) -> 
 
 def _parse(raw: bytes) -> ListenerRecord | None:
     try:
-        data = json.loads(raw)
-    except (ValueError, UnicodeDecodeError):
+        data = loads_json(raw)
+    except (ValueError, UnicodeDecodeError):  # TooDeep is a ValueError too
         return None
     if not isinstance(data, dict) or not isinstance(data.get("pid"), int):
         return None

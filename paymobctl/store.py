@@ -19,6 +19,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from paymobctl.documents import loads_json
 from paymobctl.errors import StoreError
 from paymobctl.models import luhn_valid, mask_pans, mask_pans_in, might_contain_pan
 
@@ -196,6 +197,8 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
             summary TEXT NOT NULL
         )""",
     ),
+    # 7: listen — a body over --max-body is answered 413 and only its first 64 KiB are kept.
+    ("ALTER TABLE events ADD COLUMN truncated INTEGER NOT NULL DEFAULT 0",),
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -278,11 +281,11 @@ def _mask_bytes(data: bytes | None) -> tuple[bytes | None, bool]:
     if not count:
         return data, False
     try:
-        parsed = json.loads(text)
+        parsed = loads_json(text)
     except ValueError:
         return masked.encode("utf-8", "surrogateescape"), True
     try:
-        json.loads(masked)
+        loads_json(masked)
     except ValueError:
         structural, _ = mask_pans_in(parsed)
         return dumps(structural).encode("utf-8"), True
@@ -294,8 +297,8 @@ def _mask_bytes(data: bytes | None) -> tuple[bytes | None, bool]:
 _UPSERT_EVENT = (
     "INSERT INTO events (received_at, method, path, query, headers, body, remote, kind, status, verdict,"
     " convention, hmac, object_id, transaction_id, order_id, merchant_order_id, success, pending,"
-    " amount_cents, currency, problem, pan_masked, dedup_key)"
-    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    " amount_cents, currency, problem, pan_masked, dedup_key, truncated)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
     " ON CONFLICT (dedup_key) WHERE dedup_key IS NOT NULL"
     " DO UPDATE SET duplicates = duplicates + 1, last_seen_at = excluded.received_at"
     " RETURNING id, duplicates, pan_masked"
@@ -763,6 +766,7 @@ class Store:
             problem,
             int(masked),
             dedup,
+            int(event.truncated),
         )
         # Text SQLite can store: only forged input holds a lone surrogate (rare: one check
         # over the row's text first).
@@ -1180,6 +1184,7 @@ class NewEvent:
     child: str | None = None  # refund | void | capture for child transactions
     message: str | None = None  # data.message, for a declined deposit's reason
     token: dict[str, Any] | None = None  # TOKEN: the card to save
+    truncated: bool = False  # the body went over --max-body: ``body`` is its first 64 KiB
 
 
 @dataclass(slots=True)
@@ -1218,6 +1223,7 @@ class Event:
     pan_masked: bool
     duplicates: int
     last_seen_at: str | None
+    truncated: bool = False
 
 
 def _opt_bool(value: Any) -> bool | None:
@@ -1231,6 +1237,7 @@ def _event(row: sqlite3.Row) -> Event:
     values["success"] = _opt_bool(values["success"])
     values["pending"] = _opt_bool(values["pending"])
     values["pan_masked"] = bool(values["pan_masked"])
+    values["truncated"] = bool(values["truncated"])
     return Event(**values)
 
 

@@ -470,33 +470,33 @@ class TunnelEvent:
 def probe(
     public_url: str, listener_id: str, *, timeout: float, client: httpx.Client | None = None
 ) -> str | None:
-    """GET ``/healthz`` through the public URL. None when this very listener answered, else
-    what went wrong (never text from the answer itself)."""
+    """GET ``/healthz`` through the public URL (bounded: ``timeout`` in all, a size cap). None
+    when this very listener answered, else what went wrong (never text from the answer)."""
     import httpx
 
-    own = client is None
-    http = client or httpx.Client(timeout=timeout, trust_env=False)
+    from paymobctl import outbound
+
+    http = client or outbound.client()
     try:
-        with http.stream(
-            "GET", f"{public_url}/healthz", headers=PROBE_HEADERS, timeout=timeout
-        ) as response:
-            body = b""
-            for chunk in response.iter_bytes():
-                body += chunk
-                if len(body) > MAX_PROBE_BYTES:
-                    return "the public URL answered with an oversized body"
-            if response.status_code != 200:
-                return f"the public URL answered {response.status_code}"
+        reply = outbound.request(
+            http,
+            "GET",
+            f"{public_url}/healthz",
+            timeout=timeout,
+            max_bytes=MAX_PROBE_BYTES,
+            headers=PROBE_HEADERS,
+        )
     except httpx.TimeoutException:
         return f"no answer through the public URL within {timeout:g} s"
     except httpx.HTTPError as exc:
         return f"the public URL is unreachable ({type(exc).__name__})"
     finally:
-        if own:
+        if client is None:
             http.close()
-
+    if reply.status_code != 200:
+        return f"the public URL answered {reply.status_code}"
     try:
-        answered = json.loads(body).get("listener")
+        answered = reply.json().get("listener")
     except (ValueError, AttributeError):
         answered = None
     if answered != listener_id:

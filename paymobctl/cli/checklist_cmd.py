@@ -123,11 +123,10 @@ def run(
     )
 
     def http_factory(verify: Any) -> Any:
-        import httpx
-
+        from paymobctl import outbound
         from paymobctl.delivery import USER_AGENT
 
-        return httpx.Client(verify=verify, trust_env=False, headers={"User-Agent": USER_AGENT})
+        return outbound.client(verify=verify, user_agent=USER_AGENT)
 
     report = checklist.run(
         options,

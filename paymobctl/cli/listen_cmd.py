@@ -232,6 +232,24 @@ def listen(
     forward_timeout: Annotated[
         float, typer.Option("--forward-timeout", help="Seconds per forward attempt.", min=0.1)
     ] = 10.0,
+    max_body: Annotated[
+        int,
+        typer.Option(
+            "--max-body",
+            min=1024,
+            help="Largest request body in bytes; a bigger one is answered 413 and only its first "
+            "64 KiB are stored (flagged truncated).",
+        ),
+    ] = 1_048_576,
+    read_timeout: Annotated[
+        float,
+        typer.Option(
+            "--read-timeout",
+            min=0.1,
+            help="Seconds a client has to send its request headers, and again its body "
+            "(408 after that).",
+        ),
+    ] = 10.0,
     tunnel: Annotated[
         str | None,
         typer.Option(
@@ -312,7 +330,10 @@ def listen(
         tunnel, tunnel_domain, tunnel_region, install=not no_install, settings=settings
     )
     config = ReceiverConfig(
-        webhook_path=_path(path, "--path"), response_path=_path(response_path, "--response-path")
+        webhook_path=_path(path, "--path"),
+        response_path=_path(response_path, "--response-path"),
+        max_body=max_body,
+        read_timeout=read_timeout,
     )
     targets, routes = _targets(forward_to or []), _routes(forward or [])
     store = rt.store()
@@ -444,6 +465,7 @@ def listen(
             sock,
             on_ready=ready,
             stop=supervisor.supervisor.gave_up if supervisor else None,
+            header_timeout=read_timeout,
         )
     finally:
         if supervisor is not None:

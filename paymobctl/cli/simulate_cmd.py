@@ -177,6 +177,7 @@ def _running_sandbox_target(key: str) -> str | None:
     URL (where its payments go, e.g. your app after `sandbox callbacks --callback-url`); says so."""
     import httpx
 
+    from paymobctl import outbound
     from paymobctl.config import Source
     from paymobctl.sandbox_runtime import find
 
@@ -189,7 +190,10 @@ def _running_sandbox_target(key: str) -> str | None:
     if running is None:
         return None
     try:
-        urls = httpx.get(f"{running.url}/_sandbox/callbacks", timeout=2, trust_env=False).json()
+        with outbound.client() as http:
+            urls = outbound.request(
+                http, "GET", f"{running.url}/_sandbox/callbacks", timeout=2
+            ).json()
     except (httpx.HTTPError, ValueError):
         return None
     name = "response_url" if key == "response_callback_url" else "callback_url"

@@ -61,7 +61,7 @@ def intention_urls(settings: Settings, listener: ListenerRecord | None) -> Inten
     local URL only when the Paymob server is on this machine, e.g. the sandbox).
 
     Paymob's Intention API: ``notification_url``/``redirection_url`` override the integration's
-    processed/response callback URLs for card payments (../shared/paymob-reference.md §5.1);
+    processed/response callback URLs for card payments (docs/paymob.md §5.1);
     whether TOKEN callbacks follow them is disputed between doc versions (§5.4)."""
     explicit = {"flag", "env", ".env", "profile"}
 

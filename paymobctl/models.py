@@ -277,3 +277,20 @@ def parse_since(text: str, now: datetime) -> str:
 def masked_pan_display(last4: str) -> str:
     """Paymob's TOKEN ``masked_pan`` form (reference §7.3)."""
     return f"xxxx-xxxx-xxxx-{last4}"
+
+
+def is_local(host: str) -> bool:
+    """A loopback host name or address (what only this machine can reach)."""
+    return (
+        host in ("localhost", "127.0.0.1", "::1")
+        or host.startswith("127.")
+        or host.endswith(".localhost")
+    )
+
+
+TUNNEL_HOST_MARKERS = ("ngrok", "trycloudflare", "localtunnel", "serveo")
+
+
+def is_tunnel_host(host: str) -> bool:
+    """A development tunnel's host (ngrok, Cloudflare quick tunnels, localtunnel, serveo)."""
+    return any(marker in host for marker in TUNNEL_HOST_MARKERS)

@@ -12,14 +12,17 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 from paymobctl.client import Billing, Checkout, PaymobClient
 from paymobctl.errors import ApiError, ConfigError, NetworkError, PaymobctlError, UsageError
+from paymobctl.models import is_local
 
 if TYPE_CHECKING:
     import httpx
 
     from paymobctl.config import Settings
+    from paymobctl.runfile import ListenerRecord
     from paymobctl.store import Deposit, PaymentMethod, Store
 
 
@@ -45,10 +48,62 @@ class DepositRequest:
     expiration: int = 3600
 
 
+@dataclass(frozen=True)
+class IntentionUrls:
+    notification_url: str | None  # None: the integration's callback URLs apply
+    redirection_url: str | None
+    note: str | None = None  # what to tell the user about where they came from
+
+
+def intention_urls(settings: Settings, listener: ListenerRecord | None) -> IntentionUrls:
+    """An intention's ``notification_url``/``redirection_url``: the configured ones (flag, env,
+    .env, profile), else those of the running ``paymobctl listen`` (its public tunnel URL; its
+    local URL only when the Paymob server is on this machine, e.g. the sandbox).
+
+    Paymob's Intention API: ``notification_url``/``redirection_url`` override the integration's
+    processed/response callback URLs for card payments (docs/paymob.md §5.1);
+    whether TOKEN callbacks follow them is disputed between doc versions (§5.4)."""
+    explicit = {"flag", "env", ".env", "profile"}
+
+    def configured(key: str) -> str | None:
+        found = settings.values.get(key)
+        return str(found.value) if found and found.source.value in explicit else None
+
+    notification = configured("processed_callback_url")
+    redirection = configured("response_callback_url")
+    if listener is None or (notification and redirection):
+        return IntentionUrls(notification, redirection)
+    base = listener.public_url
+    where = f"the running listener's tunnel ({listener.public_url})"
+    if base is None and is_local(urlsplit(settings.base_url).hostname or ""):
+        base, where = listener.local_url, f"the running listener ({listener.local_url})"
+    if base is None:
+        return IntentionUrls(
+            notification,
+            redirection,
+            f"a listener is running at {listener.local_url} but without a public URL, which "
+            f"{settings.base_url} cannot reach: the integration's callback URLs apply "
+            "(start it with --tunnel ngrok)",
+        )
+    notification = notification or f"{base}{listener.webhook_path}"
+    redirection = redirection or f"{base}{listener.response_path}"
+    return IntentionUrls(
+        notification,
+        redirection,
+        f"notification_url {notification} and redirection_url {redirection}: from {where}, "
+        "since none are configured",
+    )
+
+
 def create_deposit(
-    client: PaymobClient, settings: Settings, store: Store, request: DepositRequest
+    client: PaymobClient,
+    settings: Settings,
+    store: Store,
+    request: DepositRequest,
+    urls: IntentionUrls | None = None,
 ) -> Deposit:
-    """Create the checkout and record the deposit as pending."""
+    """Create the checkout and record the deposit as pending (``urls``: the intention flow's
+    callback URLs, by default the configured ones)."""
     integration = settings.require_int("integration_id", purpose="a deposit")
     expires = (datetime.now(UTC) + timedelta(seconds=request.expiration)).isoformat(
         timespec="seconds"
@@ -73,9 +128,7 @@ def create_deposit(
     checkout: Checkout
     if request.flow == "intention":
         settings.require("secret_key", "public_key", purpose="the Intention flow")
-        callback = settings.values.get("processed_callback_url")
-        response = settings.values.get("response_callback_url")
-        explicit = {"flag", "env", ".env", "profile"}
+        chosen = urls or intention_urls(settings, None)
         checkout = client.intention_checkout(
             amount_cents=request.amount_cents,
             currency=request.currency,
@@ -84,12 +137,8 @@ def create_deposit(
             # Always a reference: it comes back as merchant_order_id in callbacks and inquiries,
             # which is how a deposit whose order id the answer lacked finds its order later.
             merchant_order_id=request.merchant_order_id or new_reference(),
-            notification_url=callback.value
-            if callback and callback.source.value in explicit
-            else None,
-            redirection_url=response.value
-            if response and response.source.value in explicit
-            else None,
+            notification_url=chosen.notification_url,
+            redirection_url=chosen.redirection_url,
             expiration=request.expiration,
         )
     elif request.flow == "legacy":

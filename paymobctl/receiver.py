@@ -581,6 +581,7 @@ def create_app(
     config: ReceiverConfig | None = None,
     forwarder: Forwarder | None = None,
     sink: Sink | None = None,
+    health: Callable[[], Mapping[str, Any]] | None = None,
 ) -> ReceiverApp:
     """The receiver app. Store, secret, forwarder and sink are injected; nothing global.
 
@@ -599,9 +600,14 @@ def create_app(
             if forwarder is not None:
                 await forwarder.close()
 
+    async def healthz_with_state(request: Request) -> Response:
+        del request
+        assert health is not None
+        return JSONResponse({"status": "ok", **health()})
+
     starlette = Starlette(
         routes=[
-            Route("/healthz", healthz),
+            Route("/healthz", healthz if health is None else healthz_with_state),
             *(Route(path, browser_noise, methods=["GET", "HEAD"]) for path in BROWSER_NOISE),
             Mount("/", app=receiver),
         ],

@@ -311,7 +311,15 @@ def deposit(
             flow=flow,
             expiration=expiration,
         )
-        created = create_deposit(client, settings, rt.store(), request)
+        urls = None
+        if flow == "intention":
+            from paymobctl.payments import intention_urls
+            from paymobctl.runfile import read_listener
+
+            urls = intention_urls(settings, read_listener())
+            if urls.note:
+                rt.out.info(urls.note)
+        created = create_deposit(client, settings, rt.store(), request, urls)
         if open_:
             _open_in_browser(created.checkout_url)
         if rt.json and not wait:

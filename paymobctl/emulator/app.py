@@ -17,7 +17,7 @@ from starlette.routing import Route
 from paymobctl import callbacks
 from paymobctl.config import check_url
 from paymobctl.delivery import RetryPolicy
-from paymobctl.emulator import cards, pages
+from paymobctl.emulator import cards, dashboard, pages
 from paymobctl.emulator.notifier import DEFAULT_POLICY, DEFAULT_TIMEOUT, Notifier
 from paymobctl.emulator.state import (
     Completion,
@@ -606,6 +606,7 @@ def create_app(
         Route("/_sandbox/deliveries", admin_deliveries),
         Route("/_sandbox/kiosk/{reference}/pay", admin_kiosk, methods=["POST"]),
         Route("/_sandbox/drain", admin_drain, methods=["POST"]),
+        *dashboard.routes(),
     ]
     app = Starlette(routes=routes, lifespan=lifespan)
     app.state.sandbox = sandbox

@@ -1835,6 +1835,21 @@ class Sandbox:
         self._save("delivery", item.id, item)
         return item
 
+    def resend(self, delivery_id: int) -> Outbound:
+        """Queue a callback again as a new delivery: the same body, signed afresh (the URL
+        kept no hmac). The dashboard's "resend" — what Paymob's dashboard offers for a
+        transaction's callback."""
+        item = self.deliveries.get(delivery_id)
+        if item is None:
+            raise SandboxError(404, {"detail": f"No delivery {delivery_id}"})
+        document = json.loads(item.body) if item.body else None
+        if not isinstance(document, dict) or not isinstance(document.get("obj"), dict):
+            raise SandboxError(400, {"detail": f"Delivery {delivery_id} has no callback body"})
+        kind = CallbackKind(item.kind)
+        digest = signing.compute(kind, document["obj"], self.creds.hmac_secret)
+        request = delivery.post_json(callbacks.with_query(item.url, f"hmac={digest}"), document)
+        return self._queue(kind, item.url, request, item.transaction_id)
+
 
 class StorePersistence:
     """Keeps the sandbox's objects in a paymobctl SQLite store (``paymobctl sandbox --state PATH``)."""

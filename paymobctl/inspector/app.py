@@ -174,7 +174,7 @@ class Inspector:
 
     async def replay(self, request: Request) -> Response:
         event = self._event(request)
-        form = await request.form()
+        form = await web.small_form(request)
         if not self.token.accepts(request, form.get("token")):
             return PlainTextResponse("forbidden: missing or wrong page token", status_code=403)
         if event is None:
@@ -205,7 +205,7 @@ class Inspector:
 
     async def copy(self, request: Request) -> Response:
         event = self._event(request)
-        form = await request.form()
+        form = await web.small_form(request)
         if not self.token.accepts(request, form.get("token")):
             return PlainTextResponse("forbidden: missing or wrong page token", status_code=403)
         if event is None:

@@ -12,6 +12,7 @@ import ipaddress
 import secrets
 from html import escape
 from importlib import resources
+from urllib.parse import parse_qs
 
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
@@ -106,6 +107,21 @@ class ActionToken:
         return isinstance(supplied, str) and hmac.compare_digest(
             supplied.encode(), self.value.encode()
         )
+
+
+MAX_FORM = 65_536
+
+
+async def small_form(request: Request) -> dict[str, str]:
+    """A bounded ``application/x-www-form-urlencoded`` body (the pages' forms are tiny)."""
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > MAX_FORM:
+            return {}
+        chunks.append(chunk)
+    text = b"".join(chunks).decode("utf-8", "replace")
+    return {k: v[0] for k, v in parse_qs(text, keep_blank_values=True).items()}
 
 
 def _origin(request: Request) -> str:

@@ -143,7 +143,8 @@ SECURITY_HEADERS = {
     "content-security-policy": "default-src 'self'; img-src 'self' data:; style-src 'self'; "
     "script-src 'self'; connect-src 'self'; frame-ancestors 'none'; form-action 'self'",
     "x-content-type-options": "nosniff",
-    "referrer-policy": "no-referrer",
+    # not no-referrer: with it a browser sends "Origin: null" on form POSTs, failing our check
+    "referrer-policy": "same-origin",
     "cache-control": "no-store",
 }
 

@@ -113,7 +113,8 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
         pytest.skip(f"no chromium at {CHROMIUM} (apt-get install -y chromium)")
     sync_api = pytest.importorskip("playwright.sync_api")
     shots_dir = os.environ.get("PAYMOBCTL_SCREENSHOTS")
-    shots = Path(shots_dir) if shots_dir else None
+    # Relative to the repository: the tests run in a temporary working directory.
+    shots = Path(__file__).resolve().parents[1] / shots_dir if shots_dir else None
     if shots is not None:
         shots.mkdir(parents=True, exist_ok=True)
     store = Store(tmp_path_factory.mktemp("browser") / "listen.db")
@@ -290,5 +291,6 @@ def test_dashboard_refund_and_resend(world: World) -> None:
     deliveries.last.locator("button", has_text="Resend").click()
     page.wait_for_selector(f"#{first} .result.ok")
     deliveries.nth(count).wait_for()  # the resent callback's new delivery, live
+    page.evaluate("window.scrollTo(0, 0)")
     world.shot(page, "sandbox-dashboard")
     page.context.close()

@@ -283,7 +283,28 @@ def test_live_rows_are_polled_from_the_store_by_id(setup: Setup) -> None:
     chunks = asyncio.run(main())
     assert chunks[0] == "retry: 500\n\n"
     assert chunks[-1].startswith("id: 2\nevent: row\ndata: <tr id=\"event-2\">")
-    assert "id: 1\n\n" in chunks
+    assert "event-1" not in "".join(chunks)  # filtered out
+
+
+def test_a_burst_streams_only_the_newest_rows_and_says_how_many_it_skipped(setup: Setup) -> None:
+    from paymobctl.inspector import app as inspector_app
+
+    inspector = setup.app.starlette.routes[1].app.app.state.inspector
+    many = [transaction(order_id=1000 + n) for n in range(inspector_app.BURST_ROWS + 5)]
+
+    async def main() -> list[str]:
+        transport = httpx.ASGITransport(app=setup.app, client=("127.0.0.1", 1))
+        async with httpx.AsyncClient(transport=transport, base_url=LOCAL) as http:
+            for cb in many:
+                await post(http, cb, cb.sign(SECRET))
+        stream = inspector.rows(EventFilter(), 0, lambda: False, seconds=0.1)
+        return [chunk async for chunk in stream]
+
+    chunks = asyncio.run(main())
+    assert "event: skipped\ndata: 5\n\n" in chunks
+    rows = [c for c in chunks if "event: row" in c]
+    assert len(rows) == inspector_app.BURST_ROWS
+    assert rows[0].startswith("id: 6\n") and rows[-1].startswith(f"id: {len(many)}\n")
 
 
 def test_deposits_and_saved_cards_views_show_stored_masked_values(setup: Setup) -> None:

@@ -25,7 +25,11 @@ if TYPE_CHECKING:
 PATH = BASE + "/"
 SCAN_LIMIT = 1000  # the list and the search look at the newest 1000 requests
 LIST_LIMIT = 200
-POLL_SECONDS = 0.25  # live rows: one indexed "id > last" query per connected page per tick
+# Live rows: one indexed "id > last" query per connected page per tick, at most BURST_ROWS rows
+# (the newest) rendered per tick. A burst of thousands per second is not something to read
+# row by row: the page is told how many it skipped, and a reload lists them all.
+POLL_SECONDS = 0.5
+BURST_ROWS = 20
 STREAM_SECONDS = 60.0  # a stream ends after this; EventSource reconnects with Last-Event-ID
 REPLAY_TIMEOUT = 10.0
 NAV = [("Events", PATH), ("Deposits", f"{BASE}/deposits"), ("Saved cards", f"{BASE}/cards")]
@@ -114,12 +118,16 @@ class Inspector:
                 check = await check
             if check:
                 return
-            for event in self.store.events(after_id=after, ascending=True, limit=100):
-                after = event.id
-                if chosen.matches(event):
-                    yield f"id: {event.id}\nevent: row\ndata: {views.event_row(event)}\n\n"
-                else:
-                    yield f"id: {event.id}\n\n"
+            newest = self.store.events(after_id=after, limit=BURST_ROWS)  # newest first
+            if newest:
+                skipped = newest[-1].id - after - 1
+                after = newest[0].id
+                if skipped > 0:
+                    yield f"event: skipped\ndata: {skipped}\n\n"
+                for event in reversed(newest):
+                    if chosen.matches(event):
+                        yield f"id: {event.id}\nevent: row\ndata: {views.event_row(event)}\n\n"
+                yield f"id: {after}\n\n"
             await asyncio.sleep(POLL_SECONDS)
 
     def _event(self, request: Request) -> Event | None:

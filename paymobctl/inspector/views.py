@@ -86,7 +86,7 @@ def event_row(event: Event) -> str:
         f'<tr id="event-{event.id}"><td class=num><a href="{BASE}/events/{event.id}">#{event.id}</a></td>'
         f'<td class="hide-narrow small muted">{e(event.received_at[11:23])}</td>'
         f"<td>{e(event.method)} {e(event.kind)}{dup}</td>"
-        f"<td class=num>{e(event.transaction_id)}</td><td class=num>{e(event.order_id)}</td>"
+        f'<td class="num hide-narrow">{e(event.transaction_id)}</td><td class=num>{e(event.order_id)}</td>'
         f'<td class="num hide-narrow">{e(amount(event.amount_cents, event.currency))}</td>'
         f"<td>{_state(event)} {verdict_badge(event.verdict)}</td>"
         f'<td><span class="badge {status_css}">{event.status}</span></td></tr>'
@@ -119,8 +119,8 @@ def events_page(events: Sequence[Event], chosen: EventFilter, deposits: Sequence
         "<code>paymobctl simulate</code>) at this listener; new requests appear here live.</td></tr>"
     )
     return (
-        f"<h1>Events</h1>{form}<div class=scroll><table><thead><tr><th>#</th>"
-        '<th class=hide-narrow>time</th><th>request</th><th>transaction</th><th>order</th>'
+        f"<h1>Events</h1>{form}<div id=skipped class=warn hidden></div><div class=scroll><table><thead><tr><th>#</th>"
+        '<th class=hide-narrow>time</th><th>request</th><th class=hide-narrow>transaction</th><th>order</th>'
         "<th class=hide-narrow>amount</th><th>verdict</th><th>answer</th></tr></thead>"
         f'<tbody id=rows>{rows}</tbody></table></div>'
         '<p class="small muted">Newest first; the latest 1000 requests are searched. Values are '

@@ -170,7 +170,7 @@ def layout(
         "<!doctype html><html lang=en><head><meta charset=utf-8>"
         '<meta name=viewport content="width=device-width,initial-scale=1">'
         f'<meta name=paymobctl-token content="{escape(token.value)}">'
-        f"<title>{escape(title)} — {escape(product)}</title>"
+        f"<title>{escape(title)} — {escape(product)}</title><link rel=icon href=\"data:,\">"
         f'<link rel=stylesheet href="{escape(base)}/static/ui.css">'
         f'<script defer src="{escape(base)}/static/ui.js"></script></head>'
         f"<body{live_attr}><header><strong>{escape(product)}</strong>"

@@ -25,6 +25,14 @@
         rows.insertBefore(fragment, rows.firstChild);
       }
     });
+    source.addEventListener("skipped", function (e) {
+      var note = document.getElementById("skipped");
+      if (note) {
+        note.hidden = false;
+        note.dataset.count = String(Number(note.dataset.count || 0) + Number(e.data));
+        note.textContent = note.dataset.count + " more requests arrived during a burst; reload to list them all.";
+      }
+    });
   }
 
   // Sandbox dashboard: <section data-poll="URL"> is re-rendered by the server every second.

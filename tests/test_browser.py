@@ -40,7 +40,9 @@ BILLING = {
     "apartment": "NA", "floor": "NA", "street": "NA", "building": "NA", "shipping_method": "NA",
     "postal_code": "NA", "city": "NA", "country": "EG", "state": "NA",
 }  # fmt: skip
-FAST = RetryPolicy(attempts=2, first_delay=0.05, factor=2, max_delay=0.1, retry_on=frozenset({"non-2xx"}))
+FAST = RetryPolicy(
+    attempts=2, first_delay=0.05, factor=2, max_delay=0.1, retry_on=frozenset({"non-2xx"})
+)
 
 
 @dataclass
@@ -85,7 +87,9 @@ class World:
 
     def checkout(self, page: Any, **key: Any) -> None:
         token = self.payment_key(**key)
-        page.goto(f"{self.sandbox}/api/acceptance/iframes/{SANDBOX.iframe_id}?payment_token={token}")
+        page.goto(
+            f"{self.sandbox}/api/acceptance/iframes/{SANDBOX.iframe_id}?payment_token={token}"
+        )
 
     def drain(self) -> None:
         httpx.post(f"{self.sandbox}/_sandbox/drain?timeout=10")

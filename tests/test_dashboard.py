@@ -90,7 +90,9 @@ def test_refund_void_capture_need_the_token_and_follow_the_sandbox_rules() -> No
         txn = await paid(http)
         token = await page_token(http)
         url = "/_sandbox/dashboard/refund"
-        assert (await http.post(url, **action("nope", transaction_id=txn, amount_cents=100))).status_code == 403
+        assert (
+            await http.post(url, **action("nope", transaction_id=txn, amount_cents=100))
+        ).status_code == 403
         forged = await http.post(
             url, json={"token": token, "transaction_id": txn, "amount_cents": 100},
             headers={"Origin": "https://evil.example"},
@@ -135,7 +137,9 @@ def test_dashboard_is_loopback_only() -> None:
         for headers in ({"Host": "sandbox.example.com"}, {"X-Forwarded-For": "203.0.113.1"}):
             statuses.append((await http.get("/_sandbox/", headers=headers)).status_code)
             statuses.append(
-                (await http.post("/_sandbox/dashboard/resend", json={}, headers=headers)).status_code
+                (
+                    await http.post("/_sandbox/dashboard/resend", json={}, headers=headers)
+                ).status_code
             )
         return statuses
 

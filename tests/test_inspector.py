@@ -25,7 +25,7 @@ from paymobctl.store import Store
 SECRET = "inspector-test-hmac-secret"
 WEBHOOK = "/api/payments/webhook/"
 LOCAL = "http://127.0.0.1:8000"
-ATTACK = "<script>alert(1)</script>\"><img src=x onerror=alert(2)>"
+ATTACK = '<script>alert(1)</script>"><img src=x onerror=alert(2)>'
 
 
 @dataclass
@@ -99,7 +99,7 @@ def test_events_list_and_event_page_with_signed_fields_and_explanation(setup: Se
         # The event page: request, headers, body with the signed fields marked, explanation.
         valid = (await http.get(f"/_paymobctl/events/{valid_id}")).text
         assert "VALID (null rendering: empty)" in valid
-        assert '<mark title=signed>  &quot;amount_cents&quot;' in valid.replace("    ", "  ")
+        assert "<mark title=signed>  &quot;amount_cents&quot;" in valid.replace("    ", "  ")
         assert "shop-42" in valid and "content-type" in valid
         invalid = (await http.get(f"/_paymobctl/events/{invalid_id}")).text
         assert "INVALID" in invalid and "signed string" in invalid
@@ -216,7 +216,9 @@ def test_actions_need_the_page_token_and_same_origin(setup: Setup) -> None:
         forged = await http.post(url, data={**target, "token": "test-token"}, headers=other)
         assert forged.status_code == 403
         cross = {"Sec-Fetch-Site": "cross-site"}
-        assert (await http.post(url, data={**target, "token": "test-token"}, headers=cross)).status_code == 403
+        assert (
+            await http.post(url, data={**target, "token": "test-token"}, headers=cross)
+        ).status_code == 403
         assert not setup.replayed
         same = {"Origin": LOCAL}
         done = await http.post(url, data={**target, "token": "test-token"}, headers=same)
@@ -234,7 +236,9 @@ def test_actions_need_the_page_token_and_same_origin(setup: Setup) -> None:
 
 
 def test_copy_as_curl_and_simulate_command(setup: Setup, cli: Any) -> None:
-    cb = transaction(Outcome.DECLINED, order_id=4242, merchant_order_id="shop 7", amount_cents=15050)
+    cb = transaction(
+        Outcome.DECLINED, order_id=4242, merchant_order_id="shop 7", amount_cents=15050
+    )
 
     async def work(http: httpx.AsyncClient) -> tuple[str, str, int]:
         event_id = await post(http, cb, cb.sign(SECRET))
@@ -282,7 +286,7 @@ def test_live_rows_are_polled_from_the_store_by_id(setup: Setup) -> None:
 
     chunks = asyncio.run(main())
     assert chunks[0] == "retry: 500\n\n"
-    assert chunks[-1].startswith("id: 2\nevent: row\ndata: <tr id=\"event-2\">")
+    assert chunks[-1].startswith('id: 2\nevent: row\ndata: <tr id="event-2">')
     assert "event-1" not in "".join(chunks)  # filtered out
 
 

@@ -53,7 +53,7 @@ def _status(txn: Transaction) -> tuple[str, str]:
 def _action_form(path: str, fields: str, label: str) -> str:
     return (
         f'<form class=inline data-json="{BASE}/dashboard/{path}" method=post>'
-        f'{fields}<button type=submit class=secondary>{e(label)}</button></form>'
+        f"{fields}<button type=submit class=secondary>{e(label)}</button></form>"
     )
 
 
@@ -88,33 +88,39 @@ def _transaction_row(txn: Transaction) -> str:
 def live_html(sandbox: Sandbox) -> str:
     """The refreshed part of the page: three tables, newest first."""
     orders = sorted(sandbox.orders.values(), key=lambda o: o.id, reverse=True)[:LIMIT]
-    order_rows = "".join(
-        f"<tr><td class=num>{o.id}</td><td>{e(o.merchant_order_id)}</td>"
-        f"<td class=num>{e(_money(o.amount_cents, o.currency))}</td>"
-        f"<td class=num>{e(_money(o.paid_amount_cents, o.currency))}</td></tr>"
-        for o in orders
-    ) or "<tr><td colspan=4 class=muted>No orders yet.</td></tr>"
+    order_rows = (
+        "".join(
+            f"<tr><td class=num>{o.id}</td><td>{e(o.merchant_order_id)}</td>"
+            f"<td class=num>{e(_money(o.amount_cents, o.currency))}</td>"
+            f"<td class=num>{e(_money(o.paid_amount_cents, o.currency))}</td></tr>"
+            for o in orders
+        )
+        or "<tr><td colspan=4 class=muted>No orders yet.</td></tr>"
+    )
     txns = sorted(sandbox.transactions.values(), key=lambda t: t.id, reverse=True)[:LIMIT]
     txn_rows = "".join(_transaction_row(t) for t in txns) or (
         "<tr><td colspan=6 class=muted>No transactions yet.</td></tr>"
     )
     deliveries = sorted(sandbox.deliveries.values(), key=lambda d: d.id, reverse=True)[:LIMIT]
-    delivery_rows = "".join(
-        f'<tr id="delivery-{d.id}"><td class=num>{d.id}</td><td>{e(d.kind)}</td>'
-        f"<td class=num>{e(d.transaction_id)}</td><td><code>{e(d.url)}</code></td>"
-        f'<td><span class="badge {"ok" if d.state == "delivered" else ("bad" if d.state == "failed" else "warn")}">{e(d.state)}</span> '
-        + (
-            e(
-                f"{d.attempts[-1].status or d.attempts[-1].error} · {len(d.attempts)} attempt(s)"
+    delivery_rows = (
+        "".join(
+            f'<tr id="delivery-{d.id}"><td class=num>{d.id}</td><td>{e(d.kind)}</td>'
+            f"<td class=num>{e(d.transaction_id)}</td><td><code>{e(d.url)}</code></td>"
+            f'<td><span class="badge {"ok" if d.state == "delivered" else ("bad" if d.state == "failed" else "warn")}">{e(d.state)}</span> '
+            + (
+                e(f"{d.attempts[-1].status or d.attempts[-1].error} · {len(d.attempts)} attempt(s)")
+                if d.attempts
+                else ""
             )
-            if d.attempts
-            else ""
+            + "</td><td>"
+            + _action_form(
+                "resend", f'<input type=hidden name=delivery_id value="{d.id}">', "Resend"
+            )
+            + '<div class="result"></div></td></tr>'
+            for d in deliveries
         )
-        + "</td><td>"
-        + _action_form("resend", f'<input type=hidden name=delivery_id value="{d.id}">', "Resend")
-        + '<div class="result"></div></td></tr>'
-        for d in deliveries
-    ) or "<tr><td colspan=6 class=muted>No callbacks delivered yet.</td></tr>"
+        or "<tr><td colspan=6 class=muted>No callbacks delivered yet.</td></tr>"
+    )
     return (
         "<h2>Transactions</h2><div class=scroll><table><thead><tr><th>#</th><th>kind</th>"
         "<th>order</th><th>amount</th><th>status</th><th>actions</th></tr></thead>"
@@ -131,16 +137,16 @@ def _page(sandbox: Sandbox, token: web.ActionToken) -> str:
     urls = sandbox.callback_urls()
     settings = (
         '<div class=panel><form class=inline data-json="/_sandbox/callbacks" method=post>'
-        '<label>processed callback <input type=url name=callback_url '
+        "<label>processed callback <input type=url name=callback_url "
         f'value="{e(urls["callback_url"] or "")}" placeholder="http://127.0.0.1:8000/api/payments/webhook/"></label>'
-        '<label>response callback <input type=url name=response_url '
+        "<label>response callback <input type=url name=response_url "
         f'value="{e(urls["response_url"] or "")}" placeholder="http://127.0.0.1:8000/api/payments/response/"></label>'
         '<button type=submit>Save callback URLs</button><div class="result"></div></form></div>'
     )
     body = (
         "<h1>Sandbox dashboard</h1>"
         '<p class="small muted">Test mode only: nothing here reaches Paymob. Lists refresh every second.</p>'
-        f"{settings}<section id=live data-poll=\"{BASE}/live\">{live_html(sandbox)}</section>"
+        f'{settings}<section id=live data-poll="{BASE}/live">{live_html(sandbox)}</section>'
     )
     return web.layout(
         title="Dashboard",
@@ -194,7 +200,9 @@ def routes(token: web.ActionToken | None = None) -> list[Route]:
     async def asset(request: Request) -> Response:
         return web.asset(request.path_params["name"])
 
-    def action(run: Callable[[Request, dict[str, Any]], Awaitable[str]]) -> Callable[[Request], Awaitable[Response]]:
+    def action(
+        run: Callable[[Request, dict[str, Any]], Awaitable[str]],
+    ) -> Callable[[Request], Awaitable[Response]]:
         async def handler(request: Request) -> Response:
             try:
                 body = await _action_body(request, token)

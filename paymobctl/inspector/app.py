@@ -148,7 +148,12 @@ class Inspector:
         return effects
 
     def event_response(
-        self, request: Request, event: Event, message: str | None = None, *, ok: bool = True,
+        self,
+        request: Request,
+        event: Event,
+        message: str | None = None,
+        *,
+        ok: bool = True,
         status: int = 200,
     ) -> Response:
         found = commands.payload(event)
@@ -188,14 +193,19 @@ class Inspector:
         if event is None:
             return self.page(request, "Not found", "<h1>No such event</h1>")
         if event.kind not in commands.REPLAYABLE:
-            return self.event_response(request, event, "not a callback: nothing to replay", ok=False, status=400)
+            return self.event_response(
+                request, event, "not a callback: nothing to replay", ok=False, status=400
+            )
         target = str(form.get("to", "")).strip()
         try:
             check_url(target)
         except ValueError as exc:
             return self.event_response(
-                request, event, f"replay target: {exc} (e.g. http://127.0.0.1:8001/api/payments/webhook/)",
-                ok=False, status=400,
+                request,
+                event,
+                f"replay target: {exc} (e.g. http://127.0.0.1:8001/api/payments/webhook/)",
+                ok=False,
+                status=400,
             )
         async with self.client_factory() as client:
             result = await commands.replay(

@@ -106,23 +106,23 @@ def events_page(events: Sequence[Event], chosen: EventFilter, deposits: Sequence
     deposit_ids = [str(d.id) for d in deposits]
     form = (
         f'<form class=filters method=get action="{BASE}/">'
-        f'<label>type<select name=type>{_options(KINDS, chosen.kind, "any")}</select></label>'
-        f'<label>HMAC<select name=verdict>{_options(VERDICTS, chosen.verdict, "any")}</select></label>'
-        f'<label>deposit<select name=deposit>{_options(deposit_ids, chosen.deposit, "any")}</select></label>'
+        f"<label>type<select name=type>{_options(KINDS, chosen.kind, 'any')}</select></label>"
+        f"<label>HMAC<select name=verdict>{_options(VERDICTS, chosen.verdict, 'any')}</select></label>"
+        f"<label>deposit<select name=deposit>{_options(deposit_ids, chosen.deposit, 'any')}</select></label>"
         f'<label>order / transaction id<input type=text name=q value="{e(chosen.q)}" '
         'inputmode=numeric placeholder="e.g. 301234567"></label>'
-        '<button type=submit>Filter</button>'
+        "<button type=submit>Filter</button>"
         f'<a class=small href="{BASE}/">clear</a></form>'
     )
     rows = "".join(event_row(event) for event in events) or (
-        '<tr class=empty><td colspan=8 class=muted>No events yet. Point Paymob (or '
+        "<tr class=empty><td colspan=8 class=muted>No events yet. Point Paymob (or "
         "<code>paymobctl simulate</code>) at this listener; new requests appear here live.</td></tr>"
     )
     return (
         f"<h1>Events</h1>{form}<div id=skipped class=warn hidden></div><div class=scroll><table><thead><tr><th>#</th>"
-        '<th class=hide-narrow>time</th><th>request</th><th class=hide-narrow>transaction</th><th>order</th>'
+        "<th class=hide-narrow>time</th><th>request</th><th class=hide-narrow>transaction</th><th>order</th>"
         "<th class=hide-narrow>amount</th><th>verdict</th><th>answer</th></tr></thead>"
-        f'<tbody id=rows>{rows}</tbody></table></div>'
+        f"<tbody id=rows>{rows}</tbody></table></div>"
         '<p class="small muted">Newest first; the latest 1000 requests are searched. Values are '
         "shown as stored: full card numbers were masked before storage.</p>"
     )
@@ -157,11 +157,11 @@ def _json_html(value: Any, path: str, signed: frozenset[str], indent: int = 0) -
 
 def body_html(event: Event) -> str:
     if event.kind == "RESPONSE" or (event.method == "GET" and event.query):
-        signed = {f.get_key for f in signing.fields_for(CallbackKind.RESPONSE)}
-        signed |= {a for f in signing.fields_for(CallbackKind.RESPONSE) for a in f.get_aliases}
+        keys = {f.get_key for f in signing.fields_for(CallbackKind.RESPONSE)}
+        keys |= {a for f in signing.fields_for(CallbackKind.RESPONSE) for a in f.get_aliases}
         pairs = parse_qsl(event.query, keep_blank_values=True)
         rows = "".join(
-            f"<tr><td>{'<mark title=signed>' + e(k) + '</mark>' if k in signed else e(k)}</td>"
+            f"<tr><td>{'<mark title=signed>' + e(k) + '</mark>' if k in keys else e(k)}</td>"
             f"<td><code>{e(v)}</code></td></tr>"
             for k, v in pairs
         )
@@ -178,14 +178,18 @@ def body_html(event: Event) -> str:
         signed = frozenset(
             f"obj.{f.post_path}" for f in signing.fields_for(CallbackKind(event.kind))
         )
-    legend = ' <span class="badge"><mark>highlighted</mark> = signed by the HMAC</span>' if signed else ""
+    legend = (
+        ' <span class="badge"><mark>highlighted</mark> = signed by the HMAC</span>'
+        if signed
+        else ""
+    )
     return f"<h2>Body{legend}</h2><pre>{_json_html(document, '', signed)}</pre>"
 
 
 def explanation_html(exp: signing.Explanation | None, event: Event) -> str:
     """The same explanation as ``paymobctl hmac verify --explain`` (``signing.explain``)."""
     if exp is None:
-        return '<h2>HMAC</h2><p class=muted>Not a callback: no signature to explain.</p>'
+        return "<h2>HMAC</h2><p class=muted>Not a callback: no signature to explain.</p>"
     rows = []
     for index, f in enumerate(exp.fields, start=1):
         if f.missing:
@@ -195,13 +199,17 @@ def explanation_html(exp: signing.Explanation | None, event: Event) -> str:
         else:
             value = signing.render_value(f.raw)
         key = f.name if f.used_key in (None, f.name) else f"{f.name} (read from {f.used_key})"
-        rows.append(f"<tr><td class=num>{index}</td><td>{e(key)}</td><td><code>{e(value)}</code></td></tr>")
+        rows.append(
+            f"<tr><td class=num>{index}</td><td>{e(key)}</td><td><code>{e(value)}</code></td></tr>"
+        )
     if exp.valid:
         convention = exp.convention.value if exp.convention else "empty"
         result = f'<div class="ok">VALID (null rendering: {e(convention)})</div>'
     else:
         result = '<div class="bad">INVALID: the received HMAC is not the one computed with this listener\'s secret</div>'
-    diagnoses = "".join(f"<li>{e(d.message)} <span class=badge>{e(d.code)}</span></li>" for d in exp.diagnoses)
+    diagnoses = "".join(
+        f"<li>{e(d.message)} <span class=badge>{e(d.code)}</span></li>" for d in exp.diagnoses
+    )
     return (
         f"<h2>HMAC {verdict_badge(event.verdict)}</h2>{result}"
         f'<ul class="diagnoses">{diagnoses}</ul>'
@@ -237,7 +245,11 @@ def event_page(
         ("type", e(event.kind)),
         ("answered", f"{event.status}" + (f" — {e(event.problem)}" if event.problem else "")),
         ("transaction", e(event.transaction_id)),
-        ("order", e(event.order_id) + (f" ({e(event.merchant_order_id)})" if event.merchant_order_id else "")),
+        (
+            "order",
+            e(event.order_id)
+            + (f" ({e(event.merchant_order_id)})" if event.merchant_order_id else ""),
+        ),
         ("amount", e(amount(event.amount_cents, event.currency))),
         ("state", _state(event) or "—"),
         (
@@ -249,7 +261,12 @@ def event_page(
         ("effect", e("; ".join(effects)) if effects else "none"),
     ]
     if event.pan_masked:
-        facts.append(("card number", '<span class="badge warn">a full card number was masked before storage</span>'))
+        facts.append(
+            (
+                "card number",
+                '<span class="badge warn">a full card number was masked before storage</span>',
+            )
+        )
     headers = "".join(
         f"<tr><td>{e(k)}</td><td><code>{e(v)}</code></td></tr>" for k, v in event.headers
     )
@@ -279,7 +296,7 @@ def event_page(
             "<button type=submit>Replay</button></form>"
             f'<form class=inline method=post data-copy action="{BASE}/events/{event.id}/copy">'
             f'<input type=hidden name=token value="{e(token)}"><input type=hidden name=what value=curl>'
-            '<button class=secondary type=submit>Copy as curl</button></form>'
+            "<button class=secondary type=submit>Copy as curl</button></form>"
             f'<form class=inline method=post data-copy action="{BASE}/events/{event.id}/copy">'
             f'<input type=hidden name=token value="{e(token)}"><input type=hidden name=what value=simulate>'
             "<button class=secondary type=submit>Copy simulate command</button></form>"
@@ -296,15 +313,18 @@ def event_page(
 
 
 def deposits_page(deposits: Sequence[Deposit]) -> str:
-    rows = "".join(
-        f'<tr><td class=num>{d.id}</td><td class="small hide-narrow">{e(d.created_at[:19])}</td>'
-        f"<td class=num>{d.order_id}</td><td class=num>{e(amount(d.amount_cents, d.currency))}</td>"
-        f'<td><span class="badge {"ok" if d.status == "paid" else ("bad" if d.status == "declined" else "")}">{e(d.status)}</span>'
-        f"{' ' + e(d.decline_reason) if d.decline_reason else ''}</td>"
-        f"<td class=num>{e(d.transaction_id)}</td>"
-        f'<td><a href="{BASE}/?deposit={d.id}">events</a></td></tr>'
-        for d in deposits
-    ) or '<tr><td colspan=7 class=muted>No deposits yet (<code>paymobctl deposit</code>).</td></tr>'
+    rows = (
+        "".join(
+            f'<tr><td class=num>{d.id}</td><td class="small hide-narrow">{e(d.created_at[:19])}</td>'
+            f"<td class=num>{d.order_id}</td><td class=num>{e(amount(d.amount_cents, d.currency))}</td>"
+            f'<td><span class="badge {"ok" if d.status == "paid" else ("bad" if d.status == "declined" else "")}">{e(d.status)}</span>'
+            f"{' ' + e(d.decline_reason) if d.decline_reason else ''}</td>"
+            f"<td class=num>{e(d.transaction_id)}</td>"
+            f'<td><a href="{BASE}/?deposit={d.id}">events</a></td></tr>'
+            for d in deposits
+        )
+        or "<tr><td colspan=7 class=muted>No deposits yet (<code>paymobctl deposit</code>).</td></tr>"
+    )
     return (
         "<h1>Deposits</h1><div class=scroll><table><tr><th>#</th><th class=hide-narrow>created</th>"
         "<th>order</th><th>amount</th><th>status</th><th>transaction</th><th></th></tr>"
@@ -313,13 +333,16 @@ def deposits_page(deposits: Sequence[Deposit]) -> str:
 
 
 def cards_page(methods: Sequence[PaymentMethod]) -> str:
-    rows = "".join(
-        f"<tr><td class=num>{m.id}</td><td><code>{e(m.masked_pan)}</code></td><td>{e(m.card_subtype)}</td>"
-        f"<td class=hide-narrow>{e(m.email)}</td><td class=num>{e(m.order_id)}</td>"
-        f"<td>{f'<a href={chr(34)}{BASE}/events/{m.event_id}{chr(34)}>#{m.event_id}</a>' if m.event_id else ''}</td>"
-        f"<td>{'removed' if m.removed else 'saved'}</td></tr>"
-        for m in methods
-    ) or '<tr><td colspan=7 class=muted>No saved cards yet (TOKEN callbacks save them).</td></tr>'
+    rows = (
+        "".join(
+            f"<tr><td class=num>{m.id}</td><td><code>{e(m.masked_pan)}</code></td><td>{e(m.card_subtype)}</td>"
+            f"<td class=hide-narrow>{e(m.email)}</td><td class=num>{e(m.order_id)}</td>"
+            f"<td>{f'<a href={chr(34)}{BASE}/events/{m.event_id}{chr(34)}>#{m.event_id}</a>' if m.event_id else ''}</td>"
+            f"<td>{'removed' if m.removed else 'saved'}</td></tr>"
+            for m in methods
+        )
+        or "<tr><td colspan=7 class=muted>No saved cards yet (TOKEN callbacks save them).</td></tr>"
+    )
     return (
         "<h1>Saved cards</h1><div class=scroll><table><tr><th>#</th><th>card</th><th>type</th>"
         "<th class=hide-narrow>email</th><th>order</th><th>from event</th><th>state</th></tr>"

@@ -69,9 +69,9 @@ def is_local(scope: Scope) -> bool:
     if name not in LOOPBACK_NAMES and not _loopback_address(name):
         return False
     server = scope.get("server")
-    if port is not None and server and server[1] is not None:
-        return port == server[1]
-    return port is None
+    if not server or server[1] is None:
+        return False
+    return (80 if port is None else port) == int(server[1])  # no port in Host: http's 80
 
 
 class LocalOnly:
@@ -133,9 +133,7 @@ def asset(name: str) -> Response:
     if name not in ASSETS:
         return PlainTextResponse("Not Found", status_code=404)
     data = resources.files("paymobctl.web").joinpath("static", name).read_bytes()
-    return Response(
-        data, media_type=ASSETS[name], headers={"cache-control": "no-cache"}
-    )
+    return Response(data, media_type=ASSETS[name], headers={"cache-control": "no-cache"})
 
 
 SECURITY_HEADERS = {
@@ -170,7 +168,7 @@ def layout(
         "<!doctype html><html lang=en><head><meta charset=utf-8>"
         '<meta name=viewport content="width=device-width,initial-scale=1">'
         f'<meta name=paymobctl-token content="{escape(token.value)}">'
-        f"<title>{escape(title)} — {escape(product)}</title><link rel=icon href=\"data:,\">"
+        f'<title>{escape(title)} — {escape(product)}</title><link rel=icon href="data:,">'
         f'<link rel=stylesheet href="{escape(base)}/static/ui.css">'
         f'<script defer src="{escape(base)}/static/ui.js"></script></head>'
         f"<body{live_attr}><header><strong>{escape(product)}</strong>"

@@ -334,3 +334,32 @@ def test_no_inspector_means_the_receiver_answers(tmp_path: Path) -> None:
 
     assert asyncio.run(main()) == 404
     store.close()
+
+
+@pytest.mark.slow
+def test_listen_serves_the_inspector_and_stops_with_a_page_connected(tmp_path: Path) -> None:
+    import socket
+
+    from .servers import start_paymobctl, stop_paymobctl
+
+    db = tmp_path / "e2e.db"
+    process, url = start_paymobctl("listen", tmp_path, "--db", str(db))
+    try:
+        assert httpx.get(f"{url}/_paymobctl/").status_code == 200
+        tunnelled = httpx.get(f"{url}/_paymobctl/", headers={"X-Forwarded-For": "203.0.113.1"})
+        assert tunnelled.status_code == 404
+        host, port = url.removeprefix("http://").split(":")
+        stream = socket.create_connection((host, int(port)), timeout=10)
+        stream.sendall(f"GET /_paymobctl/stream HTTP/1.1\r\nHost: {host}:{port}\r\n\r\n".encode())
+        assert stream.recv(4096).startswith(b"HTTP/1.1 200")
+    finally:
+        code, out, err = stop_paymobctl(process)
+    stream.close()
+    assert code == 0, err
+    assert f"Inspector:          {url}/_paymobctl/ (this machine only)" in out
+    process, url = start_paymobctl("listen", tmp_path, "--db", str(db), "--no-inspector")
+    try:
+        assert httpx.get(f"{url}/_paymobctl/").status_code == 404
+    finally:
+        code, out, err = stop_paymobctl(process)
+    assert code == 0 and "Inspector:" not in out

@@ -163,18 +163,14 @@ class Options:
     http_port: int = 80
 
 
-@dataclass
-class Report:
-    url: str
-    profile: str
-    mode: str
-    started_at: str
-    duration_ms: float
-    probe: Probe
-    results: list[CheckResult]
+class Graded:
+    """What a graded run (the checklist, ``webhook test``) answers about its results, which have
+    ``failed``, ``severity`` and ``status``: failures at a level, the exit code, the counts."""
+
+    results: Sequence[Any]
     reachable: bool
 
-    def failures(self, level: Severity) -> list[CheckResult]:
+    def failures(self, level: Severity) -> list[Any]:
         return [r for r in self.results if r.failed and r.severity >= level]
 
     def exit_code(self, level: Severity) -> int:
@@ -183,20 +179,24 @@ class Report:
         return 1 if self.failures(level) else 0
 
     def counts(self) -> dict[str, int]:
-        counts = {
-            "pass": 0,
-            "fail": 0,
-            "skip": 0,
-            "info": 0,
-            "critical": 0,
-            "error": 0,
-            "warning": 0,
-        }
+        counts = dict.fromkeys(("pass", "fail", "skip", "info", "critical", "error", "warning"), 0)
         for result in self.results:
             counts[result.status.value] += 1
             if result.failed:
-                counts[result.severity.label] = counts.get(result.severity.label, 0) + 1
+                counts[result.severity.label] += 1
         return counts
+
+
+@dataclass
+class Report(Graded):
+    url: str
+    profile: str
+    mode: str
+    started_at: str
+    duration_ms: float
+    probe: Probe
+    results: list[CheckResult]
+    reachable: bool
 
 
 def _result(

@@ -182,6 +182,20 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
             PRIMARY KEY (run_id, check_id)
         )""",
     ),
+    # 6: webhook test and load — `webhook test` runs share the checklist's run tables (same
+    # shape: graded results by stable id, history, --diff), told apart by `suite`; load runs of
+    # `simulate … --count` keep their throughput, percentiles and status histogram.
+    (
+        "ALTER TABLE checklist_runs ADD COLUMN suite TEXT NOT NULL DEFAULT 'checklist'",
+        """CREATE TABLE load_runs (
+            id INTEGER PRIMARY KEY,
+            started_at TEXT NOT NULL,
+            url TEXT NOT NULL,
+            profile TEXT NOT NULL,
+            mode TEXT NOT NULL,
+            summary TEXT NOT NULL
+        )""",
+    ),
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -1033,11 +1047,13 @@ class Store:
         exit_code: int,
         probe_order_id: int | None,
         results: Sequence[Mapping[str, Any]],
+        suite: str = "checklist",
     ) -> int:
+        """Store a graded run: the go-live checklist, or (``suite="webhook"``) ``webhook test``."""
         with self._transaction() as conn:
             cursor = conn.execute(
                 "INSERT INTO checklist_runs (started_at, url, profile, mode, duration_ms, fail_level, exit_code,"
-                " probe_order_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                " probe_order_id, suite) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     started_at,
                     url,
@@ -1047,6 +1063,7 @@ class Store:
                     fail_level,
                     exit_code,
                     probe_order_id,
+                    suite,
                 ),
             )
             run_id = int(cursor.lastrowid or 0)
@@ -1068,8 +1085,12 @@ class Store:
             )
         return run_id
 
-    def checklist_runs(self, *, url: str | None = None, limit: int = 20) -> list[dict[str, Any]]:
-        rows = self._newest("SELECT * FROM checklist_runs", {"url = ?": url}, limit)
+    def checklist_runs(
+        self, *, url: str | None = None, limit: int = 20, suite: str = "checklist"
+    ) -> list[dict[str, Any]]:
+        rows = self._newest(
+            "SELECT * FROM checklist_runs", {"suite = ?": suite, "url = ?": url}, limit
+        )
         return [_row_dict(row) for row in rows]
 
     def checklist_results(self, run_id: int) -> list[dict[str, Any]]:
@@ -1077,6 +1098,21 @@ class Store:
             "SELECT * FROM checklist_results WHERE run_id = ? ORDER BY rowid", (run_id,)
         )
         return [_row_dict(row) for row in rows]
+
+    # -- load runs ------------------------------------------------------------------------------
+
+    def record_load_run(
+        self, *, url: str, profile: str, mode: str, started_at: str, summary: Mapping[str, Any]
+    ) -> int:
+        """Store one load run (``simulate … --count``): its summary as JSON."""
+        return self._write(
+            "INSERT INTO load_runs (started_at, url, profile, mode, summary) VALUES (?, ?, ?, ?, ?)",
+            (started_at, url, profile, mode, json.dumps(summary, separators=(",", ":"))),
+        )
+
+    def load_runs(self, *, url: str | None = None, limit: int = 20) -> list[dict[str, Any]]:
+        rows = self._newest("SELECT * FROM load_runs", {"url = ?": url}, limit)
+        return [{**_row_dict(row), "summary": json.loads(row["summary"])} for row in rows]
 
     def hmac_checks(self, limit: int = 50) -> list[HmacCheck]:
         rows = self._query("SELECT * FROM hmac_checks ORDER BY id DESC LIMIT ?", (limit,))

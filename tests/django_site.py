@@ -60,8 +60,36 @@ class DebugPerPrefix:
         return self.get_response(request)
 
 
+def _is_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+_FLAGS = (
+    "error_occured", "has_parent_transaction", "is_3d_secure", "is_auth", "is_capture",
+    "is_refunded", "is_standalone_payment", "is_voided", "pending", "success",
+)  # fmt: skip
+
+
+def _shape_ok(kind: CallbackKind, obj: Any) -> bool:
+    """What a careful view checks before trusting the HMAC: the signed string has no separators,
+    so a reshaped payload (obj.order an integer, a float id, "false") can keep it (reference §14)."""
+    if not isinstance(obj, dict):
+        return False
+    if kind is CallbackKind.TOKEN:
+        return _is_int(obj.get("id")) and _is_int(obj.get("merchant_id"))
+    order = obj.get("order")
+    return (
+        isinstance(order, dict)
+        and _is_int(order.get("id"))
+        and all(_is_int(obj.get(n)) for n in ("id", "amount_cents", "owner", "integration_id"))
+        and all(isinstance(obj.get(n), bool) for n in _FLAGS)
+        and isinstance(obj.get("source_data"), dict)
+    )
+
+
 def _verify(request: HttpRequest) -> HttpResponse:
-    """What the guide's payments/views.py does: verify, then act; errors as {"detail": ...}."""
+    """What the guide's payments/views.py does: verify, then act; errors as {"detail": ...}.
+    It also checks the signed fields' shapes first, as a correct receiver must."""
     received = request.GET.get("hmac")
     if not received:
         return JsonResponse({"detail": "Invalid HMAC Signature"}, status=401)
@@ -70,6 +98,8 @@ def _verify(request: HttpRequest) -> HttpResponse:
     except ValueError:
         return JsonResponse({"detail": "Invalid payload"}, status=400)
     kind = CallbackKind(document.get("type", "TRANSACTION"))
+    if not _shape_ok(kind, document.get("obj")):
+        return JsonResponse({"detail": "Malformed signed fields"}, status=400)
     if not signing.verify(kind, document.get("obj", {}), SECRET, received).valid:
         return JsonResponse({"detail": "Invalid HMAC Signature"}, status=401)
     return JsonResponse({"detail": "ok"})

@@ -174,6 +174,20 @@ class FieldValue:
     def null(self) -> bool:
         return not self.missing and self.raw is None
 
+    @property
+    def label(self) -> str:
+        """The name, and the key it was read from when that differs (``--explain``)."""
+        if self.used_key in (None, self.name):
+            return self.name
+        return f"{self.name} (read from {self.used_key})"
+
+    @property
+    def shown(self) -> str:
+        """The value as signed, or ``<missing>`` / ``<null>`` (``--explain``)."""
+        if self.missing:
+            return "<missing>"
+        return "<null>" if self.raw is None else render_value(self.raw)
+
 
 def collect_fields(kind: CallbackKind, data: Mapping[str, Any]) -> tuple[FieldValue, ...]:
     """Read the signed fields of ``kind`` from a POST ``obj`` or a flat GET query mapping."""

@@ -86,14 +86,9 @@ class LineWriter:
 
 
 def _amount(cents: int | None, currency: str | None) -> str:
-    if cents is None or not currency:
-        return ""
-    from paymobctl.models import format_amount
+    from paymobctl.models import show_amount
 
-    try:
-        return format_amount(cents, currency)
-    except (ValueError, ArithmeticError):
-        return f"{cents} {currency}"
+    return show_amount(cents, currency)
 
 
 def format_received(item: Received, *, color: bool) -> str:

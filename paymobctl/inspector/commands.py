@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from paymobctl import delivery, signing
 from paymobctl.errors import PaymobctlError
-from paymobctl.forwarding import Incoming, request_for
+from paymobctl.forwarding import record_replay, replay_request
 from paymobctl.models import CallbackKind
 
 if TYPE_CHECKING:
@@ -98,25 +98,7 @@ async def replay(
     store: Store, event: Event, target: str, client: httpx.AsyncClient, *, timeout: float
 ) -> delivery.Result:
     """Re-send the stored request byte for byte to ``target`` and record the delivery."""
-    incoming = Incoming(
-        event.id, event.kind, event.method, event.query, event.body, content_type(event)
-    )
-    request = request_for(incoming, target)
+    request = replay_request(event, target)
     result = await delivery.attempt_async(client, request, timeout=timeout)
-    store.record_delivery(
-        origin="replay",
-        kind=event.kind,
-        method=request.method,
-        url=request.url,
-        request_headers=request.headers,
-        request_body=request.body,
-        signature="signed" if event.hmac else "unsigned",
-        transaction_id=event.transaction_id,
-        order_id=event.order_id,
-        status=result.status,
-        latency_ms=result.latency_ms,
-        response_headers=result.headers,
-        response_excerpt=result.excerpt,
-        error=(result.error_message or result.error) if result.error else None,
-    )
+    record_replay(store, event, request, result)
     return result

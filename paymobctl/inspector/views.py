@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, urlencode
 
 from paymobctl import signing
-from paymobctl.models import CallbackKind, format_amount
+from paymobctl.models import CallbackKind, show_amount
 
 if TYPE_CHECKING:
     from paymobctl.store import Deposit, Event, ForwardAttempt, PaymentMethod
@@ -51,13 +51,7 @@ class EventFilter:
         return urlencode({k: v for k, v in values.items() if v})
 
 
-def amount(cents: int | None, currency: str | None) -> str:
-    if cents is None or not currency:
-        return ""
-    try:
-        return format_amount(cents, currency)
-    except (ValueError, ArithmeticError):
-        return f"{cents} {currency}"
+amount = show_amount
 
 
 def verdict_badge(verdict: str) -> str:
@@ -192,15 +186,8 @@ def explanation_html(exp: signing.Explanation | None, event: Event) -> str:
         return "<h2>HMAC</h2><p class=muted>Not a callback: no signature to explain.</p>"
     rows = []
     for index, f in enumerate(exp.fields, start=1):
-        if f.missing:
-            value = "<missing>"
-        elif f.raw is None:
-            value = "<null>"
-        else:
-            value = signing.render_value(f.raw)
-        key = f.name if f.used_key in (None, f.name) else f"{f.name} (read from {f.used_key})"
         rows.append(
-            f"<tr><td class=num>{index}</td><td>{e(key)}</td><td><code>{e(value)}</code></td></tr>"
+            f"<tr><td class=num>{index}</td><td>{e(f.label)}</td><td><code>{e(f.shown)}</code></td></tr>"
         )
     if exp.valid:
         convention = exp.convention.value if exp.convention else "empty"

@@ -17,7 +17,7 @@ from enum import StrEnum
 from typing import Any
 from urllib.parse import parse_qsl, quote, urlsplit
 
-from paymobctl.errors import UsageError
+from paymobctl.errors import PaymobctlError, UsageError
 from paymobctl.models import CallbackKind
 
 __all__ = ["CallbackKind", "UsageError"]  # re-exported: callers use signing.CallbackKind
@@ -393,6 +393,20 @@ def parse_query(url_or_query: str) -> Payload:
         data.setdefault(key, value)
     received = data.pop("hmac", None)
     return Payload(CallbackKind.RESPONSE, data, received, raw_query=query)
+
+
+def stored_payload(kind: str, body: bytes, query: str, hmac: str | None) -> Payload | None:
+    """The signed payload of a request a receiver stored (its type as text, raw body, query and
+    received hmac), or None when it was not a readable callback (``events show``, the inspector)."""
+    try:
+        if kind == "RESPONSE":
+            return parse_query("?" + query)
+        if kind in ("TRANSACTION", "TOKEN", "DELIVERY_STATUS"):
+            parsed = parse_body(body, CallbackKind(kind))
+            return Payload(parsed.kind, parsed.data, hmac)
+    except PaymobctlError:
+        return None
+    return None
 
 
 def hmac_from_url(url: str) -> str | None:

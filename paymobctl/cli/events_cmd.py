@@ -258,17 +258,8 @@ def _secret(secret_file: str | None) -> str:
 
 def _payload(event: Event) -> Any:
     from paymobctl import signing
-    from paymobctl.errors import PaymobctlError
 
-    try:
-        if event.kind == "RESPONSE":
-            return signing.parse_query("?" + event.query)
-        if event.kind in ("TRANSACTION", "TOKEN", "DELIVERY_STATUS"):
-            parsed = signing.parse_body(event.body, CallbackKind(event.kind))
-            return signing.Payload(parsed.kind, parsed.data, event.hmac)
-    except PaymobctlError:
-        return None
-    return None
+    return signing.stored_payload(event.kind, event.body, event.query, event.hmac)
 
 
 @command(app, "replay")

@@ -7,9 +7,7 @@ import shlex
 from typing import TYPE_CHECKING, Any
 
 from paymobctl import delivery, signing
-from paymobctl.errors import PaymobctlError
 from paymobctl.forwarding import record_replay, replay_request
-from paymobctl.models import CallbackKind
 
 if TYPE_CHECKING:
     import httpx
@@ -25,15 +23,7 @@ def content_type(event: Event) -> str | None:
 
 def payload(event: Event) -> signing.Payload | None:
     """The signed payload of a stored callback (None for anything that was not one)."""
-    try:
-        if event.kind == "RESPONSE":
-            return signing.parse_query("?" + event.query)
-        if event.kind in ("TRANSACTION", "TOKEN", "DELIVERY_STATUS"):
-            parsed = signing.parse_body(event.body, CallbackKind(event.kind))
-            return signing.Payload(parsed.kind, parsed.data, event.hmac)
-    except PaymobctlError:
-        return None
-    return None
+    return signing.stored_payload(event.kind, event.body, event.query, event.hmac)
 
 
 def curl(event: Event, base_url: str) -> str:

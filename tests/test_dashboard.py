@@ -144,3 +144,15 @@ def test_dashboard_is_loopback_only() -> None:
         return statuses
 
     assert run(work) == [404, 404, 404, 404]
+
+
+def test_action_bodies_are_bounded() -> None:
+    async def work(http: httpx.AsyncClient, sandbox: Any) -> int:
+        token = await page_token(http)
+        body = {"token": token, "delivery_id": 1, "padding": "x" * 70_000}
+        response = await http.post(
+            "/_sandbox/dashboard/resend", json=body, headers={"Origin": BASE}
+        )
+        return response.status_code
+
+    assert run(work) == 413

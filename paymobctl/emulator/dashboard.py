@@ -166,8 +166,13 @@ def _state(request: Request) -> tuple[Sandbox, Notifier]:
 async def _action_body(request: Request, token: web.ActionToken) -> dict[str, Any]:
     if request.headers.get("content-type", "").split(";")[0].strip() != "application/json":
         raise SandboxError(415, {"detail": "send JSON (Content-Type: application/json)"})
+    raw = b""
+    async for chunk in request.stream():
+        raw += chunk
+        if len(raw) > web.MAX_FORM:
+            raise SandboxError(413, {"detail": f"body over {web.MAX_FORM} bytes"})
     try:
-        body = json.loads(await request.body())
+        body = json.loads(raw)
     except (ValueError, UnicodeDecodeError):
         raise SandboxError(400, {"detail": "malformed JSON body"}) from None
     if not isinstance(body, dict):

@@ -1,7 +1,7 @@
 """Paymob's HMAC-SHA512 callback signatures: compute, verify (constant time) and explain.
 
 Everything here follows ../shared/paymob-reference.md §8 and imports only the standard library
-(and the error family). The key is the HMAC secret as UTF-8 text; the message is the values of
+(the error family, and documents for bounded JSON). The key is the HMAC secret as UTF-8 text; the message is the values of
 a fixed list of fields concatenated with no separator; the digest is lowercase hex.
 """
 
@@ -17,6 +17,7 @@ from enum import StrEnum
 from typing import Any
 from urllib.parse import parse_qsl, quote, urlsplit
 
+from paymobctl.documents import loads_json
 from paymobctl.errors import PaymobctlError, UsageError
 from paymobctl.models import CallbackKind
 
@@ -342,7 +343,7 @@ def parse_body(text: str | bytes, kind: CallbackKind | None = None) -> Payload:
     """A processed-callback body: ``{"type": ..., "obj": {...}}``, a bare ``obj``, or the flat
     string-typed record ``payments/pay`` returns (which carries its own ``hmac``)."""
     try:
-        document = json.loads(text)
+        document = loads_json(text)
     except (ValueError, UnicodeDecodeError) as exc:
         raise UsageError(
             f"the callback body is not valid JSON ({exc})",
@@ -573,6 +574,9 @@ def explain(
     )
 
 
+NEAR_MISS_DIGITS = 8  # hex digits an altered signature may differ by (another key: ~120 of 128)
+
+
 def _diagnose_mismatch(
     kind: CallbackKind,
     data: Mapping[str, Any],
@@ -694,6 +698,23 @@ def _diagnose_mismatch(
         if _same(digest, stripped):
             add(code, text)
             return
+    expected = _digest(secret, signing_string(fields))
+    # Only a 128-digit value can be a near miss (a short or non-hex one was reported above).
+    differing = (
+        sum(a != b for a, b in zip(expected, stripped, strict=True))
+        if len(stripped) == len(expected)
+        else len(expected)
+    )
+    if differing <= NEAR_MISS_DIGITS:
+        # Another secret or another message changes ~120 of the 128 digits; a handful means
+        # the signature itself was altered (a typo, a copy-paste slip, a test tampering it).
+        add(
+            "altered-signature",
+            f"the received hmac differs from the right one in only {differing} of 128 hex "
+            "digits: the payload and secret are right, the signature text itself was altered "
+            "(typo, copy-paste, a tampering test); not another secret",
+        )
+        return
     add(
         "wrong-secret",
         "no known mistake explains the difference: the payload was most likely signed with "

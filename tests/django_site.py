@@ -2,7 +2,10 @@
 
 Every variant lives under its own prefix: ``good/`` (csrf_exempt, HMAC enforced), ``nocsrf/``
 (the guide's missing @csrf_exempt), ``nohmac/`` (accepts anything), ``crash/`` (a KeyError on a
-missing hmac → 500), ``debug/`` (like good/, with DEBUG = True for the request).
+missing hmac → 500), ``debug/`` (like good/, with DEBUG = True for the request),
+``fieldshift/`` (verifies the HMAC with a lenient dotted lookup and no shape check: accepts the
+field-shift forgery of issue 10), ``loop/`` (the webhook path redirects to itself, via the
+path without its slash).
 
 At the root, ``api/payments/...`` is the guide's whole backend (``GUIDE``): a deposit view that
 calls Paymob (auth → order → payment key with ``tokenization``) at ``PAYMOB_BASE_URL`` with the
@@ -41,7 +44,12 @@ if not settings.configured:
     )
     django.setup()
 
-from django.http import HttpRequest, HttpResponse, JsonResponse  # noqa: E402
+from django.http import (  # noqa: E402
+    HttpRequest,
+    HttpResponse,
+    HttpResponseRedirect,
+    JsonResponse,
+)
 from django.urls import path, re_path  # noqa: E402
 from django.views.decorators.csrf import csrf_exempt  # noqa: E402
 
@@ -113,6 +121,24 @@ def response(request: HttpRequest) -> HttpResponse:
     params = {k: v for k, v in request.GET.items() if k != "hmac"}
     valid = signing.verify(CallbackKind.RESPONSE, params, SECRET, request.GET.get("hmac")).valid
     return HttpResponse("thanks" if valid else "invalid", status=200 if valid else 401)
+
+
+def field_shift(request: HttpRequest) -> HttpResponse:
+    """Verifies the HMAC correctly over the concatenation, but never checks the shapes."""
+    received = request.GET.get("hmac", "")
+    obj = json.loads(request.body).get("obj", {})
+    if not hmac.compare_digest(lenient_digest(obj, SECRET), received):
+        return JsonResponse({"detail": "Invalid HMAC Signature"}, status=401)
+    return JsonResponse({"detail": "ok"})
+
+
+def loop(request: HttpRequest) -> HttpResponse:
+    """/loop/api/payments/webhook/ → …/webhook → …/webhook/ → …: a rewrite rule fighting
+    APPEND_SLASH (307 keeps the POST, as a proxy rule would)."""
+    target = request.path[:-1] if request.path.endswith("/") else request.path + "/"
+    response = HttpResponseRedirect(target)
+    response.status_code = 307
+    return response
 
 
 def no_hmac(request: HttpRequest) -> HttpResponse:
@@ -217,12 +243,24 @@ def _value(data: Mapping[str, Any], dotted: str) -> Any:
     return current
 
 
-def _text(value: Any) -> str:
-    if GUIDE.boolean_bug:
-        return str(value)  # the bug: "True"/"False"
+def _plain(value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     return "" if value is None else str(value)
+
+
+def _text(value: Any) -> str:
+    if GUIDE.boolean_bug:
+        return str(value)  # the bug: "True"/"False"
+    return _plain(value)
+
+
+def lenient_digest(obj: Mapping[str, Any], secret: str) -> str:
+    """The TRANSACTION HMAC as a lenient verifier computes it (``_value``: whatever is not an
+    object along a dotted path is ""), so a bare-integer ``obj.order`` signs as an empty
+    ``order.id`` — what the field-shift forgery relies on."""
+    message = "".join(_plain(_value(obj, name)) for name in _TXN_KEYS)
+    return hmac.new(secret.encode(), message.encode(), hashlib.sha512).hexdigest()
 
 
 def _guide_hmac(keys: tuple[str, ...], data: Mapping[str, Any], flat: bool = False) -> str:
@@ -281,6 +319,9 @@ urlpatterns = [
     *_routes("nohmac/", csrf_exempt(no_hmac)),
     *_routes("crash/", csrf_exempt(crash)),
     *_routes("debug/", csrf_exempt(good)),
+    *_routes("fieldshift/", csrf_exempt(field_shift)),
+    path("loop/api/payments/webhook/", csrf_exempt(loop)),
+    path("loop/api/payments/webhook", csrf_exempt(loop)),
     path("api/payments/deposit/", csrf_exempt(guide_deposit)),
     path("api/payments/webhook/", csrf_exempt(guide_webhook)),
     path("api/payments/response/", guide_response),

@@ -71,6 +71,11 @@ def setup(tmp_path: Path) -> Iterator[Setup]:
     store.close()
 
 
+def inspector_of(app: Any) -> Any:
+    (mount,) = [r for r in app.starlette.routes if getattr(r, "path", "") == "/_paymobctl"]
+    return mount.app.app.state.inspector
+
+
 def transaction(outcome: Outcome = Outcome.APPROVED, **spec: Any) -> callbacks.Callback:
     return callbacks.build_transaction(TransactionSpec(outcome=outcome, seed=7, **spec))
 
@@ -268,7 +273,7 @@ def test_copy_as_curl_and_simulate_command(setup: Setup, cli: Any) -> None:
 
 def test_live_rows_are_polled_from_the_store_by_id(setup: Setup) -> None:
     cb = transaction(order_id=9001)
-    inspector = setup.app.starlette.routes[1].app.app.state.inspector
+    inspector = inspector_of(setup.app)
 
     async def main() -> list[str]:
         transport = httpx.ASGITransport(app=setup.app, client=("127.0.0.1", 1))
@@ -293,7 +298,7 @@ def test_live_rows_are_polled_from_the_store_by_id(setup: Setup) -> None:
 def test_a_burst_streams_only_the_newest_rows_and_says_how_many_it_skipped(setup: Setup) -> None:
     from paymobctl.inspector import app as inspector_app
 
-    inspector = setup.app.starlette.routes[1].app.app.state.inspector
+    inspector = inspector_of(setup.app)
     many = [transaction(order_id=1000 + n) for n in range(inspector_app.BURST_ROWS + 5)]
 
     async def main() -> list[str]:
@@ -363,3 +368,12 @@ def test_listen_serves_the_inspector_and_stops_with_a_page_connected(tmp_path: P
     finally:
         code, out, err = stop_paymobctl(process)
     assert code == 0 and "Inspector:" not in out
+
+
+@pytest.mark.parametrize("received", ["abc", "0" * 127, "z" * 128, ATTACK])
+def test_explaining_a_malformed_hmac_never_fails(received: str) -> None:
+    from paymobctl import signing
+
+    cb = transaction()
+    exp = signing.explain(cb.kind, cb.obj, SECRET, received)
+    assert not exp.valid and exp.diagnoses

@@ -9,6 +9,7 @@ import typer
 from typer.core import TyperGroup
 
 from paymobctl.cli.options import command, runtime
+from paymobctl.cli.output import local_time
 from paymobctl.errors import UsageError
 
 if TYPE_CHECKING:
@@ -119,11 +120,10 @@ def run(
     )
 
     def http_factory(verify: Any) -> Any:
-        import httpx
-
+        from paymobctl import outbound
         from paymobctl.delivery import USER_AGENT
 
-        return httpx.Client(verify=verify, trust_env=False, headers={"User-Agent": USER_AGENT})
+        return outbound.client(verify=verify, user_agent=USER_AGENT)
 
     report = checklist.run(
         options,
@@ -306,11 +306,11 @@ def show_history(
         rt.out.json(summaries)
         return
     rt.out.table(
-        ["run", "started (UTC)", "url", "profile", "passed", "failed", "critical", "exit"],
+        ["run", "started", "url", "profile", "passed", "failed", "critical", "exit"],
         [
             (
                 s["id"],
-                s["started_at"][:19].replace("T", " "),
+                local_time(s["started_at"]),
                 s["url"],
                 s["profile"],
                 s["passed"],

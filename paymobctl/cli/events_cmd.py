@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from paymobctl.cli.options import command, runtime
+from paymobctl.cli.output import local_time
 from paymobctl.errors import ExitCode, UsageError
 from paymobctl.models import CallbackKind
 
@@ -83,6 +84,7 @@ def event_record(event: Event, *, full: bool) -> dict[str, Any]:
         "problem": event.problem,
         "duplicates": event.duplicates,
         "pan_masked": event.pan_masked,
+        "truncated": event.truncated,
     }
     if full:
         text = _body_text(event)
@@ -130,7 +132,7 @@ def list_events(
         rows.append(
             (
                 e.id,
-                e.received_at[:19].replace("T", " "),
+                local_time(e.received_at),
                 e.method,
                 e.kind,
                 e.transaction_id or "",
@@ -146,7 +148,7 @@ def list_events(
     rt.out.table(
         [
             "id",
-            "received (UTC)",
+            "received",
             "method",
             "type",
             "txn",
@@ -228,7 +230,9 @@ def show(
     text = record["body"]
     if text:
         try:
-            out.line(json.dumps(json.loads(text), indent=2, ensure_ascii=False))
+            from paymobctl.documents import loads_json
+
+            out.line(json.dumps(loads_json(text), indent=2, ensure_ascii=False))
         except ValueError:
             out.line(text)
     elif record["body_base64"]:

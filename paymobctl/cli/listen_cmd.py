@@ -13,6 +13,7 @@ from typing import IO, TYPE_CHECKING, Annotated, Any
 import typer
 
 from paymobctl.cli.options import command, runtime
+from paymobctl.cli.output import local_time
 from paymobctl.errors import TunnelError, UsageError
 
 if TYPE_CHECKING:
@@ -95,7 +96,7 @@ def format_received(item: Received, *, color: bool) -> str:
     def paint(text: str, code: str) -> str:
         return f"{code}{text}{_RESET}" if color else text
 
-    parts = [item.time[11:23], f"#{item.id}", f"{item.method:<4}", item.kind]
+    parts = [local_time(item.time, clock_only=True), f"#{item.id}", f"{item.method:<4}", item.kind]
     if item.transaction_id is not None and item.kind in ("TRANSACTION", "RESPONSE"):
         parts.append(f"txn {item.transaction_id}")
     if item.order_id is not None:
@@ -223,6 +224,24 @@ def listen(
     forward_timeout: Annotated[
         float, typer.Option("--forward-timeout", help="Seconds per forward attempt.", min=0.1)
     ] = 10.0,
+    max_body: Annotated[
+        int,
+        typer.Option(
+            "--max-body",
+            min=1024,
+            help="Largest request body in bytes; a bigger one is answered 413 and only its first "
+            "64 KiB are stored (flagged truncated).",
+        ),
+    ] = 1_048_576,
+    read_timeout: Annotated[
+        float,
+        typer.Option(
+            "--read-timeout",
+            min=0.1,
+            help="Seconds a client has to send its request headers, and again its body "
+            "(408 after that).",
+        ),
+    ] = 10.0,
     tunnel: Annotated[
         str | None,
         typer.Option("--tunnel", help="Expose the listener publicly: ngrok.", show_default=False),
@@ -277,7 +296,10 @@ def listen(
                 hint="use --tunnel " + " or ".join(sorted(FACTORIES)),
             )
     config = ReceiverConfig(
-        webhook_path=_path(path, "--path"), response_path=_path(response_path, "--response-path")
+        webhook_path=_path(path, "--path"),
+        response_path=_path(response_path, "--response-path"),
+        max_body=max_body,
+        read_timeout=read_timeout,
     )
     targets, routes = _targets(forward_to or []), _routes(forward or [])
     store = rt.store()
@@ -388,7 +410,7 @@ def listen(
 
     gc.freeze()  # everything imported so far is permanent: keep it out of every GC pass
     try:
-        serving.run(application, sock, on_ready=ready)
+        serving.run(application, sock, on_ready=ready, header_timeout=read_timeout)
     finally:
         if opened is not None:
             opened.close()

@@ -15,7 +15,7 @@ from paymobctl.tasks import TaskSet
 if TYPE_CHECKING:
     import httpx
 
-    from paymobctl.store import Store
+    from paymobctl.store import Event, Store
 
 # Refused, timed out and 5xx answers are retried: 4 attempts, 0.25, 0.5, 1 s apart (bounded).
 FORWARD_POLICY = RetryPolicy(attempts=4, first_delay=0.25, factor=2.0, max_delay=2.0)
@@ -61,6 +61,35 @@ def request_for(incoming: Incoming, target: str) -> HttpRequest:
     )
     body = incoming.body if incoming.method != "GET" else None
     return HttpRequest(incoming.method, url, body, headers)
+
+
+def replay_request(event: Event, target: str) -> HttpRequest:
+    """A stored request re-sent to ``target`` byte for byte (``events replay``, the inspector)."""
+    content_type = next((v for k, v in event.headers if k.lower() == "content-type"), None)
+    incoming = Incoming(event.id, event.kind, event.method, event.query, event.body, content_type)
+    return request_for(incoming, target)
+
+
+def record_replay(
+    store: Store, event: Event, request: HttpRequest, result: delivery.Result
+) -> None:
+    """A replay goes into the deliveries table (``simulate history``) like any sent callback."""
+    store.record_delivery(
+        origin="replay",
+        kind=event.kind,
+        method=request.method,
+        url=request.url,
+        request_headers=request.headers,
+        request_body=request.body,
+        signature="signed" if event.hmac else "unsigned",
+        transaction_id=event.transaction_id,
+        order_id=event.order_id,
+        status=result.status,
+        latency_ms=result.latency_ms,
+        response_headers=result.headers,
+        response_excerpt=result.excerpt,
+        error=(result.error_message or result.error) if result.error else None,
+    )
 
 
 class Forwarder:

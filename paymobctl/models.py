@@ -189,6 +189,17 @@ def format_amount(cents: int, currency: str) -> str:
     return f"{sign}{whole}.{part:0{exponent}d} {currency}"
 
 
+def show_amount(cents: int | None, currency: str | None) -> str:
+    """An amount as a log line or page shows it: ``150.50 EGP``, the raw values for a currency we
+    do not know, empty when either is missing (a received request may carry anything)."""
+    if cents is None or not currency:
+        return ""
+    try:
+        return format_amount(cents, currency)
+    except (ValueError, ArithmeticError):
+        return f"{cents} {currency}"
+
+
 class Outcome(StrEnum):
     APPROVED = "approved"
     DECLINED = "declined"

@@ -21,7 +21,7 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Mount, Route
-from starlette.types import Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from paymobctl import signing
 from paymobctl.errors import StoreError
@@ -582,8 +582,12 @@ def create_app(
     forwarder: Forwarder | None = None,
     sink: Sink | None = None,
     health: Callable[[], Mapping[str, Any]] | None = None,
+    inspector: Callable[[ASGIApp], ASGIApp] | None = None,
 ) -> ReceiverApp:
     """The receiver app. Store, secret, forwarder and sink are injected; nothing global.
+
+    ``inspector`` builds the web inspector mounted at ``/_paymobctl`` from a fallback app (the
+    receiver: what the inspector refuses to serve is stored and answered like any unknown path).
 
     A starlette app serves everything (health, lifespan, unknown paths); requests to the two
     callback paths go straight to the raw-ASGI :class:`Receiver`, skipping the router: that
@@ -605,14 +609,14 @@ def create_app(
         assert health is not None
         return JSONResponse({"status": "ok", **health()})
 
-    starlette = Starlette(
-        routes=[
-            Route("/healthz", healthz if health is None else healthz_with_state),
-            *(Route(path, browser_noise, methods=["GET", "HEAD"]) for path in BROWSER_NOISE),
-            Mount("/", app=receiver),
-        ],
-        lifespan=lifespan,
-    )
+    routes: list[Route | Mount] = [
+        Route("/healthz", healthz if health is None else healthz_with_state),
+        *(Route(path, browser_noise, methods=["GET", "HEAD"]) for path in BROWSER_NOISE),
+    ]
+    if inspector is not None:
+        routes.append(Mount("/_paymobctl", app=inspector(receiver)))
+    routes.append(Mount("/", app=receiver))
+    starlette = Starlette(routes=routes, lifespan=lifespan)
     return ReceiverApp(starlette, receiver)
 
 

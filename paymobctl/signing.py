@@ -18,7 +18,7 @@ from typing import Any, cast
 from urllib.parse import parse_qsl, quote, urlsplit
 
 from paymobctl.documents import loads_json
-from paymobctl.errors import UsageError
+from paymobctl.errors import PaymobctlError, UsageError
 from paymobctl.models import CallbackKind
 
 __all__ = ["CallbackKind", "UsageError"]  # re-exported: callers use signing.CallbackKind
@@ -174,6 +174,20 @@ class FieldValue:
     @property
     def null(self) -> bool:
         return not self.missing and self.raw is None
+
+    @property
+    def label(self) -> str:
+        """The name, and the key it was read from when that differs (``--explain``)."""
+        if self.used_key in (None, self.name):
+            return self.name
+        return f"{self.name} (read from {self.used_key})"
+
+    @property
+    def shown(self) -> str:
+        """The value as signed, or ``<missing>`` / ``<null>`` (``--explain``)."""
+        if self.missing:
+            return "<missing>"
+        return "<null>" if self.raw is None else render_value(self.raw)
 
 
 def collect_fields(kind: CallbackKind, data: Mapping[str, Any]) -> tuple[FieldValue, ...]:
@@ -614,6 +628,20 @@ def parse_query(url_or_query: str) -> Payload:
     return Payload(CallbackKind.RESPONSE, data, received, raw_query=query)
 
 
+def stored_payload(kind: str, body: bytes, query: str, hmac: str | None) -> Payload | None:
+    """The signed payload of a request a receiver stored (its type as text, raw body, query and
+    received hmac), or None when it was not a readable callback (``events show``, the inspector)."""
+    try:
+        if kind == "RESPONSE":
+            return parse_query("?" + query)
+        if kind in ("TRANSACTION", "TOKEN", "DELIVERY_STATUS"):
+            parsed = parse_body(body, CallbackKind(kind))
+            return Payload(parsed.kind, parsed.data, hmac)
+    except PaymobctlError:
+        return None
+    return None
+
+
 def hmac_from_url(url: str) -> str | None:
     """The ``hmac`` query parameter of a captured processed-callback URL."""
     for key, value in parse_qsl(urlsplit(url.strip()).query, keep_blank_values=True):
@@ -922,7 +950,12 @@ def _diagnose_mismatch(
             add(code, text)
             return
     expected = _digest(secret, signing_string(fields))
-    differing = sum(a != b for a, b in zip(expected, stripped, strict=True))
+    # Only a 128-digit value can be a near miss (a short or non-hex one was reported above).
+    differing = (
+        sum(a != b for a, b in zip(expected, stripped, strict=True))
+        if len(stripped) == len(expected)
+        else len(expected)
+    )
     if differing <= NEAR_MISS_DIGITS:
         # Another secret or another message changes ~120 of the 128 digits; a handful means
         # the signature itself was altered (a typo, a copy-paste slip, a test tampering it).

@@ -6,6 +6,10 @@ events (answered 2xx but not in the database). Uses wrk when installed, else a P
 
 Targets: listen >= 80% of the reference rate, p99 < 10 ms, zero lost.
 
+``--inspector`` adds a third app in the same rounds: `paymobctl listen` with an inspector page's
+live stream (``GET /_paymobctl/stream``, server-sent events) connected and read throughout. Target:
+>= 90% of listen's rate without it.
+
 With two or more CPUs and `taskset`, each server runs pinned to CPU 0 and the load generator to
 CPU 1 (`--no-pin` to turn it off): otherwise the load generator and the servers' background
 threads fight over the same cores and a run measures the scheduler more than the apps. Pinned,
@@ -16,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import re
@@ -198,6 +203,41 @@ def start_reference(tmp: Path, port: int, db: Path) -> subprocess.Popen[bytes]:
     )
 
 
+class SseClient:
+    """An inspector page's live connection: reads ``/_paymobctl/stream`` until closed."""
+
+    def __init__(self, port: int) -> None:
+        import threading
+
+        self.rows = 0
+        self.status = b""
+        self._sock = socket.create_connection(("127.0.0.1", port), timeout=30)
+        self._sock.sendall(
+            f"GET /_paymobctl/stream?after=0 HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
+            "Accept: text/event-stream\r\n\r\n".encode()
+        )
+        self._thread = threading.Thread(target=self._read, daemon=True)
+        self._thread.start()
+
+    def _read(self) -> None:
+        while True:
+            try:
+                data = self._sock.recv(65536)
+            except OSError:
+                return
+            if not data:
+                return
+            if not self.status:
+                self.status = data.split(b"\r\n", 1)[0]
+            self.rows += data.count(b"event: row")
+
+    def close(self) -> None:
+        with contextlib.suppress(OSError):
+            self._sock.shutdown(socket.SHUT_RDWR)
+        self._sock.close()
+        self._thread.join(timeout=5)
+
+
 def count_rows(db: Path, table: str) -> int:
     conn = sqlite3.connect(db)
     try:
@@ -312,18 +352,25 @@ def main() -> int:
     parser.add_argument(
         "--no-pin", action="store_true", help="do not pin servers and load generator to CPUs"
     )
+    parser.add_argument(
+        "--inspector",
+        action="store_true",
+        help="also run listen with an inspector live stream connected (target >= 90%% of listen)",
+    )
     args = parser.parse_args()
     pinning = pin(not args.no_pin)
     use_wrk = shutil.which("wrk") is not None and not args.python_load
     per_app = args.requests or args.duration * 15000
-    runs: dict[str, list[dict[str, float]]] = {"reference": [], "listen": []}
-    starters = {"reference": start_reference, "listen": start_listen}
+    names = ("reference", "listen", "inspector") if args.inspector else ("reference", "listen")
+    runs: dict[str, list[dict[str, float]]] = {name: [] for name in names}
+    starters = {"reference": start_reference, "listen": start_listen, "inspector": start_listen}
+    streamed: list[int] = []
     with tempfile.TemporaryDirectory() as tmpdir:
         tmp = Path(tmpdir)
         block = 0
         for round_no in range(args.rounds):
             # Alternate the order each round, so drift on a noisy machine hits both alike.
-            order = ("reference", "listen") if round_no % 2 == 0 else ("listen", "reference")
+            order = names if round_no % 2 == 0 else names[::-1]
             for name in order:
                 requests = build_requests(per_app, start=block * per_app)  # disjoint: no duplicates
                 block += 1
@@ -333,8 +380,11 @@ def main() -> int:
                         handle.write(path + "\t" + body.decode() + "\n")
                 port, db = free_port(), tmp / f"{name}-{round_no}.db"
                 process = starters[name](tmp, port, db)
+                sse: SseClient | None = None
                 try:
                     wait_port(port, process)
+                    if name == "inspector":
+                        sse = SseClient(port)
                     if use_wrk:
                         result = run_wrk(port, file, 0, args.duration, args.connections)
                     else:
@@ -342,6 +392,11 @@ def main() -> int:
                             _python_load(port, requests, args.duration, args.connections)
                         )
                 finally:
+                    if sse is not None:
+                        sse.close()
+                        if not sse.status.endswith(b"200 OK"):
+                            raise SystemExit(f"inspector stream answered {sse.status!r}")
+                        streamed.append(sse.rows)
                     process.terminate()
                     process.wait(timeout=20)
                 file.unlink()
@@ -384,6 +439,14 @@ def main() -> int:
     print(
         f"listen / reference rate: {ratio:.0%}; targets (>= 80%, p99 < 10 ms, 0 lost): {'met' if met else 'MISSED'}"
     )
+    if args.inspector:
+        with_page = results["inspector"]["rate"] / results["listen"]["rate"]
+        page_met = with_page >= 0.9 and results["inspector"]["lost"] == 0
+        met = met and page_met
+        print(
+            f"listen with an inspector stream / without: {with_page:.0%} (rows streamed per round: "
+            f"{', '.join(map(str, streamed))}); target >= 90%: {'met' if page_met else 'MISSED'}"
+        )
     print(json.dumps({k: {m: round(v, 2) for m, v in r.items()} for k, r in results.items()}))
     return 0 if met else 1
 

@@ -262,17 +262,8 @@ def _secret(secret_file: str | None) -> str:
 
 def _payload(event: Event) -> Any:
     from paymobctl import signing
-    from paymobctl.errors import PaymobctlError
 
-    try:
-        if event.kind == "RESPONSE":
-            return signing.parse_query("?" + event.query)
-        if event.kind in ("TRANSACTION", "TOKEN", "DELIVERY_STATUS"):
-            parsed = signing.parse_body(event.body, CallbackKind(event.kind))
-            return signing.Payload(parsed.kind, parsed.data, event.hmac)
-    except PaymobctlError:
-        return None
-    return None
+    return signing.stored_payload(event.kind, event.body, event.query, event.hmac)
 
 
 @command(app, "replay")
@@ -295,7 +286,7 @@ def replay(
     """Re-deliver a stored request byte for byte: same method, body, query (with hmac), content type."""
     from paymobctl import delivery
     from paymobctl.config import check_url
-    from paymobctl.forwarding import Incoming, request_for
+    from paymobctl.forwarding import record_replay, replay_request
 
     rt = runtime()
     event = _event(event_id)
@@ -313,27 +304,10 @@ def replay(
         check_url(to)
     except ValueError as exc:
         raise UsageError(f"--to: {exc}") from None
-    content_type = next((v for k, v in event.headers if k.lower() == "content-type"), None)
-    incoming = Incoming(event.id, event.kind, event.method, event.query, event.body, content_type)
-    request = request_for(incoming, to)
+    request = replay_request(event, to)
     with delivery.http_client(verify=not insecure) as client:
         result = delivery.attempt(client, request, timeout=timeout)
-    rt.store().record_delivery(
-        origin="replay",
-        kind=event.kind,
-        method=request.method,
-        url=request.url,
-        request_headers=request.headers,
-        request_body=request.body,
-        signature="signed" if event.hmac else "unsigned",
-        transaction_id=event.transaction_id,
-        order_id=event.order_id,
-        status=result.status,
-        latency_ms=result.latency_ms,
-        response_headers=result.headers,
-        response_excerpt=result.excerpt,
-        error=(result.error_message or result.error) if result.error else None,
-    )
+    record_replay(rt.store(), event, request, result)
     if rt.json:
         rt.out.json(
             {

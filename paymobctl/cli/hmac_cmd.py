@@ -171,16 +171,7 @@ def _render(out: Output, exp: Explanation, secret_display: str, *, verify: bool)
     )
     rows = []
     for index, f in enumerate(exp.fields, start=1):
-        if f.missing:
-            value = "<missing>"
-        elif f.raw is None:
-            value = "<null>"
-        else:
-            from paymobctl.signing import render_value
-
-            value = render_value(f.raw)
-        key = f.name if f.used_key in (None, f.name) else f"{f.name} (read from {f.used_key})"
-        rows.append((str(index), key, value))
+        rows.append((str(index), f.label, f.shown))
     out.table(["#", "field", "value"], rows)
     out.pairs(
         [

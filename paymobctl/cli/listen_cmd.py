@@ -91,14 +91,9 @@ class LineWriter:
 
 
 def _amount(cents: int | None, currency: str | None) -> str:
-    if cents is None or not currency:
-        return ""
-    from paymobctl.models import format_amount
+    from paymobctl.models import show_amount
 
-    try:
-        return format_amount(cents, currency)
-    except (ValueError, ArithmeticError):
-        return f"{cents} {currency}"
+    return show_amount(cents, currency)
 
 
 def format_received(item: Received, *, color: bool) -> str:
@@ -322,6 +317,13 @@ def listen(
             "--secret-file", help="Read the HMAC secret from this file.", show_default=False
         ),
     ] = None,
+    no_inspector: Annotated[
+        bool,
+        typer.Option(
+            "--no-inspector",
+            help="Do not serve the web inspector at /_paymobctl/ (loopback only).",
+        ),
+    ] = False,
 ) -> None:
     """Run the webhook receiver until Ctrl-C: verify every HMAC, store every request before
     answering, forward to your app, show one line per event."""
@@ -376,6 +378,18 @@ def listen(
         if (targets or routes)
         else None
     )
+    inspector = None
+    if not no_inspector:
+        from paymobctl.inspector import create_inspector
+
+        def inspector(fallback: Any) -> Any:
+            return create_inspector(
+                store=store,
+                secret=secret,
+                fallback=fallback,
+                replay_targets=forwarder.targets_for if forwarder else None,
+            )
+
     sock = serving.bind(host, port, what="the listener")
     local = serving.base_url(sock)
     try:
@@ -415,6 +429,7 @@ def listen(
         forwarder=forwarder,
         sink=log_received,
         health=supervisor.health if supervisor else None,
+        inspector=inspector,
     )
 
     def ready(url: str) -> None:
@@ -423,6 +438,10 @@ def listen(
         ]
         lines.append(f"Processed callback: {url}{config.webhook_path}")
         lines.append(f"Response callback:  {url}{config.response_path}")
+        if not no_inspector:
+            from paymobctl.inspector import PATH
+
+            lines.append(f"Inspector:          {url}{PATH} (this machine only)")
         for kind, target in routes.items():
             lines.append(f"Forwarding {kind} → {target}")
         if targets:
@@ -448,6 +467,7 @@ def listen(
                 "webhook": f"{url}{config.webhook_path}",
                 "response": f"{url}{config.response_path}",
                 "public_url": public,
+                "inspector": None if no_inspector else f"{url}/_paymobctl/",
                 "forward_to": targets,
                 "routes": routes,
             }

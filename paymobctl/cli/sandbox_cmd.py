@@ -158,6 +158,7 @@ def sandbox(
             "Unified checkout": f"{url}/unifiedcheckout/?publicKey={SANDBOX.public_key}&clientSecret=<client secret>",
             "Processed callback": callback or "(none)",
             "Response callback": response or "(none: the sandbox shows its own result page)",
+            "Dashboard": f"{url}/_sandbox/ (this machine only)",
         }
         if rt.json:
             out.ndjson({"event": "ready", "url": url, "credentials": creds, "urls": links})

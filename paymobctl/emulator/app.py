@@ -18,7 +18,7 @@ from starlette.routing import Route
 from paymobctl import callbacks
 from paymobctl.delivery import RetryPolicy
 from paymobctl.documents import loads_json
-from paymobctl.emulator import cards, pages
+from paymobctl.emulator import cards, dashboard, pages
 from paymobctl.emulator.notifier import DEFAULT_POLICY, DEFAULT_TIMEOUT, Notifier
 from paymobctl.emulator.state import (
     Completion,
@@ -668,6 +668,7 @@ def create_app(
         Route("/_sandbox/kiosk/{reference}/pay", admin_kiosk, methods=["POST"]),
         Route("/_sandbox/drain", admin_drain, methods=["POST"]),
         Route("/_sandbox/reset", admin_reset, methods=["POST"]),
+        *dashboard.routes(),
     ]
     # Every body is read within bounds (1 MiB, 10 s) before a route sees it: 413 / 408.
     app = Starlette(routes=routes, lifespan=lifespan, middleware=[Middleware(BoundedBodies)])

@@ -687,8 +687,6 @@ def _body(response: httpx.Response) -> Any:
 
 
 def new_http_client(*, verify: bool = True) -> httpx.Client:
-    import httpx
+    from paymobctl.delivery import http_client
 
-    from paymobctl.delivery import USER_AGENT
-
-    return httpx.Client(verify=verify, trust_env=False, headers={"User-Agent": USER_AGENT})
+    return http_client(verify=verify)

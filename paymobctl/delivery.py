@@ -275,5 +275,6 @@ def async_http_client(
     return httpx.AsyncClient(
         verify=verify,
         trust_env=False,
+        headers={"User-Agent": USER_AGENT},
         limits=httpx.Limits(max_connections=max_connections),
     )

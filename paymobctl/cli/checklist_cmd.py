@@ -119,11 +119,9 @@ def run(
     )
 
     def http_factory(verify: Any) -> Any:
-        import httpx
+        from paymobctl.delivery import http_client
 
-        from paymobctl.delivery import USER_AGENT
-
-        return httpx.Client(verify=verify, trust_env=False, headers={"User-Agent": USER_AGENT})
+        return http_client(verify=verify)
 
     report = checklist.run(
         options,

@@ -314,7 +314,11 @@ class Store:
         self._deposit_cache: set[int] | None = None
         self._deposit_cache_version: int | None = None
         if migrate:
-            self.migrate()
+            try:
+                self.migrate()
+            except BaseException:
+                self._conn.close()
+                raise
 
     # -- connection ---------------------------------------------------------------------------
 
@@ -347,6 +351,7 @@ class Store:
                 f"{self.path}: cannot create the database directory ({exc.strerror})",
                 hint="pass another --db PATH or set PAYMOBCTL_DB",
             ) from None
+        conn: sqlite3.Connection | None = None
         try:
             conn = sqlite3.connect(
                 self.path,
@@ -380,6 +385,8 @@ class Store:
             conn.execute(f"PRAGMA journal_size_limit = {WAL_SIZE_LIMIT}")
             conn.execute("PRAGMA foreign_keys = ON")
         except (sqlite3.Error, OSError) as exc:
+            if conn is not None:  # Python 3.13 warns (ResourceWarning) about a leaked one
+                conn.close()
             raise self._fail(exc, "open") from None
         return conn
 

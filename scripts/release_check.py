@@ -68,8 +68,11 @@ def run(
     env: dict[str, str] | None = None,
     timeout: float = 900,
     stream: bool = False,
+    stdout_only: bool = False,
 ) -> str:
-    """Run `command`; on failure raise Failure with the end of its output. Returns the output."""
+    """Run `command`; on failure raise Failure with the end of its output.
+
+    Returns what it printed (stdout and stderr; stdout alone with `stdout_only`)."""
     log(f"    $ {' '.join(command)}")
     if stream:
         done = subprocess.run(
@@ -91,7 +94,7 @@ def run(
     if done.returncode != 0:
         tail = "\n".join(output.splitlines()[-TAIL_LINES:])
         raise Failure(f"`{' '.join(command)}` exited {done.returncode}\n{tail}".rstrip())
-    return output
+    return done.stdout if stdout_only and not stream else output
 
 
 def venv(python: str, path: Path) -> Path:
@@ -289,7 +292,7 @@ def step_minimum(ctx: Context, minor: str) -> None:
     python = venv(ctx.pythons[minor], ctx.work / "minimum")
     uv = [str(ctx.tools / "uv"), "pip"]
     run([*uv, "install", "--python", str(python), "--resolution", "lowest-direct", "-e", ".[dev]"])
-    listed = run([*uv, "list", "--python", str(python), "--format=json"])
+    listed = run([*uv, "list", "--python", str(python), "--format=json"], stdout_only=True)
     installed = {
         re.sub(r"[-_.]+", "-", p["name"]).lower(): p["version"] for p in json.loads(listed)
     }
@@ -379,7 +382,7 @@ def main() -> int:
         started = time.monotonic()
         try:
             step()
-        except (Failure, subprocess.TimeoutExpired) as exc:
+        except (Failure, subprocess.TimeoutExpired, OSError, ValueError) as exc:
             log(str(exc))
             failed.append(name)
         status = "FAILED" if failed and failed[-1] == name else "ok"

@@ -14,16 +14,24 @@ import random
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from functools import cache
 from importlib import resources
 from typing import Any
 from urllib.parse import quote, urlsplit, urlunsplit
+from zoneinfo import ZoneInfo
 
 from paymobctl import signing
 from paymobctl.errors import UsageError
-from paymobctl.models import CardBrand, Outcome, PaymentSource, Region, currency_exponent
+from paymobctl.models import (
+    CardBrand,
+    KeyFlow,
+    Outcome,
+    PaymentSource,
+    Region,
+    currency_exponent,
+)
 from paymobctl.signing import CallbackKind
 
 # Issuer decline codes (ISO 8583 response codes Mastercard Gateway passes through).
@@ -49,6 +57,9 @@ TEMPLATES: dict[str, str] = {
     "source.wallet.json": "mobile wallet fields",
     "source.kiosk.json": "kiosk (aggregator) fields",
     "outcomes.json": "outcome overlays per source, and refused combinations",
+    "order.json": "the order object (callbacks and the orders API)",
+    "payment_key_claims.json": "payment key claims per key flow (legacy, intention)",
+    "regions.json": "region-true cities, phones, wallets and acquirers",
     "token.json": "TOKEN envelope",
     "delivery_status.json": "DELIVERY_STATUS envelope (experimental)",
     "redirect.json": "GET response-callback parameters",
@@ -103,6 +114,63 @@ def deep_merge(base: dict[str, Any], overlay: Mapping[str, Any]) -> dict[str, An
     return base
 
 
+# --- time and region ------------------------------------------------------------------------------
+
+
+def local_time(moment: datetime, region: Region) -> datetime:
+    """``moment`` in the account's zone: Cairo observes summer time again since 2023 (§14)."""
+    return moment.astimezone(ZoneInfo(region.info.time_zone))
+
+
+def paymob_timestamp(moment: datetime, region: Region) -> str:
+    """Paymob's rendering: naive local time in Egypt, an explicit offset elsewhere (§2, §14)."""
+    local = local_time(moment, region)
+    if region.info.naive_times:
+        return local.replace(tzinfo=None).isoformat(timespec="microseconds")
+    return local.isoformat(timespec="microseconds")
+
+
+def parse_paymob_timestamp(text: str, region: Region) -> datetime | None:
+    """The instant a Paymob timestamp names; naive text is the region's local time."""
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=ZoneInfo(region.info.time_zone))
+    return moment.astimezone(UTC)
+
+
+def _gateway_utc(moment: datetime) -> str:
+    """The card gateway's ``data.created_at``: naive UTC (docs sample: 08:34 for 11:34 Cairo)."""
+    return moment.astimezone(UTC).replace(tzinfo=None).isoformat(timespec="microseconds")
+
+
+def _migs_time(moment: datetime) -> str:
+    """MPGS times: UTC, milliseconds, ``Z``."""
+    return (
+        moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+    )
+
+
+def region_values(region: Region) -> dict[str, Any]:
+    """City, phones, wallet number and acquirer of ``region`` (templates/regions.json)."""
+    values: dict[str, Any] = template("regions.json")[region.value]
+    return values
+
+
+def amount_major(cents: int, currency: str) -> int | float:
+    """Major units as MIGS reports them: 250 for 25000 piasters, 250.5 for 25050."""
+    value = Decimal(cents).scaleb(-currency_exponent(currency))
+    return int(value) if value == value.to_integral_value() else float(value)
+
+
+def jsonb_order(mapping: Mapping[str, Any]) -> dict[str, Any]:
+    """Keys as PostgreSQL's jsonb returns them (shortest first, then bytewise): the order of
+    ``payment_key_claims`` and its ``billing_data`` in every real callback."""
+    return {key: mapping[key] for key in sorted(mapping, key=lambda k: (len(k), k))}
+
+
 # --- specs ---------------------------------------------------------------------------------------
 
 
@@ -111,7 +179,7 @@ class Customer:
     first_name: str = "Mona"
     last_name: str = "Adel"
     email: str = "customer@example.com"
-    phone: str = "+201234567890"
+    phone: str | None = None  # default: a number in the region's format
 
 
 @dataclass(frozen=True)
@@ -132,7 +200,7 @@ class TransactionSpec:
     profile_id: int = 993047
     brand: CardBrand = CardBrand.MASTERCARD
     pan_last4: str | None = None
-    wallet_number: str = "01010101010"
+    wallet_number: str | None = None  # default: the region's test wallet
     customer: Customer = field(default_factory=Customer)
     is_live: bool = False
     is_auth: bool = False  # an authorisation on an auth/capture integration
@@ -141,6 +209,8 @@ class TransactionSpec:
     seed: int | None = None
     bill_reference: int | None = None
     payer_ip: str = "41.40.0.1"
+    flow: KeyFlow = KeyFlow.INTENTION
+    next_payment_intention: str | None = None  # intention flow; default drawn from the seed
 
 
 def check_combination(outcome: Outcome, source: PaymentSource) -> None:
@@ -169,22 +239,137 @@ def _base_time(spec: TransactionSpec, rng: random.Random, now: datetime | None) 
     return (now or datetime.now(UTC)).astimezone(UTC)
 
 
-def paymob_timestamp(moment: datetime, region: Region) -> str:
-    """Paymob's rendering: naive local time in Egypt, an explicit offset elsewhere (reference §2)."""
-    info = region.info
-    if not info.utc_offset:
-        local = moment.astimezone(timezone(timedelta(hours=2)))
-        return local.replace(tzinfo=None).isoformat(timespec="microseconds")
-    sign = 1 if info.utc_offset[0] == "+" else -1
-    hours, minutes = (int(part) for part in info.utc_offset[1:].split(":"))
-    zone = timezone(sign * timedelta(hours=hours, minutes=minutes))
-    return moment.astimezone(zone).isoformat(timespec="microseconds")
+def intention_id(rng: random.Random, *, live: bool = False) -> str:
+    """A ``pi_test_…`` / ``pi_live_…`` intention id (32 hex digits, as in every sample)."""
+    return f"pi_{'live' if live else 'test'}_{rng.getrandbits(128):032x}"
 
 
-def amount_major(cents: int, currency: str) -> int | float:
-    """Major units as MIGS reports them: 250 for 25000 piasters, 250.5 for 25050."""
-    value = Decimal(cents).scaleb(-currency_exponent(currency))
-    return int(value) if value == value.to_integral_value() else float(value)
+# --- shared pieces: the order and the payment key's claims ---------------------------------------
+
+
+@dataclass(frozen=True)
+class OrderSpec:
+    """The order object as Paymob renders it in callbacks and in the orders API."""
+
+    id: int
+    created_at: str  # already in Paymob's rendering
+    amount_cents: int
+    currency: str
+    region: Region = Region.EG
+    profile_id: int = 993047
+    merchant_order_id: str | None = None
+    paid_amount_cents: int = 0
+    is_payment_locked: bool = False
+    delivery_needed: bool = False
+    shipping_data: Mapping[str, Any] | None = None
+    items: Sequence[Mapping[str, Any]] = ()
+    order_url: str = "NA"
+    company_name: str = "Example Store"
+    company_emails: Sequence[str] | None = ("ops@example.com",)
+
+
+def shipping_data(
+    order_id: int, shipping_id: int, region: Region, given: Mapping[str, Any] | None = None
+) -> dict[str, Any]:
+    """``order.shipping_data``: "NA" wherever the merchant gave nothing (every sample)."""
+    base: dict[str, Any] = {
+        "id": shipping_id,
+        "first_name": "NA",
+        "last_name": "NA",
+        "street": "NA",
+        "building": "NA",
+        "floor": "NA",
+        "apartment": "NA",
+        "city": "NA",
+        "state": "NA",
+        "country": region_values(region)["shipping_country"],
+        "email": "NA",
+        "phone_number": "NA",
+        "postal_code": "NA",
+        "extra_description": "",
+        "shipping_method": "UNK",
+    }
+    base.update({k: v for k, v in (given or {}).items() if k in base and k != "id"})
+    base.update(order_id=order_id, order=order_id)
+    return base
+
+
+def build_order(spec: OrderSpec, *, shipping_id: int) -> dict[str, Any]:
+    """The order object (templates/order.json), shared by callbacks and the sandbox's API."""
+    region = region_values(spec.region)
+    context = {
+        "order_id": spec.id,
+        "order_created_at": spec.created_at,
+        "delivery_needed": spec.delivery_needed,
+        "profile_id": spec.profile_id,
+        "merchant_created_at": paymob_timestamp(
+            datetime(2024, 1, 8, 8, 0, tzinfo=UTC), spec.region
+        ),
+        "merchant_phone": region["merchant_phone"],
+        "company_emails": None if spec.company_emails is None else list(spec.company_emails),
+        "company_name": spec.company_name,
+        "merchant_country": spec.region.info.country,
+        "city": region["city"],
+        "order_amount_cents": spec.amount_cents,
+        "shipping_data": shipping_data(spec.id, shipping_id, spec.region, spec.shipping_data),
+        "order_currency": spec.currency,
+        "is_payment_locked": spec.is_payment_locked,
+        "merchant_order_id": spec.merchant_order_id,
+        "paid_amount_cents": spec.paid_amount_cents,
+        "items": [dict(item) for item in spec.items],
+        "order_url": spec.order_url,
+        "payment_status": "PAID" if spec.paid_amount_cents >= spec.amount_cents else "UNPAID",
+    }
+    order: dict[str, Any] = fill(template("order.json"), context)
+    return order
+
+
+def billing_data(values: Mapping[str, Any]) -> dict[str, Any]:
+    """``payment_key_claims.billing_data``: the 13 billing fields, "NA" when not given."""
+    names = (
+        "first_name", "last_name", "email", "phone_number", "street", "building", "floor",
+        "apartment", "city", "state", "country", "postal_code", "extra_description",
+    )  # fmt: skip
+    return jsonb_order({name: values.get(name, "NA") for name in names})
+
+
+def payment_key_claims(
+    *,
+    flow: KeyFlow,
+    user_id: int,
+    amount_cents: int,
+    currency: str,
+    integration_id: int,
+    order_id: int,
+    billing: Mapping[str, Any],
+    exp: int,
+    lock_order_when_paid: bool = False,
+    extra: Mapping[str, Any] | None = None,
+    pmk_ip: str = "127.0.0.1",
+    redirect_url: str = "",
+    next_payment_intention: str = "",
+    optional: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The claims of a payment key (templates/payment_key_claims.json): one builder for
+    ``simulate``, the sandbox and the checklist. ``optional`` adds what only some keys carry
+    (``notification_url``, ``redirection_url`` of an intention that set them)."""
+    context = {
+        "exp": exp,
+        "extra": dict(extra or {}),
+        "pmk_ip": pmk_ip,
+        "user_id": user_id,
+        "currency": currency,
+        "order_id": order_id,
+        "amount_cents": amount_cents,
+        "billing_data": billing_data(billing),
+        "integration_id": integration_id,
+        "lock_order_when_paid": lock_order_when_paid,
+        "redirect_url": redirect_url,
+        "next_payment_intention": next_payment_intention,
+    }
+    claims: dict[str, Any] = fill(template("payment_key_claims.json")[flow.value], context)
+    claims.update(optional or {})
+    return jsonb_order(claims)
 
 
 @dataclass(frozen=True)
@@ -205,9 +390,11 @@ class Callback:
 
 
 def build_transaction(spec: TransactionSpec, *, now: datetime | None = None) -> Callback:
-    """A TRANSACTION callback with the full documented shape (reference §7.1)."""
+    """A TRANSACTION callback with the full documented shape (reference §7.1, §14)."""
     check_combination(spec.outcome, spec.source)
     rng = _rng(spec.seed)
+    region = region_values(spec.region)
+    acquirer = region["acquirer"]
     currency = (spec.currency or spec.region.info.currency).upper()
     created = _base_time(spec, rng, now)
     transaction_id = spec.transaction_id or rng.randrange(200_000_000, 399_999_999)
@@ -222,62 +409,98 @@ def build_transaction(spec: TransactionSpec, *, now: datetime | None = None) -> 
     order_created = created - timedelta(
         seconds=rng.randrange(20, 600), microseconds=rng.randrange(10**6)
     )
-    receipt = f"{rng.randrange(10**11, 10**12)}"
+    gateway_at = created + timedelta(
+        seconds=rng.randrange(2, 30), microseconds=rng.randrange(10**6)
+    )
+    updated = gateway_at + timedelta(microseconds=rng.randrange(1000, 20000))
+    authorization = f"{rng.randrange(10**5, 10**6)}"
     paid = spec.amount_cents if spec.outcome is Outcome.APPROVED else 0
+    phone = spec.customer.phone or region["customer_phone"]
+    customer = {
+        "first_name": spec.customer.first_name,
+        "last_name": spec.customer.last_name,
+        "email": spec.customer.email,
+        "phone_number": phone,
+        "country": region["shipping_country"],
+    }
+    order = build_order(
+        OrderSpec(
+            id=order_id,
+            created_at=paymob_timestamp(order_created, spec.region),
+            amount_cents=spec.amount_cents,
+            currency=currency,
+            region=spec.region,
+            profile_id=spec.profile_id,
+            merchant_order_id=spec.merchant_order_id,
+            paid_amount_cents=paid,
+            shipping_data={**customer, "street": "NA"},
+        ),
+        shipping_id=rng.randrange(100_000_000, 199_999_999),
+    )
+    key_created = order_created + timedelta(seconds=rng.randrange(1, 10))
+    pi = spec.next_payment_intention or intention_id(rng, live=spec.is_live)
+    claims = payment_key_claims(
+        flow=spec.flow,
+        user_id=spec.merchant_id,
+        amount_cents=spec.amount_cents,
+        currency=currency,
+        integration_id=spec.integration_id,
+        order_id=order_id,
+        billing=customer,
+        exp=int((key_created + timedelta(hours=1)).timestamp()),
+        pmk_ip=spec.payer_ip,
+        redirect_url=f"{spec.region.base_url}/unifiedcheckout/payment-status?payment_token="
+        f"{rng.getrandbits(256):064x}&trx_id={transaction_id}",
+        next_payment_intention=pi,
+    )
+    local_gateway = local_time(gateway_at, spec.region)
+    offset = local_gateway.strftime("%z")
     context: dict[str, Any] = {
         "transaction_id": transaction_id,
         "transaction_id_text": str(transaction_id),
         "order_id": order_id,
         "order_id_text": str(order_id),
+        "order_id_head": str(order_id)[:3],
+        "migs_order_id": f"{acquirer['order_prefix']}{order_id}",
+        "order": order,
+        "payment_key_claims": claims,
         "amount_cents": spec.amount_cents,
-        "order_amount_cents": spec.amount_cents,
-        "paid_amount_cents": paid,
         "amount_major": amount_major(spec.amount_cents, currency),
         "currency": currency,
         "integration_id": spec.integration_id,
         "profile_id": spec.profile_id,
         "merchant_id": spec.merchant_id,
-        "merchant_order_id": spec.merchant_order_id,
-        "merchant_phone": spec.region.info.phone_prefix + "1000000000",
-        "merchant_country": spec.region.info.country,
-        "country": spec.region.info.country[:2],
-        "city": {
-            Region.EG: "Cairo",
-            Region.KSA: "Riyadh",
-            Region.UAE: "Dubai",
-            Region.OMAN: "Muscat",
-            Region.PAKISTAN: "Karachi",
-        }[spec.region],
-        "first_name": spec.customer.first_name,
-        "last_name": spec.customer.last_name,
-        "email": spec.customer.email,
-        "phone": spec.customer.phone,
-        "shipping_id": rng.randrange(100_000_000, 199_999_999),
+        "company_name": order["merchant"]["company_name"],
         "created_at": paymob_timestamp(created, spec.region),
-        "order_created_at": paymob_timestamp(order_created, spec.region),
-        "updated_at": paymob_timestamp(
-            created + timedelta(seconds=rng.randrange(5, 40), microseconds=rng.randrange(10**6)),
-            spec.region,
-        ),
-        "gateway_created_at": (created + timedelta(seconds=rng.randrange(2, 30)))
-        .astimezone(UTC)
-        .replace(tzinfo=None)
-        .isoformat(timespec="microseconds"),
-        "payment_key_exp": int((order_created + timedelta(hours=1)).timestamp()),
-        "payer_ip": spec.payer_ip,
+        "updated_at": paymob_timestamp(updated, spec.region),
+        "gateway_created_at": _gateway_utc(gateway_at),
+        "migs_created": _migs_time(gateway_at - timedelta(seconds=rng.randrange(3, 15))),
+        "migs_updated": _migs_time(gateway_at - timedelta(milliseconds=rng.randrange(50, 300))),
         "is_live": spec.is_live,
         "pan_last4": last4,
         "card_subtype": spec.brand.value,
         "card_type": spec.brand.card_type,
         "card_bin": spec.brand.bin,
-        "authorization_code": f"{rng.randrange(10**5, 10**6)}",
-        "receipt_no": receipt,
-        "transaction_no": f"{rng.randrange(10**8, 10**9)}",
-        "batch": int(created.strftime("%Y%m%d")),
+        "authorization_code": authorization,
+        "receipt_no": f"{rng.randrange(10**5, 10**6)}{authorization}",
+        # MPGS test mode answers every test card with transaction 123456789 (all test samples).
+        "transaction_no": f"{rng.randrange(10**8, 10**9)}" if spec.is_live else "123456789",
+        "batch": int(local_gateway.strftime("%Y%m%d")),
+        "acquirer_date": local_gateway.strftime("%m%d"),
+        "settlement_date": local_gateway.strftime("%Y-%m-%d"),
+        "acquirer_time_zone": offset,
+        "acquirer_id": acquirer["id"],
+        "acquirer_merchant_id": acquirer["merchant_id"],
+        "gateway_merchant": ("" if spec.is_live else "TEST") + acquirer["merchant_id"],
+        "terminal": acquirer["terminal"],
+        "mcc": acquirer["mcc"],
         "decline_code": decline_code,
         "decline_message": DECLINE_CODES.get(decline_code, "Declined"),
-        "wallet_number": spec.wallet_number,
-        "wallet_redirect_url": f"https://accept.paymob.com/api/acceptance/wallet_other_test/wallet_template?token={rng.getrandbits(128):032x}",
+        "wallet_number": spec.wallet_number or region["wallet_number"],
+        "wallet_reference": f"{rng.randrange(10**9, 10**10)}",
+        "wallet_txn_ref": f"{rng.getrandbits(128):032x}",
+        "email": spec.customer.email,
+        "wallet_redirect_url": f"{spec.region.base_url}/api/acceptance/wallet_other_test/wallet_template?token={rng.getrandbits(128):032x}",
         "bill_reference": spec.bill_reference or rng.randrange(10**7, 10**8),
         "parent_transaction_id": parent_id,
     }
@@ -293,8 +516,21 @@ def build_transaction(spec: TransactionSpec, *, now: datetime | None = None) -> 
             obj["data"]["migs_order"]["status"] = "AUTHORIZED"
             obj["data"]["migs_transaction"]["type"] = "AUTHORIZATION"
             obj["data"]["migs_order"]["totalCapturedAmount"] = 0
+    if spec.source is PaymentSource.CARD and region["numeric_approval"]:
+        # KSA (2025 sample): the numeric code in txn_response_code, the word beside it.
+        data = obj["data"]
+        data["txn_response_code_new"] = data["txn_response_code"]
+        if data["txn_response_code"] == "APPROVED":
+            data["txn_response_code"] = "0"
     check_signed_fields(CallbackKind.TRANSACTION, obj)
     return Callback(CallbackKind.TRANSACTION, filled)
+
+
+def transaction_body(obj: dict[str, Any]) -> dict[str, Any]:
+    """The POSTed envelope around a TRANSACTION ``obj`` (templates/transaction.json)."""
+    body = template("transaction.json")
+    body["obj"] = obj
+    return body
 
 
 def check_signed_fields(kind: CallbackKind, obj: Mapping[str, Any]) -> None:
@@ -346,21 +582,8 @@ def token_spec_for(
     )
 
 
-def parse_paymob_timestamp(text: str, region: Region) -> datetime | None:
-    try:
-        moment = datetime.fromisoformat(text)
-    except ValueError:
-        return None
-    if moment.tzinfo is None:
-        offset = region.info.utc_offset or "+02:00"
-        sign = 1 if offset[0] == "+" else -1
-        hours, minutes = (int(p) for p in offset[1:].split(":"))
-        moment = moment.replace(tzinfo=timezone(sign * timedelta(hours=hours, minutes=minutes)))
-    return moment.astimezone(UTC)
-
-
 def build_token(spec: TokenSpec, *, now: datetime | None = None) -> Callback:
-    """A TOKEN (saved card) callback (reference §7.3)."""
+    """A TOKEN (saved card) callback (reference §7.3, §14), for simulate and the sandbox."""
     rng = _rng(spec.seed if spec.seed is None else spec.seed + 7919)
     created = spec.created_at or (now or datetime.now(UTC))
     if not re.fullmatch(r"\d{4}", spec.pan_last4):
@@ -374,10 +597,9 @@ def build_token(spec: TokenSpec, *, now: datetime | None = None) -> Callback:
         "created_at": paymob_timestamp(created, spec.region),
         "email": spec.email,
         "order_id_text": str(spec.order_id),
+        "next_payment_intention": spec.next_payment_intention or intention_id(rng),
     }
     body: dict[str, Any] = fill(template("token.json"), context)
-    if spec.next_payment_intention:
-        body["obj"]["next_payment_intention"] = spec.next_payment_intention
     check_signed_fields(CallbackKind.TOKEN, body["obj"])
     return Callback(CallbackKind.TOKEN, body)
 
@@ -409,8 +631,8 @@ def redirect_params(obj: Mapping[str, Any], hmac: str | None) -> list[tuple[str,
     params: list[tuple[str, str]] = []
     for name, path in template("redirect.json")["params"]:
         value = signing.lookup_path(obj, path)
-        if value is None and name == "merchant_order_id":
-            continue  # only present when the merchant sent one
+        if value is None:
+            continue  # merchant_order_id unless sent; acq_response_code of wallets, BLOCKED (§14)
         params.append((name, signing.render_value(value)))
     if hmac is not None:
         params.append(("hmac", hmac))

@@ -16,16 +16,16 @@ import ssl
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from enum import IntEnum, StrEnum
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
 
-from paymobctl import callbacks, delivery
-from paymobctl.callbacks import TransactionSpec
+from paymobctl import callbacks, delivery, diagnosis
+from paymobctl.diagnosis import Probe, make_probe, probe_callback
 from paymobctl.errors import PaymobctlError, UsageError
-from paymobctl.models import Outcome
+from paymobctl.models import CallbackKind
 
 if TYPE_CHECKING:
     import httpx
@@ -161,15 +161,6 @@ class Options:
     timeout: float = 10.0
     api: bool | None = None  # None: on when the profile has credentials
     http_port: int = 80
-
-
-@dataclass(frozen=True)
-class Probe:
-    """What the checklist sent; none of it can move money."""
-
-    order_id: int
-    merchant_order_id: str
-    transaction_id: int
 
 
 @dataclass
@@ -463,34 +454,6 @@ def tls_checks(host: str, port: int, options: Options, now: datetime) -> list[Ch
 # --- probes --------------------------------------------------------------------------------------
 
 
-def make_probe() -> Probe:
-    suffix = secrets.token_hex(4)
-    return Probe(
-        order_id=999_900_000_000 + secrets.randbelow(99_999),
-        merchant_order_id=f"paymobctl-probe-{suffix}",
-        transaction_id=999_800_000_000 + secrets.randbelow(99_999),
-    )
-
-
-def probe_callback(probe: Probe, settings: Settings) -> callbacks.Callback:
-    """A declined test transaction for an order that cannot exist: nothing to fulfil, no money."""
-    integration = settings.get("integration_id")
-    return callbacks.build_transaction(
-        TransactionSpec(
-            outcome=Outcome.DECLINED,
-            amount_cents=100,
-            currency=settings.currency,
-            region=settings.region,
-            order_id=probe.order_id,
-            transaction_id=probe.transaction_id,
-            merchant_order_id=probe.merchant_order_id,
-            integration_id=integration if isinstance(integration, int) else 1,
-            is_live=False,
-            decline_code="05",
-        )
-    )
-
-
 @dataclass
 class Answer:
     status: int | None
@@ -531,7 +494,7 @@ def _send(http: httpx.Client, method: str, url: str, body: bytes | None, timeout
 
 
 def _is_csrf(answer: Answer) -> bool:
-    return answer.status == 419 or (answer.status == 403 and "csrf" in answer.text.lower())
+    return diagnosis.csrf_blocked(answer.status, answer.text)
 
 
 def _text(html: str) -> str:
@@ -744,16 +707,7 @@ def webhook_checks(
             )
         )
     elif signed.status == tampered.status and not accepted(signed):
-        results.append(
-            _result(
-                "PMB-HMAC-003",
-                Status.FAIL,
-                Severity.ERROR,
-                f"signed and tampered callbacks were both rejected with HTTP {signed.status}: the "
-                "deployment's HMAC secret probably differs from the profile's",
-                FIX_HMAC,
-            )
-        )
+        results.append(_diagnosed(http, webhook, settings, probe, timeout, secret, signed))
     elif accepted(signed):
         results.append(
             _result(
@@ -774,6 +728,55 @@ def webhook_checks(
             )
         )
     return results
+
+
+def _diagnosed(
+    http: httpx.Client,
+    webhook: str,
+    settings: Settings,
+    probe: Probe,
+    timeout: float,
+    secret: str,
+    signed: Answer,
+) -> CheckResult:
+    """PMB-HMAC-003 failed: find which common verification mistake the endpoint makes."""
+    found = diagnosis.diagnose(
+        http,
+        webhook,
+        CallbackKind.TRANSACTION,
+        secret,
+        settings=settings,
+        timeout=timeout,
+        probe=probe,
+    )
+    matched = [d.mistake.value for d in found.matched]
+    detail = f"signed and tampered callbacks were both rejected with HTTP {signed.status}: "
+    return _result(
+        "PMB-HMAC-003",
+        Status.FAIL,
+        Severity.ERROR,
+        detail + found.finding(),
+        found.fix or FIX_HMAC,
+        diagnosis={
+            "matched": matched,
+            "tried": {t.label: t.status for t in found.tried},
+            # used when PMB-API-004 shows the secret is right (see run()); then dropped
+            "_secret_matches": detail + found.finding(secret_matches=True),
+        },
+    )
+
+
+def _secret_known_right(results: list[CheckResult]) -> None:
+    """When Paymob holds the profile's secret (PMB-API-004), a rejected signature is the
+    endpoint's code, not the secret: reword PMB-HMAC-003 accordingly."""
+    api = next((r for r in results if r.id == "PMB-API-004"), None)
+    for index, result in enumerate(results):
+        found = result.data.get("diagnosis") if result.id == "PMB-HMAC-003" else None
+        if not isinstance(found, dict):
+            continue
+        reworded = found.pop("_secret_matches", None)
+        if api is not None and api.status is Status.PASS and isinstance(reworded, str):
+            results[index] = replace(result, detail=reworded)
 
 
 def _rejection(check: str, what: str, answer: Answer, fix: str) -> CheckResult:
@@ -1372,6 +1375,7 @@ def run(
                         "--no-api" if options.api is False else "no API key in the profile",
                     )
                 )
+    _secret_known_right(results)
     return finish(response_path, reachable=True)
 
 

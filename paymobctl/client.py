@@ -167,6 +167,12 @@ def api_error(status: int, body: Any, *, action: str) -> ApiError:
     )
 
 
+NOT_RUNNING_HINT = (
+    "is a sandbox running on another port? set PAYMOB_BASE_URL or --url "
+    "(`paymobctl sandbox` runs one; --profile picks a real account)"
+)
+
+
 class PaymobClient:
     """One merchant account's API. Auth tokens are cached for their lifetime within the process."""
 
@@ -256,8 +262,7 @@ class PaymobClient:
         if host.startswith(("127.0.0.1", "localhost")):
             return NetworkError(
                 f"{action}: nothing answers at {self.base_url}",
-                hint="start the local Paymob with `paymobctl sandbox`, or pick a real "
-                "account with --profile",
+                hint=NOT_RUNNING_HINT,
             )
         return NetworkError(
             f"{action}: cannot reach {self.base_url} ({type(exc).__name__}: {exc})",

@@ -11,19 +11,17 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
-from urllib.parse import urljoin
 
 import httpx
 
-from paymobctl import serving
+from paymobctl import checkout, serving
 from paymobctl.client import Billing
 from paymobctl.config import sandbox_settings
 from paymobctl.emulator import create_app as create_sandbox
-from paymobctl.emulator.cards import OTP
 from paymobctl.errors import VerificationFailed
+from paymobctl.models import CallbackOrder
 from paymobctl.payments import (
     DepositRequest,
     client_for,
@@ -35,81 +33,7 @@ from paymobctl.receiver import create_app as create_receiver
 from paymobctl.sandbox_profile import RESPONSE_PATH, SANDBOX, WEBHOOK_PATH
 from paymobctl.store import Deposit, Store
 
-DEMO_CARD = (
-    "5123456789012346",
-    "01",
-    "39",
-    "123",
-    "Test Account",
-)  # Paymob's documented Mastercard
-
-
-# --- a browser, as far as the hosted checkout needs one ---------------------------------------------
-
-
-@dataclass
-class Form:
-    action: str
-    method: str
-    fields: dict[str, str] = field(default_factory=dict)  # hidden and pre-filled inputs
-    inputs: list[str] = field(default_factory=list)  # every named input, in page order
-
-
-class _FormParser(HTMLParser):
-    def __init__(self) -> None:
-        super().__init__()
-        self.forms: list[Form] = []
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        attributes = {k: v or "" for k, v in attrs}
-        if tag == "form":
-            self.forms.append(
-                Form(attributes.get("action", ""), attributes.get("method", "get").upper())
-            )
-        elif tag == "input" and self.forms and attributes.get("name"):
-            form = self.forms[-1]
-            name = attributes["name"]
-            form.inputs.append(name)
-            kind = attributes.get("type", "text")
-            if kind in ("hidden", "text", "password") and attributes.get("value"):
-                form.fields[name] = attributes["value"]
-            elif kind in ("checkbox", "radio") and "checked" in attributes:
-                form.fields[name] = attributes.get("value", "on")
-
-
-@dataclass
-class Page:
-    url: str
-    status: int
-    text: str
-
-    def form(self) -> Form:
-        parser = _FormParser()
-        parser.feed(self.text)
-        if not parser.forms:
-            raise VerificationFailed(f"no form on {self.url.split('?')[0]} (HTTP {self.status})")
-        return parser.forms[0]
-
-
-class Browser:
-    """Loads pages and submits forms, following redirects, like a payer's browser."""
-
-    def __init__(self, http: httpx.Client) -> None:
-        self.http = http
-
-    def open(self, url: str) -> Page:
-        response = self.http.get(url, follow_redirects=True)
-        return Page(str(response.url), response.status_code, response.text)
-
-    def submit(self, page: Page, values: dict[str, str]) -> Page:
-        form = page.form()
-        missing = [name for name in values if name not in form.inputs]
-        if missing:
-            raise VerificationFailed(f"the page's form has no {', '.join(missing)} field")
-        target = urljoin(page.url, form.action or page.url)
-        data = {**form.fields, **values}
-        response = self.http.request(form.method, target, data=data, follow_redirects=True)
-        return Page(str(response.url), response.status_code, response.text)
+DEMO_CARD = checkout.Card()  # Paymob's documented Mastercard, 3-D Secure with OTP 1234
 
 
 # --- the demo ----------------------------------------------------------------------------------
@@ -132,7 +56,11 @@ class DemoReport:
 
 
 def run_demo(
-    store_path: Path, *, on_step: Callable[[Step], None] | None = None, timeout: float = 20.0
+    store_path: Path,
+    *,
+    on_step: Callable[[Step], None] | None = None,
+    timeout: float = 20.0,
+    callback_order: CallbackOrder = CallbackOrder.TOKEN_FIRST,
 ) -> DemoReport:
     report = DemoReport()
     started = time.perf_counter()
@@ -155,6 +83,7 @@ def run_demo(
             sandbox_app = create_sandbox(
                 callback_url=f"{listener.url}{WEBHOOK_PATH}",
                 response_url=f"{listener.url}{RESPONSE_PATH}",
+                callback_order=callback_order,
             )
             with (
                 serving.Background(sandbox_app, what="the demo's sandbox") as sandbox,
@@ -193,29 +122,15 @@ def _run(
         f"150.00 EGP · order {deposit.order_id} · {deposit.checkout_url.split('?')[0]}",
     )
 
-    browser = Browser(http)
-    checkout = browser.open(deposit.checkout_url)
-    number, month, year, cvv, name = DEMO_CARD
-    otp_page = browser.submit(
-        checkout,
-        {
-            "card_number": number,
-            "card_holder": name,
-            "expiry_month": month,
-            "expiry_year": year,
-            "cvv": cvv,
-            "save_card": "true",
-        },
-    )
-    if "One-time password" not in otp_page.text:
-        raise VerificationFailed(
-            f"expected the 3-D Secure page after the card form, got HTTP {otp_page.status}"
-        )
+    paid = checkout.pay(http, deposit.checkout_url, card=DEMO_CARD, save_card=True)
+    if not paid.three_ds:
+        raise VerificationFailed("expected the 3-D Secure page after the card form")
     step(
-        "card submitted", f"Mastercard •••• {number[-4:]} with 'save card' ticked → 3-D Secure page"
+        "card submitted",
+        f"Mastercard •••• {DEMO_CARD.number[-4:]} with 'save card' ticked → 3-D Secure page",
     )
-    landed = browser.submit(otp_page, {"otp": OTP})
-    step("OTP answered", f"browser redirected to {landed.url.split('?')[0]} (HTTP {landed.status})")
+    landed = paid.redirect_url.split("?", 1)[0]
+    step("OTP answered", f"browser redirected to {landed} (HTTP {paid.landed_status})")
 
     # The webhooks first (what `listen` stored), then the deposit as `deposit --wait` sees it.
     card = _wait_for_card(store, deposit.order_id, timeout)

@@ -74,8 +74,9 @@ class RegionInfo:
     currency: str
     country: str  # ISO 3166 alpha-3, as Paymob's merchant objects carry it
     key_prefix: str  # secret/public key prefix (reference §1.2)
-    utc_offset: str  # "" for Egypt: naive local timestamps (reference §2)
+    time_zone: str  # IANA zone of the account's local time (reference §2, §14)
     phone_prefix: str
+    naive_times: bool = False  # Egypt renders local time without an offset (reference §14)
 
 
 class Region(StrEnum):
@@ -97,12 +98,14 @@ class Region(StrEnum):
 
 
 _REGIONS: dict[Region, RegionInfo] = {
-    Region.EG: RegionInfo("https://accept.paymob.com", "EGP", "EGY", "egy", "", "+20"),
-    Region.KSA: RegionInfo("https://ksa.paymob.com", "SAR", "SAU", "sau", "+03:00", "+966"),
-    Region.UAE: RegionInfo("https://uae.paymob.com", "AED", "ARE", "are", "+04:00", "+971"),
-    Region.OMAN: RegionInfo("https://oman.paymob.com", "OMR", "OMN", "omn", "+04:00", "+968"),
+    Region.EG: RegionInfo(
+        "https://accept.paymob.com", "EGP", "EGY", "egy", "Africa/Cairo", "+20", naive_times=True
+    ),
+    Region.KSA: RegionInfo("https://ksa.paymob.com", "SAR", "SAU", "sau", "Asia/Riyadh", "+966"),
+    Region.UAE: RegionInfo("https://uae.paymob.com", "AED", "ARE", "are", "Asia/Dubai", "+971"),
+    Region.OMAN: RegionInfo("https://oman.paymob.com", "OMR", "OMN", "omn", "Asia/Muscat", "+968"),
     Region.PAKISTAN: RegionInfo(
-        "https://pakistan.paymob.com", "PKR", "PAK", "pak", "+05:00", "+92"
+        "https://pakistan.paymob.com", "PKR", "PAK", "pak", "Asia/Karachi", "+92"
     ),
 }
 
@@ -174,6 +177,7 @@ class Outcome(StrEnum):
     DECLINED = "declined"
     INSUFFICIENT_FUNDS = "insufficient_funds"
     AUTH_FAILED = "auth_failed"
+    BLOCKED = "blocked"  # test-mode / risk block: txn_response_code BLOCKED (reference §14)
     PENDING = "pending"
     REFUND = "refund"
     VOID = "void"
@@ -182,6 +186,23 @@ class Outcome(StrEnum):
     @property
     def is_child(self) -> bool:
         return self in (Outcome.REFUND, Outcome.VOID, Outcome.CAPTURE)
+
+
+class CallbackOrder(StrEnum):
+    """Which of a saved-card payment's two callbacks the sandbox sends first (§7.3, §14)."""
+
+    TOKEN_FIRST = "token-first"  # as in the real 2025 KSA pair: the TOKEN was created first
+    TRANSACTION_FIRST = "transaction-first"
+    RANDOM = "random"
+
+
+class KeyFlow(StrEnum):
+    """How the payment key was made: its claims differ (reference §3.3, §5, §14)."""
+
+    INTENTION = (
+        "intention"  # Intention API / unified checkout: next_payment_intention, redirect_url
+    )
+    LEGACY = "legacy"  # POST /api/acceptance/payment_keys: exp, pmk_ip
 
 
 class PaymentSource(StrEnum):

@@ -27,6 +27,16 @@ def default_db_path(environ: Mapping[str, str] | None = None) -> Path:
     return _xdg("XDG_DATA_HOME", ".local/share", env) / "paymobctl" / "paymobctl.db"
 
 
+def runtime_dir(environ: Mapping[str, str] | None = None) -> Path:
+    """Where running servers leave a note of their address: ``$XDG_RUNTIME_DIR/paymobctl``, else
+    ``$XDG_STATE_HOME/paymobctl`` (default ``~/.local/state/paymobctl``)."""
+    env = os.environ if environ is None else environ
+    runtime = env.get("XDG_RUNTIME_DIR", "")
+    if runtime and Path(runtime).is_absolute():
+        return Path(runtime) / "paymobctl"
+    return _xdg("XDG_STATE_HOME", ".local/state", env) / "paymobctl"
+
+
 def config_path(flag: str | None, environ: Mapping[str, str] | None = None) -> Path:
     """``--config`` > ``PAYMOBCTL_CONFIG`` > ``$XDG_CONFIG_HOME/paymobctl/config.toml``."""
     env = os.environ if environ is None else environ

@@ -1,9 +1,11 @@
-"""Captured callback samples shipped with paymobctl, for trying ``paymobctl hmac`` with no setup."""
+"""Callback samples shipped with paymobctl (real ones from Paymob's docs, and invented ones,
+labelled), for trying ``paymobctl hmac`` with no setup."""
 
 from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
@@ -13,12 +15,18 @@ from paymobctl.errors import UsageError
 _FOLDER = Path(__file__).with_name("samples")
 
 
+class Origin(StrEnum):
+    REAL = "real"  # published by Paymob (its docs): the values are Paymob's own
+    INVENTED = "invented"  # written for paymobctl after the reference; HMAC recomputed
+
+
 @dataclass(frozen=True)
 class Sample:
     name: str
     description: str
-    source: str  # where the values come from
-    secret: str  # the (public) secret that signed it
+    origin: Origin
+    source: str  # where the values come from (provenance)
+    secret: str | None  # the published secret that signed it; None when it was never published
     url: str  # the URL it was delivered to: carries ?hmac= (POST) or the whole query (GET)
     method: str  # POST or GET
     body: dict[str, Any] | None
@@ -27,6 +35,20 @@ class Sample:
     def body_text(self) -> str:
         return json.dumps(self.body, ensure_ascii=False)
 
+    @property
+    def verifiable(self) -> bool:
+        return self.secret is not None
+
+    def require_secret(self) -> str:
+        """The sample's published secret, or a usage error saying why there is none."""
+        if self.secret is None:
+            raise UsageError(
+                f"sample {self.name!r} has no published secret, so paymobctl cannot verify it",
+                hint="give the secret with --secret-file if you have it, or pick a sample "
+                "marked verifiable in `paymobctl hmac samples`",
+            )
+        return self.secret
+
 
 def _load(name: str) -> Sample:
     path = _FOLDER / f"{name}.json"
@@ -34,6 +56,7 @@ def _load(name: str) -> Sample:
     return Sample(
         name=name,
         description=document["description"],
+        origin=Origin(document["origin"]),
         source=document["source"],
         secret=document["secret"],
         url=document["url"],

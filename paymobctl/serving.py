@@ -127,18 +127,25 @@ def check_ready_file(path: Path) -> None:
 def write_ready_file(path: Path, url: str) -> str | None:
     """Written only once the port is bound and serving, atomically (a reader never sees half).
     Returns an error message instead of raising: the server keeps serving either way."""
+    problem = write_atomically(path, url + "\n")
+    return f"could not write --ready-file {path}: {problem}" if problem else None
+
+
+def write_atomically(path: Path, text: str) -> str | None:
+    """Replace ``path`` with ``text`` in one step (mode 0644: only addresses, nothing secret);
+    the reason on failure, None on success."""
     tmp: str | None = None
     try:
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
         if hasattr(os, "fchmod"):
             os.fchmod(fd, 0o644)  # only a URL: readable like any file a script would write
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(url + "\n")
+            handle.write(text)
         Path(tmp).replace(path)
     except OSError as exc:
         if tmp is not None:
             Path(tmp).unlink(missing_ok=True)
-        return f"could not write --ready-file {path}: {exc.strerror or exc}"
+        return str(exc.strerror or exc)
     return None
 
 

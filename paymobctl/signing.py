@@ -82,6 +82,20 @@ DELIVERY_STATUS_FIELDS: tuple[SignedField, ...] = tuple(
 EXPERIMENTAL_KINDS = frozenset({CallbackKind.DELIVERY_STATUS})
 
 
+# How each value is written into the signing string (reference §8.1–§8.4), for people writing a
+# verifier: `paymobctl hmac fields` prints them next to the field lists.
+RENDERING_RULES: tuple[str, ...] = (
+    "concatenate the values in exactly this order, with no separator",
+    "booleans: true / false in lowercase (not Python's True/False, not PHP's 1/empty)",
+    "integers: plain decimal digits; strings: exactly as received (no case or timezone change)",
+    "null or missing: the empty string (Paymob never defines it; never the text None)",
+    "GET redirect: URL-decode the values first; the order id parameter is 'order', "
+    "not 'order_id'; source fields keep their dots (PHP shows them as source_data_pan)",
+    "key: the HMAC secret as UTF-8 text; HMAC-SHA512; lowercase hex (128 characters)",
+    "compare with the 'hmac' query parameter in constant time (it is never a header)",
+)
+
+
 def fields_for(kind: CallbackKind) -> tuple[SignedField, ...]:
     if kind is CallbackKind.TOKEN:
         return TOKEN_FIELDS
@@ -195,6 +209,11 @@ def _digest(secret: str | bytes, message: str) -> str:
     # surrogatepass: a lone surrogate (never in Paymob's callbacks, possible in a forged one)
     # yields a signature that simply does not match, instead of an exception.
     return _hmac.new(key, message.encode("utf-8", "surrogatepass"), hashlib.sha512).hexdigest()
+
+
+def digest(secret: str, message: str) -> str:
+    """HMAC-SHA512 of an already concatenated signing string, lowercase hex (for dialects)."""
+    return _digest(secret, message)
 
 
 def compute(kind: CallbackKind, data: Mapping[str, Any], secret: str) -> str:

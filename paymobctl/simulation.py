@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from paymobctl import callbacks, delivery
 from paymobctl.callbacks import Callback, Override, TransactionSpec
-from paymobctl.models import CardBrand, Outcome, PaymentSource, Region
+from paymobctl.models import CardBrand, KeyFlow, Outcome, PaymentSource, Region
 from paymobctl.signing import CallbackKind
 
 if TYPE_CHECKING:
@@ -50,6 +50,7 @@ class Request:
     overrides: tuple[Override, ...] = ()
     seed: int | None = None
     signature: Signature = Signature.SIGNED
+    flow: KeyFlow = KeyFlow.INTENTION
 
 
 @dataclass(frozen=True)
@@ -82,6 +83,7 @@ def _spec(req: Request) -> TransactionSpec:
         merchant_id=req.merchant_id,
         is_live=req.is_live,
         seed=req.seed,
+        flow=req.flow,
     )
 
 

@@ -3,15 +3,27 @@
 Every variant lives under its own prefix: ``good/`` (csrf_exempt, HMAC enforced), ``nocsrf/``
 (the guide's missing @csrf_exempt), ``nohmac/`` (accepts anything), ``crash/`` (a KeyError on a
 missing hmac → 500), ``debug/`` (like good/, with DEBUG = True for the request).
+
+At the root, ``api/payments/...`` is the guide's whole backend (``GUIDE``): a deposit view that
+calls Paymob (auth → order → payment key with ``tokenization``) at ``PAYMOB_BASE_URL`` with the
+guide's four ``PAYMOB_*`` variables and returns the ``iframe_url``; a webhook that verifies the
+HMAC with its own code (not paymobctl's), marks deposits paid and saves cards; the response
+redirect; and the status view the frontend polls. ``GUIDE.boolean_bug`` switches on the classic
+``str(True)`` mistake in that verification code.
 """
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
-from collections.abc import Callable
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 import django
+import httpx
 from django.conf import settings
 
 SECRET = "django-site-hmac-secret-000000000"
@@ -30,7 +42,7 @@ if not settings.configured:
     django.setup()
 
 from django.http import HttpRequest, HttpResponse, JsonResponse  # noqa: E402
-from django.urls import path  # noqa: E402
+from django.urls import path, re_path  # noqa: E402
 from django.views.decorators.csrf import csrf_exempt  # noqa: E402
 
 from paymobctl import signing  # noqa: E402
@@ -91,12 +103,158 @@ def _routes(prefix: str, webhook: Callable[..., Any]) -> list[Any]:
     ]
 
 
+# --- the integration guide's backend (payments/views.py and srvana/paymob_utils.py, reduced) -------
+
+
+@dataclass
+class Guide:
+    boolean_bug: bool = False  # render booleans with str(): "True" where Paymob signs "true"
+    deposits: dict[int, dict[str, Any]] = field(default_factory=dict)  # by Paymob order id
+    cards: list[dict[str, Any]] = field(default_factory=list)  # PaymentMethod rows
+    webhooks: list[tuple[str, int]] = field(default_factory=list)  # (type, status answered)
+
+    def reset(self, *, boolean_bug: bool = False) -> None:
+        self.boolean_bug = boolean_bug
+        self.deposits.clear()
+        self.cards.clear()
+        self.webhooks.clear()
+
+
+GUIDE = Guide()
+
+# The signed fields, as the guide's views.py lists them (Paymob's docs).
+_TXN_KEYS = (
+    "amount_cents", "created_at", "currency", "error_occured", "has_parent_transaction", "id",
+    "integration_id", "is_3d_secure", "is_auth", "is_capture", "is_refunded",
+    "is_standalone_payment", "is_voided", "order.id", "owner", "pending", "source_data.pan",
+    "source_data.sub_type", "source_data.type", "success",
+)  # fmt: skip
+_TOKEN_KEYS = (
+    "card_subtype", "created_at", "email", "id", "masked_pan", "merchant_id", "order_id", "token",
+)  # fmt: skip
+
+
+def _paymob(path_: str, body: dict[str, Any]) -> Any:
+    response = httpx.post(f"{os.environ['PAYMOB_BASE_URL']}{path_}", json=body, timeout=10)
+    response.raise_for_status()
+    return response.json()
+
+
+def guide_deposit(request: HttpRequest) -> HttpResponse:
+    """POST /api/payments/deposit/ {"amount": 150}: the iframe URL for the frontend's new tab."""
+    try:
+        amount_cents = round(float(json.loads(request.body)["amount"]) * 100)
+    except (ValueError, KeyError, TypeError):
+        return JsonResponse({"detail": "Invalid Amount"}, status=400)
+    try:
+        token = _paymob("/api/auth/tokens", {"api_key": os.environ["PAYMOB_API_KEY"]})["token"]
+        order = _paymob(
+            "/api/ecommerce/orders",
+            {"auth_token": token, "delivery_needed": "false", "amount_cents": amount_cents,
+             "currency": "EGP", "items": []},
+        )  # fmt: skip
+        billing = dict.fromkeys(
+            ("apartment", "floor", "street", "building", "shipping_method", "postal_code",
+             "city", "country", "state"),
+            "NA",
+        )  # fmt: skip
+        billing.update(first_name="Mona", last_name="Adel", email="mona@example.com",
+                       phone_number="+201234567890")  # fmt: skip
+        key = _paymob(
+            "/api/acceptance/payment_keys",
+            {"auth_token": token, "amount_cents": amount_cents, "expiration": 3600,
+             "order_id": order["id"], "billing_data": billing, "currency": "EGP",
+             "integration_id": int(os.environ["PAYMOB_INTEGRATION_ID"]),
+             "tokenization": "true"},
+        )  # fmt: skip
+    except (httpx.HTTPError, KeyError, ValueError):
+        return JsonResponse({"detail": "Failed to initiate deposit"}, status=502)
+    GUIDE.deposits[order["id"]] = {"amount_cents": amount_cents, "status": "pending"}
+    iframe = os.environ["PAYMOB_IFRAME_ID"]
+    return JsonResponse(
+        {
+            "iframe_url": f"{os.environ['PAYMOB_BASE_URL']}/api/acceptance/iframes/{iframe}"
+            f"?payment_token={key['token']}",
+            "order_id": order["id"],
+        }
+    )
+
+
+def _value(data: Mapping[str, Any], dotted: str) -> Any:
+    current: Any = data
+    for part in dotted.split("."):
+        current = current.get(part) if isinstance(current, Mapping) else None
+    return current
+
+
+def _text(value: Any) -> str:
+    if GUIDE.boolean_bug:
+        return str(value)  # the bug: "True"/"False"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return "" if value is None else str(value)
+
+
+def _guide_hmac(keys: tuple[str, ...], data: Mapping[str, Any], flat: bool = False) -> str:
+    message = "".join(_text(data.get(k) if flat else _value(data, k)) for k in keys)
+    key = os.environ["PAYMOB_HMAC_SECRET"].encode()
+    return hmac.new(key, message.encode(), hashlib.sha512).hexdigest()
+
+
+def guide_webhook(request: HttpRequest) -> HttpResponse:
+    received = request.GET.get("hmac", "")
+    try:
+        body = json.loads(request.body)
+        kind, obj = body["type"], body["obj"]
+    except (ValueError, KeyError, TypeError):
+        return JsonResponse({"detail": "Invalid payload"}, status=400)
+    keys = _TOKEN_KEYS if kind == "TOKEN" else _TXN_KEYS
+    if not hmac.compare_digest(_guide_hmac(keys, obj), received):
+        GUIDE.webhooks.append((kind, 401))
+        return JsonResponse({"detail": "Invalid HMAC Signature"}, status=401)
+    if kind == "TRANSACTION":
+        deposit = GUIDE.deposits.get(_value(obj, "order.id"))
+        if deposit is not None:  # an unknown order is acknowledged, never acted on
+            deposit["status"] = "paid" if obj.get("success") is True else "failed"
+    elif kind == "TOKEN":
+        GUIDE.cards.append(
+            {
+                "token": obj["token"],
+                "masked_pan": obj["masked_pan"],
+                "card_type": obj["card_subtype"],
+            }
+        )
+    GUIDE.webhooks.append((kind, 200))
+    return JsonResponse({"detail": "ok"})
+
+
+def guide_response(request: HttpRequest) -> HttpResponse:
+    params = {k: v for k, v in request.GET.items() if k != "hmac"}
+    keys = tuple("order" if k == "order.id" else k for k in _TXN_KEYS)
+    if not hmac.compare_digest(_guide_hmac(keys, params, flat=True), request.GET.get("hmac", "")):
+        return HttpResponse("invalid", status=401)
+    return HttpResponse(
+        "Payment successful" if params.get("success") == "true" else "Payment failed"
+    )
+
+
+def guide_status(request: HttpRequest, order_id: str) -> HttpResponse:
+    deposit = GUIDE.deposits.get(int(order_id))
+    if deposit is None:
+        return JsonResponse({"detail": "Not found"}, status=404)
+    return JsonResponse(deposit)
+
+
 urlpatterns = [
     *_routes("good/", csrf_exempt(good)),
     *_routes("nocsrf/", good),
     *_routes("nohmac/", csrf_exempt(no_hmac)),
     *_routes("crash/", csrf_exempt(crash)),
     *_routes("debug/", csrf_exempt(good)),
+    path("api/payments/deposit/", csrf_exempt(guide_deposit)),
+    path("api/payments/webhook/", csrf_exempt(guide_webhook)),
+    path("api/payments/response/", guide_response),
+    re_path(r"^api/payments/status/(?P<order_id>[0-9]{1,18})/$", guide_status),
 ]
 
 

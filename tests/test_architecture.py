@@ -55,6 +55,10 @@ def test_pure_modules() -> None:
     for name in ("paymobctl.models", "paymobctl.signing"):
         assert internal(imports(MODS[name])) <= {"paymobctl.errors", "paymobctl.models"}, name
         assert third_party(imports(MODS[name])) == set(), name
+    # The signing dialects are pure too: a conformance suite reuses them without HTTP.
+    pure = {"paymobctl", "paymobctl.errors", "paymobctl.models", "paymobctl.signing"}
+    assert internal(imports(MODS["paymobctl.dialects"])) <= pure
+    assert third_party(imports(MODS["paymobctl.dialects"])) == set()
 
 
 @pytest.mark.parametrize(

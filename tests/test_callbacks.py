@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from paymobctl import callbacks, samples, signing
 from paymobctl.callbacks import TransactionSpec
 from paymobctl.errors import UsageError
-from paymobctl.models import CardBrand, Outcome, PaymentSource, Region
+from paymobctl.models import CardBrand, KeyFlow, Outcome, PaymentSource, Region
 from paymobctl.signing import CallbackKind
 
 SECRET = "unit-test-hmac-secret"
@@ -56,7 +56,14 @@ def test_every_template_is_registered_and_shipped() -> None:
 @pytest.mark.parametrize("name", sorted(callbacks.TEMPLATES))
 def test_every_template_builds_and_verifies_with_its_own_signature(name: str) -> None:
     built: list[callbacks.Callback] = []
-    if name == "transaction.json" or name.startswith("source.") or name == "outcomes.json":
+    if name in ("order.json", "payment_key_claims.json", "regions.json"):
+        # Parts of every TRANSACTION: build one per region and key flow.
+        built = [
+            callbacks.build_transaction(TransactionSpec(region=r, flow=f, seed=3))
+            for r in Region
+            for f in KeyFlow
+        ]
+    elif name == "transaction.json" or name.startswith("source.") or name == "outcomes.json":
         sources = (
             [PaymentSource(name.split(".")[1])]
             if name.startswith("source.")
@@ -101,17 +108,17 @@ def test_refused_combinations_say_why() -> None:
 
 
 def test_transaction_shape_matches_reference() -> None:
-    built = callbacks.build_transaction(TransactionSpec(seed=1)).body
-    assert set(built) == {"type", "obj", "issuer_bank", "transaction_processed_callback_responses"}
+    built = callbacks.build_transaction(TransactionSpec(seed=1, flow=KeyFlow.LEGACY)).body
+    assert list(built) == [
+        "type", "obj", "accept_fees", "issuer_bank", "transaction_processed_callback_responses"
+    ]  # fmt: skip
     reference = reference_obj()
     ours = built["obj"]
     missing = key_paths(reference) - key_paths(ours)
     # The reference sample is an intention-era payment; legacy payment-key claims carry exp/pmk_ip.
     assert missing <= {
-        "payment_key_claims.extra",
         "payment_key_claims.redirect_url",
         "payment_key_claims.next_payment_intention",
-        "payment_key_claims.single_payment_attempt",
     }, missing
     assert set(reference["data"]) <= set(ours["data"])
     assert set(reference["source_data"]) == set(ours["source_data"])
@@ -232,7 +239,10 @@ def test_token_is_consistent_with_its_transaction() -> None:
         "email",
         "order_id",
         "user_added",
+        "next_payment_intention",
     }
+    # The TOKEN names the intention of the payment it follows (reference §14).
+    assert obj["next_payment_intention"] == txn.obj["payment_key_claims"]["next_payment_intention"]
 
 
 def test_redirect_carries_the_same_hmac_as_the_post() -> None:

@@ -257,12 +257,35 @@ def test_token_sample_and_type_override() -> None:
 
 def test_samples_listing() -> None:
     listing = run_cli("hmac", "samples", "--json").json()
-    assert {s["name"] for s in listing} == {
+    by_name = {s["name"]: s for s in listing}
+    assert set(by_name) == {
         "docs-transaction",
+        "docs-token",
+        "docs-redirect",
         "reference-transaction",
         "reference-token",
         "reference-redirect",
     }
+    # Real ones say where they came from; invented ones say so.
+    assert {n for n, s in by_name.items() if s["origin"] == "real"} == {
+        "docs-transaction",
+        "docs-token",
+        "docs-redirect",
+    }
+    assert all("Paymob developer docs" in by_name[n]["source"] for n in by_name if n[:4] == "docs")
+    assert by_name["docs-transaction"]["verifiable"] and not by_name["docs-token"]["verifiable"]
+    table = run_cli("hmac", "samples")
+    assert table.code == 0 and "invented" in table.stdout and "provenance:" in table.stdout
+
+
+def test_every_verifiable_sample_verifies_and_the_others_say_why_not() -> None:
+    for name in samples.names():
+        result = run_cli("hmac", "verify", "--sample", name)
+        if samples.load(name).verifiable:
+            assert result.code == 0 and "valid" in result.stdout, (name, result.stderr)
+        else:
+            assert result.code == 2 and "no published secret" in result.stderr
+            assert "Traceback" not in result.stderr
 
 
 def test_hmac_checks_are_recorded_without_secrets(tmp_path: Path) -> None:

@@ -14,11 +14,12 @@ from typing import Any
 import httpx
 import pytest
 
+from paymobctl.checkout import Browser
 from paymobctl.client import Billing, PaymobClient, api_error
-from paymobctl.demo import Browser
+from paymobctl.demo import run_demo
 from paymobctl.emulator import create_app as create_sandbox
 from paymobctl.errors import ApiError, ExitCode, NetworkError
-from paymobctl.models import Secret
+from paymobctl.models import CallbackOrder, Secret
 from paymobctl.receiver import create_app as create_receiver
 from paymobctl.sandbox_profile import RESPONSE_PATH, SANDBOX, WEBHOOK_PATH
 from paymobctl.store import Store
@@ -40,13 +41,19 @@ class Stack:
 
 
 @pytest.fixture
-def stack(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Stack]:
-    """A sandbox whose callbacks go to a live receiver writing the same store the CLI uses."""
+def stack(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest
+) -> Iterator[Stack]:
+    """A sandbox whose callbacks go to a live receiver writing the same store the CLI uses.
+    Parametrize it indirectly with a CallbackOrder to change the sandbox's --callback-order."""
     db = tmp_path / "paymobctl.db"
     receiver_store = Store(db)
+    order = getattr(request, "param", CallbackOrder.TOKEN_FIRST)
     with serve(create_receiver(store=receiver_store, secret=SANDBOX.hmac_secret)) as listener:
         app = create_sandbox(
-            callback_url=f"{listener}{WEBHOOK_PATH}", response_url=f"{listener}{RESPONSE_PATH}"
+            callback_url=f"{listener}{WEBHOOK_PATH}",
+            response_url=f"{listener}{RESPONSE_PATH}",
+            callback_order=order,
         )
         with serve(app) as sandbox:
             monkeypatch.setenv("PAYMOB_BASE_URL", sandbox)
@@ -313,6 +320,33 @@ def test_deposit_wait_paid(stack: Stack) -> None:
     )
     deposit = stack.store().deposits()[0]
     assert deposit.status == "paid" and deposit.transaction_id
+
+
+@pytest.mark.parametrize(
+    "stack", [CallbackOrder.TRANSACTION_FIRST, CallbackOrder.RANDOM], indirect=True
+)
+def test_deposit_wait_and_listen_in_either_callback_order(stack: Stack) -> None:
+    """Paymob promises no order between TRANSACTION and TOKEN (reference §14): `deposit --wait`
+    and the receiver work with the TOKEN first (the default, above) or second."""
+    thread, box = run_in_thread(
+        ["deposit", "100", "--wait", "--interval", "0.5", "--timeout", "20"]
+    )
+    pay_pending_deposit(stack, "0000000000000000")
+    thread.join(timeout=30)
+    assert box["result"].code == 0, box["result"].output
+    drain(stack)
+    store = stack.store()
+    assert store.deposits()[0].status == "paid"
+    events = store.events(limit=None)
+    assert {e.kind for e in events} >= {"TRANSACTION", "TOKEN"}
+    assert {e.verdict for e in events} == {"valid"}
+    assert len(store.payment_methods()) == 1  # the saved card, whichever came first
+
+
+def test_demo_with_the_transaction_callback_first(tmp_path: Path) -> None:
+    report = run_demo(tmp_path / "d.db", callback_order=CallbackOrder.TRANSACTION_FIRST)
+    assert [d.status for d in report.deposits] == ["paid", "paid"]
+    assert len(report.cards) == 1
 
 
 def test_deposit_wait_declined_and_timeout(stack: Stack) -> None:

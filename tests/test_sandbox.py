@@ -469,10 +469,11 @@ def test_guide_success_card_no_otp_redirect_and_callbacks(sandbox: Sandbox) -> N
     ).valid
     sandbox.drain()
     got = sandbox.callbacks()
-    assert [kind for kind, _, _ in got] == ["TRANSACTION", "TOKEN"]
+    # Default --callback-order token-first, as in the real 2025 pair (reference §14).
+    assert [kind for kind, _, _ in got] == ["TOKEN", "TRANSACTION"]
     for kind, obj, received in got:
         assert verified(kind, obj, received)
-    txn, token = got[0][1], got[1][1]
+    token, txn = got[0][1], got[1][1]
     assert txn["id"] == int(query["id"]) and txn["success"] is True
     assert (
         token["order_id"] == str(txn["order"]["id"])

@@ -161,7 +161,8 @@ def test_a_new_users_first_payment(tmp_path: Path, merchant: tuple[Recorder, str
             CallbackKind.RESPONSE, query, SANDBOX.hmac_secret, query.pop("hmac")
         ).valid
         posts = [r for r in recorder.requests if r.method == "POST"]
-        assert [json.loads(r.body)["type"] for r in posts] == ["TRANSACTION", "TOKEN"]
+        # --callback-order defaults to token-first, as in the real 2025 pair (reference §14).
+        assert [json.loads(r.body)["type"] for r in posts] == ["TOKEN", "TRANSACTION"]
         for request in posts:
             body = json.loads(request.body)
             received = dict(parse_qsl(request.query))["hmac"]
@@ -258,3 +259,10 @@ def test_ready_file_write_failure_is_reported_not_raised(tmp_path: Path) -> None
     assert write_ready_file(ok, "http://127.0.0.1:1") is None
     assert ok.read_text() == "http://127.0.0.1:1\n"
     assert ok.stat().st_mode & 0o777 == 0o644  # readable by whoever waits for it
+
+
+def test_callback_order_option() -> None:
+    assert "--callback-order" in run_cli("sandbox", "--help").stdout
+    wrong = run_cli("sandbox", "--port", "0", "--callback-order", "sideways")
+    assert wrong.code == 2 and "--callback-order" in wrong.stderr
+    assert "Traceback" not in wrong.stderr

@@ -402,3 +402,22 @@ def test_unresolvable_hosts_are_retried_by_forwarders() -> None:
 
     assert Result("http://app:8000/", error="dns").failed_transiently
     assert not Result("http://app:8000/", error="tls").failed_transiently
+
+
+def test_key_flow_and_blocked_outcome_from_the_command_line() -> None:
+    legacy = run_cli(
+        "simulate", "transaction", "--print", "--seed", "3", "--key-flow", "legacy"
+    ).json()
+    claims = legacy["body"]["obj"]["payment_key_claims"]
+    assert {"exp", "pmk_ip", "extra", "single_payment_attempt"} <= set(claims)
+    assert "next_payment_intention" not in claims
+    intention = run_cli("simulate", "transaction", "--print", "--seed", "3").json()
+    assert intention["body"]["obj"]["payment_key_claims"]["next_payment_intention"].startswith(
+        "pi_test_"
+    )
+    blocked = run_cli("simulate", "response", "--print", "--outcome", "blocked", "--seed", "3")
+    assert blocked.code == 0
+    url = blocked.json()["url"]
+    assert "txn_response_code=BLOCKED" in url and "acq_response_code" not in url
+    refused = run_cli("simulate", "transaction", "--outcome", "blocked", "--source", "wallet")
+    assert refused.code == 2 and "blocked" in refused.stderr and "Traceback" not in refused.stderr

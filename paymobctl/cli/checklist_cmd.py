@@ -106,7 +106,7 @@ def run(
     if not webhook_path.startswith("/"):
         raise UsageError(f"--webhook-path {webhook_path!r}: expected an absolute path")
     checklist.parse_target(url)
-    settings = rt.settings()
+    settings = rt.located_settings()
     rt.announce_mode(settings)
     options = checklist.Options(
         url=url,

@@ -1,4 +1,4 @@
-"""``paymobctl hmac sign|verify|samples``: compute, verify and explain Paymob callback HMACs."""
+"""``paymobctl hmac sign|verify|samples|fields``: compute, verify and explain Paymob callback HMACs."""
 
 from __future__ import annotations
 
@@ -127,7 +127,9 @@ def _gather(
         else:
             parsed = signing.parse_body(loaded.body_text, kind)
             payload = signing.Payload(parsed.kind, parsed.data, signing.hmac_from_url(loaded.url))
-        secret, secret_origin = loaded.secret, f"the sample's published secret ({loaded.source})"
+        if secret_file is None:
+            secret = loaded.require_secret()
+            secret_origin = f"the sample's published secret ({loaded.source})"
         label = f"sample {sample}"
     elif file is not None:
         if file == "-" and secret_file is not None and str(secret_file) == "-":
@@ -329,7 +331,8 @@ def verify(
 
 @command(app, "samples")
 def list_samples() -> None:
-    """List the captured callbacks shipped with paymobctl (use them with --sample NAME)."""
+    """List the callbacks shipped with paymobctl: real ones from Paymob's docs and invented ones,
+    where each came from, and whether `hmac verify --sample NAME` can check it."""
     from paymobctl import samples
 
     rt = runtime()
@@ -340,6 +343,8 @@ def list_samples() -> None:
                 {
                     "name": s.name,
                     "method": s.method,
+                    "origin": s.origin.value,
+                    "verifiable": s.verifiable,
                     "description": s.description,
                     "source": s.source,
                 }
@@ -348,5 +353,68 @@ def list_samples() -> None:
         )
         return
     rt.out.table(
-        ["name", "method", "description"], [(s.name, s.method, s.description) for s in loaded]
+        ["name", "method", "origin", "verify", "description"],
+        [
+            (s.name, s.method, s.origin.value, "yes" if s.verifiable else "no", s.description)
+            for s in loaded
+        ],
     )
+    rt.out.line("provenance:")
+    for s in loaded:
+        rt.out.line(f"  {s.name}: {s.source}")
+
+
+_FIELD_KINDS = {
+    "transaction": CallbackKind.TRANSACTION,
+    "token": CallbackKind.TOKEN,
+    "redirect": CallbackKind.RESPONSE,
+}
+
+
+@command(app, "fields")
+def fields(
+    kind: Annotated[
+        str | None,
+        typer.Argument(
+            metavar="[transaction|token|redirect]",
+            help="Which callback (default: all three).",
+            show_default=False,
+        ),
+    ] = None,
+) -> None:
+    """Print the signed fields in order, with the rendering rules: what a verifier must do."""
+    from paymobctl.signing import RENDERING_RULES, fields_for
+
+    rt = runtime()
+    if kind is not None and kind.lower() not in _FIELD_KINDS:
+        raise UsageError(f"unknown callback {kind!r}", hint="choose transaction, token or redirect")
+    chosen = [kind.lower()] if kind else list(_FIELD_KINDS)
+    lists = {}
+    for name in chosen:
+        callback = _FIELD_KINDS[name]
+        redirect = callback is CallbackKind.RESPONSE
+        lists[name] = [
+            {
+                "field": spec.get_key if redirect else spec.post_path,
+                **({"aliases": list(spec.get_aliases)} if redirect and spec.get_aliases else {}),
+            }
+            for spec in fields_for(callback)
+        ]
+    if rt.json:
+        rt.out.json({"fields": lists, "rules": list(RENDERING_RULES)})
+        return
+    where = {
+        "transaction": "TRANSACTION processed callback: obj.<field> of the POST body",
+        "token": "TOKEN callback: obj.<field> of the POST body",
+        "redirect": "transaction response redirect: GET query parameters",
+    }
+    for name, items in lists.items():
+        rt.out.line(f"{name} — {where[name]} ({len(items)} fields):")
+        for number, item in enumerate(items, 1):
+            aliases = item.get("aliases")
+            also = f"   (paymobctl also reads {', '.join(aliases)})" if aliases else ""
+            rt.out.line(f"  {number:>2}. {item['field']}{also}")
+        rt.out.line()
+    rt.out.line("Rules:")
+    for rule in RENDERING_RULES:
+        rt.out.line(f"  - {rule}")

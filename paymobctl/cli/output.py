@@ -187,3 +187,9 @@ def _isatty(stream: IO[str]) -> bool:
         return stream.isatty()
     except (AttributeError, ValueError):
         return False
+
+
+def visible(text: str) -> str:
+    """``text`` with control and other non-printable characters escaped (``\\x1b``), for values
+    another server chose (URLs, messages) on their way to a terminal."""
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)

@@ -68,7 +68,7 @@ def paymob() -> Iterator[tuple[Settings, PaymobClient]]:
     from paymobctl.payments import client_for
 
     rt = runtime()
-    settings = rt.settings()
+    settings = rt.located_settings()
     rt.announce_mode(settings)
     with new_http_client() as http:
         yield settings, client_for(settings, http)

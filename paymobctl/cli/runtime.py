@@ -62,6 +62,26 @@ class Runtime:
             )
         return self._settings
 
+    def located_settings(self) -> Settings:
+        """The settings, pointed at the running sandbox (its runtime file) when the sandbox
+        profile has no base URL configured and the sandbox runs elsewhere than the default; says so."""
+        from dataclasses import replace as with_values
+
+        from paymobctl.config import Resolved, Source
+        from paymobctl.sandbox_runtime import locate
+
+        settings = self.settings()
+        running = locate(settings)
+        if running is None:
+            return settings
+        self.out.info(
+            f"using the sandbox running at {running.url} (pid {running.pid}, {running.path}); "
+            "set PAYMOB_BASE_URL or --url to choose another"
+        )
+        where = Resolved(running.url, Source.BUILTIN, f"running sandbox ({running.path})")
+        self._settings = with_values(settings, values={**settings.values, "base_url": where})
+        return self._settings
+
     @property
     def db_path(self) -> Path:
         from paymobctl.paths import db_path

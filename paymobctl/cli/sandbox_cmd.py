@@ -10,6 +10,7 @@ import typer
 
 from paymobctl.cli.options import command, runtime
 from paymobctl.errors import NetworkError, UsageError
+from paymobctl.models import CallbackOrder
 
 app = typer.Typer(
     add_completion=False,
@@ -84,10 +85,19 @@ def sandbox(
             max=20,
         ),
     ] = 5,
+    callback_order: Annotated[
+        CallbackOrder,
+        typer.Option(
+            "--callback-order",
+            help="Which callback of a saved-card payment goes first: TOKEN (as in a real pair), "
+            "TRANSACTION, or a random one each time. Paymob promises no order.",
+            case_sensitive=False,
+        ),
+    ] = CallbackOrder.TOKEN_FIRST,
 ) -> None:
     """Run the sandbox until Ctrl-C. Its credentials equal the built-in 'sandbox' profile, so other
     commands work against it with no configuration."""
-    from paymobctl import serving
+    from paymobctl import sandbox_runtime, serving
     from paymobctl.delivery import RetryPolicy
     from paymobctl.emulator import create_app, credentials_table
     from paymobctl.emulator.notifier import DEFAULT_POLICY
@@ -131,10 +141,17 @@ def sandbox(
         persistence=persistence,
         on_event=on_event,
         policy=policy,
+        callback_order=callback_order,
     )
     sock = serving.bind(host, port, what="the sandbox")
+    announced: list[Path] = []
 
     def ready(url: str) -> None:
+        # The runtime file first: once "Ready" (or the ready file) appears, commands find it.
+        runtime_file, problem = sandbox_runtime.announce(url)
+        announced.append(runtime_file)
+        if problem:
+            out.warn(f"{problem}: other commands will not find this sandbox; pass them --url")
         creds = credentials_table(SANDBOX, url)
         links = {
             "Checkout": f"{url}/api/acceptance/iframes/{SANDBOX.iframe_id}?payment_token=<payment key>",
@@ -150,7 +167,8 @@ def sandbox(
                 out.line(f"{label}: {value}")
             if url != SANDBOX.base_url:
                 out.line(
-                    f"Note: other commands use {SANDBOX.base_url} by default; pass PAYMOB_BASE_URL={url}"
+                    f"Note: not the default {SANDBOX.base_url}: other commands of the sandbox "
+                    f"profile find this one through its runtime file (or PAYMOB_BASE_URL={url})"
                 )
             out.ok(f"Ready: sandbox listening on {url} (Ctrl-C to stop)")
         out.stdout.flush()
@@ -159,7 +177,11 @@ def sandbox(
             if problem:
                 out.warn(problem)
 
-    serving.run(application, sock, on_ready=ready)
+    try:
+        serving.run(application, sock, on_ready=ready)
+    finally:
+        for path in announced:
+            sandbox_runtime.withdraw(path)
     if not rt.json:
         out.line("sandbox stopped")
 
@@ -169,19 +191,21 @@ def _admin(url: str | None) -> str:
 
     if url:
         return url.rstrip("/")
-    settings = runtime().settings()
+    settings = runtime().located_settings()
     return settings.base_url if settings.is_sandbox else SANDBOX.base_url
 
 
 def _call(method: str, url: str, body: dict[str, Any] | None = None) -> Any:
     import httpx
 
+    from paymobctl.client import NOT_RUNNING_HINT
+
     try:
         response = httpx.request(method, url, json=body, timeout=10, trust_env=False)
     except httpx.HTTPError:
         raise NetworkError(
             f"no sandbox answers at {url.split('/_sandbox', maxsplit=1)[0]}",
-            hint="start it with `paymobctl sandbox`, or pass --url",
+            hint=NOT_RUNNING_HINT,
         ) from None
     if response.status_code >= 400:
         raise UsageError(f"the sandbox refused: {response.text}")
@@ -209,6 +233,14 @@ def callbacks_cmd(
             show_default=False,
         ),
     ] = None,
+    save: Annotated[
+        bool,
+        typer.Option(
+            "--save",
+            help="Also store these URLs as the active profile's callback URLs (simulate and "
+            "checklist use them).",
+        ),
+    ] = False,
 ) -> None:
     """Show, or change while it runs, the callback URLs of a running sandbox."""
     rt = runtime()
@@ -223,15 +255,54 @@ def callbacks_cmd(
         current = _call(
             "POST", f"{base}/_sandbox/callbacks", {k: v for k, v in body.items() if v is not None}
         )
+    if save:
+        _save_callbacks(current)
     if rt.json:
         rt.out.json(current)
-        return
-    rt.out.pairs(
-        [
-            ("Processed callback", current.get("callback_url") or "(none)"),
-            ("Response callback", current.get("response_url") or "(none)"),
-        ]
-    )
+    else:
+        rt.out.pairs(
+            [
+                ("Processed callback", current.get("callback_url") or "(none)"),
+                ("Response callback", current.get("response_url") or "(none)"),
+            ]
+        )
+    if not save:
+        _warn_if_profile_differs(current)
+
+
+_PROFILE_KEYS = (
+    ("callback_url", "processed_callback_url"),
+    ("response_url", "response_callback_url"),
+)
+
+
+def _warn_if_profile_differs(current: dict[str, Any]) -> None:
+    """simulate and checklist default to the profile's URLs: say when they point elsewhere."""
+    rt = runtime()
+    settings = rt.settings()
+    for sandbox_key, profile_key in _PROFILE_KEYS:
+        mine, theirs = settings.get(profile_key), current.get(sandbox_key)
+        if theirs and mine != theirs:
+            rt.out.warn(
+                f"profile {settings.profile!r} has {profile_key} = {mine or '(unset)'}, the "
+                f"sandbox sends to {theirs}: pass --save to store the sandbox's URLs in the profile"
+            )
+
+
+def _save_callbacks(current: dict[str, Any]) -> None:
+    from paymobctl.config import save_profile
+    from paymobctl.paths import config_path
+
+    rt = runtime()
+    settings = rt.settings()
+    values = {p: current.get(s) or None for s, p in _PROFILE_KEYS}
+    save_profile(config_path(rt.options.config), settings.profile, values)
+    if not rt.json:
+        rt.out.ok(
+            f"saved to profile {settings.profile!r} "
+            f"({config_path(rt.options.config)}): "
+            + ", ".join(f"{k} = {v or '(unset)'}" for k, v in values.items())
+        )
 
 
 @command(app, "deliveries")
@@ -265,6 +336,100 @@ def deliveries(
         rows,
         empty="no callbacks delivered yet",
     )
+
+
+@command(app, "pay")
+def pay_cmd(
+    checkout_url: Annotated[
+        str,
+        typer.Argument(
+            metavar="CHECKOUT_URL",
+            help="The checkout URL your app created (card iframe or unified checkout).",
+            show_default=False,
+        ),
+    ],
+    card: Annotated[
+        str, typer.Option("--card", metavar="N", help="Card number (see `sandbox cards`).")
+    ] = "5123456789012346",
+    expiry: Annotated[
+        str,
+        typer.Option(
+            "--expiry", metavar="MM/YY", help="Expiry; on 3-D Secure cards it picks the result."
+        ),
+    ] = "01/39",
+    cvv: Annotated[
+        str, typer.Option("--cvv", metavar="CVV", help="CVV (never stored or printed).")
+    ] = "123",
+    save_card: Annotated[
+        bool, typer.Option("--save-card", help="Tick 'save card' (a TOKEN callback follows).")
+    ] = False,
+    otp: Annotated[str, typer.Option("--otp", metavar="CODE", help="3-D Secure OTP.")] = "1234",
+    timeout: Annotated[
+        float,
+        typer.Option(
+            "--timeout",
+            metavar="SECONDS",
+            min=0.1,
+            help="Per page; waiting for the callbacks' delivery gets three times as long.",
+        ),
+    ] = 10.0,
+) -> None:
+    """Pay a checkout your app created, as a payer's browser would; print where the browser was
+    redirected and which callbacks the sandbox sent. Exit 0 approved, 1 declined or pending."""
+    from paymobctl import checkout
+    from paymobctl.delivery import http_client
+
+    rt = runtime()
+    with http_client() as http:
+        result = checkout.pay(
+            http,
+            checkout_url,
+            card=checkout.Card(number=card, expiry=expiry, cvv=cvv),
+            save_card=save_card,
+            otp=otp,
+            timeout=timeout,
+            wait_callbacks=timeout * 3,
+        )
+    if rt.json:
+        rt.out.json(result)
+    else:
+        _show_payment(result)
+    if not result.approved:
+        raise typer.Exit(1)
+
+
+def _show_payment(result: Any) -> None:
+    from paymobctl.checkout import CheckoutResult
+    from paymobctl.cli.output import visible
+
+    assert isinstance(result, CheckoutResult)
+    out = runtime().out
+    verdict = f"transaction {result.transaction_id} {result.outcome.upper()}"
+    detail = " · ".join(
+        part
+        for part in (
+            visible(result.message),
+            result.txn_response_code,
+            "3-D Secure OTP answered" if result.three_ds else "",
+            f"{result.flow} checkout",
+        )
+        if part
+    )
+    (out.ok if result.approved else out.bad)(f"{verdict} ({detail})")
+    landed = (
+        f"HTTP {result.landed_status}"
+        if result.landed_status is not None
+        else f"not loaded: {visible(result.landed_error or '')}"
+    )
+    out.line(f"browser redirected to {visible(result.redirect_url.split('?', 1)[0])} ({landed})")
+    if not result.callbacks:
+        out.line("callbacks: none sent (no processed callback URL configured in the sandbox)")
+    for sent in result.callbacks:
+        answer = f"HTTP {sent.status}" if sent.status is not None else (sent.error or "no answer")
+        out.line(
+            f"callback {sent.kind} → {visible(sent.url)}: {sent.state}, {answer}, "
+            f"{sent.attempts} attempt{'s' if sent.attempts != 1 else ''}"
+        )
 
 
 @command(app, "cards")

@@ -12,7 +12,7 @@ import typer
 from paymobctl.cli.options import command, runtime
 from paymobctl.cli.output import Output
 from paymobctl.errors import ExitCode, UsageError
-from paymobctl.models import CallbackKind, CardBrand, Outcome, PaymentSource
+from paymobctl.models import CallbackKind, CardBrand, KeyFlow, Outcome, PaymentSource
 
 app = typer.Typer(
     add_completion=False,
@@ -70,6 +70,16 @@ SetOpt = Annotated[
         show_default=False,
     ),
 ]
+KeyFlowOpt = Annotated[
+    KeyFlow,
+    typer.Option(
+        "--key-flow",
+        help="How the payment key was made, which shapes payment_key_claims: intention "
+        "(unified checkout: next_payment_intention, redirect_url) or legacy (payment_keys API: "
+        "exp, pmk_ip).",
+        case_sensitive=False,
+    ),
+]
 SeedOpt = Annotated[
     int | None,
     typer.Option("--seed", help="Make ids, times and codes deterministic.", show_default=False),
@@ -87,6 +97,13 @@ PrintOpt = Annotated[
     typer.Option(
         "--print",
         help='Print the exact request as one JSON object {"method", "url", "body"} and send nothing.',
+    ),
+]
+ExpectRejectOpt = Annotated[
+    bool,
+    typer.Option(
+        "--expect-reject",
+        help="A negative test: exit 0 when the target answers 4xx, 1 otherwise.",
     ),
 ]
 SecretFileOpt = Annotated[
@@ -117,7 +134,7 @@ def _target(to: str | None, *, response: bool) -> str:
         settings = runtime().settings()
         key = "response_callback_url" if response else "processed_callback_url"
         configured = settings.get(key)
-        to = (
+        to = _running_sandbox_target(key) or (
             configured
             if isinstance(configured, str)
             else (DEFAULT_RESPONSE_URL if response else DEFAULT_CALLBACK_URL)
@@ -129,6 +146,34 @@ def _target(to: str | None, *, response: bool) -> str:
             f"--to: {exc}",
             hint="give a full URL such as http://127.0.0.1:8000/api/payments/webhook/",
         ) from None
+
+
+def _running_sandbox_target(key: str) -> str | None:
+    """With the sandbox profile and no callback URL configured, a running sandbox's own callback
+    URL (where its payments go, e.g. your app after `sandbox callbacks --callback-url`); says so."""
+    import httpx
+
+    from paymobctl.config import Source
+    from paymobctl.sandbox_runtime import find
+
+    rt = runtime()
+    settings = rt.located_settings()
+    resolved = settings.values.get(key)
+    if not settings.is_sandbox or (resolved is not None and resolved.source is not Source.BUILTIN):
+        return None
+    running = find()
+    if running is None:
+        return None
+    try:
+        urls = httpx.get(f"{running.url}/_sandbox/callbacks", timeout=2, trust_env=False).json()
+    except (httpx.HTTPError, ValueError):
+        return None
+    name = "response_url" if key == "response_callback_url" else "callback_url"
+    url = urls.get(name) if isinstance(urls, dict) else None
+    if isinstance(url, str) and url:
+        rt.out.info(f"--to: the running sandbox's {name.replace('_', ' ')} {url} ({running.url})")
+        return url
+    return None
 
 
 def _secret(secret_file: Path | None, needed: bool) -> str | None:
@@ -188,6 +233,7 @@ def _simulate(
     order_id: int | None,
     merchant_order_id: str | None,
     set_: list[str] | None,
+    key_flow: KeyFlow,
     seed: int | None,
     unsigned: bool,
     bad_hmac: bool,
@@ -195,8 +241,9 @@ def _simulate(
     timeout: float,
     print_: bool,
     secret_file: Path | None,
+    expect_reject: bool = False,
 ) -> None:
-    from paymobctl import delivery, simulation
+    from paymobctl import delivery, diagnosis, simulation
     from paymobctl.callbacks import parse_override
     from paymobctl.models import check_currency
     from paymobctl.sandbox_profile import SANDBOX
@@ -220,7 +267,7 @@ def _simulate(
             raise UsageError(
                 "a TOKEN callback carries no amount", hint="drop --amount/--amount-cents"
             )
-    settings = rt.settings()
+    settings = rt.located_settings()
     rt.announce_mode(settings)
     code = check_currency(currency) if currency else settings.currency
     integration = settings.get("integration_id")
@@ -238,6 +285,7 @@ def _simulate(
         merchant_id=SANDBOX.merchant_id,
         is_live=settings.is_live,
         overrides=tuple(parse_override(text) for text in set_ or []),
+        flow=key_flow,
         seed=seed,
         signature=simulation.Signature.UNSIGNED
         if unsigned
@@ -245,9 +293,8 @@ def _simulate(
     )
     url = _target(to, response=what is simulation.What.RESPONSE)
     store = rt.store()
-    prepared = simulation.prepare(
-        request, url=url, secret=_secret(secret_file, not unsigned), store=store
-    )
+    secret = _secret(secret_file, not unsigned)
+    prepared = simulation.prepare(request, url=url, secret=secret, store=store)
     if print_:
         simulation.record(prepared, store, origin="print", result=None)
         for note in prepared.notes:
@@ -261,6 +308,19 @@ def _simulate(
         return
     with delivery.http_client(verify=not insecure) as client:
         result = simulation.send(prepared, client=client, timeout=timeout, store=store)
+        found = None
+        if not expect_reject and request.signature is simulation.Signature.SIGNED:
+            assert secret is not None
+            found = diagnosis.explain_rejection(
+                client,
+                url if what is not simulation.What.RESPONSE else url.split("?", 1)[0],
+                CallbackKind.RESPONSE if what is simulation.What.RESPONSE else prepared.kind,
+                secret,
+                settings=settings,
+                status=result.status,
+                answer_text=result.excerpt,
+                timeout=timeout,
+            )
     if rt.json:
         rt.out.json(
             {
@@ -279,11 +339,19 @@ def _simulate(
                     "notes": list(prepared.notes),
                 },
                 "response": result.as_dict(),
+                **({"diagnosis": found.as_dict()} if found else {}),
             }
         )
     else:
         _show(rt.out, prepared, result)
+        if found is not None:
+            rt.out.bad(f"diagnosis: {found.text}")
+            if found.fix:
+                rt.out.line(f"  fix: {found.fix}")
     delivery.raise_for(result, timeout=timeout)
+    if expect_reject:
+        _expect_rejection(result.status)
+        return
     redirected = (
         what is simulation.What.RESPONSE
         and result.status is not None
@@ -291,6 +359,17 @@ def _simulate(
     )
     if not (result.ok or redirected):
         raise typer.Exit(int(ExitCode.FAILED))
+
+
+def _expect_rejection(status: int | None) -> None:
+    """--expect-reject: a 4xx is the pass; anything else fails with a line saying so."""
+    rt = runtime()
+    if status is not None and 400 <= status < 500:
+        if not rt.json:
+            rt.out.ok(f"rejected as expected (HTTP {status})")
+        return
+    rt.out.bad(f"expected a 4xx rejection, got HTTP {status}: the endpoint accepted or failed")
+    raise typer.Exit(int(ExitCode.FAILED))
 
 
 def _register(what: str, doc: str) -> None:
@@ -307,6 +386,7 @@ def _register(what: str, doc: str) -> None:
         order_id: OrderOpt = None,
         merchant_order_id: MerchantOrderOpt = None,
         set_: SetOpt = None,
+        key_flow: KeyFlowOpt = KeyFlow.INTENTION,
         seed: SeedOpt = None,
         unsigned: UnsignedOpt = False,
         bad_hmac: BadHmacOpt = False,
@@ -314,6 +394,7 @@ def _register(what: str, doc: str) -> None:
         timeout: TimeoutOpt = 10.0,
         print_: PrintOpt = False,
         secret_file: SecretFileOpt = None,
+        expect_reject: ExpectRejectOpt = False,
     ) -> None:
         _simulate(
             what,
@@ -327,6 +408,7 @@ def _register(what: str, doc: str) -> None:
             order_id=order_id,
             merchant_order_id=merchant_order_id,
             set_=set_,
+            key_flow=key_flow,
             seed=seed,
             unsigned=unsigned,
             bad_hmac=bad_hmac,
@@ -334,6 +416,7 @@ def _register(what: str, doc: str) -> None:
             timeout=timeout,
             print_=print_,
             secret_file=secret_file,
+            expect_reject=expect_reject,
         )
 
     simulate_command.__doc__ = doc

@@ -29,7 +29,7 @@ from paymobctl.emulator.state import (
     SandboxError,
     Transaction,
 )
-from paymobctl.models import format_amount
+from paymobctl.models import CallbackOrder, format_amount
 from paymobctl.sandbox_profile import SANDBOX, SandboxCredentials
 
 Handler = Callable[[Request], Awaitable[Response]]
@@ -557,6 +557,7 @@ def create_app(
     on_event: Event | None = None,
     policy: RetryPolicy = DEFAULT_POLICY,
     timeout: float = DEFAULT_TIMEOUT,
+    callback_order: CallbackOrder = CallbackOrder.TOKEN_FIRST,
 ) -> Starlette:
     """The sandbox app. Everything it needs is injected; it never imports the receiver or client."""
     sandbox = Sandbox(
@@ -566,6 +567,7 @@ def create_app(
         persistence=persistence,
         clock=clock,
         on_event=on_event,
+        callback_order=callback_order,
     )
     notifier = Notifier(sandbox, policy=policy, timeout=timeout)
 

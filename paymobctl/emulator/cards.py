@@ -13,6 +13,7 @@ class Behaviour(StrEnum):
     APPROVE = "approve"  # approved without a 3-D Secure step
     DECLINE = "decline"  # declined by the issuer
     THREE_DS = "3ds"  # 3-D Secure OTP page first (OTP 1234), then approved
+    BLOCK = "block"  # blocked by the gateway before the issuer: txn_response_code BLOCKED
 
 
 @dataclass(frozen=True)
@@ -51,6 +52,8 @@ TEST_CARDS: tuple[TestCard, ...] = (
     TestCard("0000000000001111", CardBrand.MASTERCARD, Behaviour.DECLINE, "12/25", "integration guide", "declined"),
     TestCard("0000000000002222", CardBrand.MASTERCARD, Behaviour.THREE_DS, "12/25", "integration guide",
              "OTP page (enter 1234), then approved"),
+    TestCard("0000000000003333", CardBrand.MASTERCARD, Behaviour.BLOCK, "12/25", "paymobctl (invented number)",
+             "blocked: txn_response_code BLOCKED with null gateway fields, like real test-mode declines"),
 )  # fmt: skip
 
 _BY_NUMBER = {card.number: card for card in TEST_CARDS}

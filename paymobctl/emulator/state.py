@@ -12,6 +12,7 @@ import base64
 import hashlib
 import hmac
 import json
+import random
 import secrets
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
@@ -26,7 +27,9 @@ from paymobctl.emulator.cards import Behaviour
 from paymobctl.models import (
     CURRENCY_EXPONENT,
     CallbackKind,
+    CallbackOrder,
     CardBrand,
+    KeyFlow,
     Outcome,
     PaymentSource,
     Region,
@@ -335,8 +338,12 @@ class Sandbox:
         persistence: Persistence | None = None,
         clock: Callable[[], datetime] | None = None,
         on_event: Event | None = None,
+        callback_order: CallbackOrder = CallbackOrder.TOKEN_FIRST,
+        order_seed: int | None = None,
     ) -> None:
         self.creds = credentials
+        self.callback_order = callback_order
+        self._order_rng = random.Random(order_seed)
         self.clock = clock or (lambda: datetime.now(UTC))
         self.persistence = persistence or MemoryPersistence()
         self.on_event = on_event or (lambda category, message: None)
@@ -701,69 +708,32 @@ class Sandbox:
 
         return format_amount(cents, currency)
 
-    def order_object(self, order: Order) -> dict[str, Any]:
-        c = self.creds
-        shipping = {
-            "id": self._next["shipping"],
-            "first_name": "NA",
-            "last_name": "NA",
-            "street": "NA",
-            "building": "NA",
-            "floor": "NA",
-            "apartment": "NA",
-            "city": "NA",
-            "state": "NA",
-            "country": "EG",
-            "email": "NA",
-            "phone_number": "NA",
-            "postal_code": "NA",
-            "extra_description": "",
-            "shipping_method": "UNK",
-            **order.shipping_data,
-            "order_id": order.id,
-            "order": order.id,
-        }
-        return {
-            "id": order.id,
-            "created_at": order.created_at,
-            "delivery_needed": order.delivery_needed,
-            "merchant": {
-                "id": c.profile_id,
-                "created_at": "2024-01-08T10:00:00.000000",
-                "phones": ["+201000000000"],
-                "company_emails": ["sandbox@paymobctl.local"],
-                "company_name": "paymobctl sandbox",
-                "state": "",
-                "country": "EGY",
-                "city": "Cairo",
-                "postal_code": "",
-                "street": "",
-            },
-            "collector": None,
-            "amount_cents": order.amount_cents,
-            "shipping_data": shipping,
-            "currency": order.currency,
-            "is_payment_locked": order.is_payment_locked,
-            "is_return": False,
-            "is_cancel": False,
-            "is_returned": False,
-            "is_canceled": False,
-            "merchant_order_id": order.merchant_order_id,
-            "wallet_notification": None,
-            "paid_amount_cents": order.paid_amount_cents,
-            "notify_user_with_email": False,
-            "items": order.items,
-            "order_url": f"{self.creds.base_url}/standalone/?ref=i_{order.id}",
-            "commission_fees": 0,
-            "delivery_fees_cents": 0,
-            "delivery_vat_cents": 0,
-            "payment_method": "tbc",
-            "merchant_staff_tag": None,
-            "api_source": "OTHER",
-            "data": {},
-            "token": f"i_{order.id}",
-            "url": f"{self.creds.base_url}/standalone/?ref=i_{order.id}",
-        }
+    def order_object(self, order: Order, *, api: bool = True) -> dict[str, Any]:
+        """The order as the orders API (``api``) or a callback renders it: one builder."""
+        url = f"{self.creds.base_url}/standalone/?ref=i_{order.id}"
+        obj = callbacks.build_order(
+            callbacks.OrderSpec(
+                id=order.id,
+                created_at=order.created_at,
+                amount_cents=order.amount_cents,
+                currency=order.currency,
+                region=self.region,
+                profile_id=self.creds.profile_id,
+                merchant_order_id=order.merchant_order_id,
+                paid_amount_cents=order.paid_amount_cents,
+                is_payment_locked=order.is_payment_locked,
+                delivery_needed=order.delivery_needed,
+                shipping_data=order.shipping_data,
+                items=order.items,
+                order_url=url,
+                company_name="paymobctl sandbox",
+                company_emails=("sandbox@paymobctl.local",),
+            ),
+            shipping_id=self._next["shipping"],
+        )
+        if api:
+            obj.update(token=f"i_{order.id}", url=url)
+        return obj
 
     def get_order(self, order_id: int) -> Order:
         order = self.orders.get(order_id)
@@ -816,19 +786,18 @@ class Sandbox:
         else:
             card_token = None
         now = self.now().timestamp()
-        claims: dict[str, Any] = {
-            "user_id": self.creds.merchant_id,
-            "amount_cents": amount,
-            "currency": currency,
-            "integration_id": integration.id,
-            "order_id": order.id,
-            "billing_data": billing,
-            "lock_order_when_paid": lock,
-            "extra": body.get("extra") or {},
-            "single_payment_attempt": False,
-            "exp": int(now + expiration),
-            "pmk_ip": "127.0.0.1",
-        }
+        claims = callbacks.payment_key_claims(
+            flow=KeyFlow.INTENTION if intention_id else KeyFlow.LEGACY,
+            user_id=self.creds.merchant_id,
+            amount_cents=amount,
+            currency=currency,
+            integration_id=integration.id,
+            order_id=order.id,
+            billing=billing,
+            exp=int(now + expiration),
+            lock_order_when_paid=lock,
+            extra=body.get("extra") or {},
+        )
         key = PaymentKey(
             key=self._jwt(claims),
             order_id=order.id,
@@ -958,7 +927,10 @@ class Sandbox:
             created_at=created,
         )
         obj = callbacks.build_transaction(spec).obj
-        obj["order"] = self.order_object(order)
+        # Last updated now, as it becomes final: the template draws a later time, which the
+        # browser's redirect (sent right away) would contradict.
+        obj["updated_at"] = self.stamp()
+        obj["order"] = self.order_object(order, api=False)
         obj["payment_key_claims"] = dict(key.claims)
         obj["is_3d_secure"] = three_ds
         obj["api_source"] = api_source or ("IFRAME" if source is PaymentSource.CARD else "OTHER")
@@ -1095,6 +1067,8 @@ class Sandbox:
         message: str | None
         if not otp_ok:
             outcome, rule, code, message = Outcome.AUTH_FAILED, None, None, None
+        elif info.get("behaviour") == Behaviour.BLOCK.value:
+            outcome, rule, code, message = Outcome.BLOCKED, None, None, None
         elif info.get("behaviour") == Behaviour.DECLINE.value:
             known = info.get("known", True)
             outcome, rule = Outcome.DECLINED, None
@@ -1141,13 +1115,12 @@ class Sandbox:
         obj = txn.obj
         if obj.get("success") and txn.kind == "payment":
             order.paid_amount_cents += int(obj["amount_cents"])
-            obj["order"]["paid_amount_cents"] = order.paid_amount_cents
             if key is not None:
                 key.used = True
                 if key.lock_order_when_paid:
                     order.is_payment_locked = True
-                    obj["order"]["is_payment_locked"] = True
                 self._save("key", key.key[-24:], key)
+            obj["order"] = self.order_object(order, api=False)
             if key is not None and key.intention_id:
                 intention = self.intentions.get(key.intention_id)
                 if intention is not None:
@@ -1191,20 +1164,21 @@ class Sandbox:
         return token
 
     def token_callback(self, token: CardToken, intention: Intention | None) -> callbacks.Callback:
-        obj = {
-            "id": token.id,
-            "token": token.token,
-            "masked_pan": token.masked_pan,
-            "merchant_id": self.creds.merchant_id,
-            "card_subtype": token.card_subtype,
-            "created_at": token.created_at,
-            "email": token.email,
-            "order_id": str(token.order_id),
-            "user_added": False,
-        }
-        if intention is not None:
-            obj["next_payment_intention"] = intention.id
-        return callbacks.Callback(CallbackKind.TOKEN, {"type": "TOKEN", "obj": obj})
+        """The TOKEN callback of a saved card, from the builder ``simulate`` uses."""
+        spec = callbacks.TokenSpec(
+            order_id=token.order_id,
+            email=token.email,
+            card_subtype=token.card_subtype,
+            pan_last4=token.last4,
+            merchant_id=self.creds.merchant_id,
+            token=token.token,
+            token_id=token.id,
+            created_at=callbacks.parse_paymob_timestamp(token.created_at, self.region),
+            region=self.region,
+            next_payment_intention=intention.id if intention is not None else None,
+            seed=token.id,  # the same TOKEN body on every retry and replay
+        )
+        return callbacks.build_token(spec)
 
     # -- completion: callbacks and the browser's redirect -------------------------------------------
 
@@ -1241,12 +1215,7 @@ class Sandbox:
         digest = signing.compute(CallbackKind.TRANSACTION, txn.obj, secret)
         outbound: list[Outbound] = []
         if callback_url:
-            body = {
-                "type": "TRANSACTION",
-                "obj": txn.obj,
-                "issuer_bank": None,
-                "transaction_processed_callback_responses": "",
-            }
+            body = callbacks.transaction_body(txn.obj)
             request = delivery.post_json(callbacks.with_query(callback_url, f"hmac={digest}"), body)
             outbound.append(self._queue(CallbackKind.TRANSACTION, callback_url, request, txn.id))
             if txn.token_created:
@@ -1264,11 +1233,22 @@ class Sandbox:
                     callbacks.with_query(token_url, f"hmac={token.sign(secret)}"), token.body
                 )
                 outbound.append(self._queue(CallbackKind.TOKEN, token_url, token_request, txn.id))
+                outbound = self._in_callback_order(outbound)
         redirect = None
         if response_url:
             query = callbacks.encode_params(callbacks.redirect_params(txn.obj, digest))
             redirect = callbacks.with_query(response_url, query)
         return Completion(txn, redirect, tuple(outbound))
+
+    def _in_callback_order(self, pair: list[Outbound]) -> list[Outbound]:
+        """TRANSACTION and TOKEN in ``--callback-order``: Paymob promises no order (§14)."""
+        order = self.callback_order
+        if order is CallbackOrder.RANDOM:
+            order = self._order_rng.choice(
+                [CallbackOrder.TOKEN_FIRST, CallbackOrder.TRANSACTION_FIRST]
+            )
+        token_first = order is CallbackOrder.TOKEN_FIRST
+        return sorted(pair, key=lambda item: (item.kind is CallbackKind.TOKEN) != token_first)
 
     def child_completion(self, txn: Transaction) -> tuple[Outbound, ...]:
         return self.completion(txn).outbound
@@ -1694,6 +1674,11 @@ class Sandbox:
                 next_payment_intention=intention_id,
                 redirect_url=f"{self.creds.base_url}/unifiedcheckout/payment-status?payment_token={key.key[:16]}",
             )
+            # An intention's own URLs are in its keys' claims too (2025 KSA, 2026 EG samples).
+            for url_field in ("notification_url", "redirection_url"):
+                if body.get(url_field):
+                    key.claims[url_field] = body[url_field]
+            key.claims = callbacks.jsonb_order(key.claims)
             keys.append(
                 {
                     "integration": integration.id,

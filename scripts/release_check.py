@@ -167,15 +167,23 @@ def tracked_files(folders: Iterable[str]) -> set[str]:
         }
 
 
+def normalized(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def requirement_name(requirement: str) -> str:
+    match = re.match(r"\s*([A-Za-z0-9][A-Za-z0-9._-]*)", requirement)
+    return normalized(match[1]) if match else requirement
+
+
 def lower_bounds(requirements: Iterable[str]) -> dict[str, tuple[str, bool]]:
     """name -> (the `>=` bound, whether the requirement has an environment marker)."""
     bounds: dict[str, tuple[str, bool]] = {}
     for requirement in requirements:
         spec, _, marker = requirement.partition(";")
-        match = re.match(r"\s*([A-Za-z0-9][A-Za-z0-9._-]*)[^;]*?>=\s*([0-9][^,\s]*)", spec)
+        match = re.search(r">=\s*([0-9][^,\s]*)", spec)
         if match:
-            name = re.sub(r"[-_.]+", "-", match[1]).lower()
-            bounds[name] = (match[2], bool(marker.strip()))
+            bounds[requirement_name(spec)] = (match[1], bool(marker.strip()))
     return bounds
 
 
@@ -293,14 +301,15 @@ def step_minimum(ctx: Context, minor: str) -> None:
     uv = [str(ctx.tools / "uv"), "pip"]
     run([*uv, "install", "--python", str(python), "--resolution", "lowest-direct", "-e", ".[dev]"])
     listed = run([*uv, "list", "--python", str(python), "--format=json"], stdout_only=True)
-    installed = {
-        re.sub(r"[-_.]+", "-", p["name"]).lower(): p["version"] for p in json.loads(listed)
-    }
+    installed = {normalized(p["name"]): p["version"] for p in json.loads(listed)}
     project = pyproject()
     extras = project.get("optional-dependencies", {})
     requirements = [*project.get("dependencies", []), *extras.get("dev", [])]
-    wrong = []
-    for name, (bound, has_marker) in sorted(lower_bounds(requirements).items()):
+    bounds = lower_bounds(requirements)
+    wrong = [
+        f"{r} has no lower bound (>=)" for r in requirements if requirement_name(r) not in bounds
+    ]
+    for name, (bound, has_marker) in sorted(bounds.items()):
         got = installed.get(name)
         if got is None:
             if not has_marker:
@@ -340,6 +349,8 @@ def main() -> int:
     project = pyproject()
     classifiers = list(project.get("classifiers", []))
     claimed = claimed_pythons(classifiers)
+    if any("=" not in item for item in args.python):
+        parser.error("--python takes X.Y=PATH, e.g. --python 3.12=/usr/bin/python3.12")
     given = dict(item.split("=", 1) for item in args.python)
     pythons = {minor: given.get(minor) or find_python(minor) for minor in claimed}
     absent = [minor for minor, path in pythons.items() if not path]

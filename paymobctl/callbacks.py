@@ -23,6 +23,7 @@ from urllib.parse import quote, urlsplit, urlunsplit
 from zoneinfo import ZoneInfo
 
 from paymobctl import signing
+from paymobctl.documents import loads_json
 from paymobctl.errors import UsageError
 from paymobctl.models import (
     CardBrand,
@@ -697,7 +698,7 @@ def parse_override(text: str) -> Override:
             hint="write dotted paths like obj.source_data.pan",
         )
     try:
-        value = json.loads(raw, parse_constant=_no_constant)
+        value = loads_json(raw, parse_constant=_no_constant)
     except ValueError:
         value = raw
     if isinstance(value, float) and not math.isfinite(value):  # 1e400: not JSON Paymob could send

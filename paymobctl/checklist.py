@@ -14,15 +14,15 @@ import secrets
 import socket
 import ssl
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from enum import IntEnum, StrEnum
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urljoin, urlsplit, urlunsplit
 
-from paymobctl import callbacks, delivery, diagnosis
+from paymobctl import callbacks, delivery, diagnosis, outbound
 from paymobctl.diagnosis import Probe, make_probe, probe_callback
 from paymobctl.errors import PaymobctlError, UsageError
 from paymobctl.models import CallbackKind
@@ -85,6 +85,7 @@ CHECKS: dict[str, tuple[str, str]] = {
     "PMB-HMAC-002": ("HMAC", "a tampered callback is rejected"),
     "PMB-HMAC-003": ("HMAC", "a correctly signed callback is accepted (the secret matches)"),
     "PMB-HMAC-004": ("HMAC", "a missing hmac does not crash the server"),
+    "PMB-HMAC-005": ("HMAC", "a field-shift forgery (obj.order not an object) is rejected"),
     "PMB-DBG-001": ("Debug", "no framework debug page"),
     "PMB-DBG-002": ("Debug", "no version leak in Server / X-Powered-By"),
     "PMB-RESP-001": ("Response callback", "the GET redirect path answers a signed redirect"),
@@ -163,18 +164,14 @@ class Options:
     http_port: int = 80
 
 
-@dataclass
-class Report:
-    url: str
-    profile: str
-    mode: str
-    started_at: str
-    duration_ms: float
-    probe: Probe
-    results: list[CheckResult]
+class Graded:
+    """What a graded run (the checklist, ``webhook test``) answers about its results, which have
+    ``failed``, ``severity`` and ``status``: failures at a level, the exit code, the counts."""
+
+    results: Sequence[Any]
     reachable: bool
 
-    def failures(self, level: Severity) -> list[CheckResult]:
+    def failures(self, level: Severity) -> list[Any]:
         return [r for r in self.results if r.failed and r.severity >= level]
 
     def exit_code(self, level: Severity) -> int:
@@ -183,20 +180,24 @@ class Report:
         return 1 if self.failures(level) else 0
 
     def counts(self) -> dict[str, int]:
-        counts = {
-            "pass": 0,
-            "fail": 0,
-            "skip": 0,
-            "info": 0,
-            "critical": 0,
-            "error": 0,
-            "warning": 0,
-        }
+        counts = dict.fromkeys(("pass", "fail", "skip", "info", "critical", "error", "warning"), 0)
         for result in self.results:
             counts[result.status.value] += 1
             if result.failed:
-                counts[result.severity.label] = counts.get(result.severity.label, 0) + 1
+                counts[result.severity.label] += 1
         return counts
+
+
+@dataclass
+class Report(Graded):
+    url: str
+    profile: str
+    mode: str
+    started_at: str
+    duration_ms: float
+    probe: Probe
+    results: list[CheckResult]
+    reachable: bool
 
 
 def _result(
@@ -468,7 +469,8 @@ def _send(http: httpx.Client, method: str, url: str, body: bytes | None, timeout
 
     started = time.perf_counter()
     try:
-        response = http.request(
+        response = outbound.request(
+            http,
             method,
             url,
             content=body,
@@ -484,13 +486,52 @@ def _send(http: httpx.Client, method: str, url: str, body: bytes | None, timeout
         return Answer(
             None, (time.perf_counter() - started) * 1000, "", {}, str(exc) or type(exc).__name__
         )
-    text = response.content[:20_000].decode("utf-8", "replace")
+    text = response.content[:20_000].decode("utf-8", "replace")  # the probe reads ≤ 1 MiB
     return Answer(
         response.status_code,
         (time.perf_counter() - started) * 1000,
         text,
         {k.lower(): v for k, v in response.headers.items()},
     )
+
+
+REDIRECTS = (301, 302, 303, 307, 308)
+MAX_HOPS = 10
+FIX_LOOP = (
+    "fix the redirect rules for this path (a trailing-slash rule fighting APPEND_SLASH, or an "
+    "http↔https redirect behind a proxy that does not pass X-Forwarded-Proto)"
+)
+
+
+def redirect_loop(
+    http: httpx.Client, method: str, url: str, body: bytes | None, timeout: float, first: Answer
+) -> list[str] | None:
+    """The URLs of a redirect loop starting with ``first`` (an answer from ``url``), or None.
+
+    Hops are followed one by one, only on the same host (a probe is never sent elsewhere),
+    at most :data:`MAX_HOPS`; 307/308 keep the method and body, the others become a GET, as
+    clients do. A chain that revisits a URL or runs past the limit is a loop.
+    """
+    host = urlsplit(url).hostname
+    visited = [url]
+    answer = first
+    while answer.status in REDIRECTS and answer.headers.get("location"):
+        target = urljoin(visited[-1], answer.headers["location"])
+        if target in visited or len(visited) > MAX_HOPS:
+            return [*visited, target]
+        if urlsplit(target).hostname != host:
+            return None
+        visited.append(target)
+        keep = answer.status in (307, 308)
+        answer = _send(http, method if keep else "GET", target, body if keep else None, timeout)
+    return None
+
+
+def _loop_text(urls: list[str]) -> str:
+    shown = [urlsplit(u).path or "/" for u in urls]
+    if len({urlsplit(u).scheme for u in urls}) > 1 or len(set(shown)) < len(set(urls)):
+        shown = urls  # the paths alone would hide an http↔https or host loop
+    return " → ".join(shown[:6]) + (" → …" if len(shown) > 6 else "")
 
 
 def _is_csrf(answer: Answer) -> bool:
@@ -537,6 +578,25 @@ def webhook_checks(
             )
         )
         return results
+    loop = redirect_loop(http, "POST", webhook, body, timeout, unsigned)
+    if loop is not None:
+        results.append(
+            _result(
+                "PMB-NET-002",
+                Status.FAIL,
+                Severity.CRITICAL,
+                f"POST {webhook} is a redirect loop (HTTP {unsigned.status}): {_loop_text(loop)}",
+                FIX_LOOP + ": Paymob gets no answer, so the callback is never processed",
+                ms=round(unsigned.ms, 1),
+            )
+        )
+        for check in ("PMB-CSRF-001", *HMAC_PROBES):
+            results.append(
+                _result(
+                    check, Status.SKIP, Severity.CRITICAL, "the webhook path is a redirect loop"
+                )
+            )
+        return results
     if unsigned.status in (404, 405):
         results.append(
             _result(
@@ -568,7 +628,7 @@ def webhook_checks(
                 FIX_CSRF,
             )
         )
-        for check in ("PMB-HMAC-001", "PMB-HMAC-002", "PMB-HMAC-003", "PMB-HMAC-004"):
+        for check in HMAC_PROBES:
             results.append(
                 _result(
                     check, Status.SKIP, Severity.CRITICAL, "blocked by CSRF before the HMAC check"
@@ -607,7 +667,7 @@ def webhook_checks(
                 ms=round(unsigned.ms, 1),
             )
         )
-        for check in ("PMB-HMAC-001", "PMB-HMAC-002", "PMB-HMAC-003"):
+        for check in ("PMB-HMAC-001", "PMB-HMAC-002", "PMB-HMAC-003", "PMB-HMAC-005"):
             results.append(
                 _result(
                     check,
@@ -624,9 +684,13 @@ def webhook_checks(
         http, "POST", f"{webhook}?hmac={digest}", delivery.wire_json(tampered_body), timeout
     )
     signed = _send(http, "POST", f"{webhook}?hmac={digest}", body, timeout)
-
-    def accepted(answer: Answer) -> bool:
-        return answer.status is not None and 200 <= answer.status < 300
+    forged = _send(
+        http,
+        "POST",
+        f"{webhook}?hmac={digest}",
+        delivery.wire_json(field_shift_forgery(callback.body, forged_order_id(probe))),
+        timeout,
+    )
 
     if accepted(unsigned) and accepted(tampered):
         results.append(
@@ -727,7 +791,81 @@ def webhook_checks(
                 "checked before the unknown probe order is rejected",
             )
         )
+    results.append(_field_shift_result(signed, forged))
     return results
+
+
+HMAC_PROBES = ("PMB-HMAC-001", "PMB-HMAC-002", "PMB-HMAC-003", "PMB-HMAC-004", "PMB-HMAC-005")
+FIX_FIELD_SHIFT = (
+    "check the shape of every signed field (obj.order must be an object with an integer id; "
+    "id, amount_cents, owner and integration_id integers; booleans true/false) before "
+    "computing the HMAC, and answer 400 otherwise: Paymob's HMAC concatenates values with no "
+    "separator, so moving digits between adjacent fields keeps a valid signature"
+)
+
+
+def accepted(answer: Answer) -> bool:
+    return answer.status is not None and 200 <= answer.status < 300
+
+
+def forged_order_id(probe: Probe) -> int:
+    """The order the field-shift forgery names (PMB-HMAC-005): another order that cannot
+    exist, still ≥ 999,900,000,000."""
+    return probe.order_id + 100_000
+
+
+def field_shift_forgery(body: Mapping[str, Any], other_order: int) -> dict[str, Any]:
+    """A signed TRANSACTION body re-shaped so the HMAC still verifies but names another order.
+
+    ``obj.order`` becomes the bare integer ``other_order`` (so the signed ``order.id`` renders
+    as "" in implementations that look it up leniently), and the real order id's digits move
+    to the front of ``owner``, the next signed field: the concatenated string is unchanged
+    (reference §8: no separators). Issue 10; ``listen`` refuses it by its shape.
+    """
+    obj = dict(body["obj"])
+    order = obj["order"]
+    order_id = order["id"] if isinstance(order, Mapping) else order
+    obj["order"] = other_order
+    obj["owner"] = int(f"{order_id}{obj['owner']}")
+    return {**body, "obj": obj}
+
+
+def _field_shift_result(signed: Answer, forged: Answer) -> CheckResult:
+    """PMB-HMAC-005: the forged probe must be refused (4xx); conclusive only when the same
+    probe, correctly shaped, was accepted."""
+    if accepted(forged):
+        return _result(
+            "PMB-HMAC-005",
+            Status.FAIL,
+            Severity.CRITICAL,
+            f"a field-shift forgery was accepted (HTTP {forged.status}): obj.order sent as a "
+            "bare integer, its digits moved into owner, the signature unchanged — anyone holding "
+            "one genuine callback can mark another order paid",
+            FIX_FIELD_SHIFT,
+        )
+    if forged.status is None or forged.status >= 500:
+        return _result(
+            "PMB-HMAC-005",
+            Status.FAIL,
+            Severity.ERROR,
+            f"field-shift forgery → {_describe(forged)}: not a clean 4xx rejection",
+            FIX_FIELD_SHIFT,
+        )
+    if not accepted(signed):
+        return _result(
+            "PMB-HMAC-005",
+            Status.SKIP,
+            Severity.CRITICAL,
+            f"inconclusive: forgery → HTTP {forged.status}, but the correctly signed probe was "
+            f"not accepted either (HTTP {signed.status})",
+        )
+    return _result(
+        "PMB-HMAC-005",
+        Status.PASS,
+        Severity.CRITICAL,
+        f"field-shift forgery → {_describe(forged)} (the same probe, well-formed → "
+        f"HTTP {signed.status})",
+    )
 
 
 def _diagnosed(
@@ -874,6 +1012,17 @@ def response_checks(
     digest = callback.sign(secret) if secret else None
     query = callbacks.encode_params(callbacks.redirect_params(callback.obj, digest))
     answer = _send(http, "GET", f"{url}?{query}", None, timeout)
+    loop = redirect_loop(http, "GET", f"{url}?{query}", None, timeout, answer)
+    if loop is not None:
+        return [
+            _result(
+                "PMB-RESP-001",
+                Status.FAIL,
+                Severity.ERROR,
+                f"GET {url} is a redirect loop (HTTP {answer.status}): {_loop_text(loop)}",
+                FIX_LOOP + ": the payer's browser stops at 'too many redirects'",
+            )
+        ]
     if answer.status is None or answer.status >= 500:
         return [
             _result(
@@ -1238,7 +1387,7 @@ def _iframe_check(client: PaymobClient, settings: Settings) -> CheckResult:
         )
     url = f"{client.base_url}/api/acceptance/iframes/{iframe}"
     try:
-        response = client.http.get(url, timeout=client.timeout)
+        response = outbound.request(client.http, "GET", url, timeout=client.timeout)
     except httpx.HTTPError as exc:
         return _result(
             "PMB-API-003", Status.FAIL, Severity.ERROR, f"cannot load {url}: {exc}", FIX_IFRAME

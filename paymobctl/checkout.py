@@ -124,25 +124,25 @@ class Browser:
     ) -> tuple[int, str | None, str]:
         import httpx
 
+        from paymobctl import outbound
+
         try:
-            with self.http.stream(
-                method, url, data=data, timeout=self.timeout, follow_redirects=False
-            ) as response:
-                body = bytearray()
-                for chunk in response.iter_bytes():
-                    body += chunk
-                    if len(body) > MAX_PAGE_BYTES:
-                        raise VerificationFailed(
-                            f"{_bare(url)} answered more than {MAX_PAGE_BYTES} bytes: "
-                            "not a checkout page"
-                        )
-                return (
-                    response.status_code,
-                    response.headers.get("location"),
-                    bytes(body).decode(response.encoding or "utf-8", "replace"),
-                )
+            reply = outbound.request(
+                self.http,
+                method,
+                url,
+                data=data,
+                timeout=self.timeout,
+                follow_redirects=False,
+                max_bytes=MAX_PAGE_BYTES,
+            )
         except httpx.HTTPError as exc:
             raise _Unreachable(str(exc) or type(exc).__name__) from None
+        if reply.truncated:
+            raise VerificationFailed(
+                f"{_bare(url)} answered more than {MAX_PAGE_BYTES} bytes: not a checkout page"
+            )
+        return reply.status_code, reply.headers.get("location"), reply.text
 
 
 class _Unreachable(Exception):

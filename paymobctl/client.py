@@ -12,11 +12,14 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode, urlsplit
 
+from paymobctl import outbound
 from paymobctl.errors import ApiError, NetworkError
 from paymobctl.models import Secret
 
 if TYPE_CHECKING:
     import httpx
+
+    from paymobctl.outbound import Reply
 
 AUTH_TOKEN_TTL = 55 * 60  # Paymob's tokens live one hour (reference §3.1); renew a little early
 DEFAULT_TIMEOUT = 20.0
@@ -218,8 +221,14 @@ class PaymobClient:
         attempts = len(RETRY_DELAYS) + 1 if idempotent else 1
         for attempt in range(attempts):
             try:
-                response = self.http.request(
-                    method, url, json=json, params=params, headers=headers, timeout=self.timeout
+                response = outbound.request(
+                    self.http,
+                    method,
+                    url,
+                    json=json,
+                    params=params,
+                    headers=headers,
+                    timeout=self.timeout,
                 )
             except httpx.TimeoutException:
                 if attempt + 1 < attempts:
@@ -398,7 +407,9 @@ class PaymobClient:
         import httpx
 
         try:
-            response = self.http.get(self.iframe_url(iframe_id, payment_key), timeout=self.timeout)
+            response = outbound.request(
+                self.http, "GET", self.iframe_url(iframe_id, payment_key), timeout=self.timeout
+            )
         except httpx.HTTPError as exc:
             raise self._unreachable("loading the checkout page", exc) from None
         if response.status_code == 404:
@@ -684,7 +695,7 @@ def field_str(body: Mapping[str, Any], key: str, *, action: str) -> str:
     return value
 
 
-def _body(response: httpx.Response) -> Any:
+def _body(response: Reply) -> Any:
     try:
         return response.json()
     except ValueError:

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from paymobctl.documents import loads_toml
 from paymobctl.errors import ConfigError, UsageError
 from paymobctl.models import Mode, Region, Secret, check_currency
 from paymobctl.paths import config_path
@@ -293,13 +294,11 @@ def load_config_file(path: Path) -> ConfigFile:
             path=str(path),
             hint="check its permissions",
         ) from None
-    import tomllib
-
     try:
-        document = tomllib.loads(data.decode("utf-8"))
+        document = loads_toml(data.decode("utf-8"))
     except UnicodeDecodeError:
         raise ConfigError("not UTF-8 text", path=str(path), hint="save it as UTF-8") from None
-    except tomllib.TOMLDecodeError as exc:
+    except ValueError as exc:  # tomllib.TOMLDecodeError, or documents.TooDeep
         raise ConfigError(
             f"invalid TOML ({exc})",
             path=str(path),

@@ -15,11 +15,13 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from paymobctl import __version__
+from paymobctl import __version__, outbound
 from paymobctl.errors import NetworkError
 
 if TYPE_CHECKING:
     import httpx
+
+    from paymobctl.outbound import Reply
 
 USER_AGENT = f"paymobctl/{__version__}"
 EXCERPT_CHARS = 600
@@ -71,10 +73,11 @@ class Result:
     latency_ms: float = 0.0
     headers: tuple[tuple[str, str], ...] = ()
     excerpt: str = ""
-    error: str | None = None  # refused | dns | timeout | tls | invalid-url | other
+    error: str | None = None  # refused | dns | timeout | tls | invalid-url | other | blocked
     error_message: str | None = None
     attempt: int = 1
     location: str | None = None
+    truncated: bool = False  # the answer's body went over outbound.MAX_RESPONSE and was cut
 
     @property
     def ok(self) -> bool:
@@ -99,6 +102,7 @@ class Result:
             "error": self.error,
             "error_message": self.error_message,
             "attempt": self.attempt,
+            "truncated": self.truncated,
         }
 
 
@@ -140,7 +144,7 @@ def _classify(exc: Exception) -> tuple[str, str]:
     return "other", text
 
 
-def _result(response: httpx.Response, url: str, started: float, attempt: int) -> Result:
+def _result(response: Reply, url: str, started: float, attempt: int) -> Result:
     return Result(
         url=url,
         status=response.status_code,
@@ -150,11 +154,13 @@ def _result(response: httpx.Response, url: str, started: float, attempt: int) ->
         excerpt=_excerpt(response.content),
         attempt=attempt,
         location=response.headers.get("location"),
+        truncated=response.truncated,
     )
 
 
 def _send_options(request: HttpRequest, timeout: float) -> dict[str, Any]:
-    """``client.request`` keywords shared by the sync and async attempts: bytes as given, no redirects."""
+    """Keywords shared by the sync and async attempts: bytes as given, no redirects, the
+    answer read within outbound's bounds (``timeout`` is the attempt's total deadline)."""
     return {
         "content": request.body,
         "headers": list(request.headers),
@@ -182,7 +188,9 @@ def attempt(
 
     started = time.perf_counter()
     try:
-        response = client.request(request.method, request.url, **_send_options(request, timeout))
+        response = outbound.request(
+            client, request.method, request.url, **_send_options(request, timeout)
+        )
     except (httpx.HTTPError, ValueError, ssl.SSLError, OSError) as exc:
         return _failure(exc, request, started, attempt_no)
     return _result(response, request.url, started, attempt_no)
@@ -195,8 +203,8 @@ async def attempt_async(
 
     started = time.perf_counter()
     try:
-        response = await client.request(
-            request.method, request.url, **_send_options(request, timeout)
+        response = await outbound.request_async(
+            client, request.method, request.url, **_send_options(request, timeout)
         )
     except (httpx.HTTPError, ValueError, ssl.SSLError, OSError) as exc:
         return _failure(exc, request, started, attempt_no)
@@ -262,19 +270,12 @@ class RetryPolicy:
 
 
 def http_client(*, verify: bool | ssl.SSLContext = True) -> httpx.Client:
-    import httpx
-
-    return httpx.Client(verify=verify, trust_env=False, headers={"User-Agent": USER_AGENT})
+    return outbound.client(verify=verify, user_agent=USER_AGENT)
 
 
 def async_http_client(
     *, verify: bool | ssl.SSLContext = True, max_connections: int = 100
 ) -> httpx.AsyncClient:
-    import httpx
-
-    return httpx.AsyncClient(
-        verify=verify,
-        trust_env=False,
-        headers={"User-Agent": USER_AGENT},
-        limits=httpx.Limits(max_connections=max_connections),
+    return outbound.async_client(
+        verify=verify, max_connections=max_connections, user_agent=USER_AGENT
     )

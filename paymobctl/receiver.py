@@ -28,9 +28,9 @@ from paymobctl.errors import StoreError
 from paymobctl.forwarding import Forwarder, Incoming
 from paymobctl.models import CallbackKind
 from paymobctl.sandbox_profile import RESPONSE_PATH, WEBHOOK_PATH
+from paymobctl.serving import KEPT_BODY, MAX_BODY, READ_TIMEOUT, read_body
 from paymobctl.store import NewEvent, Store, StoredEvent
 
-MAX_BODY = 1_048_576
 PROCESSED_KINDS = {
     kind.value: kind
     for kind in (CallbackKind.TRANSACTION, CallbackKind.TOKEN, CallbackKind.DELIVERY_STATUS)
@@ -70,7 +70,8 @@ Sink = Callable[[Received], None]
 class ReceiverConfig:
     webhook_path: str = WEBHOOK_PATH
     response_path: str = RESPONSE_PATH
-    max_body: int = MAX_BODY
+    max_body: int = MAX_BODY  # bytes; over it: 413, and only the first KEPT_BODY are stored
+    read_timeout: float = READ_TIMEOUT  # seconds for the body once the headers arrived: else 408
 
 
 @dataclass
@@ -314,21 +315,27 @@ class Receiver:
         """Raw ASGI: the hot path skips Request/Response objects (see scripts/bench_listen.py)."""
         if scope["type"] != "http":
             return
-        chunks: list[bytes] = []
-        while True:
-            message = await receive()
-            if message["type"] == "http.disconnect":
-                break
-            chunks.append(message.get("body", b""))
-            if not message.get("more_body"):
-                break
-        body = b"".join(chunks)
+        read = await read_body(
+            scope, receive, limit=self.config.max_body, timeout=self.config.read_timeout
+        )
+        body = read.data
         query = scope["query_string"].decode("latin-1")
         path = scope["path"]
         method = scope["method"]
         headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in scope["headers"]]
         content_type = next((v for k, v in headers if k == "content-type"), "")
-        outcome = self._classify(method, path, query, body, content_type)
+        if read.too_large:
+            outcome = _problem(
+                413,
+                f"body too large (limit {self.config.max_body} bytes): stored its first "
+                f"{KEPT_BODY} bytes",
+            )
+        elif read.timed_out:
+            outcome = _problem(
+                408, f"body not received within {self.config.read_timeout:g} s: stored what came"
+            )
+        else:
+            outcome = self._classify(method, path, query, body, content_type)
         client = scope.get("client")
         event = NewEvent(
             method=method,
@@ -337,6 +344,7 @@ class Receiver:
             headers=headers,
             body=body,
             remote=f"{client[0]}:{client[1]}" if client else None,
+            truncated=read.truncated,
             **outcome.fields,
         )
         try:
@@ -366,6 +374,8 @@ class Receiver:
             extra["x-paymobctl-duplicate"] = str(stored.duplicates)
         if outcome.allow:
             extra["allow"] = outcome.allow
+        if read.truncated:
+            extra["connection"] = "close"  # the rest of the body is never read
         accept = next((v for k, v in headers if k == "accept"), "")
         if method == "GET" and "text/html" in accept:
             await _send_html(send, outcome.status, _page(outcome), extra)

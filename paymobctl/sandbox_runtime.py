@@ -76,8 +76,11 @@ def answers(url: str, timeout: float = 1.0) -> bool:
     """The sandbox at ``url`` answers its health check."""
     import httpx
 
+    from paymobctl import outbound
+
     try:
-        response = httpx.get(f"{url}/healthz", timeout=timeout, trust_env=False)
+        with outbound.client() as http:
+            response = outbound.request(http, "GET", f"{url}/healthz", timeout=timeout)
     except httpx.HTTPError:
         return False
     return response.status_code == 200

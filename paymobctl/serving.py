@@ -1,24 +1,33 @@
-"""Running ASGI apps (the sandbox, the receiver) with uvicorn: binding, readiness, clean stops."""
+"""Running ASGI apps (the sandbox, the receiver) with uvicorn: binding, readiness, clean stops,
+and the bounds every request is read within (header and body deadlines, a body size cap)."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import errno
+import json
 import os
 import signal
 import socket
 import tempfile
 import threading
 import time
+import weakref
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
 from typing import Any
 
 import uvicorn
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from paymobctl.errors import UsageError
+
+MAX_BODY = 1_048_576  # bytes of a request body read before answering 413 (listen --max-body)
+KEPT_BODY = 65_536  # bytes of an over-limit body the receiver keeps (flagged truncated)
+READ_TIMEOUT = 10.0  # seconds for a request's headers, and again for its body
 
 
 def bind(host: str, port: int, *, what: str) -> socket.socket:
@@ -82,12 +91,240 @@ class Server(uvicorn.Server):
                 signal.signal(sig, handler)
 
 
+# -- bounded reading ----------------------------------------------------------------------------
+
+
+def header_deadline_protocol(timeout: float = READ_TIMEOUT) -> type[asyncio.Protocol]:
+    """uvicorn's HTTP protocol, closing a connection whose request headers are not complete
+    ``timeout`` seconds after it opened (or after its previous response).
+
+    uvicorn has no header timeout: ``timeout_keep_alive`` only starts once a request was
+    parsed, ``limit_concurrency`` answers 503 to everyone once slow clients fill it, and
+    ``h11_max_incomplete_event_size`` bounds header bytes, not time. Without this, slow-loris
+    connections that never finish their headers stay open forever and use up file descriptors
+    until ``/healthz`` can no longer connect (tests/test_limits.py).
+    """
+    from uvicorn.protocols.http.auto import AutoHTTPProtocol
+
+    base: Any = AutoHTTPProtocol
+
+    class HeaderDeadline(base):  # type: ignore[misc]
+        def connection_made(self, transport: asyncio.BaseTransport) -> None:
+            super().connection_made(transport)
+            self._arm_header_deadline()
+
+        def on_response_complete(self) -> None:
+            super().on_response_complete()
+            self._arm_header_deadline()
+
+        def connection_lost(self, exc: Exception | None) -> None:
+            timer = getattr(self, "_header_timer", None)
+            if timer is not None:
+                timer.cancel()
+            super().connection_lost(exc)
+
+        def _arm_header_deadline(self) -> None:
+            timer = getattr(self, "_header_timer", None)
+            if timer is not None:
+                timer.cancel()
+            self._armed_cycle = self.cycle  # a new cycle appears once the next headers parsed
+            self._header_timer = self.loop.call_later(timeout, self._header_deadline)
+
+        def _header_deadline(self) -> None:
+            self._header_timer = None
+            if self.cycle is self._armed_cycle and not self.transport.is_closing():
+                self.transport.close()
+
+    HeaderDeadline.__name__ = HeaderDeadline.__qualname__ = f"HeaderDeadline{base.__name__}"
+    return HeaderDeadline
+
+
+@dataclass(slots=True)
+class Body:
+    """A request body read within bounds. ``data`` is all of it, or (``too_large``) its first
+    :data:`KEPT_BODY` bytes, or (``timed_out``) what arrived before the deadline."""
+
+    data: bytes
+    too_large: bool = False
+    timed_out: bool = False
+
+    @property
+    def truncated(self) -> bool:
+        return self.too_large or self.timed_out
+
+
+def _declared_length(scope: Scope) -> int | None:
+    for name, value in scope["headers"]:
+        if name == b"content-length":
+            text = value.strip()
+            return int(text) if text.isdigit() and len(text) < 19 else None
+    return None
+
+
+class _BodyDeadlines:
+    """The body deadlines of every request being read on one event loop, enforced by one
+    timer every :attr:`TICK` seconds that cancels the late readers.
+
+    Measured (uvloop): a per-request ``asyncio.timeout`` costs 16-27 µs and a bare
+    ``call_later`` ~8 µs (each arms a libuv timer), more than reading a callback's body;
+    a dict entry costs well under 1 µs. Deadlines hold to within ``TICK``.
+    """
+
+    TICK = 0.1
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop
+        self.reading: dict[asyncio.Task[Any], float] = {}
+        self.expired: set[asyncio.Task[Any]] = set()
+        self._ticking = False
+
+    def watch(self, task: asyncio.Task[Any], timeout: float) -> None:
+        self.reading[task] = self.loop.time() + timeout
+        if not self._ticking:
+            self._ticking = True
+            self.loop.call_later(self.TICK, self._tick)
+
+    def _tick(self) -> None:
+        now = self.loop.time()
+        for task, deadline in list(self.reading.items()):
+            if deadline <= now:
+                del self.reading[task]
+                self.expired.add(task)
+                task.cancel()
+        self._ticking = bool(self.reading)
+        if self._ticking:
+            self.loop.call_later(self.TICK, self._tick)
+
+
+_DEADLINES: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _BodyDeadlines] = (
+    weakref.WeakKeyDictionary()
+)
+_LAST: list[_BodyDeadlines] = []  # the latest loop's (a server runs one loop: no lookup)
+
+
+def _body_deadlines() -> _BodyDeadlines:
+    loop = asyncio.get_running_loop()
+    if _LAST and _LAST[0].loop is loop:
+        return _LAST[0]
+    found = _DEADLINES.get(loop)
+    if found is None:
+        found = _DEADLINES[loop] = _BodyDeadlines(loop)
+    _LAST[:] = [found]
+    return found
+
+
+async def read_body(
+    scope: Scope, receive: Receive, *, limit: int = MAX_BODY, timeout: float = READ_TIMEOUT
+) -> Body:
+    """Read a request body, stopping at ``limit`` bytes and at ``timeout`` seconds.
+
+    Past the limit nothing more is read (the caller answers 413 with ``connection: close``,
+    so a 500 MB upload costs at most ``limit`` bytes of memory); a declared Content-Length
+    over the limit stops after the first :data:`KEPT_BODY` bytes. A client that disconnects
+    leaves what it sent.
+    """
+    stop_at = limit
+    announced_too_large = False
+    chunks: list[bytes] = []
+    size = 0
+    deadlines = _body_deadlines()
+    task = asyncio.current_task()
+    assert task is not None
+    deadlines.watch(task, timeout)
+    try:
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                break
+            chunk = message.get("body", b"")
+            if chunk:
+                chunks.append(chunk)
+                size += len(chunk)
+            if size > stop_at:
+                return Body(b"".join(chunks)[:KEPT_BODY], too_large=True)
+            if not message.get("more_body"):
+                break
+            if len(chunks) == 1:  # a body in pieces: is it declared too large already?
+                declared = _declared_length(scope)
+                if declared is not None and declared > limit:
+                    stop_at = min(KEPT_BODY, limit)
+                    announced_too_large = True
+    except asyncio.CancelledError:
+        if task not in deadlines.expired:
+            raise
+        deadlines.expired.discard(task)
+        task.uncancel()
+        return Body(b"".join(chunks)[:KEPT_BODY], timed_out=True)
+    finally:
+        deadlines.reading.pop(task, None)
+    if announced_too_large:  # declared over the limit, then the client stopped early
+        return Body(b"".join(chunks)[:KEPT_BODY], too_large=True)
+    return Body(b"".join(chunks) if len(chunks) != 1 else chunks[0])
+
+
+class BoundedBodies:
+    """ASGI middleware: every request body is read within :func:`read_body`'s bounds before the
+    app sees it; over the limit is a 413, too slow a 408 (DRF-style ``{"detail": ...}``)."""
+
+    def __init__(
+        self, app: ASGIApp, *, limit: int = MAX_BODY, timeout: float = READ_TIMEOUT
+    ) -> None:
+        self.app = app
+        self.limit = limit
+        self.timeout = timeout
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        body = await read_body(scope, receive, limit=self.limit, timeout=self.timeout)
+        if body.truncated:
+            detail = (
+                f"request body too large (limit {self.limit} bytes)"
+                if body.too_large
+                else f"request body not received within {self.timeout:g} s"
+            )
+            await refuse(send, 413 if body.too_large else 408, detail)
+            return
+        sent = False
+
+        async def replay() -> Message:
+            nonlocal sent
+            if sent:
+                return await receive()  # the disconnect, when it comes
+            sent = True
+            return {"type": "http.request", "body": body.data, "more_body": False}
+
+        await self.app(scope, replay, send)
+
+
+async def refuse(send: Send, status: int, detail: str) -> None:
+    """Answer ``{"detail": ...}`` and close the connection (the rest of the body is not read)."""
+    data = json.dumps({"detail": detail}).encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(data)).encode()),
+                (b"connection", b"close"),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": data})
+
+
+# -- running --------------------------------------------------------------------------------------
+
+
 def _config(app: Any, **overrides: Any) -> uvicorn.Config:
     options: dict[str, Any] = {
         "log_level": "warning",
         "access_log": False,
         "lifespan": "on",
         "timeout_graceful_shutdown": 5,
+        "http": header_deadline_protocol(overrides.pop("header_timeout", READ_TIMEOUT)),
     }
     options.update(overrides)
     return uvicorn.Config(app, **options)

@@ -1,7 +1,7 @@
 """Paymob's HMAC-SHA512 callback signatures: compute, verify (constant time) and explain.
 
 Everything here follows ../shared/paymob-reference.md §8 and imports only the standard library
-(and the error family). The key is the HMAC secret as UTF-8 text; the message is the values of
+(the error family, and documents for bounded JSON). The key is the HMAC secret as UTF-8 text; the message is the values of
 a fixed list of fields concatenated with no separator; the digest is lowercase hex.
 """
 
@@ -17,6 +17,7 @@ from enum import StrEnum
 from typing import Any
 from urllib.parse import parse_qsl, quote, urlsplit
 
+from paymobctl.documents import loads_json
 from paymobctl.errors import UsageError
 from paymobctl.models import CallbackKind
 
@@ -328,7 +329,7 @@ def parse_body(text: str | bytes, kind: CallbackKind | None = None) -> Payload:
     """A processed-callback body: ``{"type": ..., "obj": {...}}``, a bare ``obj``, or the flat
     string-typed record ``payments/pay`` returns (which carries its own ``hmac``)."""
     try:
-        document = json.loads(text)
+        document = loads_json(text)
     except (ValueError, UnicodeDecodeError) as exc:
         raise UsageError(
             f"the callback body is not valid JSON ({exc})",

@@ -19,6 +19,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from paymobctl.documents import loads_json
 from paymobctl.errors import StoreError
 from paymobctl.models import luhn_valid, mask_pans, mask_pans_in, might_contain_pan
 
@@ -182,6 +183,22 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
             PRIMARY KEY (run_id, check_id)
         )""",
     ),
+    # 6: webhook test and load — `webhook test` runs share the checklist's run tables (same
+    # shape: graded results by stable id, history, --diff), told apart by `suite`; load runs of
+    # `simulate … --count` keep their throughput, percentiles and status histogram.
+    (
+        "ALTER TABLE checklist_runs ADD COLUMN suite TEXT NOT NULL DEFAULT 'checklist'",
+        """CREATE TABLE load_runs (
+            id INTEGER PRIMARY KEY,
+            started_at TEXT NOT NULL,
+            url TEXT NOT NULL,
+            profile TEXT NOT NULL,
+            mode TEXT NOT NULL,
+            summary TEXT NOT NULL
+        )""",
+    ),
+    # 7: listen — a body over --max-body is answered 413 and only its first 64 KiB are kept.
+    ("ALTER TABLE events ADD COLUMN truncated INTEGER NOT NULL DEFAULT 0",),
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -264,11 +281,11 @@ def _mask_bytes(data: bytes | None) -> tuple[bytes | None, bool]:
     if not count:
         return data, False
     try:
-        parsed = json.loads(text)
+        parsed = loads_json(text)
     except ValueError:
         return masked.encode("utf-8", "surrogateescape"), True
     try:
-        json.loads(masked)
+        loads_json(masked)
     except ValueError:
         structural, _ = mask_pans_in(parsed)
         return dumps(structural).encode("utf-8"), True
@@ -280,8 +297,8 @@ def _mask_bytes(data: bytes | None) -> tuple[bytes | None, bool]:
 _UPSERT_EVENT = (
     "INSERT INTO events (received_at, method, path, query, headers, body, remote, kind, status, verdict,"
     " convention, hmac, object_id, transaction_id, order_id, merchant_order_id, success, pending,"
-    " amount_cents, currency, problem, pan_masked, dedup_key)"
-    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    " amount_cents, currency, problem, pan_masked, dedup_key, truncated)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
     " ON CONFLICT (dedup_key) WHERE dedup_key IS NOT NULL"
     " DO UPDATE SET duplicates = duplicates + 1, last_seen_at = excluded.received_at"
     " RETURNING id, duplicates, pan_masked"
@@ -756,6 +773,7 @@ class Store:
             problem,
             int(masked),
             dedup,
+            int(event.truncated),
         )
         # Text SQLite can store: only forged input holds a lone surrogate (rare: one check
         # over the row's text first).
@@ -1040,11 +1058,13 @@ class Store:
         exit_code: int,
         probe_order_id: int | None,
         results: Sequence[Mapping[str, Any]],
+        suite: str = "checklist",
     ) -> int:
+        """Store a graded run: the go-live checklist, or (``suite="webhook"``) ``webhook test``."""
         with self._transaction() as conn:
             cursor = conn.execute(
                 "INSERT INTO checklist_runs (started_at, url, profile, mode, duration_ms, fail_level, exit_code,"
-                " probe_order_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                " probe_order_id, suite) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     started_at,
                     url,
@@ -1054,6 +1074,7 @@ class Store:
                     fail_level,
                     exit_code,
                     probe_order_id,
+                    suite,
                 ),
             )
             run_id = int(cursor.lastrowid or 0)
@@ -1075,8 +1096,12 @@ class Store:
             )
         return run_id
 
-    def checklist_runs(self, *, url: str | None = None, limit: int = 20) -> list[dict[str, Any]]:
-        rows = self._newest("SELECT * FROM checklist_runs", {"url = ?": url}, limit)
+    def checklist_runs(
+        self, *, url: str | None = None, limit: int = 20, suite: str = "checklist"
+    ) -> list[dict[str, Any]]:
+        rows = self._newest(
+            "SELECT * FROM checklist_runs", {"suite = ?": suite, "url = ?": url}, limit
+        )
         return [_row_dict(row) for row in rows]
 
     def checklist_results(self, run_id: int) -> list[dict[str, Any]]:
@@ -1084,6 +1109,21 @@ class Store:
             "SELECT * FROM checklist_results WHERE run_id = ? ORDER BY rowid", (run_id,)
         )
         return [_row_dict(row) for row in rows]
+
+    # -- load runs ------------------------------------------------------------------------------
+
+    def record_load_run(
+        self, *, url: str, profile: str, mode: str, started_at: str, summary: Mapping[str, Any]
+    ) -> int:
+        """Store one load run (``simulate … --count``): its summary as JSON."""
+        return self._write(
+            "INSERT INTO load_runs (started_at, url, profile, mode, summary) VALUES (?, ?, ?, ?, ?)",
+            (started_at, url, profile, mode, json.dumps(summary, separators=(",", ":"))),
+        )
+
+    def load_runs(self, *, url: str | None = None, limit: int = 20) -> list[dict[str, Any]]:
+        rows = self._newest("SELECT * FROM load_runs", {"url = ?": url}, limit)
+        return [{**_row_dict(row), "summary": json.loads(row["summary"])} for row in rows]
 
     def hmac_checks(self, limit: int = 50) -> list[HmacCheck]:
         rows = self._query("SELECT * FROM hmac_checks ORDER BY id DESC LIMIT ?", (limit,))
@@ -1151,6 +1191,7 @@ class NewEvent:
     child: str | None = None  # refund | void | capture for child transactions
     message: str | None = None  # data.message, for a declined deposit's reason
     token: dict[str, Any] | None = None  # TOKEN: the card to save
+    truncated: bool = False  # the body went over --max-body: ``body`` is its first 64 KiB
 
 
 @dataclass(slots=True)
@@ -1189,6 +1230,7 @@ class Event:
     pan_masked: bool
     duplicates: int
     last_seen_at: str | None
+    truncated: bool = False
 
 
 def _opt_bool(value: Any) -> bool | None:
@@ -1202,6 +1244,7 @@ def _event(row: sqlite3.Row) -> Event:
     values["success"] = _opt_bool(values["success"])
     values["pending"] = _opt_bool(values["pending"])
     values["pan_masked"] = bool(values["pan_masked"])
+    values["truncated"] = bool(values["truncated"])
     return Event(**values)
 
 

@@ -299,12 +299,13 @@ def step_minimum(ctx: Context, minor: str) -> None:
         raise Failure("no uv (the build step failed)")
     python = venv(ctx.pythons[minor], ctx.work / "minimum")
     uv = [str(ctx.tools / "uv"), "pip"]
-    run([*uv, "install", "--python", str(python), "--resolution", "lowest-direct", "-e", ".[dev]"])
+    project = pyproject()
+    extras: dict[str, list[str]] = project.get("optional-dependencies", {})
+    package = f".[{','.join(extras)}]" if extras else "."
+    run([*uv, "install", "--python", str(python), "--resolution", "lowest-direct", "-e", package])
     listed = run([*uv, "list", "--python", str(python), "--format=json"], stdout_only=True)
     installed = {normalized(p["name"]): p["version"] for p in json.loads(listed)}
-    project = pyproject()
-    extras = project.get("optional-dependencies", {})
-    requirements = [*project.get("dependencies", []), *extras.get("dev", [])]
+    requirements = [*project.get("dependencies", []), *(r for e in extras.values() for r in e)]
     bounds = lower_bounds(requirements)
     wrong = [
         f"{r} has no lower bound (>=)" for r in requirements if requirement_name(r) not in bounds

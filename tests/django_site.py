@@ -2,7 +2,10 @@
 
 Every variant lives under its own prefix: ``good/`` (csrf_exempt, HMAC enforced), ``nocsrf/``
 (the guide's missing @csrf_exempt), ``nohmac/`` (accepts anything), ``crash/`` (a KeyError on a
-missing hmac → 500), ``debug/`` (like good/, with DEBUG = True for the request).
+missing hmac → 500), ``debug/`` (like good/, with DEBUG = True for the request),
+``fieldshift/`` (verifies the HMAC with a lenient dotted lookup and no shape check: accepts the
+field-shift forgery of issue 10), ``loop/`` (the webhook path redirects to itself, via the
+path without its slash).
 
 At the root, ``api/payments/...`` is the guide's whole backend (``GUIDE``): a deposit view that
 calls Paymob (auth → order → payment key with ``tokenization``) at ``PAYMOB_BASE_URL`` with the
@@ -41,7 +44,12 @@ if not settings.configured:
     )
     django.setup()
 
-from django.http import HttpRequest, HttpResponse, JsonResponse  # noqa: E402
+from django.http import (  # noqa: E402
+    HttpRequest,
+    HttpResponse,
+    HttpResponseRedirect,
+    JsonResponse,
+)
 from django.urls import path, re_path  # noqa: E402
 from django.views.decorators.csrf import csrf_exempt  # noqa: E402
 
@@ -60,8 +68,36 @@ class DebugPerPrefix:
         return self.get_response(request)
 
 
+def _is_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+_FLAGS = (
+    "error_occured", "has_parent_transaction", "is_3d_secure", "is_auth", "is_capture",
+    "is_refunded", "is_standalone_payment", "is_voided", "pending", "success",
+)  # fmt: skip
+
+
+def _shape_ok(kind: CallbackKind, obj: Any) -> bool:
+    """What a careful view checks before trusting the HMAC: the signed string has no separators,
+    so a reshaped payload (obj.order an integer, a float id, "false") can keep it (reference §14)."""
+    if not isinstance(obj, dict):
+        return False
+    if kind is CallbackKind.TOKEN:
+        return _is_int(obj.get("id")) and _is_int(obj.get("merchant_id"))
+    order = obj.get("order")
+    return (
+        isinstance(order, dict)
+        and _is_int(order.get("id"))
+        and all(_is_int(obj.get(n)) for n in ("id", "amount_cents", "owner", "integration_id"))
+        and all(isinstance(obj.get(n), bool) for n in _FLAGS)
+        and isinstance(obj.get("source_data"), dict)
+    )
+
+
 def _verify(request: HttpRequest) -> HttpResponse:
-    """What the guide's payments/views.py does: verify, then act; errors as {"detail": ...}."""
+    """What the guide's payments/views.py does: verify, then act; errors as {"detail": ...}.
+    It also checks the signed fields' shapes first, as a correct receiver must."""
     received = request.GET.get("hmac")
     if not received:
         return JsonResponse({"detail": "Invalid HMAC Signature"}, status=401)
@@ -70,6 +106,8 @@ def _verify(request: HttpRequest) -> HttpResponse:
     except ValueError:
         return JsonResponse({"detail": "Invalid payload"}, status=400)
     kind = CallbackKind(document.get("type", "TRANSACTION"))
+    if not _shape_ok(kind, document.get("obj")):
+        return JsonResponse({"detail": "Malformed signed fields"}, status=400)
     if not signing.verify(kind, document.get("obj", {}), SECRET, received).valid:
         return JsonResponse({"detail": "Invalid HMAC Signature"}, status=401)
     return JsonResponse({"detail": "ok"})
@@ -83,6 +121,24 @@ def response(request: HttpRequest) -> HttpResponse:
     params = {k: v for k, v in request.GET.items() if k != "hmac"}
     valid = signing.verify(CallbackKind.RESPONSE, params, SECRET, request.GET.get("hmac")).valid
     return HttpResponse("thanks" if valid else "invalid", status=200 if valid else 401)
+
+
+def field_shift(request: HttpRequest) -> HttpResponse:
+    """Verifies the HMAC correctly over the concatenation, but never checks the shapes."""
+    received = request.GET.get("hmac", "")
+    obj = json.loads(request.body).get("obj", {})
+    if not hmac.compare_digest(lenient_digest(obj, SECRET), received):
+        return JsonResponse({"detail": "Invalid HMAC Signature"}, status=401)
+    return JsonResponse({"detail": "ok"})
+
+
+def loop(request: HttpRequest) -> HttpResponse:
+    """/loop/api/payments/webhook/ → …/webhook → …/webhook/ → …: a rewrite rule fighting
+    APPEND_SLASH (307 keeps the POST, as a proxy rule would)."""
+    target = request.path[:-1] if request.path.endswith("/") else request.path + "/"
+    response = HttpResponseRedirect(target)
+    response.status_code = 307
+    return response
 
 
 def no_hmac(request: HttpRequest) -> HttpResponse:
@@ -187,12 +243,24 @@ def _value(data: Mapping[str, Any], dotted: str) -> Any:
     return current
 
 
-def _text(value: Any) -> str:
-    if GUIDE.boolean_bug:
-        return str(value)  # the bug: "True"/"False"
+def _plain(value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     return "" if value is None else str(value)
+
+
+def _text(value: Any) -> str:
+    if GUIDE.boolean_bug:
+        return str(value)  # the bug: "True"/"False"
+    return _plain(value)
+
+
+def lenient_digest(obj: Mapping[str, Any], secret: str) -> str:
+    """The TRANSACTION HMAC as a lenient verifier computes it (``_value``: whatever is not an
+    object along a dotted path is ""), so a bare-integer ``obj.order`` signs as an empty
+    ``order.id`` — what the field-shift forgery relies on."""
+    message = "".join(_plain(_value(obj, name)) for name in _TXN_KEYS)
+    return hmac.new(secret.encode(), message.encode(), hashlib.sha512).hexdigest()
 
 
 def _guide_hmac(keys: tuple[str, ...], data: Mapping[str, Any], flat: bool = False) -> str:
@@ -251,6 +319,9 @@ urlpatterns = [
     *_routes("nohmac/", csrf_exempt(no_hmac)),
     *_routes("crash/", csrf_exempt(crash)),
     *_routes("debug/", csrf_exempt(good)),
+    *_routes("fieldshift/", csrf_exempt(field_shift)),
+    path("loop/api/payments/webhook/", csrf_exempt(loop)),
+    path("loop/api/payments/webhook", csrf_exempt(loop)),
     path("api/payments/deposit/", csrf_exempt(guide_deposit)),
     path("api/payments/webhook/", csrf_exempt(guide_webhook)),
     path("api/payments/response/", guide_response),

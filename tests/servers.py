@@ -134,3 +134,91 @@ class Recorder:
             return JSONResponse({"detail": "ok" if status < 400 else "nope"}, status_code=status)
 
         return Starlette(routes=[Route("/{path:path}", endpoint, methods=["GET", "POST", "PUT"])])
+
+
+class Hostile:
+    """A raw-socket HTTP server that misbehaves on purpose, counting the bytes it sent.
+
+    Modes: ``flood`` (an endless chunked body: "10 GB"), ``bomb`` (a small gzip body that
+    inflates to 64 MiB of zeros), ``drip`` (headers, then one body byte every ``interval``),
+    ``drip-headers`` (the status line and headers one byte every ``interval``).
+    """
+
+    def __init__(self, mode: str, *, interval: float = 0.05) -> None:
+        self.mode = mode
+        self.interval = interval
+        self.sent = 0
+        self.connections = 0
+        self._stop = threading.Event()
+        self._sock = free_socket()
+        self._sock.listen(16)
+        self._sock.settimeout(0.1)
+        self.url = f"http://127.0.0.1:{self._sock.getsockname()[1]}"
+        self._thread = threading.Thread(target=self._accept, daemon=True)
+
+    def __enter__(self) -> Hostile:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(timeout=10)
+        self._sock.close()
+
+    def _accept(self) -> None:
+        while not self._stop.is_set():
+            try:
+                conn, _ = self._sock.accept()
+            except OSError:
+                continue
+            self.connections += 1
+            threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
+
+    def _send(self, conn: socket.socket, data: bytes) -> None:
+        conn.sendall(data)
+        self.sent += len(data)
+
+    def _serve(self, conn: socket.socket) -> None:
+        conn.settimeout(5)
+        try:
+            conn.recv(65536)  # the request (small, in one segment on loopback)
+            if self.mode == "flood":
+                self._send(conn, b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n")
+                chunk = b"%x\r\n%s\r\n" % (65536, b"x" * 65536)
+                while not self._stop.is_set() and self.sent < 10 * 1024**3:
+                    self._send(conn, chunk)
+            elif self.mode == "bomb":
+                body = gzip_bomb()
+                head = (
+                    b"HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\n"
+                    b"Content-Type: application/json\r\nContent-Length: %d\r\n\r\n" % len(body)
+                )
+                self._send(conn, head + body)
+            elif self.mode == "drip":
+                self._send(conn, b"HTTP/1.1 200 OK\r\nContent-Length: 100000\r\n\r\n")
+                while not self._stop.wait(self.interval):
+                    self._send(conn, b"x")
+            elif self.mode == "drip-headers":
+                for byte in b"HTTP/1.1 200 OK\r\nX-Slow: " + b"y" * 100000:
+                    if self._stop.wait(self.interval):
+                        break
+                    self._send(conn, bytes([byte]))
+        except OSError:
+            pass
+        finally:
+            conn.close()
+
+
+_BOMB: list[bytes] = []
+
+
+def gzip_bomb(size: int = 64 * 1024 * 1024) -> bytes:
+    """``size`` zero bytes, gzip-compressed (about 65 KB), built once."""
+    if not _BOMB:
+        import zlib
+
+        packer = zlib.compressobj(9, zlib.DEFLATED, zlib.MAX_WBITS | 16)
+        block = bytes(1024 * 1024)
+        parts = [packer.compress(block) for _ in range(size // len(block))]
+        _BOMB.append(b"".join(parts) + packer.flush())
+    return _BOMB[0]

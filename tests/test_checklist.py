@@ -144,14 +144,17 @@ def test_probes_are_declined_unknown_order_transactions(profile: None) -> None:
     with serve(recorder.app()) as base:
         run(base, "--response-path", "/r/")
     posts = [json.loads(r.body) for r in recorder.requests if r.method == "POST" and r.body]
-    assert len(posts) == 3  # unsigned, tampered, signed
+    assert len(posts) == 4  # unsigned, tampered, signed, field-shift forgery (PMB-HMAC-005)
     for body in posts:
         obj = body["obj"]
         assert body["type"] == "TRANSACTION" and obj["success"] is False and obj["pending"] is False
         assert obj["data"]["txn_response_code"] == "DECLINED"
+        assert obj["is_live"] is False and obj["amount_cents"] <= 100_100
+        if isinstance(obj["order"], int):  # the forgery names its order as a bare integer
+            assert obj["order"] >= 999_900_000_000
+            continue
         assert obj["order"]["id"] >= 999_900_000_000
         assert obj["order"]["merchant_order_id"].startswith("paymobctl-probe-")
-        assert obj["is_live"] is False and obj["amount_cents"] <= 100_100
     gets = [r for r in recorder.requests if r.method == "GET" and r.path == "/r/"]
     assert gets and "success=false" in gets[0].query
 
@@ -180,6 +183,8 @@ def tls_app() -> Starlette:
         response: Response
         if request.method == "POST":
             body = json.loads(await request.body())
+            if not django_site._shape_ok(CallbackKind.TRANSACTION, body.get("obj")):
+                return JSONResponse({"detail": "Malformed signed fields"}, status_code=400)
             valid = signing.verify(
                 CallbackKind.TRANSACTION,
                 body.get("obj", {}),

@@ -43,6 +43,11 @@ GROUPS: dict[str, tuple[str, str, str]] = {
         "app",
         "Send signed callbacks that look exactly like Paymob's.",
     ),
+    "webhook": (
+        "paymobctl.cli.webhook_cmd",
+        "app",
+        "Test your webhook endpoint: the conformance suite; history.",
+    ),
     "sandbox": (
         "paymobctl.cli.sandbox_cmd",
         "app",

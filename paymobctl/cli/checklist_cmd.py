@@ -163,25 +163,19 @@ def _result_json(result: Any) -> dict[str, Any]:
 def _render(report: Report, level: Any, code: int) -> None:
     rt = runtime()
     out = rt.out
-    counts = report.counts()
     if rt.json:
         out.json(
             {
                 "url": report.url,
                 "profile": report.profile,
                 "mode": report.mode,
-                "started_at": report.started_at,
-                "duration_ms": round(report.duration_ms, 1),
-                "exit_code": code,
-                "fail_level": level.label,
-                "reachable": report.reachable,
+                **graded_json(report, level, code),
                 "probe": {
                     "order_id": report.probe.order_id,
                     "merchant_order_id": report.probe.merchant_order_id,
                     "transaction_id": report.probe.transaction_id,
                     "moves_money": False,
                 },
-                "summary": counts,
                 "checks": [_result_json(r) for r in report.results],
             }
         )
@@ -204,6 +198,25 @@ def _render(report: Report, level: Any, code: int) -> None:
         out.line("How to fix:")
         for r in failures:
             out.line(f"  {r.id} ({r.severity.label}): {r.hint or r.title}")
+    render_summary(report, code)
+
+
+def graded_json(report: Any, level: Any, code: int) -> dict[str, Any]:
+    """The JSON fields every graded run has (checklist, webhook test)."""
+    return {
+        "started_at": report.started_at,
+        "duration_ms": round(report.duration_ms, 1),
+        "exit_code": code,
+        "fail_level": level.label,
+        "reachable": report.reachable,
+        "summary": report.counts(),
+    }
+
+
+def render_summary(report: Any, code: int) -> None:
+    """The last line of a graded run (checklist, webhook test): counts, time, exit code."""
+    out = runtime().out
+    counts = report.counts()
     summary = (
         f"{counts['pass']} passed, {counts['fail']} failed ({counts['critical']} critical, "
         f"{counts['error']} error, {counts['warning']} warning), {counts['skip']} skipped "
@@ -217,26 +230,40 @@ def _render(report: Report, level: Any, code: int) -> None:
         out.ok(summary)
 
 
+HistoryUrl = Annotated[
+    str | None, typer.Argument(help="Only runs against this URL.", show_default=False)
+]
+HistoryDiff = Annotated[
+    bool, typer.Option("--diff", help="What changed between the last two runs (of URL).")
+]
+HistoryLimit = Annotated[int, typer.Option("--limit", min=1, help="How many runs, newest first.")]
+
+
 @command(app, "history")
-def history(
-    url: Annotated[
-        str | None, typer.Argument(help="Only runs against this URL.", show_default=False)
-    ] = None,
-    diff: Annotated[
-        bool, typer.Option("--diff", help="What changed between the last two runs (of URL).")
-    ] = False,
-    limit: Annotated[int, typer.Option("--limit", min=1, help="How many runs, newest first.")] = 20,
-) -> None:
+def history(url: HistoryUrl = None, diff: HistoryDiff = False, limit: HistoryLimit = 20) -> None:
     """List stored checklist runs; --diff shows what changed since the previous run."""
+    show_history(
+        "checklist",
+        url,
+        diff=diff,
+        limit=limit,
+        again="run `paymobctl checklist URL` again",
+        empty="no checklist runs yet: `paymobctl checklist https://your-domain.example`",
+    )
+
+
+def show_history(
+    suite: str, url: str | None, *, diff: bool, limit: int, again: str, empty: str
+) -> None:
+    """Stored graded runs of ``suite`` (checklist, webhook), or with ``diff`` what changed
+    between the last two runs of a URL. Shared by ``checklist history`` and ``webhook history``."""
     rt = runtime()
     store = rt.store()
     url = url.rstrip("/") if url else url
     if diff:
-        runs = store.checklist_runs(url=url or _latest_url(store), limit=2)
+        runs = store.checklist_runs(url=url or _latest_url(store, suite), limit=2, suite=suite)
         if len(runs) < 2:
-            raise UsageError(
-                "--diff needs two runs of the same URL", hint="run `paymobctl checklist URL` again"
-            )
+            raise UsageError("--diff needs two runs of the same URL", hint=again)
         changes = _diff(
             store.checklist_results(runs[1]["id"]), store.checklist_results(runs[0]["id"])
         )
@@ -260,7 +287,7 @@ def history(
             empty="nothing changed",
         )
         return
-    runs = store.checklist_runs(url=url, limit=limit)
+    runs = store.checklist_runs(url=url, limit=limit, suite=suite)
     summaries = []
     for run_row in runs:
         results = store.checklist_results(run_row["id"])
@@ -291,12 +318,12 @@ def history(
             )
             for s in summaries
         ],
-        empty="no checklist runs yet: `paymobctl checklist https://your-domain.example`",
+        empty=empty,
     )
 
 
-def _latest_url(store: Any) -> str | None:
-    runs = store.checklist_runs(limit=1)
+def _latest_url(store: Any, suite: str) -> str | None:
+    runs = store.checklist_runs(limit=1, suite=suite)
     return str(runs[0]["url"]) if runs else None
 
 

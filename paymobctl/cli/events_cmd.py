@@ -83,6 +83,7 @@ def event_record(event: Event, *, full: bool) -> dict[str, Any]:
         "problem": event.problem,
         "duplicates": event.duplicates,
         "pan_masked": event.pan_masked,
+        "truncated": event.truncated,
     }
     if full:
         text = _body_text(event)
@@ -228,7 +229,9 @@ def show(
     text = record["body"]
     if text:
         try:
-            out.line(json.dumps(json.loads(text), indent=2, ensure_ascii=False))
+            from paymobctl.documents import loads_json
+
+            out.line(json.dumps(loads_json(text), indent=2, ensure_ascii=False))
         except ValueError:
             out.line(text)
     elif record["body_base64"]:

@@ -228,6 +228,24 @@ def listen(
     forward_timeout: Annotated[
         float, typer.Option("--forward-timeout", help="Seconds per forward attempt.", min=0.1)
     ] = 10.0,
+    max_body: Annotated[
+        int,
+        typer.Option(
+            "--max-body",
+            min=1024,
+            help="Largest request body in bytes; a bigger one is answered 413 and only its first "
+            "64 KiB are stored (flagged truncated).",
+        ),
+    ] = 1_048_576,
+    read_timeout: Annotated[
+        float,
+        typer.Option(
+            "--read-timeout",
+            min=0.1,
+            help="Seconds a client has to send its request headers, and again its body "
+            "(408 after that).",
+        ),
+    ] = 10.0,
     tunnel: Annotated[
         str | None,
         typer.Option("--tunnel", help="Expose the listener publicly: ngrok.", show_default=False),
@@ -275,7 +293,10 @@ def listen(
                 hint="use --tunnel " + " or ".join(sorted(FACTORIES)),
             )
     config = ReceiverConfig(
-        webhook_path=_path(path, "--path"), response_path=_path(response_path, "--response-path")
+        webhook_path=_path(path, "--path"),
+        response_path=_path(response_path, "--response-path"),
+        max_body=max_body,
+        read_timeout=read_timeout,
     )
     targets, routes = _targets(forward_to or []), _routes(forward or [])
     store = rt.store()
@@ -364,7 +385,7 @@ def listen(
 
     gc.freeze()  # everything imported so far is permanent: keep it out of every GC pass
     try:
-        serving.run(application, sock, on_ready=ready)
+        serving.run(application, sock, on_ready=ready, header_timeout=read_timeout)
     finally:
         if opened is not None:
             opened.close()

@@ -30,16 +30,16 @@ UrlOpt = Annotated[
 
 
 def _check(name: str, value: str | None) -> str | None:
-    from paymobctl.config import check_url
+    from paymobctl.emulator.state import callback_url_error
 
     if value in (None, ""):
         return value
-    try:
-        return check_url(value)
-    except ValueError as exc:
+    problem = callback_url_error(value)
+    if problem:
         raise UsageError(
-            f"{name}: {exc}", hint="give a full http(s) URL, or '' to turn it off"
-        ) from None
+            f"{name} {value!r}: {problem[0]}", hint="give a full http(s) URL, or '' to turn it off"
+        )
+    return value
 
 
 @command(app, None, callback=True)
@@ -198,10 +198,12 @@ def _admin(url: str | None) -> str:
 def _call(method: str, url: str, body: dict[str, Any] | None = None) -> Any:
     import httpx
 
+    from paymobctl import outbound
     from paymobctl.client import NOT_RUNNING_HINT
 
     try:
-        response = httpx.request(method, url, json=body, timeout=10, trust_env=False)
+        with outbound.client() as http:
+            response = outbound.request(http, method, url, json=body, timeout=10)
     except httpx.HTTPError:
         raise NetworkError(
             f"no sandbox answers at {url.split('/_sandbox', maxsplit=1)[0]}",
@@ -209,7 +211,12 @@ def _call(method: str, url: str, body: dict[str, Any] | None = None) -> Any:
         ) from None
     if response.status_code >= 400:
         raise UsageError(f"the sandbox refused: {response.text}")
-    return response.json()
+    try:
+        return response.json()
+    except ValueError:
+        raise UsageError(
+            f"the sandbox answered something that is not JSON: {response.text[:80]!r}"
+        ) from None
 
 
 @command(app, "callbacks")

@@ -110,6 +110,30 @@ SecretFileOpt = Annotated[
     Path | None,
     typer.Option("--secret-file", help="Read the HMAC secret from this file.", show_default=False),
 ]
+CountOpt = Annotated[
+    int | None,
+    typer.Option(
+        "--count",
+        help="Load: send N distinct signed TRANSACTION callbacks (unique ids) and measure.",
+        show_default=False,
+        min=1,
+    ),
+]
+ConcurrencyOpt = Annotated[
+    int, typer.Option("--concurrency", help="Load: connections sending at once.", min=1, max=1000)
+]
+RateOpt = Annotated[
+    float | None,
+    typer.Option("--rate", help="Load: at most R callbacks per second.", show_default=False),
+]
+DurationOpt = Annotated[
+    float | None,
+    typer.Option(
+        "--duration",
+        help="Load: send for S seconds (with --count: whichever ends first).",
+        show_default=False,
+    ),
+]
 
 
 def _amount(amount: str | None, cents: int | None, currency: str) -> int:
@@ -153,6 +177,7 @@ def _running_sandbox_target(key: str) -> str | None:
     URL (where its payments go, e.g. your app after `sandbox callbacks --callback-url`); says so."""
     import httpx
 
+    from paymobctl import outbound
     from paymobctl.config import Source
     from paymobctl.sandbox_runtime import find
 
@@ -165,7 +190,10 @@ def _running_sandbox_target(key: str) -> str | None:
     if running is None:
         return None
     try:
-        urls = httpx.get(f"{running.url}/_sandbox/callbacks", timeout=2, trust_env=False).json()
+        with outbound.client() as http:
+            urls = outbound.request(
+                http, "GET", f"{running.url}/_sandbox/callbacks", timeout=2
+            ).json()
     except (httpx.HTTPError, ValueError):
         return None
     name = "response_url" if key == "response_callback_url" else "callback_url"
@@ -242,8 +270,9 @@ def _simulate(
     print_: bool,
     secret_file: Path | None,
     expect_reject: bool = False,
+    load: tuple[int | None, int, float | None, float | None] = (None, 10, None, None),
 ) -> None:
-    from paymobctl import delivery, diagnosis, simulation
+    from paymobctl import callbacks, delivery, diagnosis, simulation
     from paymobctl.callbacks import parse_override
     from paymobctl.models import check_currency
     from paymobctl.sandbox_profile import SANDBOX
@@ -252,6 +281,14 @@ def _simulate(
     what = simulation.What(what_name)
     if unsigned and bad_hmac:
         raise UsageError("--unsigned and --bad-hmac are exclusive", hint="choose one")
+    loading = load[0] is not None or load[3] is not None
+    refused = unsigned or bad_hmac or print_ or expect_reject
+    if loading and (what is not simulation.What.TRANSACTION or refused):
+        raise UsageError(
+            "--count/--duration send signed TRANSACTION callbacks",
+            hint="use `simulate transaction` without --unsigned, --bad-hmac, --print or "
+            "--expect-reject",
+        )
     if what is simulation.What.TOKEN:
         if source is not PaymentSource.CARD:
             raise UsageError(
@@ -295,6 +332,27 @@ def _simulate(
     store = rt.store()
     secret = _secret(secret_file, not unsigned)
     prepared = simulation.prepare(request, url=url, secret=secret, store=store)
+    if loading:
+        from paymobctl import load as load_engine
+        from paymobctl.cli.load_view import run_load
+
+        template = callbacks.Callback(prepared.kind, prepared.request.printable()["body"])
+        count, concurrency, rate, duration = load
+        assert secret is not None  # loading is never unsigned
+        run_load(
+            load_engine.Plan(
+                url=url,
+                secret=secret,
+                template=template,
+                count=count,
+                concurrency=concurrency,
+                rate=rate,
+                duration=duration,
+                timeout=timeout,
+                verify=not insecure,
+            )
+        )
+        return
     if print_:
         simulation.record(prepared, store, origin="print", result=None)
         for note in prepared.notes:
@@ -395,6 +453,10 @@ def _register(what: str, doc: str) -> None:
         print_: PrintOpt = False,
         secret_file: SecretFileOpt = None,
         expect_reject: ExpectRejectOpt = False,
+        count: CountOpt = None,
+        concurrency: ConcurrencyOpt = 10,
+        rate: RateOpt = None,
+        duration: DurationOpt = None,
     ) -> None:
         _simulate(
             what,
@@ -417,6 +479,7 @@ def _register(what: str, doc: str) -> None:
             print_=print_,
             secret_file=secret_file,
             expect_reject=expect_reject,
+            load=(count, concurrency, rate, duration),
         )
 
     simulate_command.__doc__ = doc

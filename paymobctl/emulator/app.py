@@ -10,13 +10,14 @@ from typing import Any
 from urllib.parse import parse_qs, urlencode
 
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
 from paymobctl import callbacks
-from paymobctl.config import check_url
 from paymobctl.delivery import RetryPolicy
+from paymobctl.documents import loads_json
 from paymobctl.emulator import cards, pages
 from paymobctl.emulator.notifier import DEFAULT_POLICY, DEFAULT_TIMEOUT, Notifier
 from paymobctl.emulator.state import (
@@ -31,6 +32,7 @@ from paymobctl.emulator.state import (
 )
 from paymobctl.models import CallbackOrder, format_amount
 from paymobctl.sandbox_profile import SANDBOX, SandboxCredentials
+from paymobctl.serving import BoundedBodies
 
 Handler = Callable[[Request], Awaitable[Response]]
 
@@ -57,7 +59,7 @@ async def _json(request: Request) -> dict[str, Any]:
     if "application/x-www-form-urlencoded" in content_type:
         return {k: v[0] for k, v in parse_qs(raw.decode("utf-8", "replace")).items()}
     try:
-        body = json.loads(raw)
+        body = loads_json(raw)
     except (ValueError, UnicodeDecodeError) as exc:
         raise SandboxError(400, {"detail": f"JSON parse error - {exc}"}) from None
     if not isinstance(body, dict):
@@ -340,16 +342,32 @@ async def wallet_page(request: Request) -> Response:
 
 @html
 async def post_pay(request: Request) -> Response:
+    """The sandbox's own result page (no response URL configured), from the redirect query:
+    nothing in it is trusted, and a malformed number is a DRF-style 400, never a 500."""
     params = request.query_params
     success = params.get("success") == "true"
     pending = params.get("pending") == "true"
-    cents = int(params.get("amount_cents", "0") or 0)
+    numbers: dict[str, int] = {}
+    errors: dict[str, list[str]] = {}
+    for name in ("amount_cents", "id"):
+        raw = params.get(name, "0") or "0"
+        if raw.isascii() and raw.isdigit() and len(raw) <= 18:
+            numbers[name] = int(raw)
+        else:
+            errors[name] = ["A valid integer is required."]
+    if errors:
+        return JSONResponse(errors, status_code=400)
+    currency = params.get("currency", "EGP")
+    try:
+        amount = _amount(numbers["amount_cents"], currency)
+    except (ValueError, ArithmeticError):
+        return JSONResponse({"currency": ["Not a known currency."]}, status_code=400)
     return HTMLResponse(
         pages.result(
             success=success,
             pending=pending,
-            transaction_id=int(params.get("id", "0") or 0),
-            amount=_amount(cents, params.get("currency", "EGP")),
+            transaction_id=numbers["id"],
+            amount=amount,
             message=params.get("data.message", ""),
             note="No transaction response callback URL is configured, so the sandbox shows its own page "
             "(as Paymob does). Start it with --response-url to be redirected to your app.",
@@ -438,28 +456,42 @@ async def healthz(request: Request) -> Response:
     return JSONResponse({"status": "ok"})
 
 
+def _control(request: Request) -> None:
+    """Guard the ``/_sandbox/*`` control routes against web pages: a page the developer visits
+    could otherwise POST a form (no CORS preflight for form or text bodies) that points the
+    sandbox's callbacks elsewhere. Cross-origin requests (``Origin`` not this sandbox, or
+    ``Sec-Fetch-Site`` other than same-origin/none) are a 403; a body must be JSON (415)."""
+    origin = request.headers.get("origin")
+    site = request.headers.get("sec-fetch-site")
+    if (origin is not None and origin != _base(request)) or site not in (
+        None,
+        "same-origin",
+        "none",
+    ):
+        raise SandboxError(
+            403,
+            {"detail": "Cross-origin requests to the sandbox's control routes are refused."},
+        )
+    media = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+    if request.method == "POST" and media and media != "application/json":
+        raise SandboxError(415, {"detail": f'Unsupported media type "{media}" in request.'})
+
+
 @api
 async def admin_callbacks(request: Request) -> Response:
     sandbox = _sandbox(request)
+    _control(request)
     if request.method == "POST":
         body = await _json(request)
-        errors = {}
-        for name in ("callback_url", "response_url"):
-            value = body.get(name)
-            if value not in (None, ""):
-                try:
-                    check_url(str(value))
-                except ValueError as exc:
-                    errors[name] = [str(exc)]
-        if errors:
-            raise SandboxError(400, errors)
         sandbox.set_callback_urls(body.get("callback_url"), body.get("response_url"))
         sandbox.on_event("config", f"callback URLs now {sandbox.callback_urls()}")
     return JSONResponse(sandbox.callback_urls())
 
 
+@api
 async def admin_deliveries(request: Request) -> Response:
     sandbox = _sandbox(request)
+    _control(request)
     raw_limit = request.query_params.get("limit", "100") or "100"
     if not (raw_limit.isascii() and raw_limit.isdigit()) or not 1 <= int(raw_limit) <= 10_000:
         return JSONResponse(
@@ -495,6 +527,7 @@ async def admin_deliveries(request: Request) -> Response:
 @api
 async def admin_kiosk(request: Request) -> Response:
     sandbox = _sandbox(request)
+    _control(request)
     txn = sandbox.pay_kiosk_reference(_int_param(request.path_params["reference"], "reference"))
     _notifier(request).submit(sandbox.completion(txn).outbound)
     return JSONResponse(txn.obj)
@@ -503,7 +536,15 @@ async def admin_kiosk(request: Request) -> Response:
 @api
 async def admin_drain(request: Request) -> Response:
     """Wait until queued callbacks are delivered (used by tests and the demo)."""
-    await _notifier(request).drain(float(request.query_params.get("timeout", "30")))
+    _control(request)
+    raw = request.query_params.get("timeout", "30")
+    try:
+        timeout = float(raw)
+    except ValueError:
+        timeout = -1.0
+    if not 0 <= timeout <= 300:  # also NaN
+        raise SandboxError(400, {"timeout": ["Ensure this value is a number from 0 to 300."]})
+    await _notifier(request).drain(timeout)
     return JSONResponse({"pending": _notifier(request).pending})
 
 
@@ -607,7 +648,8 @@ def create_app(
         Route("/_sandbox/kiosk/{reference}/pay", admin_kiosk, methods=["POST"]),
         Route("/_sandbox/drain", admin_drain, methods=["POST"]),
     ]
-    app = Starlette(routes=routes, lifespan=lifespan)
+    # Every body is read within bounds (1 MiB, 10 s) before a route sees it: 413 / 408.
+    app = Starlette(routes=routes, lifespan=lifespan, middleware=[Middleware(BoundedBodies)])
     app.state.sandbox = sandbox
     app.state.notifier = notifier
     return app

@@ -9,12 +9,14 @@ first attempt of its payment's TRANSACTION callback, as Paymob sends them in tha
 from __future__ import annotations
 
 import asyncio
+import socket
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
 
 from paymobctl import delivery
-from paymobctl.delivery import RetryPolicy
-from paymobctl.emulator.state import Attempt, Outbound, Sandbox
+from paymobctl.delivery import Result, RetryPolicy
+from paymobctl.emulator.state import LINK_LOCAL_REFUSED, Attempt, Outbound, Sandbox, link_local
 from paymobctl.tasks import TaskSet
 
 if TYPE_CHECKING:
@@ -76,13 +78,18 @@ class Notifier:
             self._client = self._client_factory()
         short = item.request.url.split("?", 1)[0]
         for number in range(1, self.policy.attempts + 1):
-            result = await delivery.attempt_async(
-                self._client, item.request, timeout=self.timeout, attempt_no=number
+            refused = await _resolves_link_local(item.request.url)
+            result = (
+                Result(item.request.url, error="blocked", error_message=refused, attempt=number)
+                if refused
+                else await delivery.attempt_async(
+                    self._client, item.request, timeout=self.timeout, attempt_no=number
+                )
             )
             if followers:
                 self.submit(followers)
                 followers = []
-            final = self.policy.is_final(result, number)
+            final = bool(refused) or self.policy.is_final(result, number)
             self.sandbox.record_attempt(
                 item.delivery_id,
                 Attempt(
@@ -118,3 +125,22 @@ class Notifier:
                 f"{item.kind.value} → {short}: {what} (attempt {number}/{self.policy.attempts}, retrying in {wait:g} s)",
             )
             await asyncio.sleep(wait)
+
+
+async def _resolves_link_local(url: str) -> str | None:
+    """Why a callback must not be sent to ``url``: its host resolves to a link-local address
+    (a name checked when set can point anywhere later). Resolution failures are left to the
+    attempt, which reports them as usual."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    if link_local(host):
+        return LINK_LOCAL_REFUSED
+    try:
+        infos = await asyncio.get_running_loop().getaddrinfo(
+            host, parts.port or (443 if parts.scheme == "https" else 80), type=socket.SOCK_STREAM
+        )
+    except (OSError, UnicodeError, ValueError):
+        return None
+    if any(link_local(str(info[4][0])) for info in infos):
+        return LINK_LOCAL_REFUSED
+    return None

@@ -11,17 +11,21 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import ipaddress
 import json
 import random
 import secrets
+import socket
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any, Protocol
+from urllib.parse import urlsplit
 
 from paymobctl import callbacks, delivery, signing
 from paymobctl.callbacks import Customer, TransactionSpec
+from paymobctl.config import check_url
 from paymobctl.emulator import cards
 from paymobctl.emulator.cards import Behaviour
 from paymobctl.models import (
@@ -315,6 +319,45 @@ def _hex_id(nbytes: int) -> str:
             return value
 
 
+LINK_LOCAL_REFUSED = (
+    "Callbacks to link-local or metadata addresses (169.254.0.0/16, fe80::/10) are refused."
+)
+
+
+def link_local(host: str) -> bool:
+    """Whether ``host`` is a link-local address (169.254.0.0/16 — where cloud metadata services
+    answer — or fe80::/10), in any spelling ``getaddrinfo`` accepts (``2852039166``,
+    ``0xa9fea9fe``, ``::ffff:169.254.169.254``). Names are not resolved here (see the notifier)."""
+    text = host.strip("[]").split("%", 1)[0]
+    try:
+        address: ipaddress.IPv4Address | ipaddress.IPv6Address = ipaddress.ip_address(text)
+    except ValueError:
+        try:
+            address = ipaddress.IPv4Address(socket.inet_aton(text))
+        except OSError:
+            return False
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped
+    return address.is_link_local
+
+
+def callback_url_error(value: object) -> list[str] | None:
+    """Why ``value`` cannot be a callback or redirect URL (DRF's messages), or None.
+
+    http(s) with a host only — never ``javascript:``, ``file:`` or a bare path, which would be
+    put in a browser redirect or fetched by the notifier — and never a link-local address.
+    """
+    if not isinstance(value, str):
+        return ["Not a valid string."]
+    try:
+        check_url(value)
+    except ValueError as exc:
+        return [f"Enter a valid URL ({exc})."]
+    if link_local(urlsplit(value).hostname or ""):
+        return [LINK_LOCAL_REFUSED]
+    return None
+
+
 def _json_type(value: object) -> str:
     return type(value).__name__
 
@@ -441,7 +484,15 @@ class Sandbox:
     # -- configuration ------------------------------------------------------------------------
 
     def set_callback_urls(self, callback_url: str | None, response_url: str | None) -> None:
-        """Per-integration callback URLs (all sandbox integrations share them)."""
+        """Per-integration callback URLs (all sandbox integrations share them); ``""`` turns
+        one off. Each is validated (:func:`callback_url_error`): a 400 names what is wrong."""
+        errors = {
+            name: problem
+            for name, value in (("callback_url", callback_url), ("response_url", response_url))
+            if value not in (None, "") and (problem := callback_url_error(value))
+        }
+        if errors:
+            raise SandboxError(400, errors)
         for integration in self.integrations.values():
             if callback_url is not None:
                 integration.callback_url = callback_url or None
@@ -537,6 +588,17 @@ class Sandbox:
             raise SandboxError(401, {"detail": "Invalid token."})
 
     # -- validation helpers ---------------------------------------------------------------------
+
+    @staticmethod
+    def _url_errors(body: Mapping[str, Any]) -> dict[str, list[str]]:
+        """An intention's ``notification_url`` / ``redirection_url``, checked like every
+        callback URL the sandbox accepts."""
+        errors = {}
+        for name in ("notification_url", "redirection_url"):
+            value = body.get(name)
+            if value not in (None, "") and (problem := callback_url_error(value)):
+                errors[name] = problem
+        return errors
 
     @staticmethod
     def _int_error(value: object, *, minimum: int = 1, maximum: int = MAX_INT) -> list[str] | None:
@@ -1612,12 +1674,7 @@ class Sandbox:
             ]
         elif len(tokens) > 3:
             errors["card_tokens"] = ["Ensure this field has no more than 3 elements."]
-        for url_field in ("notification_url", "redirection_url"):
-            value = body.get(url_field)
-            if value not in (None, "") and not (
-                isinstance(value, str) and value.startswith(("http://", "https://"))
-            ):
-                errors[url_field] = ["Enter a valid URL."]
+        errors.update(self._url_errors(body))
         if errors:
             raise SandboxError(400, errors)
         assert isinstance(methods, list) and isinstance(billing, dict)
@@ -1761,11 +1818,21 @@ class Sandbox:
         intention = self.intentions.get(client_secret)
         if intention is None:
             raise SandboxError(404, {"detail": "Not found."})
-        if body.get("accept_order_id") in (None, ""):
-            raise SandboxError(400, {"accept_order_id": REQUIRED})
+        errors = self._url_errors(body)
+        order = body.get("accept_order_id")
+        if order in (None, ""):
+            errors["accept_order_id"] = REQUIRED
+        elif problem := self._int_error(order):
+            errors["accept_order_id"] = problem
+        reference = body.get("special_reference")
+        if reference not in (None, "") and not isinstance(reference, str | int):
+            errors["special_reference"] = ["Not a valid string."]
+        if errors:
+            raise SandboxError(400, errors)
         for name in ("notification_url", "redirection_url", "special_reference"):
             if name in body:
-                setattr(intention, name, body[name] or None)
+                value = body[name]
+                setattr(intention, name, str(value) if value not in (None, "") else None)
         self._save("intention", client_secret, intention)
         return intention
 

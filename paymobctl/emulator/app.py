@@ -39,6 +39,8 @@ Handler = Callable[[Request], Awaitable[Response]]
 
 def _sandbox(request: Request) -> Sandbox:
     sandbox: Sandbox = request.app.state.sandbox
+    # URLs the sandbox emits (order_url, redirects) use the host and port it was reached on.
+    sandbox.base_url = _base(request)
     return sandbox
 
 
@@ -525,6 +527,14 @@ async def admin_deliveries(request: Request) -> Response:
 
 
 @api
+async def admin_resend(request: Request) -> Response:
+    sandbox = _sandbox(request)
+    outbound = sandbox.resend(_int_param(request.path_params["delivery_id"], "delivery id"))
+    _notifier(request).submit([outbound])
+    return JSONResponse({"id": outbound.delivery_id, "resent": request.path_params["delivery_id"]})
+
+
+@api
 async def admin_kiosk(request: Request) -> Response:
     sandbox = _sandbox(request)
     _control(request)
@@ -546,6 +556,15 @@ async def admin_drain(request: Request) -> Response:
         raise SandboxError(400, {"timeout": ["Ensure this value is a number from 0 to 300."]})
     await _notifier(request).drain(timeout)
     return JSONResponse({"pending": _notifier(request).pending})
+
+
+@api
+async def admin_reset(request: Request) -> Response:
+    """Stop pending deliveries and forget every object (``paymobctl.testing``, between tests)."""
+    await _notifier(request).close()
+    sandbox = _sandbox(request)
+    sandbox.reset()
+    return JSONResponse(sandbox.callback_urls())
 
 
 async def index(request: Request) -> Response:
@@ -645,8 +664,10 @@ def create_app(
         Route("/unifiedcheckout/", unified, methods=["GET", "POST"]),
         Route("/_sandbox/callbacks", admin_callbacks, methods=["GET", "POST"]),
         Route("/_sandbox/deliveries", admin_deliveries),
+        Route("/_sandbox/deliveries/{delivery_id}/resend", admin_resend, methods=["POST"]),
         Route("/_sandbox/kiosk/{reference}/pay", admin_kiosk, methods=["POST"]),
         Route("/_sandbox/drain", admin_drain, methods=["POST"]),
+        Route("/_sandbox/reset", admin_reset, methods=["POST"]),
     ]
     # Every body is read within bounds (1 MiB, 10 s) before a route sees it: 413 / 408.
     app = Starlette(routes=routes, lifespan=lifespan, middleware=[Middleware(BoundedBodies)])

@@ -385,6 +385,7 @@ class Sandbox:
         order_seed: int | None = None,
     ) -> None:
         self.creds = credentials
+        self.base_url = credentials.base_url  # the real one once a request arrived (app.py)
         self.callback_order = callback_order
         self._order_rng = random.Random(order_seed)
         self.clock = clock or (lambda: datetime.now(UTC))
@@ -413,6 +414,7 @@ class Sandbox:
             )
         }
         self.iframes = {c.iframe_id}
+        self._initial_urls = (callback_url, response_url)
         self.set_callback_urls(callback_url, response_url)
         # sha256(token) -> expiry: the store never holds a usable token.
         self.auth_tokens: dict[str, float] = {}
@@ -472,6 +474,41 @@ class Sandbox:
                 self._next[name] = max(values) + 1
         if self.tokens:
             self._next["token"] = max(t.id for t in self.tokens.values()) + 1
+
+    def reset(self) -> None:
+        """Forget every object (orders, keys, transactions, cards, deliveries, auth tokens) and
+        restore the callback URLs the sandbox started with; ids keep counting, never reused."""
+        # The keys each kind is saved under (``_save`` calls), for a persisted sandbox.
+        tables: tuple[tuple[str, dict[Any, Any], Callable[[Any, Any], object]], ...] = (
+            ("auth", self.auth_tokens, lambda key, _: key),
+            ("order", self.orders, lambda key, _: key),
+            ("key", self.keys, lambda key, _: key[-24:]),
+            ("transaction", self.transactions, lambda key, _: key),
+            ("token", self.tokens, lambda _, token: token.id),
+            ("intention", self.intentions, lambda key, _: key),
+            ("delivery", self.deliveries, lambda key, _: key),
+        )
+        for kind, table, saved_as in tables:
+            if table:
+                self.persistence.forget(kind, [str(saved_as(k, v)) for k, v in table.items()])
+            table.clear()
+        for integration in self.integrations.values():
+            integration.callback_url = integration.response_url = None
+        self.set_callback_urls(*self._initial_urls)
+
+    def pristine(self) -> bool:
+        """Nothing to reset: no object of any kind, and the callback URLs it started with."""
+        tables = (self.auth_tokens, self.orders, self.keys, self.transactions, self.tokens)
+        if any(tables) or self.intentions or self.deliveries:
+            return False
+        started = {
+            name: url or None
+            for name, url in zip(("callback_url", "response_url"), self._initial_urls, strict=True)
+        }
+        return all(
+            {"callback_url": i.callback_url, "response_url": i.response_url} == started
+            for i in self.integrations.values()
+        )
 
     def _save(self, kind: str, key: object, value: Any) -> None:
         self.persistence.save(kind, str(key), asdict(value))
@@ -772,7 +809,7 @@ class Sandbox:
 
     def order_object(self, order: Order, *, api: bool = True) -> dict[str, Any]:
         """The order as the orders API (``api``) or a callback renders it: one builder."""
-        url = f"{self.creds.base_url}/standalone/?ref=i_{order.id}"
+        url = f"{self.base_url}/standalone/?ref=i_{order.id}"
         obj = callbacks.build_order(
             callbacks.OrderSpec(
                 id=order.id,
@@ -1124,11 +1161,14 @@ class Sandbox:
         info = txn.card or {}
         brand = CardBrand(info.get("brand", CardBrand.MASTERCARD.value))
         last4 = str(info.get("last4", "0000"))
-        rule = cards.EXPIRY_RULES.get(str(info.get("expiry", "")))
+        expiry = str(info.get("expiry", ""))
+        rule = cards.EXPIRY_RULES.get(expiry)
         code: str | None
         message: str | None
         if not otp_ok:
             outcome, rule, code, message = Outcome.AUTH_FAILED, None, None, None
+        elif cards.is_expired(expiry, self.now().date()):
+            outcome, rule, code, message = Outcome.DECLINED, cards.EXPIRED, None, None
         elif info.get("behaviour") == Behaviour.BLOCK.value:
             outcome, rule, code, message = Outcome.BLOCKED, None, None, None
         elif info.get("behaviour") == Behaviour.DECLINE.value:
@@ -1729,7 +1769,7 @@ class Sandbox:
             )
             key.claims.update(
                 next_payment_intention=intention_id,
-                redirect_url=f"{self.creds.base_url}/unifiedcheckout/payment-status?payment_token={key.key[:16]}",
+                redirect_url=f"{self.base_url}/unifiedcheckout/payment-status?payment_token={key.key[:16]}",
             )
             # An intention's own URLs are in its keys' claims too (2025 KSA, 2026 EG samples).
             for url_field in ("notification_url", "redirection_url"):
@@ -1889,6 +1929,21 @@ class Sandbox:
         return self.transactions[int(record["id"])], done
 
     # -- deliveries --------------------------------------------------------------------------------
+
+    def resend(self, delivery_id: int) -> Outbound:
+        """A delivered (or failed) callback again, like ``stripe events resend``: the same body,
+        signed again (the same HMAC), to the same URL, recorded as a new delivery."""
+        item = self.deliveries.get(delivery_id)
+        if item is None:
+            raise SandboxError(404, {"detail": f"No delivery {delivery_id}."})
+        if item.body is None:
+            raise SandboxError(400, {"detail": f"Delivery {delivery_id} has no body to resend."})
+        kind = CallbackKind(item.kind)
+        body = json.loads(item.body)
+        digest = signing.compute(kind, body.get("obj") or {}, self.creds.hmac_secret)
+        request = delivery.post_json(callbacks.with_query(item.url, f"hmac={digest}"), body)
+        self.on_event("callback", f"resending delivery {delivery_id} ({item.kind} → {item.url})")
+        return self._queue(kind, item.url, request, item.transaction_id)
 
     def record_attempt(
         self, delivery_id: int, attempt: Attempt, *, final: bool, ok: bool

@@ -220,6 +220,54 @@ def transaction_result(obj: dict[str, Any]) -> str:
     return "paid"
 
 
+def inquiry_mismatch(found: dict[str, Any], deposit: Deposit) -> str | None:
+    """Why the transaction Paymob's inquiry returned is not this deposit's payment, or None.
+
+    The amount and currency must be the deposit's (an order can be paid with another amount:
+    a 1 EGP payment is not 750 EGP), and the order the deposit's.
+    """
+    from paymobctl.models import format_amount
+
+    amount, currency = found.get("amount_cents"), found.get("currency")
+    if isinstance(amount, str) and amount.isascii() and amount.isdigit():
+        amount = int(amount)  # the flat, string-typed shape
+    order = found.get("order")
+    order_id = order.get("id") if isinstance(order, dict) else order
+    if order_id is not None and str(order_id) != str(deposit.order_id):
+        return f"the inquiry returned order {order_id}, not {deposit.order_id}"
+    if type(amount) is not int or currency != deposit.currency:
+        shown = f"{amount} {currency}"
+    elif amount != deposit.amount_cents:
+        shown = format_amount(amount, currency)
+    else:
+        return None
+    return (
+        f"Paymob reports {shown} for order {deposit.order_id}, the deposit is "
+        f"{format_amount(deposit.amount_cents, deposit.currency)}"
+    )
+
+
+def record_inquiry(
+    store: Store, deposit: Deposit, found: dict[str, Any]
+) -> tuple[PaymentOutcome, str | None]:
+    """What Paymob's inquiry says about a pending deposit, recorded in the store (the one path
+    from an inquiry to a deposit's status: ``deposit --wait`` and ``status``).
+
+    Returns the outcome and, when the transaction's amount, currency or order is not the
+    deposit's, why; the deposit is then left as it was.
+    """
+    outcome = transaction_outcome(found)
+    mismatch = inquiry_mismatch(found, deposit)
+    if mismatch is None and deposit.status == "pending" and outcome.status in ("paid", "declined"):
+        store.update_deposit(
+            deposit.id,
+            status=outcome.status,
+            transaction_id=outcome.transaction_id,
+            reason=outcome.reason,
+        )
+    return outcome, mismatch
+
+
 @dataclass(frozen=True)
 class Tick:
     elapsed: float
@@ -265,23 +313,19 @@ def wait_for_payment(
                 state = f"inquiry failed: {exc.message}"
                 found = None
             if found is not None:
-                outcome = transaction_outcome(found)
-                if outcome.status == "paid":
-                    store.update_deposit(
-                        deposit_id, status="paid", transaction_id=outcome.transaction_id
-                    )
+                deposit = store.deposit(deposit_id) or deposit  # the inquiry may link the order
+                outcome, mismatch = record_inquiry(store, deposit, found)
+                if mismatch is not None:
+                    state = f"amount mismatch: {mismatch}; still waiting"
+                elif outcome.status in ("paid", "declined"):
                     return outcome
-                if outcome.status == "declined":
-                    store.update_deposit(
-                        deposit_id,
-                        status="declined",
-                        transaction_id=outcome.transaction_id,
-                        reason=outcome.reason,
-                    )
-                    return outcome
-                state = f"transaction {outcome.transaction_id} pending ({outcome.reason})"
+                else:
+                    state = f"transaction {outcome.transaction_id} pending ({outcome.reason})"
             elif not state.startswith("inquiry failed"):
                 state = "no transaction yet: waiting for the payer"
+        noticed = store.amount_mismatch(deposit.order_id) if deposit.order_id is not None else None
+        if noticed is not None and not state.startswith("amount mismatch"):
+            state = f"{noticed} (a callback listen refused); still waiting"
         if on_tick is not None:
             on_tick(Tick(elapsed, state))
         if elapsed >= timeout:

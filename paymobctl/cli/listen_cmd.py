@@ -13,7 +13,7 @@ from typing import IO, TYPE_CHECKING, Annotated, Any
 import typer
 
 from paymobctl.cli.options import command, runtime
-from paymobctl.cli.output import local_time
+from paymobctl.cli.output import json_terminal_safe, local_time, terminal_safe
 from paymobctl.errors import TunnelError, UsageError
 
 if TYPE_CHECKING:
@@ -98,17 +98,23 @@ def _amount(cents: int | None, currency: str | None) -> str:
 
 
 def format_received(item: Received, *, color: bool) -> str:
+    """One log line. Every part a request can influence goes through ``terminal_safe`` (no
+    control character, bidi override or newline reaches the terminal raw); colours are added
+    after escaping."""
+
     def paint(text: str, code: str) -> str:
         return f"{code}{text}{_RESET}" if color else text
 
-    parts = [local_time(item.time, clock_only=True), f"#{item.id}", f"{item.method:<4}", item.kind]
+    parts = [local_time(item.time, clock_only=True), f"#{item.id}" if item.id else "#-"]
+    parts.append(terminal_safe(f"{item.method:<4}", one_line=True))
+    parts.append(terminal_safe(item.kind, one_line=True))
     if item.transaction_id is not None and item.kind in ("TRANSACTION", "RESPONSE"):
         parts.append(f"txn {item.transaction_id}")
     if item.order_id is not None:
         parts.append(f"order {item.order_id}")
     amount = _amount(item.amount_cents, item.currency)
     if amount:
-        parts.append(amount)
+        parts.append(terminal_safe(amount, one_line=True))
     if item.success is not None and item.kind in ("TRANSACTION", "RESPONSE"):
         state = "success" if item.success else ("pending" if item.pending else "declined")
         parts.append(paint(state, _GREEN if item.success else (_YELLOW if item.pending else _RED)))
@@ -119,16 +125,20 @@ def format_received(item: Received, *, color: bool) -> str:
         if item.convention and item.convention != "empty":
             verdict += f" (null as {item.convention!r})"
         parts.append(paint(verdict, _GREEN if item.verdict == "valid" else _RED))
+    elif item.verdict == "malformed-signed-fields":
+        parts.append(paint("signed fields MALFORMED", _RED))
     status = str(item.status)
     parts.append(paint(status, _GREEN if item.status < 300 else _RED))
     if item.duplicate:
         parts.append(paint("duplicate (stored once)", _YELLOW))
     if item.problem:
-        parts.append(item.problem)
+        parts.append(terminal_safe(item.problem, one_line=True))
     if item.pan_masked:
         parts.append(paint("full card number masked before storage", _YELLOW))
     if item.effect:
-        parts.append(f"→ {item.effect}")
+        effect = terminal_safe(item.effect, one_line=True)
+        mismatch = effect.startswith("amount mismatch")
+        parts.append(paint(f"→ {effect}", _RED) if mismatch else f"→ {effect}")
     return "  ".join(parts)
 
 
@@ -142,11 +152,12 @@ def format_forwarded(item: Forwarded, *, color: bool) -> str:
     )
     good = item.status is not None and 200 <= item.status < 300
     text = f"      ↳ #{item.event_id} → {item.target}  {outcome}  {item.latency_ms:.1f} ms"
+    text = terminal_safe(text, one_line=True)
     if not good and not item.final:
         text += f"  (attempt {item.attempt}, retrying)"
     elif not good:
         text += f"  (gave up after {item.attempt} attempt(s))"
-    excerpt = item.excerpt.replace("\n", " ")[:120]
+    excerpt = terminal_safe(item.excerpt.replace("\n", " ")[:120], one_line=True)
     if excerpt:
         text += f"  {excerpt}"
     if color:
@@ -310,7 +321,8 @@ def listen(
         if isinstance(item, Received | Forwarded):
             if rt.json:
                 kind = "received" if isinstance(item, Received) else "forwarded"
-                return json.dumps({"event": kind, **to_jsonable(item)}, ensure_ascii=False)
+                record = {"event": kind, **to_jsonable(item)}
+                return json_terminal_safe(json.dumps(record, ensure_ascii=False))
             if isinstance(item, Received):
                 return format_received(item, color=out.color)
             return format_forwarded(item, color=out.color)

@@ -820,6 +820,6 @@ def _body(response: Reply) -> Any:
 
 
 def new_http_client(*, verify: bool = True) -> httpx.Client:
-    from paymobctl.delivery import USER_AGENT
+    from paymobctl.delivery import http_client
 
-    return outbound.client(verify=verify, user_agent=USER_AGENT)
+    return http_client(verify=verify)

@@ -276,4 +276,6 @@ def http_client(*, verify: bool | ssl.SSLContext = True) -> httpx.Client:
 def async_http_client(
     *, verify: bool | ssl.SSLContext = True, max_connections: int = 100
 ) -> httpx.AsyncClient:
-    return outbound.async_client(verify=verify, max_connections=max_connections)
+    return outbound.async_client(
+        verify=verify, max_connections=max_connections, user_agent=USER_AGENT
+    )

@@ -271,11 +271,18 @@ def client(*, verify: bool | ssl.SSLContext = True, user_agent: str | None = Non
 
 
 def async_client(
-    *, verify: bool | ssl.SSLContext = True, max_connections: int = 100
+    *,
+    verify: bool | ssl.SSLContext = True,
+    max_connections: int = 100,
+    user_agent: str | None = None,
 ) -> httpx.AsyncClient:
     """An async client for :func:`request_async` (no proxies from the environment)."""
     import httpx
 
+    headers = {"User-Agent": user_agent} if user_agent else None
     return httpx.AsyncClient(
-        verify=verify, trust_env=False, limits=httpx.Limits(max_connections=max_connections)
+        verify=verify,
+        trust_env=False,
+        headers=headers,
+        limits=httpx.Limits(max_connections=max_connections),
     )

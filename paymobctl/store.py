@@ -403,7 +403,11 @@ class Store:
         self._unlinked_cache: set[str] = set()
         self._deposit_cache_version: int | None = None
         if migrate:
-            self.migrate()
+            try:
+                self.migrate()
+            except BaseException:
+                self._conn.close()
+                raise
 
     # -- connection ---------------------------------------------------------------------------
 
@@ -442,6 +446,7 @@ class Store:
         private = str(self.path) != ":memory:"
         if private:
             _create_private(self.path)
+        conn: sqlite3.Connection | None = None
         try:
             conn = sqlite3.connect(
                 self.path,
@@ -477,6 +482,8 @@ class Store:
             conn.execute(f"PRAGMA journal_size_limit = {WAL_SIZE_LIMIT}")
             conn.execute("PRAGMA foreign_keys = ON")
         except (sqlite3.Error, OSError) as exc:
+            if conn is not None:  # Python 3.13 warns (ResourceWarning) about a leaked one
+                conn.close()
             raise self._fail(exc, "open") from None
         return conn
 

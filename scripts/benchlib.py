@@ -1,4 +1,4 @@
-"""What the benchmark scripts share: the paymobctl command, an isolated environment, a sandbox.
+"""What the scripts share: the paymobctl command, an isolated environment, a sandbox.
 
 Imported as `benchlib` by the scripts next to it (`python scripts/bench_x.py` puts this folder
 first on sys.path)."""

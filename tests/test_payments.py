@@ -106,7 +106,7 @@ def pay_checkout(
 
 
 def drain(stack: Stack) -> None:
-    httpx.post(f"{stack.sandbox}/_sandbox/drain")
+    httpx.post(f"{stack.sandbox}/_sandbox/drain", timeout=40)  # it drains for up to 30 s
 
 
 # --- the client ----------------------------------------------------------------------------------

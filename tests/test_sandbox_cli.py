@@ -152,7 +152,7 @@ def test_a_new_users_first_payment(tmp_path: Path, merchant: tuple[Recorder, str
             )
             otp_page = urlsplit(step.headers["location"]).path
             landed = http.post(otp_page, data={"otp": "1234"}, follow_redirects=True)
-            http.post("/_sandbox/drain")
+            http.post("/_sandbox/drain", timeout=40)  # the sandbox drains for up to 30 s
         assert landed.status_code == 200 and str(landed.url).startswith(
             f"{base}/api/payments/response/?"
         )
@@ -235,7 +235,7 @@ def test_sandbox_callbacks_reach_a_live_listen(tmp_path: Path) -> None:
                 follow_redirects=True,
                 data=card_form(key, "0000000000000000", "A B"),
             )
-            http.post("/_sandbox/drain")
+            http.post("/_sandbox/drain", timeout=40)  # the sandbox drains for up to 30 s
         assert landed.status_code == 200 and landed.json() == {"detail": "ok"}
     finally:
         stop_paymobctl(sandbox)

@@ -124,10 +124,9 @@ def run(
     )
 
     def http_factory(verify: Any) -> Any:
-        from paymobctl import outbound
-        from paymobctl.delivery import USER_AGENT
+        from paymobctl.delivery import http_client
 
-        return outbound.client(verify=verify, user_agent=USER_AGENT)
+        return http_client(verify=verify)
 
     report = checklist.run(
         options,

@@ -155,3 +155,23 @@ def test_machine_readable_diagnosis(session: Session) -> None:
     assert result.code == 1
     found = json.loads(result.stdout)["diagnosis"]
     assert found["matched"] == ["python-bool"] and found["tried"]["canonical"] == 401
+
+
+def test_webhook_test_names_the_boolean_bug(session: Session) -> None:
+    """Acceptance review (issue 19): `webhook test` diagnoses a receiver that rejects valid
+    signed cases, as simulate and checklist do, in the human report and in --json."""
+    django_site.GUIDE.reset(boolean_bug=True)
+    for line in section_commands()[:4]:  # sandbox, variables, app, callbacks
+        session.run(line)
+    webhook = f"{session.app}/api/payments/webhook/"
+    human = run_cli("webhook", "test", webhook)
+    assert human.code == 1, human.output
+    assert "diagnosis: your endpoint renders booleans as `True`" in human.output
+    assert "fix: render booleans with 'true' if value else 'false'" in human.stdout
+    machine = run_cli("--json", "webhook", "test", webhook)
+    assert machine.code == 1
+    found = json.loads(machine.stdout)["diagnosis"]
+    assert found["matched"] == ["python-bool"] and found["tried"]["canonical"] == 401
+    django_site.GUIDE.reset(boolean_bug=False)
+    fixed = json.loads(run_cli("--json", "webhook", "test", webhook).stdout)
+    assert fixed["diagnosis"] is None, fixed

@@ -420,8 +420,17 @@ def _simulate(
 
 
 def _expect_rejection(status: int | None) -> None:
-    """--expect-reject: a 4xx is the pass; anything else fails with a line saying so."""
+    """--expect-reject: a 4xx is the pass; anything else fails with a line saying so. A 404/405
+    is no pass: nothing at that path/method verified anything (a typo'd URL is no negative test)."""
+    from paymobctl.diagnosis import NO_ENDPOINT_STATUSES
+
     rt = runtime()
+    if status in NO_ENDPOINT_STATUSES:
+        rt.out.bad(
+            f"expected a 4xx rejection from the verification code, got HTTP {status}: no "
+            "endpoint at this path/method; check the URL (a typo, the trailing slash)"
+        )
+        raise typer.Exit(int(ExitCode.FAILED))
     if status is not None and 400 <= status < 500:
         if not rt.json:
             rt.out.ok(f"rejected as expected (HTTP {status})")

@@ -251,6 +251,10 @@ def test_command_exit_codes(monkeypatch: pytest.MonkeyPatch) -> None:
         ["transaction", "--count", "3", "--unsigned"],
         ["transaction", "--count", "3", "--print"],
         ["transaction", "--count", "3", "--rate", "0"],
+        # Acceptance review: load options without a load run were silently ignored.
+        ["transaction", "--rate", "5"],
+        ["transaction", "--concurrency", "4"],
+        ["response", "--concurrency", "4", "--rate", "2"],
     ],
 )
 def test_refused_combinations(args: list[str], monkeypatch: pytest.MonkeyPatch) -> None:

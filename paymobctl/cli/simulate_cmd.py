@@ -120,7 +120,14 @@ CountOpt = Annotated[
     ),
 ]
 ConcurrencyOpt = Annotated[
-    int, typer.Option("--concurrency", help="Load: connections sending at once.", min=1, max=1000)
+    int | None,
+    typer.Option(
+        "--concurrency",
+        help="Load: connections sending at once (default 10).",
+        min=1,
+        max=1000,
+        show_default=False,
+    ),
 ]
 RateOpt = Annotated[
     float | None,
@@ -270,7 +277,7 @@ def _simulate(
     print_: bool,
     secret_file: Path | None,
     expect_reject: bool = False,
-    load: tuple[int | None, int, float | None, float | None] = (None, 10, None, None),
+    load: tuple[int | None, int | None, float | None, float | None] = (None, None, None, None),
 ) -> None:
     from paymobctl import callbacks, delivery, diagnosis, simulation
     from paymobctl.callbacks import parse_override
@@ -282,6 +289,11 @@ def _simulate(
     if unsigned and bad_hmac:
         raise UsageError("--unsigned and --bad-hmac are exclusive", hint="choose one")
     loading = load[0] is not None or load[3] is not None
+    if not loading and (load[1] is not None or load[2] is not None):
+        given = "--concurrency" if load[1] is not None else "--rate"
+        raise UsageError(
+            f"{given} only shapes a load run", hint="add --count N (or --duration S), or drop it"
+        )
     refused = unsigned or bad_hmac or print_ or expect_reject
     if loading and (what is not simulation.What.TRANSACTION or refused):
         raise UsageError(
@@ -345,7 +357,7 @@ def _simulate(
                 secret=secret,
                 template=template,
                 count=count,
-                concurrency=concurrency,
+                concurrency=concurrency or 10,
                 rate=rate,
                 duration=duration,
                 timeout=timeout,
@@ -463,7 +475,7 @@ def _register(what: str, doc: str) -> None:
         secret_file: SecretFileOpt = None,
         expect_reject: ExpectRejectOpt = False,
         count: CountOpt = None,
-        concurrency: ConcurrencyOpt = 10,
+        concurrency: ConcurrencyOpt = None,
         rate: RateOpt = None,
         duration: DurationOpt = None,
     ) -> None:

@@ -421,3 +421,26 @@ def test_key_flow_and_blocked_outcome_from_the_command_line() -> None:
     assert "txn_response_code=BLOCKED" in url and "acq_response_code" not in url
     refused = run_cli("simulate", "transaction", "--outcome", "blocked", "--source", "wallet")
     assert refused.code == 2 and "blocked" in refused.stderr and "Traceback" not in refused.stderr
+
+
+@pytest.mark.parametrize(
+    ("source", "env", "expected"),
+    [
+        ("wallet", {}, SANDBOX.wallet_integration_id),
+        ("kiosk", {}, SANDBOX.kiosk_integration_id),
+        ("wallet", {"PAYMOB_WALLET_INTEGRATION_ID": "7700001"}, 7700001),
+        ("kiosk", {"PAYMOB_KIOSK_INTEGRATION_ID": "7700002"}, 7700002),
+        ("card", {"PAYMOB_WALLET_INTEGRATION_ID": "7700001"}, SANDBOX.integration_id),
+    ],
+)
+def test_wallet_and_kiosk_carry_their_own_integration_id(
+    source: str, env: dict[str, str], expected: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Acceptance review: wallet and kiosk callbacks carried the card integration id."""
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    args = ("simulate", "transaction", "--source", source, "--print", "--to", "http://127.0.0.1:9/")
+    obj = run_cli("--json", *args).json()["body"]["obj"]
+    assert obj["integration_id"] == expected
+    assert obj["payment_key_claims"]["integration_id"] == expected
+    assert obj["data"]["gateway_integration_pk"] == expected

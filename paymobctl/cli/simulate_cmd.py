@@ -319,7 +319,6 @@ def _simulate(
     settings = rt.located_settings()
     rt.announce_mode(settings)
     code = check_currency(currency) if currency else settings.currency
-    integration = settings.get("integration_id")
     request = simulation.Request(
         what=what,
         outcome=outcome,
@@ -330,7 +329,7 @@ def _simulate(
         region=settings.region,
         order_id=order_id,
         merchant_order_id=merchant_order_id,
-        integration_id=integration if isinstance(integration, int) else 4822951,
+        integration_id=simulation.integration_for(settings, source),
         merchant_id=SANDBOX.merchant_id,
         is_live=settings.is_live,
         overrides=tuple(parse_override(text) for text in set_ or []),

@@ -92,10 +92,31 @@ class Region(StrEnum):
     def info(self) -> RegionInfo:
         return _REGIONS[self]
 
+    @classmethod
+    def parse(cls, text: str) -> Region:
+        """A region from its name or a common code (EG, SA/KSA, AE/UAE, OM, PK); ValueError."""
+        name = text.strip().lower()
+        return cls(REGION_ALIASES.get(name, name))
+
     @property
     def base_url(self) -> str:
         return self.info.base_url
 
+
+# Country codes and names users type for a region (ISO 3166 alpha-2 and alpha-3, common names).
+REGION_ALIASES: dict[str, str] = {
+    "egy": "eg",
+    "egypt": "eg",
+    "sa": "ksa",
+    "sau": "ksa",
+    "saudi": "ksa",
+    "ae": "uae",
+    "are": "uae",
+    "om": "oman",
+    "omn": "oman",
+    "pk": "pakistan",
+    "pak": "pakistan",
+}
 
 _REGIONS: dict[Region, RegionInfo] = {
     Region.EG: RegionInfo(

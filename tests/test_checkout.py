@@ -216,6 +216,7 @@ def test_commands_use_the_running_sandbox_and_say_so(monkeypatch: pytest.MonkeyP
         deposit = run_cli("deposit", "150")
         assert deposit.code == 0, deposit.output
         assert f"using the sandbox running at {sandbox}" in deposit.stderr
+        assert "set PAYMOB_BASE_URL to choose another" in deposit.stderr  # deposit has no --url
         assert sandbox in deposit.stdout  # the checkout URL is the running sandbox's
         changed = run_cli(
             "sandbox", "callbacks", "--callback-url", f"{app}/hook/", "--response-url", ""
@@ -226,6 +227,9 @@ def test_commands_use_the_running_sandbox_and_say_so(monkeypatch: pytest.MonkeyP
         simulated = run_cli("simulate", "transaction")
         assert simulated.code == 0 and f"{app}/hook/" in simulated.stderr
         assert [r.path for r in recorder.requests] == ["/hook/"]
+        # Acceptance review: an explicit --to is the target; no word about the sandbox.
+        aimed = run_cli("simulate", "transaction", "--to", f"{app}/other/")
+        assert aimed.code == 0 and "using the sandbox running" not in aimed.output
         # A base URL that is configured wins, silently.
         monkeypatch.setenv("PAYMOB_BASE_URL", sandbox)
         assert "using the sandbox" not in run_cli("deposit", "10").stderr
@@ -245,9 +249,12 @@ def test_nothing_answers_asks_about_another_port(monkeypatch: pytest.MonkeyPatch
     monkeypatch.setenv("PAYMOB_BASE_URL", f"http://127.0.0.1:{free_port()}")
     result = run_cli("deposit", "150")
     assert result.code == 3
-    assert "is a sandbox running on another port? set PAYMOB_BASE_URL or --url" in result.stderr
+    assert "is a sandbox running on another port? set PAYMOB_BASE_URL" in result.stderr
+    # Acceptance review: only options the command has (deposit has no --url; sandbox … has).
+    assert "--url" not in result.stderr
     deliveries = run_cli("sandbox", "deliveries", "--url", f"http://127.0.0.1:{free_port()}")
     assert deliveries.code == 3 and "another port" in deliveries.stderr
+    assert "or pass --url" in deliveries.stderr
 
 
 @pytest.mark.slow

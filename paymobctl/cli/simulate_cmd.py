@@ -316,7 +316,7 @@ def _simulate(
             raise UsageError(
                 "a TOKEN callback carries no amount", hint="drop --amount/--amount-cents"
             )
-    settings = rt.located_settings()
+    settings = rt.located_settings(announce=to is None)
     rt.announce_mode(settings)
     code = check_currency(currency) if currency else settings.currency
     request = simulation.Request(

@@ -54,6 +54,14 @@ def mask_secret(value: str) -> str:
     return "****"
 
 
+_URL_PASSWORD = re.compile(r"(?P<head>[a-zA-Z][a-zA-Z0-9+.-]*://[^/?#@:\s]*):(?P<pw>[^/?#@\s]+)@")
+
+
+def mask_url_credentials(text: str) -> str:
+    """``http://user:****@host/``: the password of every URL in ``text`` masked (idempotent)."""
+    return _URL_PASSWORD.sub(lambda m: f"{m.group('head')}:****@", text)
+
+
 class CallbackKind(StrEnum):
     """What is being signed. RESPONSE is the GET transaction-response redirect (flat query)."""
 

@@ -21,7 +21,13 @@ from typing import Any
 
 from paymobctl.documents import loads_json
 from paymobctl.errors import StoreError
-from paymobctl.models import luhn_valid, mask_pans, mask_pans_in, might_contain_pan
+from paymobctl.models import (
+    luhn_valid,
+    mask_pans,
+    mask_pans_in,
+    mask_url_credentials,
+    might_contain_pan,
+)
 
 BUSY_TIMEOUT_MS = 10_000
 
@@ -577,7 +583,7 @@ class Store:
         masked_value, payload_count = mask_pans_in(payload)
         payload_text = dumps(masked_value) if payload is not None else None
         masked_payload = payload_count > 0
-        url_text, masked_url = _mask_text(url)
+        url_text, masked_url = _mask_text(mask_url_credentials(url))  # user:****@ (never clear)
         return self._write(
             "INSERT INTO deliveries (created_at, origin, kind, outcome, source, method, url,"
             " request_headers, request_body, signature, transaction_id, order_id, merchant_order_id,"
@@ -1060,7 +1066,7 @@ class Store:
                 " probe_order_id, suite) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     started_at,
-                    url,
+                    mask_url_credentials(url),
                     profile,
                     mode,
                     duration_ms,
@@ -1093,7 +1099,9 @@ class Store:
         self, *, url: str | None = None, limit: int = 20, suite: str = "checklist"
     ) -> list[dict[str, Any]]:
         rows = self._newest(
-            "SELECT * FROM checklist_runs", {"suite = ?": suite, "url = ?": url}, limit
+            "SELECT * FROM checklist_runs",
+            {"suite = ?": suite, "url = ?": mask_url_credentials(url) if url else url},
+            limit,
         )
         return [_row_dict(row) for row in rows]
 
@@ -1111,11 +1119,18 @@ class Store:
         """Store one load run (``simulate … --count``): its summary as JSON."""
         return self._write(
             "INSERT INTO load_runs (started_at, url, profile, mode, summary) VALUES (?, ?, ?, ?, ?)",
-            (started_at, url, profile, mode, json.dumps(summary, separators=(",", ":"))),
+            (
+                started_at,
+                mask_url_credentials(url),
+                profile,
+                mode,
+                mask_url_credentials(json.dumps(summary, separators=(",", ":"))),
+            ),
         )
 
     def load_runs(self, *, url: str | None = None, limit: int = 20) -> list[dict[str, Any]]:
-        rows = self._newest("SELECT * FROM load_runs", {"url = ?": url}, limit)
+        wanted = mask_url_credentials(url) if url else url
+        rows = self._newest("SELECT * FROM load_runs", {"url = ?": wanted}, limit)
         return [{**_row_dict(row), "summary": json.loads(row["summary"])} for row in rows]
 
     def hmac_checks(self, limit: int = 50) -> list[HmacCheck]:

@@ -39,6 +39,7 @@ from paymobctl.models import (
     Region,
     currency_exponent,
     mask_pans,
+    mask_url_credentials,
 )
 from paymobctl.sandbox_profile import SANDBOX, SandboxCredentials
 
@@ -1260,7 +1261,7 @@ class Sandbox:
         item = Delivery(
             id=self._id("delivery"),
             kind=kind.value,
-            url=url,
+            url=mask_url_credentials(url),  # the request keeps them; the record never does
             transaction_id=txn_id,
             method=request.method,
             body=request.body.decode() if request.body else None,

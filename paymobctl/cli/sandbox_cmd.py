@@ -144,6 +144,12 @@ def sandbox(
         callback_order=callback_order,
     )
     sock = serving.bind(host, port, what="the sandbox")
+    if not serving.is_loopback(sock):
+        out.warn(
+            f"--host {host}: the sandbox is reachable from other machines and its control routes "
+            "(/_sandbox/…: callbacks, kiosk payments, deliveries) are unauthenticated; bind "
+            "127.0.0.1 unless you mean it"
+        )
     announced: list[Path] = []
 
     def ready(url: str) -> None:

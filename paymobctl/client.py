@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping, Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode, urlsplit
@@ -17,9 +18,14 @@ from paymobctl.errors import ApiError, NetworkError
 from paymobctl.models import Secret
 
 if TYPE_CHECKING:
+    from contextlib import AbstractContextManager
+
     import httpx
 
     from paymobctl.outbound import Reply
+
+    # What a caller shows while one HTTP call is under way: (what it waits for, retry number).
+    Progress = Callable[[str, int], AbstractContextManager[None]]
 
 AUTH_TOKEN_TTL = 55 * 60  # Paymob's tokens live one hour (reference §3.1); renew a little early
 DEFAULT_TIMEOUT = 20.0
@@ -56,8 +62,8 @@ class Checkout:
     """What a deposit needs to be paid: the order and the URL the payer opens."""
 
     flow: str  # legacy | intention
-    order_id: int
-    url: str
+    order_id: int | None  # None: an intention whose answer did not name its order (learnt later)
+    url: str  # "" when the server's answer gave nothing to build it from
     amount_cents: int
     currency: str
     merchant_order_id: str | None
@@ -65,6 +71,17 @@ class Checkout:
     payment_key: str | None = None
     intention_id: str | None = None
     client_secret: str | None = None
+
+
+@dataclass(frozen=True)
+class Account:
+    """What authenticating found: the merchant, the integration asked about (None: not
+    listed), how many integrations the account has (None: unknown) and why not, if unknown."""
+
+    merchant: str
+    integration: dict[str, Any] | None
+    integrations: int | None
+    problem: str | None
 
 
 def _describe(body: Any) -> str:
@@ -92,63 +109,83 @@ def _describe(body: Any) -> str:
     return "no details"
 
 
-# The integration guide's troubleshooting table, keyed by what Paymob answers.
-_HINTS: tuple[tuple[str, str, str], ...] = (
+# The integration guide's troubleshooting table, keyed by what Paymob answers and, where the
+# same answer means different things, by the credential the call sent (None: any).
+_HINTS: tuple[tuple[str, str | None, str, str], ...] = (
     (
         "incorrect credentials",
+        "auth token",
+        "the auth token was refused",
+        "the API key itself authenticated; the token may have expired or this account may not "
+        "be allowed this operation (check the transaction belongs to this profile's account and "
+        "mode)",
+    ),
+    (
+        "incorrect credentials",
+        None,
         "the API key was rejected",
         "check PAYMOB_API_KEY: test and live keys differ; copy it from Paymob's dashboard (Settings → "
         "Account info). 'Failed to initiate deposit' in the guide is usually this",
     ),
     (
         "integration id/name does not exist",
+        None,
         "the integration id does not exist in this mode",
         "use an integration id of this mode (test vs live) from Developers → Payment Integrations; "
         "a test integration does not work with live keys and vice versa",
     ),
     (
         "invalid currency",
+        None,
         "the currency does not match the integration's",
         "use the integration's currency (paymobctl config show → currency), or an integration in that currency",
     ),
     (
         "invalid token.",
+        None,
         "the secret key was rejected",
         "check PAYMOB_SECRET_KEY (egy_sk_test_… / egy_sk_live_…) for this mode",
     ),
     (
         "authentication credentials were not provided",
+        None,
         "no secret key was sent",
         "set PAYMOB_SECRET_KEY for the Intention API",
     ),
     (
         "capture amount cannot exceed",
+        None,
         "capture over the authorised amount",
         "capture at most what was authorised; check `paymobctl status`",
     ),
     (
         "requested refund amount is greater",
+        None,
         "refund over the refundable amount",
         "refund at most what is left; `paymobctl status` shows the transaction",
     ),
     (
         "invalid transaction id",
+        None,
         "no such transaction",
         "check the transaction id (`paymobctl deposits list`)",
     ),
     (
         "duplicate",
+        None,
         "merchant_order_id was already used",
         "merchant order ids must be unique: pick a new one",
     ),
 )
 
 
-def api_error(status: int, body: Any, *, action: str) -> ApiError:
+def api_error(status: int, body: Any, *, action: str, credential: str | None = None) -> ApiError:
+    """Paymob's answer as an error whose hint fits the call: ``credential`` is what the call
+    authenticated with ("api key", "auth token", "secret key")."""
     text = _describe(body)
     lowered = text.lower()
-    for needle, what, hint in _HINTS:
-        if needle in lowered:
+    for needle, sent, what, hint in _HINTS:
+        if needle in lowered and sent in (None, credential):
             return ApiError(
                 f"{action} failed: {what} (HTTP {status}: {text})",
                 hint=hint,
@@ -164,7 +201,8 @@ def api_error(status: int, body: Any, *, action: str) -> ApiError:
         )
     return ApiError(
         f"{action} failed: HTTP {status}: {text}",
-        hint="see the message above; `paymobctl config show` lists the ids and keys in use",
+        hint=("the server gave no details; " if text == "no details" else "")
+        + "`paymobctl config show` lists the ids and keys in use",
         status=status,
         body=body,
     )
@@ -190,7 +228,9 @@ class PaymobClient:
         timeout: float = DEFAULT_TIMEOUT,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
+        progress: Progress | None = None,
     ) -> None:
+        self.progress = progress
         self.http = http
         self.base_url = base_url.rstrip("/")
         self.api_key = api_key
@@ -214,28 +254,34 @@ class PaymobClient:
         headers: Mapping[str, str] | None = None,
         idempotent: bool = False,
         expect: Sequence[int] = (200, 201),
+        credential: str | None = None,
     ) -> Any:
         import httpx
 
         url = f"{self.base_url}{path}"
         attempts = len(RETRY_DELAYS) + 1 if idempotent else 1
+        started = self.clock()
         for attempt in range(attempts):
             try:
-                response = outbound.request(
-                    self.http,
-                    method,
-                    url,
-                    json=json,
-                    params=params,
-                    headers=headers,
-                    timeout=self.timeout,
-                )
+                with self.progress(action, attempt) if self.progress else nullcontext():
+                    response = outbound.request(
+                        self.http,
+                        method,
+                        url,
+                        json=json,
+                        params=params,
+                        headers=headers,
+                        timeout=self.timeout,
+                    )
             except httpx.TimeoutException:
                 if attempt + 1 < attempts:
                     self.sleep(RETRY_DELAYS[attempt])
                     continue
+                spent = self.clock() - started
+                tries = f"{attempts} attempts, " if attempts > 1 else ""
                 raise NetworkError(
-                    f"{action}: {self.base_url} did not answer within {self.timeout:g} s",
+                    f"{action}: {self.base_url} did not answer within {self.timeout:g} s "
+                    f"({tries}{spent:.1f} s in all)",
                     hint="check your network, or try again",
                 ) from None
             except httpx.HTTPError as exc:
@@ -248,13 +294,13 @@ class PaymobClient:
                 continue
             body = _body(response)
             if response.status_code not in expect:
-                raise api_error(response.status_code, body, action=action)
+                raise api_error(response.status_code, body, action=action, credential=credential)
             if (
                 isinstance(body, Mapping)
                 and body.get("success") in (False, "false")
                 and path.endswith(("/refund", "/void", "/capture"))
             ):
-                raise api_error(response.status_code, body, action=action)
+                raise api_error(response.status_code, body, action=action, credential=credential)
             if not isinstance(body, dict):
                 raise ApiError(
                     f"{action}: unexpected answer from {self.base_url} (HTTP {response.status_code}, "
@@ -279,9 +325,13 @@ class PaymobClient:
         )
 
     def auth_token(self) -> str:
-        now = self.clock()
-        if self._token and self._token[1] > now:
+        if self._token and self._token[1] > self.clock():
             return self._token[0]
+        return self._authenticate()[0]
+
+    def _authenticate(self) -> tuple[str, dict[str, Any]]:
+        """A new auth token and the merchant profile Paymob answers with (reference §3.1)."""
+        now = self.clock()
         if self.api_key is None:
             raise ApiError("no API key", hint="set PAYMOB_API_KEY or the profile's api_key")
         body = self._request(
@@ -290,12 +340,29 @@ class PaymobClient:
             action="authentication",
             json={"api_key": self.api_key.reveal()},
             idempotent=True,
+            credential="api key",
         )
         token = body.get("token") if isinstance(body, Mapping) else None
         if not isinstance(token, str):
             raise ApiError("authentication failed: no token in Paymob's answer", body=body)
         self._token = (token, now + AUTH_TOKEN_TTL)
-        return token
+        profile = body.get("profile")
+        return token, dict(profile) if isinstance(profile, Mapping) else {}
+
+    def account(self, integration_id: int | None = None) -> Account:
+        """Authenticate once and describe the account, like ``stripe login`` does: the
+        merchant, and the integration ``integration_id`` if the account lists it."""
+        _, profile = self._authenticate()
+        user = profile.get("user") if isinstance(profile.get("user"), Mapping) else {}
+        name = profile.get("company_name") or (user or {}).get("username") or "unnamed merchant"
+        merchant_id = (user or {}).get("id") or profile.get("id")
+        merchant = f"{name} (merchant {merchant_id})" if merchant_id else str(name)
+        try:
+            items = self.integrations()
+        except ApiError as exc:
+            return Account(merchant, None, None, f"could not list integrations ({exc.message})")
+        found = next((i for i in items if i.get("id") == integration_id), None)
+        return Account(merchant, found, len(items), None)
 
     def _bearer(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.auth_token()}"}
@@ -327,8 +394,9 @@ class PaymobClient:
         if merchant_order_id is not None:
             body["merchant_order_id"] = merchant_order_id
         result: dict[str, Any] = self._request(
-            "POST", "/api/ecommerce/orders", action="creating the order", json=body
-        )
+            "POST", "/api/ecommerce/orders", action="creating the order", json=body,
+            credential="auth token",
+        )  # fmt: skip
         return result
 
     def payment_key(
@@ -361,8 +429,9 @@ class PaymobClient:
         if card_token:
             body["token"] = card_token
         result = self._request(
-            "POST", "/api/acceptance/payment_keys", action="creating the payment key", json=body
-        )
+            "POST", "/api/acceptance/payment_keys", action="creating the payment key", json=body,
+            credential="auth token",
+        )  # fmt: skip
         key = result.get("token") if isinstance(result, Mapping) else None
         if not isinstance(key, str):
             raise ApiError(
@@ -381,12 +450,17 @@ class PaymobClient:
         expiration: int = 3600,
         tokenization: bool = False,
         card_token: str | None = None,
+        on_order: Callable[[int], None] | None = None,
     ) -> tuple[int, str]:
-        """An order, then a payment key for all of it: (order id, payment key)."""
+        """An order, then a payment key for all of it: (order id, payment key). ``on_order``
+        hears of the order as soon as it exists on the server (to record it before the next
+        call can fail)."""
         order = self.create_order(
             amount_cents=amount_cents, currency=currency, merchant_order_id=merchant_order_id
         )
         order_id = field_int(order, "id", action="creating the order")
+        if on_order is not None:
+            on_order(order_id)
         key = self.payment_key(
             order_id=order_id,
             amount_cents=amount_cents,
@@ -455,6 +529,7 @@ class PaymobClient:
             f"/api/acceptance/transactions/{transaction_id}",
             action=f"retrieving transaction {transaction_id}",
             headers=self._bearer(),
+            credential="auth token",
             idempotent=True,
         )
         return result
@@ -475,6 +550,7 @@ class PaymobClient:
                 action="transaction inquiry",
                 json=body,
                 idempotent=True,
+                credential="auth token",
             )
         except ApiError as exc:
             if exc.status == 404 and "no transactions" in _describe(exc.body).lower():
@@ -498,13 +574,40 @@ class PaymobClient:
     def _on_transaction(
         self, path: str, verb: str, transaction_id: int, amount_cents: int | None = None
     ) -> dict[str, Any]:
-        """Refund, void or capture: the transaction id (and amount) with the auth token."""
-        body: dict[str, Any] = {"auth_token": self.auth_token(), "transaction_id": transaction_id}
+        """Refund, void or capture. Paymob's current docs authenticate these with
+        ``Authorization: Token <secret key>``; the legacy ``auth_token`` in the body still works
+        (reference §6). The secret key first when the profile has one, the auth token otherwise
+        or when the key is refused; a failure says which was used."""
+        body: dict[str, Any] = {"transaction_id": transaction_id}
         if amount_cents is not None:
             body["amount_cents"] = amount_cents
-        result: dict[str, Any] = self._request(
-            "POST", path, action=f"{verb} transaction {transaction_id}", json=body
-        )
+        action = f"{verb} transaction {transaction_id}"
+        refused: ApiError | None = None
+        if self.secret_key is not None:
+            try:
+                result: dict[str, Any] = self._request(
+                    "POST", path, action=f"{action} (with the secret key)", json=body,
+                    headers=self._secret_header(), credential="secret key",
+                )  # fmt: skip
+                return result
+            except ApiError as exc:
+                if exc.status not in (401, 403) or self.api_key is None:
+                    raise
+                refused = exc
+        try:
+            result = self._request(
+                "POST", path, action=f"{action} (with the auth token)",
+                json={"auth_token": self.auth_token(), **body}, credential="auth token",
+            )  # fmt: skip
+        except ApiError as exc:
+            if refused is None:
+                raise
+            raise ApiError(
+                f"{exc.message}; the secret key was refused first (HTTP {refused.status})",
+                hint=exc.hint,
+                status=exc.status,
+                body=exc.body,
+            ) from None
         return result
 
     # -- account ------------------------------------------------------------------------------
@@ -515,6 +618,7 @@ class PaymobClient:
             "/api/auth/hmac_secret/get_hmac",
             action="reading the HMAC secret",
             headers=self._bearer(),
+            credential="auth token",
             idempotent=True,
         )
         secret = result.get("hmac_secret") if isinstance(result, Mapping) else None
@@ -528,6 +632,7 @@ class PaymobClient:
             "/api/ecommerce/integrations",
             action="listing integrations",
             headers=self._bearer(),
+            credential="auth token",
             params={"is_plugin": "true", "page_size": "500"},
             idempotent=True,
         )
@@ -573,6 +678,7 @@ class PaymobClient:
             action="creating the intention",
             json=body,
             headers=self._secret_header(),
+            credential="secret key",
         )
         return result
 
@@ -599,6 +705,7 @@ class PaymobClient:
         tokenization: bool,
         expiration: int = 3600,
         check_iframe: bool = True,
+        on_order: Callable[[int], None] | None = None,
     ) -> Checkout:
         """auth → order → payment key → iframe URL (the guide's deposit)."""
         order_id, key = self.order_and_key(
@@ -609,6 +716,7 @@ class PaymobClient:
             billing=billing,
             expiration=expiration,
             tokenization=tokenization,
+            on_order=on_order,
         )
         if check_iframe:
             self.check_iframe(iframe_id, key)
@@ -655,19 +763,39 @@ class PaymobClient:
                 }
             ],
         )
-        action = "creating the intention"
-        secret = field_str(intention, "client_secret", action=action)
+        # Read leniently: the intention exists on the server now, so whatever its answer lacks
+        # must not lose it (the caller records it first and complains afterwards).
+        secret = _opt_str(intention.get("client_secret"))
         return Checkout(
             "intention",
-            field_int(intention, "intention_order_id", action=action),
-            self.unified_checkout_url(secret),
+            intention_order_id(intention),
+            self.unified_checkout_url(secret) if secret else "",
             amount_cents,
             currency,
             merchant_order_id,
             expiration,
-            intention_id=field_str(intention, "id", action=action),
+            intention_id=_opt_str(intention.get("id")),
             client_secret=secret,
         )
+
+
+def intention_order_id(intention: Mapping[str, Any]) -> int | None:
+    """The order behind an intention: ``intention_order_id``, else its payment keys' ``order_id``
+    (reference §5.1); None when the answer names neither (some Paymob-compatible servers)."""
+    keys = intention.get("payment_keys")
+    candidates = [intention.get("intention_order_id")]
+    if isinstance(keys, list):
+        candidates += [k.get("order_id") for k in keys if isinstance(k, Mapping)]
+    for value in candidates:
+        if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+            return value
+        if isinstance(value, str) and value.isascii() and value.isdigit():
+            return int(value)
+    return None
+
+
+def _opt_str(value: Any) -> str | None:
+    return value if isinstance(value, str) and value else None
 
 
 def field_int(body: Mapping[str, Any], key: str, *, action: str) -> int:
@@ -682,17 +810,6 @@ def field_int(body: Mapping[str, Any], key: str, *, action: str) -> int:
             body=body,
         )
     return int(value)
-
-
-def field_str(body: Mapping[str, Any], key: str, *, action: str) -> str:
-    value = body.get(key)
-    if not isinstance(value, str) or not value:
-        raise ApiError(
-            f"{action}: unexpected answer, no {key!r}",
-            hint="is base_url/region pointing at Paymob (or `paymobctl sandbox`)?",
-            body=body,
-        )
-    return value
 
 
 def _body(response: Reply) -> Any:

@@ -22,7 +22,7 @@ from urllib.parse import urlsplit
 from paymobctl.documents import loads_toml
 from paymobctl.errors import ConfigError, UsageError
 from paymobctl.models import Mode, Region, Secret, check_currency
-from paymobctl.paths import config_path
+from paymobctl.paths import CONFIG_ENV, config_path
 from paymobctl.sandbox_profile import (
     DEFAULT_CALLBACK_URL,
     DEFAULT_RESPONSE_URL,
@@ -314,7 +314,7 @@ def load_config_file(path: Path) -> ConfigFile:
         raise ConfigError(
             f"invalid TOML ({exc})",
             path=str(path),
-            hint="fix the syntax; config.example.toml shows every key",
+            hint='fix the syntax: keys as `name = "value"` under `[profiles.NAME]`',
         ) from None
     for key in document:
         if key not in _TOP_LEVEL_KEYS:
@@ -394,7 +394,7 @@ def write_config_file(
         name: {key: _to_toml_value(values[key]) for key in KEYS if key in values}
         for name, values in profiles.items()
     }
-    text = "# paymobctl configuration: see config.example.toml for every key.\n"
+    text = "# paymobctl configuration: `paymobctl config show` lists every key and its source.\n"
     text += tomli_w.dumps(document)
     try:
         path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
@@ -606,6 +606,14 @@ def resolve(
     env = dict(os.environ if environ is None else environ)
     path = config_path(config_flag, env)
     config = load_config_file(path)
+    named_by = "--config" if config_flag else (CONFIG_ENV if env.get(CONFIG_ENV) else None)
+    if named_by and not config.exists:
+        # A file named explicitly is never silently replaced by built-in defaults.
+        raise ConfigError(
+            f"no such config file (given with {named_by})",
+            path=str(path),
+            hint=f"check the path, or create it with `paymobctl config init --config {path}`",
+        )
     dotenv_path = (cwd or Path.cwd()) / ".env"
     dotenv = read_env_file(dotenv_path)
 
@@ -722,6 +730,48 @@ def import_env_values(path: Path) -> dict[str, Any]:
             hint="expected lines such as PAYMOB_API_KEY=... and PAYMOB_HMAC_SECRET=...",
         )
     return values
+
+
+# What a new profile needs to be usable for the main job (a deposit needs the API key and the
+# integration; listen needs the HMAC secret): `config init` refuses to write one without them.
+REQUIRED_KEYS = ("api_key", "integration_id", "hmac_secret")
+
+
+def missing_required(values: Mapping[str, Any]) -> list[str]:
+    """The required keys ``values`` lacks, as the environment variable that sets each."""
+    return [KEYS[key].env[0] for key in REQUIRED_KEYS if values.get(key) in (None, "")]
+
+
+def unusable_reason(config: ConfigFile, name: str) -> str | None:
+    """Why profile ``name`` cannot be the default profile, or None when it can."""
+    if name == SANDBOX_PROFILE:
+        return None
+    values = config.profiles.get(name)
+    if values is None:
+        return "there is no such profile"
+    if values.get("mode") in (Mode.LIVE, "live"):
+        return "it is a live profile, and live profiles are only used when selected explicitly"
+    missing = [key for key in ("api_key", "integration_id") if values.get(key) in (None, "")]
+    if missing:
+        return f"it has no {' and no '.join(missing)}"
+    return None
+
+
+def mixed_mode(settings: Settings) -> list[str]:
+    """Keys taken from the environment or ./.env whose prefix says the other mode than the
+    profile's (``egy_sk_live_…`` in a test profile, or the reverse): one line each."""
+    found = []
+    for key in ("secret_key", "public_key"):
+        resolved = settings.values.get(key)
+        if resolved is None or resolved.source not in (Source.ENV, Source.DOTENV):
+            continue
+        mode = infer_mode({key: resolved.value})
+        if mode is not None and mode is not settings.mode:
+            found.append(
+                f"{key} from {resolved.origin} is a {mode.value} key but profile "
+                f"{settings.profile!r} is {settings.mode.value}"
+            )
+    return found
 
 
 def infer_mode(values: Mapping[str, Any]) -> Mode | None:

@@ -166,7 +166,7 @@ def _run(
     )
 
 
-def _wait_for_card(store: Store, order_id: int, timeout: float) -> Any:
+def _wait_for_card(store: Store, order_id: int | None, timeout: float) -> Any:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         for card in store.payment_methods():
@@ -176,7 +176,7 @@ def _wait_for_card(store: Store, order_id: int, timeout: float) -> Any:
     raise VerificationFailed("the TOKEN webhook never arrived: no card was saved")
 
 
-def _wait_for_event(store: Store, order_id: int, timeout: float) -> None:
+def _wait_for_event(store: Store, order_id: int | None, timeout: float) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if any(e.order_id == order_id and e.kind == "TRANSACTION" for e in store.events(limit=20)):

@@ -178,17 +178,27 @@ def check_cents(cents: int, *, text: str | None = None) -> int:
     return cents
 
 
-def parse_amount(text: str, currency: str) -> int:
-    """Major units as typed by a person (``150``, ``150.50``, ``1,500``) → integer minor units."""
+def parse_amount(text: str, currency: str, *, minor_flag: str | None = None) -> int:
+    """Major units as typed by a person (``150``, ``150.50``) → integer minor units.
+
+    A comma is refused: ``1,000`` is a thousand in one locale and one in another. ``minor_flag``
+    names the option of the calling command that takes minor units, for the hints."""
     exponent = currency_exponent(currency)
-    cleaned = text.strip().replace(",", "")
+    cleaned = text.strip()
+    if "," in cleaned:
+        raise UsageError(
+            f"ambiguous amount {text!r}: a comma is a thousands separator in some places and a "
+            "decimal mark in others",
+            hint="write it without separators and with a dot for decimals (1000 or 1.50)",
+        )
     if not _AMOUNT_RE.match(cleaned):
         raise UsageError(f"invalid amount {text!r}", hint="give major units such as 150 or 150.50")
     scaled = Decimal(cleaned).scaleb(exponent)
     if scaled != scaled.to_integral_value():
         raise UsageError(
             f"amount {text!r} has more than {exponent} decimals for {currency}",
-            hint=f"round it to {exponent} decimals, or give minor units (--cents / --amount-cents)",
+            hint=f"round it to {exponent} decimals"
+            + (f", or give minor units with {minor_flag}" if minor_flag else ""),
         )
     return check_cents(int(scaled), text=text)
 

@@ -14,7 +14,7 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from paymobctl.client import Billing, Checkout, PaymobClient
-from paymobctl.errors import ApiError, ConfigError, UsageError
+from paymobctl.errors import ApiError, ConfigError, NetworkError, PaymobctlError, UsageError
 
 if TYPE_CHECKING:
     import httpx
@@ -50,6 +50,26 @@ def create_deposit(
 ) -> Deposit:
     """Create the checkout and record the deposit as pending."""
     integration = settings.require_int("integration_id", purpose="a deposit")
+    expires = (datetime.now(UTC) + timedelta(seconds=request.expiration)).isoformat(
+        timespec="seconds"
+    )
+
+    def record(order_id: int | None, checkout: Checkout | None = None) -> Deposit:
+        return store.create_deposit(
+            profile=settings.profile,
+            mode=settings.mode.value,
+            flow=request.flow,
+            base_url=client.base_url,
+            order_id=order_id,
+            merchant_order_id=checkout.merchant_order_id if checkout else request.merchant_order_id,
+            intention_id=checkout.intention_id if checkout else None,
+            amount_cents=request.amount_cents,
+            currency=request.currency,
+            checkout_url=checkout.url if checkout else "",
+            expires_at=expires,
+            save_card=request.save_card,
+        )
+
     checkout: Checkout
     if request.flow == "intention":
         settings.require("secret_key", "public_key", purpose="the Intention flow")
@@ -61,7 +81,9 @@ def create_deposit(
             currency=request.currency,
             integration_id=integration,
             billing=request.billing,
-            merchant_order_id=request.merchant_order_id,
+            # Always a reference: it comes back as merchant_order_id in callbacks and inquiries,
+            # which is how a deposit whose order id the answer lacked finds its order later.
+            merchant_order_id=request.merchant_order_id or new_reference(),
             notification_url=callback.value
             if callback and callback.source.value in explicit
             else None,
@@ -73,37 +95,77 @@ def create_deposit(
     elif request.flow == "legacy":
         settings.require("api_key", purpose="a deposit")
         iframe = settings.require_int("iframe_id", purpose="a deposit (the hosted card iframe)")
-        checkout = client.legacy_checkout(
-            amount_cents=request.amount_cents,
-            currency=request.currency,
-            integration_id=integration,
-            iframe_id=iframe,
-            billing=request.billing,
-            merchant_order_id=request.merchant_order_id,
-            tokenization=request.save_card,
-            expiration=request.expiration,
-        )
+        # The order exists on the server before its payment key does: record it at once, so a
+        # failing payment key or iframe leaves a failed deposit, not an unknown order.
+        recorded: list[Deposit] = []
+        try:
+            checkout = client.legacy_checkout(
+                amount_cents=request.amount_cents,
+                currency=request.currency,
+                integration_id=integration,
+                iframe_id=iframe,
+                billing=request.billing,
+                merchant_order_id=request.merchant_order_id,
+                tokenization=request.save_card,
+                expiration=request.expiration,
+                on_order=lambda order_id: recorded.append(record(order_id)),
+            )
+        except PaymobctlError as exc:
+            fail_recorded(store, recorded, exc)
+            raise
+        return store.set_checkout_url(recorded[0].id, checkout.url)
     else:
         raise UsageError(
             f"unknown flow {request.flow!r}", hint="use --flow legacy or --flow intention"
         )
-    expires = (datetime.now(UTC) + timedelta(seconds=checkout.expires_in)).isoformat(
-        timespec="seconds"
-    )
-    return store.create_deposit(
-        profile=settings.profile,
-        mode=settings.mode.value,
-        flow=checkout.flow,
-        base_url=client.base_url,
-        order_id=checkout.order_id,
-        merchant_order_id=checkout.merchant_order_id,
-        intention_id=checkout.intention_id,
-        amount_cents=checkout.amount_cents,
-        currency=checkout.currency,
-        checkout_url=checkout.url,
-        expires_at=expires,
-        save_card=request.save_card,
-    )
+    deposit = record(checkout.order_id, checkout)
+    if not deposit.checkout_url:
+        raise ApiError(
+            f"creating the intention: unexpected answer from {client.base_url}, no "
+            f"client_secret, so no checkout URL; the intention it accepted is recorded as "
+            f"deposit {deposit.id} (reference {deposit.merchant_order_id})",
+            hint="is base_url/region pointing at Paymob (or `paymobctl sandbox`)? "
+            f"`paymobctl deposits show {deposit.id}` keeps the reference",
+        )
+    return deposit
+
+
+def fail_recorded(store: Store, recorded: list[Deposit], exc: PaymobctlError) -> None:
+    """A step after the order's creation failed: keep the order as a failed deposit, and say so."""
+    if recorded:
+        failed = store.update_deposit(recorded[0].id, status="failed", reason=exc.message)
+        exc.message += f" (order {failed.order_id} is recorded as failed deposit {failed.id})"
+
+
+def new_reference() -> str:
+    """A unique merchant reference for a deposit created without one."""
+    import secrets
+
+    return f"paymobctl-{secrets.token_hex(6)}"
+
+
+def inquire(client: PaymobClient, store: Store, deposit: Deposit) -> dict[str, Any] | None:
+    """Paymob's latest transaction for a deposit: by order id, or by its reference while the
+    order id is unknown (an intention), learning the order id from the answer when the signed
+    amount and currency match the deposit."""
+    if deposit.order_id is not None:
+        return client.inquiry(order_id=deposit.order_id)
+    if not deposit.merchant_order_id:
+        return None
+    found = client.inquiry(merchant_order_id=deposit.merchant_order_id)
+    if found is None:
+        return None
+    order = found.get("order")
+    order_id = order.get("id") if isinstance(order, dict) else order
+    if (
+        not isinstance(order_id, int)
+        or isinstance(order_id, bool)
+        or found.get("amount_cents") != deposit.amount_cents
+        or found.get("currency") != deposit.currency
+    ):
+        return None  # not this deposit's payment: keep waiting
+    store.link_deposit_order(deposit.id, order_id)
+    return found
 
 
 # --- learning the outcome ----------------------------------------------------------------------
@@ -137,6 +199,25 @@ def transaction_outcome(obj: dict[str, Any]) -> PaymentOutcome:
         return PaymentOutcome("pending", transaction_id, str(message or "pending"), "inquiry")
     reason = " — ".join(str(part) for part in (message, code) if part) or "declined"
     return PaymentOutcome("declined", transaction_id, reason, "inquiry")
+
+
+def transaction_result(obj: dict[str, Any]) -> str:
+    """How ``status`` words a transaction: a paid one that was later voided or refunded is not
+    "paid" any more (``is_voided``/``is_refunded`` are signed, reference §8.1)."""
+    outcome = transaction_outcome(obj)
+
+    def flag(name: str) -> bool:
+        return obj.get(name) is True or obj.get(name) == "true"
+
+    if outcome.status != "paid":
+        return outcome.status + (f" ({outcome.reason})" if outcome.reason else "")
+    if flag("is_voided"):
+        return "voided"
+    if flag("is_refunded"):
+        amount, refunded = obj.get("amount_cents"), obj.get("refunded_amount_cents")
+        partly = isinstance(amount, int) and isinstance(refunded, int) and refunded < amount
+        return "partly refunded" if partly else "refunded"
+    return "paid"
 
 
 @dataclass(frozen=True)
@@ -179,7 +260,7 @@ def wait_for_payment(
         if now >= next_inquiry:
             next_inquiry = now + interval
             try:
-                found = client.inquiry(order_id=deposit.order_id)
+                found = inquire(client, store, deposit)
             except ApiError as exc:
                 state = f"inquiry failed: {exc.message}"
                 found = None
@@ -208,6 +289,94 @@ def wait_for_payment(
         sleep(max(0.0, min(1.0, timeout - elapsed)))
 
 
+# --- status ----------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class StatusLookup:
+    """What ``status`` found: the transaction (None: the order has none yet), where it came from
+    (``transaction``, ``inquiry`` or ``store``) and a note to show when it is not first-hand."""
+
+    transaction: dict[str, Any] | None
+    learnt_from: str
+    note: str | None = None
+
+
+def _no_endpoint(exc: ApiError) -> bool:
+    """The server has no such route (a framework's plain 404/405 page), as opposed to Paymob's
+    JSON answer about an unknown order."""
+    return exc.status in (404, 405) and not isinstance(exc.body, dict)
+
+
+def lookup_status(client: PaymobClient, store: Store, reference: str, by: str) -> StatusLookup:
+    """A transaction by transaction id, order id or merchant order id (``by``: auto, order,
+    merchant-order, transaction). Orders use ``transaction_inquiry``; a server without it falls
+    back to the last verified webhook ``listen`` stored, and says so."""
+    text = reference.strip()
+    if by == "merchant-order" or (by == "auto" and not text.isdigit()):
+        return _inquire_or_store(client, store, merchant_order_id=text)
+    if not (text.isascii() and text.isdigit()):
+        raise UsageError(
+            f"{reference!r} is not a number", hint="order and transaction ids are numbers"
+        )
+    number = int(text)
+    if by == "order" or (by == "auto" and store.deposit_by_order(number) is not None):
+        return _inquire_or_store(client, store, order_id=number)
+    if by == "transaction":
+        return StatusLookup(client.transaction(number), "transaction")
+    try:
+        return StatusLookup(client.transaction(number), "transaction")
+    except ApiError as first:
+        if first.status != 404:
+            raise
+        try:
+            return _inquire_or_store(client, store, order_id=number)
+        except ApiError as second:
+            if second.status not in (404, None):
+                raise
+            raise ApiError(
+                f"{number} is neither a transaction nor an order on {client.base_url} "
+                f"({first.message}; as an order: {second.message})",
+                hint="check the id: `paymobctl deposits list` shows your orders and transactions",
+                status=first.status,
+                body=first.body,
+            ) from None
+
+
+def _inquire_or_store(
+    client: PaymobClient,
+    store: Store,
+    *,
+    order_id: int | None = None,
+    merchant_order_id: str | None = None,
+) -> StatusLookup:
+    try:
+        found = client.inquiry(order_id=order_id, merchant_order_id=merchant_order_id)
+    except ApiError as exc:
+        if not _no_endpoint(exc):
+            raise
+        stored = store.latest_webhook_transaction(
+            order_id=order_id, merchant_order_id=merchant_order_id
+        )
+        what = f"order {order_id}" if order_id is not None else repr(merchant_order_id)
+        if stored is None:
+            raise ApiError(
+                f"{client.base_url} has no transaction inquiry (HTTP {exc.status}) and no "
+                f"webhook for {what} is in the store",
+                hint="run `paymobctl listen` so webhooks are stored, or look the transaction up "
+                "by its id: `paymobctl status TRANSACTION_ID --by transaction`",
+                status=exc.status,
+                body=exc.body,
+            ) from None
+        return StatusLookup(
+            stored,
+            "store",
+            f"{client.base_url} has no transaction inquiry (HTTP {exc.status}): showing the last "
+            f"verified webhook `listen` stored for {what}",
+        )
+    return StatusLookup(found, "inquiry")
+
+
 # --- saved cards ---------------------------------------------------------------------------------
 
 
@@ -229,6 +398,13 @@ def usable_card(store: Store, card_id: int) -> PaymentMethod:
             f"card {card_id} ({card.masked_pan}) has no token and cannot be charged",
             hint="remove it (`paymobctl cards remove`) and let the customer pay once with 'save card' ticked",
         )
+    if store.is_simulated_token(card.token):
+        raise UsageError(
+            f"card {card_id} ({card.masked_pan}) was saved from a `paymobctl simulate token` "
+            "callback: its token is made up and no server can charge it",
+            hint="save a real card: pay a deposit with 'save card' ticked (e.g. against "
+            "`paymobctl sandbox`) while `paymobctl listen` runs",
+        )
     return card
 
 
@@ -245,33 +421,52 @@ def pay_with_saved_card(
 ) -> TokenPayment:
     """Payment key on the MOTO integration, then ``payments/pay`` with the card token."""
     moto = settings.require_int("moto_integration_id", purpose="paying with a saved card")
-    order_id, key = client.order_and_key(
-        amount_cents=amount_cents,
-        currency=currency,
-        merchant_order_id=merchant_order_id,
-        integration_id=moto,
-        billing=billing,
-        card_token=card.token,
-    )
-    result = client.pay_with_token(payment_key=key, card_token=card.token)
+    recorded: list[Deposit] = []
+
+    def record(order_id: int) -> None:
+        recorded.append(
+            store.create_deposit(
+                profile=settings.profile,
+                mode=settings.mode.value,
+                flow="saved-card",
+                base_url=client.base_url,
+                order_id=order_id,
+                merchant_order_id=merchant_order_id,
+                intention_id=None,
+                amount_cents=amount_cents,
+                currency=currency,
+                checkout_url="",
+                expires_at=None,
+                save_card=False,
+            )
+        )
+
+    try:
+        _, key = client.order_and_key(
+            amount_cents=amount_cents,
+            currency=currency,
+            merchant_order_id=merchant_order_id,
+            integration_id=moto,
+            billing=billing,
+            card_token=card.token,
+            on_order=record,
+        )
+        result = client.pay_with_token(payment_key=key, card_token=card.token)
+    except NetworkError as exc:
+        if recorded:  # no answer to the payment: it may have gone through, so it stays pending
+            exc.message += (
+                f" (deposit {recorded[0].id} stays pending: `paymobctl status "
+                f"{recorded[0].order_id}` tells whether it was paid)"
+            )
+        raise
+    except PaymobctlError as exc:
+        fail_recorded(store, recorded, exc)
+        raise
     outcome = transaction_outcome(result)
     redirect = (
         result.get("redirection_url") if isinstance(result.get("redirection_url"), str) else None
     )
-    deposit = store.create_deposit(
-        profile=settings.profile,
-        mode=settings.mode.value,
-        flow="saved-card",
-        base_url=client.base_url,
-        order_id=order_id,
-        merchant_order_id=merchant_order_id,
-        intention_id=None,
-        amount_cents=amount_cents,
-        currency=currency,
-        checkout_url=redirect or "",
-        expires_at=None,
-        save_card=False,
-    )
+    deposit = store.set_checkout_url(recorded[0].id, redirect or "")
     if outcome.status in ("paid", "declined"):
         deposit = store.update_deposit(
             deposit.id,

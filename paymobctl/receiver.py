@@ -491,9 +491,11 @@ def _page(outcome: _Outcome) -> str:
             if fields.get("success")
             else ("pending" if fields.get("pending") else "failed")
         )
+        reason = fields.get("message")  # data.message: the issuer's reason, for the payer too
+        because = f" Reason: {reason}." if state == "failed" and reason else ""
         text = (
-            f"Payment {state}: transaction {fields.get('transaction_id')}, order {fields.get('order_id')}. "
-            "HMAC valid."
+            f"Payment {state}: transaction {fields.get('transaction_id')}, order {fields.get('order_id')}."
+            f"{because} HMAC valid."
         )
     else:
         text = outcome.detail
@@ -509,6 +511,21 @@ def _page(outcome: _Outcome) -> str:
 async def healthz(request: Request) -> Response:
     del request
     return JSONResponse({"status": "ok"})
+
+
+# What a browser asks for on its own when someone opens listen's URL: answered 404 and not
+# stored, so `events list` holds what Paymob (or a person) sent on purpose.
+BROWSER_NOISE = (
+    "/favicon.ico",
+    "/robots.txt",
+    "/apple-touch-icon.png",
+    "/apple-touch-icon-precomposed.png",
+)
+
+
+async def browser_noise(request: Request) -> Response:
+    del request
+    return Response("not found", status_code=404, media_type="text/plain")
 
 
 def create_app(
@@ -537,7 +554,12 @@ def create_app(
                 await forwarder.close()
 
     starlette = Starlette(
-        routes=[Route("/healthz", healthz), Mount("/", app=receiver)], lifespan=lifespan
+        routes=[
+            Route("/healthz", healthz),
+            *(Route(path, browser_noise, methods=["GET", "HEAD"]) for path in BROWSER_NOISE),
+            Mount("/", app=receiver),
+        ],
+        lifespan=lifespan,
     )
     return ReceiverApp(starlette, receiver)
 

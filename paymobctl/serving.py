@@ -75,6 +75,9 @@ def base_url(sock: socket.socket) -> str:
     return f"http://{shown}:{port}"
 
 
+FORCED_SHUTDOWN = 1.0  # seconds the app's own shutdown may take after a second Ctrl-C
+
+
 class Server(uvicorn.Server):
     """uvicorn's server, but Ctrl-C and SIGTERM just stop it (no re-raised signal afterwards)."""
 
@@ -95,7 +98,18 @@ class Server(uvicorn.Server):
             yield
         finally:
             for sig, handler in originals.items():
-                signal.signal(sig, handler)
+                # Stopped by Ctrl-C: a second one, pressed while the process finishes, is
+                # ignored rather than turned into a KeyboardInterrupt (exits quietly).
+                stopping = sig == signal.SIGINT and self.should_exit
+                signal.signal(sig, signal.SIG_IGN if stopping else handler)
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().shutdown(sockets)
+        if self.force_exit and self.config.lifespan != "off":
+            # A second Ctrl-C makes uvicorn skip the app's shutdown; its lifespan task would then
+            # be cancelled when the loop closes and logged as a traceback. Run it, briefly.
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self.lifespan.shutdown(), FORCED_SHUTDOWN)
 
 
 # -- bounded reading ----------------------------------------------------------------------------

@@ -546,6 +546,9 @@ def explain(
     )
 
 
+NEAR_MISS_DIGITS = 8  # hex digits an altered signature may differ by (another key: ~120 of 128)
+
+
 def _diagnose_mismatch(
     kind: CallbackKind,
     data: Mapping[str, Any],
@@ -667,6 +670,18 @@ def _diagnose_mismatch(
         if _same(digest, stripped):
             add(code, text)
             return
+    expected = _digest(secret, signing_string(fields))
+    differing = sum(a != b for a, b in zip(expected, stripped, strict=True))
+    if differing <= NEAR_MISS_DIGITS:
+        # Another secret or another message changes ~120 of the 128 digits; a handful means
+        # the signature itself was altered (a typo, a copy-paste slip, a test tampering it).
+        add(
+            "altered-signature",
+            f"the received hmac differs from the right one in only {differing} of 128 hex "
+            "digits: the payload and secret are right, the signature text itself was altered "
+            "(typo, copy-paste, a tampering test); not another secret",
+        )
+        return
     add(
         "wrong-secret",
         "no known mistake explains the difference: the payload was most likely signed with "

@@ -153,13 +153,19 @@ def prepare(
         request = delivery.post_json(target, body)
     order = obj.get("order")
     order_id = order.get("id") if isinstance(order, dict) else obj.get("order_id")
+    outcome = None if req.what is What.TOKEN else sent_outcome(req.outcome, obj, req.overrides)
+    if outcome is not None and outcome is not req.outcome:
+        notes.append(
+            f"--set changed the outcome: the callback says {outcome.value} "
+            f"(preset --outcome {req.outcome.value})"
+        )
     return Prepared(
         what=req.what,
         kind=kind,
         request=request,
         obj=obj,
         hmac=digest,
-        outcome=None if req.what is What.TOKEN else req.outcome,
+        outcome=outcome,
         source=None if req.what is What.TOKEN else req.source,
         transaction_id=obj.get("id")
         if isinstance(obj.get("id"), int) and req.what is not What.TOKEN
@@ -169,6 +175,27 @@ def prepare(
         signature=req.signature,
         notes=tuple(notes),
     )
+
+
+OUTCOME_FIELDS = frozenset({"success", "pending"})
+
+
+def sent_outcome(preset: Outcome, obj: dict[str, Any], overrides: tuple[Any, ...]) -> Outcome:
+    """What the callback says happened: the preset, unless ``--set`` changed ``success`` or
+    ``pending`` (then the summary and history describe what was sent, not the preset)."""
+    touched = any(o.path[-1] in OUTCOME_FIELDS for o in overrides if o.path)
+    if not touched:
+        return preset
+
+    def flag(name: str) -> bool:
+        return obj.get(name) is True or obj.get(name) == "true"
+
+    failures = (Outcome.DECLINED, Outcome.INSUFFICIENT_FUNDS, Outcome.AUTH_FAILED)
+    if flag("pending"):
+        return Outcome.PENDING
+    if flag("success"):  # approved (or the refund/void/capture the preset made)
+        return Outcome.APPROVED if preset in (*failures, Outcome.PENDING) else preset
+    return preset if preset in failures else Outcome.DECLINED
 
 
 def _as_int(value: object) -> int | None:

@@ -205,6 +205,38 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
     ),
     # 7: listen — a body over --max-body is answered 413 and only its first 64 KiB are kept.
     ("ALTER TABLE events ADD COLUMN truncated INTEGER NOT NULL DEFAULT 0",),
+    # 8: intention deposits — recorded as soon as the server accepted the intention, before its
+    # order id is known (learnt later from the webhook or the inquiry): order_id becomes nullable.
+    (
+        """CREATE TABLE deposits_v8 (
+            id INTEGER PRIMARY KEY,
+            created_at TEXT NOT NULL,
+            profile TEXT NOT NULL,
+            mode TEXT NOT NULL,
+            flow TEXT NOT NULL,
+            base_url TEXT NOT NULL,
+            order_id INTEGER,
+            merchant_order_id TEXT,
+            intention_id TEXT,
+            amount_cents INTEGER NOT NULL,
+            currency TEXT NOT NULL,
+            checkout_url TEXT NOT NULL,
+            expires_at TEXT,
+            save_card INTEGER NOT NULL DEFAULT 0,
+            status TEXT NOT NULL DEFAULT 'pending',
+            transaction_id INTEGER,
+            paid_at TEXT,
+            decline_reason TEXT,
+            refunded_cents INTEGER NOT NULL DEFAULT 0,
+            updated_at TEXT NOT NULL,
+            UNIQUE (base_url, order_id)
+        )""",
+        "INSERT INTO deposits_v8 SELECT * FROM deposits",
+        "DROP TABLE deposits",
+        "ALTER TABLE deposits_v8 RENAME TO deposits",
+        "CREATE INDEX deposits_order ON deposits (order_id)",
+        "CREATE INDEX deposits_unlinked ON deposits (merchant_order_id) WHERE order_id IS NULL",
+    ),
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -335,6 +367,7 @@ class Store:
         self._conn = self._connect()
         self._checkpointer: tuple[threading.Event, threading.Thread] | None = None
         self._deposit_cache: set[int] | None = None
+        self._unlinked_cache: set[str] = set()
         self._deposit_cache_version: int | None = None
         if migrate:
             self.migrate()
@@ -633,6 +666,50 @@ class Store:
         value = json.loads(rows[0]["payload"])
         return value if isinstance(value, dict) else None
 
+    def is_simulated_token(self, token: str) -> bool:
+        """Whether ``simulate token`` made this card token up. Deliveries are stored with card
+        numbers masked, so a token is compared in that same masked form."""
+        masked, _ = mask_pans_in(token)
+        return masked in self.simulated_tokens()
+
+    def simulated_tokens(self) -> set[str]:
+        """Card tokens ``simulate token`` made up (sent or printed; as stored, card numbers
+        masked): no server can charge them."""
+        rows = self._query(
+            "SELECT payload FROM deliveries WHERE kind = 'TOKEN' AND origin IN ('simulate', 'print')"
+            " AND payload IS NOT NULL"
+        )
+        found = set()
+        for row in rows:
+            try:
+                payload = json.loads(row["payload"])
+            except ValueError:
+                continue
+            if isinstance(payload, dict) and isinstance(payload.get("token"), str):
+                found.add(payload["token"])
+        return found
+
+    def latest_webhook_transaction(
+        self, *, order_id: int | None = None, merchant_order_id: str | None = None
+    ) -> dict[str, Any] | None:
+        """The ``obj`` of the newest verified TRANSACTION callback ``listen`` stored for an order
+        (by id or merchant order id): what `status` shows when the server has no inquiry."""
+        if order_id is None and not merchant_order_id:
+            return None
+        rows = self._query(
+            "SELECT body FROM events WHERE kind = 'TRANSACTION' AND verdict = 'valid' AND"
+            " (order_id = ? OR (? IS NULL AND merchant_order_id = ?)) ORDER BY id DESC LIMIT 1",
+            (order_id, order_id, merchant_order_id),
+        )
+        if not rows:
+            return None
+        try:
+            body = json.loads(rows[0]["body"])
+        except ValueError:
+            return None
+        obj = body.get("obj") if isinstance(body, dict) else None
+        return obj if isinstance(obj, dict) else None
+
     # -- sandbox state (paymobctl sandbox --state PATH) -----------------------------------------
 
     def save_sandbox_object(self, kind: str, key: str, value: Any, *, mask: bool = True) -> None:
@@ -674,9 +751,8 @@ class Store:
         """
         now = utc_now()
         rows = [self._event_params(event, now) for event in events]
-        deposits = (
-            self._deposit_orders() if any(self._may_affect(event) for event in events) else set()
-        )
+        affecting = any(self._may_affect(event) for event in events)
+        deposits = self._link_intention_deposits(events) if affecting else set()
         needs_effects = [
             self._may_affect(event) and (event.kind == "TOKEN" or event.order_id in deposits)
             for event in events
@@ -787,10 +863,62 @@ class Store:
         their checkout URL exists, so no callback can arrive before its deposit."""
         version = self._query("PRAGMA data_version")[0][0]
         if version != self._deposit_cache_version or self._deposit_cache is None:
-            rows = self._query("SELECT order_id FROM deposits")
-            self._deposit_cache = {row[0] for row in rows}
+            rows = self._query("SELECT order_id, merchant_order_id FROM deposits")
+            self._deposit_cache = {row[0] for row in rows if row[0] is not None}
+            self._unlinked_cache = {row[1] for row in rows if row[0] is None and row[1]}
             self._deposit_cache_version = version
         return self._deposit_cache
+
+    def _link_intention_deposits(self, events: Sequence[NewEvent]) -> set[int]:
+        """Give an intention deposit recorded without its order id (the server's answer lacked
+        ``intention_order_id``) the order of the first verified payment callback that carries
+        its reference. ``merchant_order_id`` (the intention's ``special_reference``) is not
+        signed, so the signed ``amount_cents`` and ``currency`` must match the deposit too.
+        Returns the order ids that have a deposit (:meth:`_deposit_orders`), linked ones included."""
+        known = self._deposit_orders()
+        candidates = [
+            event
+            for event in events
+            if self._may_affect(event)
+            and event.kind == "TRANSACTION"
+            and not event.child
+            and event.order_id not in known
+            and event.merchant_order_id in self._unlinked_cache
+        ]
+        if not candidates:
+            return known
+        with self._transaction() as conn:
+            for event in candidates:
+                conn.execute(
+                    "UPDATE deposits SET order_id = ?, updated_at = ? WHERE id = (SELECT max(id)"
+                    " FROM deposits WHERE order_id IS NULL AND merchant_order_id = ?"
+                    " AND amount_cents = ? AND currency = ?)",
+                    (event.order_id, utc_now(), event.merchant_order_id, event.amount_cents,
+                     event.currency),
+                )  # fmt: skip
+        self._deposit_cache = None
+        return self._deposit_orders()
+
+    def set_checkout_url(self, deposit_id: int, url: str) -> Deposit:
+        """The checkout URL of a deposit recorded as soon as its order existed."""
+        self._write(
+            "UPDATE deposits SET checkout_url = ?, updated_at = ? WHERE id = ?",
+            (url, utc_now(), deposit_id),
+        )
+        deposit = self.deposit(deposit_id)
+        assert deposit is not None
+        return deposit
+
+    def link_deposit_order(self, deposit_id: int, order_id: int) -> Deposit:
+        """Record the order id learnt for a deposit created without one (inquiry, webhook)."""
+        self._deposit_cache = None
+        self._write(
+            "UPDATE deposits SET order_id = ?, updated_at = ? WHERE id = ? AND order_id IS NULL",
+            (order_id, utc_now(), deposit_id),
+        )
+        deposit = self.deposit(deposit_id)
+        assert deposit is not None
+        return deposit
 
     @staticmethod
     def _apply_effects(
@@ -917,7 +1045,7 @@ class Store:
         mode: str,
         flow: str,
         base_url: str,
-        order_id: int,
+        order_id: int | None,
         merchant_order_id: str | None,
         intention_id: str | None,
         amount_cents: int,
@@ -1277,7 +1405,7 @@ class Deposit:
     mode: str
     flow: str
     base_url: str
-    order_id: int
+    order_id: int | None  # None: an intention whose order id is not known yet
     merchant_order_id: str | None
     intention_id: str | None
     amount_cents: int

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import io
 import json
 import re
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +18,7 @@ from paymobctl import __version__, samples
 from paymobctl.cli.app import app
 from paymobctl.store import Store
 
-from .conftest import run_cli
+from .conftest import run_cli, write_config
 from .test_signing import DOCS_HMAC, DOCS_SECRET, REF_SECRET, REF_TXN_HMAC
 
 
@@ -387,3 +389,117 @@ def test_ctrl_c_is_one_line_exit_130(monkeypatch: pytest.MonkeyPatch) -> None:
     result = run_cli("hmac", "sign", "--sample", "docs-transaction")
     assert result.code == 130 and "error: interrupted" in result.stderr
     assert "Traceback" not in result.output and "Aborted" not in result.output
+
+
+def test_tables_keep_ids_whole_and_fit_80_columns() -> None:
+    import io
+
+    from rich.console import Console
+
+    from paymobctl.cli.output import Output
+
+    buffer = io.StringIO()
+    out = Output(stdout=buffer)
+    out.is_terminal = True
+    out._console = Console(file=buffer, width=80, no_color=True, highlight=False)
+    ids = ["999900000000123", "pi_test_bd49c0ffee1234", "refunded"]
+    out.table(
+        ["id", "intention", "status", "reason", "created"],
+        [(*ids, "Do not honour — the issuer refused it " * 3, "2026-12-02 10:40:00+02:00")],
+    )
+    lines = buffer.getvalue().splitlines()
+    assert max(len(line) for line in lines) <= 80
+    text = buffer.getvalue()
+    assert all(value in text for value in ids)  # whole, on one line
+
+
+class _Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_slow_calls_show_a_spinner_on_a_terminal_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    import httpx
+
+    from paymobctl.cli import output
+    from paymobctl.client import PaymobClient
+
+    monkeypatch.setattr(output, "SPINNER_DELAY", 0.0)
+    for tty, expected in ((True, True), (False, False)):
+        err = _Terminal() if tty else io.StringIO()
+        out = output.Output(stdout=io.StringIO(), stderr=err)
+        answers = iter([httpx.Response(503), httpx.Response(200, json={"id": 5})])
+
+        def answer(request: httpx.Request, answers: Any = answers) -> httpx.Response:
+            return next(answers)  # type: ignore[no-any-return]
+
+        client = PaymobClient(
+            httpx.Client(transport=httpx.MockTransport(answer)),
+            base_url="https://accept.paymob.com",
+            api_key=None,
+            sleep=lambda s: time.sleep(0.05),
+            progress=out.waiting,
+        )
+        client._token = ("t", float("inf"))
+        assert client.transaction(5) == {"id": 5}
+        shown = err.getvalue()
+        assert ("retrieving transaction 5 (retry 1)" in shown) is expected, shown
+    long = output.Output(stderr=_Terminal()).spinner_text("x" * 200)
+    assert len(long) <= 78 and long.endswith("…")
+
+
+def complete(words: str) -> list[str]:
+    """What `paymobctl` completes for ``words`` (bash protocol, as the installed script asks)."""
+    import os
+
+    env = {
+        **os.environ,
+        "_PAYMOBCTL_COMPLETE": "complete_bash",
+        "COMP_WORDS": words,
+        "COMP_CWORD": str(len(words.split(" ")) - 1),
+    }
+    script = Path(sys.executable).with_name("paymobctl")
+    done = subprocess.run(
+        [str(script)], check=False, env=env, capture_output=True, text=True, timeout=60
+    )
+    return done.stdout.split()
+
+
+def test_completion_of_profiles_flows_outcomes_and_sources(config_file: Path) -> None:
+    write_config(
+        config_file, '[profiles.shop]\nmode = "test"\n[profiles.shop-live]\nmode = "live"\n'
+    )
+    assert complete("paymobctl deposit --profile sh") == ["shop", "shop-live"]
+    assert "sandbox" in complete("paymobctl --profile ")
+    assert complete("paymobctl deposit --flow ") == ["legacy", "intention"]
+    assert complete("paymobctl deposit --flow in") == ["intention"]
+    assert {"approved", "declined", "pending"} <= set(
+        complete("paymobctl simulate transaction --outcome ")
+    )
+    assert set(complete("paymobctl simulate transaction --source ")) == {"card", "wallet", "kiosk"}
+
+
+def test_times_are_local_with_offset_and_json_keeps_iso(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from paymobctl.cli.output import local_time
+    from paymobctl.store import Store
+
+    monkeypatch.setenv("TZ", "Africa/Cairo")  # UTC+2, no DST in December
+    time.tzset()
+    try:
+        assert local_time("2026-12-02T10:40:00.123456+00:00") == "2026-12-02 12:40:00+02:00"
+        assert local_time("2026-12-02T10:40:00.123+00:00", clock_only=True) == "12:40:00.123+02:00"
+        with Store(tmp_path / "t.db") as store:
+            store.create_deposit(
+                profile="sandbox", mode="test", flow="legacy", base_url="http://x", order_id=1,
+                merchant_order_id=None, intention_id=None, amount_cents=100, currency="EGP",
+                checkout_url="http://x/c", expires_at=None, save_card=False,
+            )  # fmt: skip
+        listed = run_cli("--db", str(tmp_path / "t.db"), "deposits", "list")
+        assert re.search(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\+02:00", listed.stdout), listed.stdout
+        raw = run_cli("--db", str(tmp_path / "t.db"), "deposits", "list", "--json").json()
+        assert raw[0]["created_at"].endswith("+00:00") and "T" in raw[0]["created_at"]
+    finally:
+        monkeypatch.delenv("TZ")
+        time.tzset()

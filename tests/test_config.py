@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import stat
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -178,6 +179,7 @@ def test_init_writes_0600_and_masks(config_file: Path, monkeypatch: pytest.Monke
         "--iframe-id",
         "456",
         "--no-input",
+        "--no-verify",  # the uae host is not reachable from tests; verification is tested below
     )
     assert result.code == 0, result.stderr
     mode = stat.S_IMODE(config_file.stat().st_mode)
@@ -195,9 +197,27 @@ def test_init_writes_0600_and_masks(config_file: Path, monkeypatch: pytest.Monke
     assert settings.region is Region.UAE and settings.get("integration_id") == 123
 
 
-def test_set_unset_use_and_profiles(config_file: Path) -> None:
-    assert run_cli("--profile", "a", "config", "init", "--no-input").code == 0
-    assert run_cli("--profile", "b", "config", "init", "--no-input", "--mode", "live").code == 0
+def new_profile(name: str, *args: str) -> Any:
+    """`config init` of a complete, unverified profile."""
+    return run_cli(
+        "--profile", name, "config", "init", "--no-input", "--no-verify", "--from-env",
+        "--integration-id", "1", *args,
+    )  # fmt: skip
+
+
+@pytest.fixture
+def credentials(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PAYMOB_API_KEY", "k-api")
+    monkeypatch.setenv("PAYMOB_HMAC_SECRET", "s-hmac")
+
+
+def test_set_unset_use_and_profiles(
+    config_file: Path, credentials: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert new_profile("a").code == 0
+    assert new_profile("b", "--mode", "live").code == 0
+    monkeypatch.delenv("PAYMOB_API_KEY")
+    monkeypatch.delenv("PAYMOB_HMAC_SECRET")
     assert run_cli("config", "set", "iframe_id", "77").code == 0  # default profile a
     assert config.resolve().get("iframe_id") == 77
     result = run_cli("config", "set", "iframe_id", "x7")
@@ -209,7 +229,11 @@ def test_set_unset_use_and_profiles(config_file: Path) -> None:
     listing = run_cli("config", "profiles", "--json").json()
     assert [p["name"] for p in listing] == ["sandbox", "a", "b"]
     assert [p["mode"] for p in listing] == ["test", "test", "live"]
-    assert run_cli("config", "use", "b").code == 0
+    refused = run_cli("config", "use", "b")
+    assert refused.code == 2 and "cannot be the default profile: it is a live profile" in (
+        refused.stderr
+    )
+    assert run_cli("config", "use", "b", "--force").code == 0
     assert run_cli("config", "show").code == 2  # b is live: explicit only
     assert run_cli("config", "use", "zzz").code == 2
     assert stat.S_IMODE(config_file.stat().st_mode) == 0o600
@@ -320,3 +344,95 @@ def test_region_gives_its_currency_unless_one_is_set(config_file: Path) -> None:
     assert config.resolve(environ={}).currency == "USD"
     write_config(config_file, '[profiles.sandbox]\nregion = "uae"\n')
     assert config.resolve(environ={}).currency == "AED"
+
+
+def test_a_missing_config_file_named_explicitly_is_exit_2(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    missing = tmp_path / "nope.toml"
+    result = run_cli("--config", str(missing), "config", "show")
+    assert result.code == 2 and "no such config file (given with --config)" in result.stderr
+    monkeypatch.setenv("PAYMOBCTL_CONFIG", str(missing))
+    via_env = run_cli("deposits", "list")
+    assert via_env.code == 0  # commands that need no settings do not care
+    shown = run_cli("config", "show")
+    assert shown.code == 2 and "given with PAYMOBCTL_CONFIG" in shown.stderr
+    monkeypatch.setenv("PAYMOB_API_KEY", "k")
+    monkeypatch.setenv("PAYMOB_HMAC_SECRET", "s")
+    created = new_profile("shop")
+    assert created.code == 0, created.output
+    assert missing.exists() and run_cli("config", "show").code == 0
+
+
+def test_init_needs_the_required_values_and_verifies(
+    config_file: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from paymobctl.emulator import create_app as create_sandbox
+
+    from .servers import serve
+
+    bare = run_cli("--profile", "x", "config", "init", "--no-input")
+    assert bare.code == 2
+    for name in ("PAYMOB_API_KEY", "PAYMOB_INTEGRATION_ID", "PAYMOB_HMAC_SECRET"):
+        assert name in bare.stderr
+    assert not config_file.exists()
+    monkeypatch.setenv("PAYMOB_HMAC_SECRET", "s")
+    with serve(create_sandbox()) as base:
+        monkeypatch.setenv("PAYMOB_API_KEY", SANDBOX.api_key)
+        good = run_cli(
+            "--profile", "shop", "config", "init", "--no-input", "--from-env", "--base-url",
+            base, "--integration-id", str(SANDBOX.integration_id),
+        )  # fmt: skip
+        assert good.code == 0, good.output
+        assert "✓ authenticated" in good.stdout and "paymobctl sandbox (merchant" in good.stdout
+        assert (
+            f"integration {SANDBOX.integration_id}:" in good.stdout and "EGP, test" in good.stdout
+        )
+        wrong = run_cli(
+            "--profile", "other", "config", "init", "--no-input", "--from-env", "--base-url",
+            base, "--integration-id", "999",
+        )  # fmt: skip
+        assert wrong.code == 2 and "integration 999 is not among" in wrong.stderr
+        monkeypatch.setenv("PAYMOB_API_KEY", "wrong-key")
+        rejected = run_cli(
+            "--profile", "bad", "config", "init", "--no-input", "--from-env", "--base-url",
+            base, "--integration-id", "1",
+        )  # fmt: skip
+        assert rejected.code == 3 and "API key was rejected" in rejected.stderr
+        assert "nothing was saved" in rejected.stderr
+    names = [p["name"] for p in run_cli("config", "profiles", "--json").json()]
+    assert "shop" in names and "other" not in names and "bad" not in names
+
+
+def test_config_use_refuses_an_unusable_profile(config_file: Path) -> None:
+    write_config(config_file, "[profiles.bare]\niframe_id = 1\n")
+    refused = run_cli("config", "use", "bare")
+    assert refused.code == 2 and "it has no api_key and no integration_id" in refused.stderr
+    assert run_cli("config", "use", "nope").code == 2
+    assert run_cli("config", "use", "bare", "--force").code == 0
+
+
+def test_interactive_init_asks_a_bad_answer_again(
+    config_file: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import typer
+
+    from paymobctl.cli import config_cmd
+
+    answers = {"api_key": ["k-api"], "hmac_secret": ["s-hmac"], "integration_id": ["abc", "7"]}
+    asked: list[str] = []
+
+    def prompt(text: str, **kwargs: Any) -> str:
+        key = text.split(" ", 1)[0]
+        asked.append(key)
+        queue = answers.get(key, [])
+        return queue.pop(0) if queue else ""
+
+    monkeypatch.setattr(config_cmd, "_on_terminal", lambda: True)
+    monkeypatch.setattr(typer, "prompt", prompt)
+    result = run_cli("--profile", "tty", "config", "init", "--no-verify")
+    assert result.code == 0, result.output
+    assert asked.count("integration_id") == 2  # "abc" was refused and asked again
+    assert "integration_id: " in result.stderr and "whole number" in result.stderr
+    assert "base_url" in asked and "region" in asked
+    assert "integration_id = 7" in config_file.read_text()

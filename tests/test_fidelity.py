@@ -217,7 +217,7 @@ def sandbox_payment(
             "integration_id": SANDBOX.integration_id,
         }
     )
-    entry = cards.check_entry(number, "Test Account", "12", "25", "123")
+    entry = cards.check_entry(number, "Test Account", "12", "39", "123")
     assert isinstance(entry, cards.CardEntry)
     done = sandbox.completion(sandbox.pay_with_card(key, entry, save_card=True))
     sent = [
@@ -277,7 +277,7 @@ def test_sandbox_intention_payment_has_every_field_of_the_real_ones() -> None:
             "notification_url": "https://shop.example/hook",
         }
     )
-    entry = cards.check_entry("0000000000000000", "T A", "12", "25", "123")
+    entry = cards.check_entry("0000000000000000", "T A", "12", "39", "123")
     assert isinstance(entry, cards.CardEntry)
     txn = sandbox.pay_with_card(sandbox.intention_key(intention), entry, save_card=False)
     body = json.loads(sandbox.completion(txn).outbound[0].request.body or b"{}")

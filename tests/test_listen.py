@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -166,6 +167,14 @@ def test_other_paths_and_methods(listener: Listener) -> None:
     assert {e.status for e in listener.store.events()} == {404, 405, 200}
 
 
+def test_browser_noise_is_404_without_an_event(listener: Listener) -> None:
+    for path in ("/favicon.ico", "/robots.txt", "/apple-touch-icon.png"):
+        assert listener.http.get(path).status_code == 404
+    assert listener.store.events() == [] and listener.log == []
+    assert listener.http.get("/other").status_code == 404  # a person's request is still stored
+    assert len(listener.store.events()) == 1
+
+
 def test_get_redirect(listener: Listener) -> None:
     txn = transaction(seed=5, outcome=Outcome.DECLINED)
     digest = txn.sign(SECRET)
@@ -174,6 +183,8 @@ def test_get_redirect(listener: Listener) -> None:
     assert ok.status_code == 200 and ok.json() == {"detail": "ok"}
     page = listener.http.get(f"{RESPONSE}?{query}", headers={"Accept": "text/html"})
     assert page.status_code == 200 and "Payment failed" in page.text
+    reason = dict(callbacks.redirect_params(txn.obj, digest))["data.message"]
+    assert reason and f"Reason: {html.escape(str(reason))}." in page.text
     bad = listener.http.get(f"{RESPONSE}?{query.replace('amount_cents=', 'amount_cents=9')}")
     assert bad.status_code == 401
     not_redirect = listener.http.get(f"{RESPONSE}?foo=bar")

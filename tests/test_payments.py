@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import threading
 import time
 from collections.abc import Iterator
@@ -40,26 +41,36 @@ class Stack:
         return Store(self.db)
 
 
-@pytest.fixture
-def stack(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest
+def run_stack(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    wrap: Any = lambda app: app,
+    order: CallbackOrder = CallbackOrder.TOKEN_FIRST,
 ) -> Iterator[Stack]:
-    """A sandbox whose callbacks go to a live receiver writing the same store the CLI uses.
-    Parametrize it indirectly with a CallbackOrder to change the sandbox's --callback-order."""
+    """A sandbox (its ASGI app passed through ``wrap``, its callbacks in ``order``) whose
+    callbacks go to a live receiver writing the same store the CLI uses."""
     db = tmp_path / "paymobctl.db"
     receiver_store = Store(db)
-    order = getattr(request, "param", CallbackOrder.TOKEN_FIRST)
     with serve(create_receiver(store=receiver_store, secret=SANDBOX.hmac_secret)) as listener:
         app = create_sandbox(
             callback_url=f"{listener}{WEBHOOK_PATH}",
             response_url=f"{listener}{RESPONSE_PATH}",
             callback_order=order,
         )
-        with serve(app) as sandbox:
+        with serve(wrap(app)) as sandbox:
             monkeypatch.setenv("PAYMOB_BASE_URL", sandbox)
             monkeypatch.setenv("PAYMOBCTL_DB", str(db))
             yield Stack(sandbox, listener, db)
     receiver_store.close()
+
+
+@pytest.fixture
+def stack(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest
+) -> Iterator[Stack]:
+    """Parametrize it indirectly with a CallbackOrder to change the sandbox's --callback-order."""
+    order = getattr(request, "param", CallbackOrder.TOKEN_FIRST)
+    yield from run_stack(tmp_path, monkeypatch, order=order)
 
 
 def client(base: str, http: httpx.Client, **kwargs: Any) -> PaymobClient:
@@ -84,7 +95,7 @@ def pay_checkout(
                 "card_number": number,
                 "card_holder": "T A",
                 "expiry_month": "12",
-                "expiry_year": "25",
+                "expiry_year": "39",
                 "cvv": "123",
                 **({"save_card": "true"} if save else {}),
             },
@@ -299,7 +310,7 @@ def pay_pending_deposit(stack: Stack, number: str, timeout: float = 10) -> None:
     store = stack.store()
     while time.monotonic() < deadline:
         pending = store.deposits(status="pending", limit=1)
-        if pending:
+        if pending and pending[0].checkout_url:  # recorded with its order, URL a moment later
             pay_checkout(pending[0].checkout_url, number)
             return
         time.sleep(0.02)
@@ -357,7 +368,10 @@ def test_deposit_wait_declined_and_timeout(stack: Stack) -> None:
     thread.join(timeout=30)
     result = box["result"]
     assert result.code == int(ExitCode.FAILED), result.output
-    assert result.json()["outcome"] == "declined" and "Do not honour" in result.json()["reason"]
+    lines = [json.loads(line) for line in result.stdout.splitlines()]
+    assert "/api/acceptance/iframes/" in lines[0]["deposit"]["checkout_url"]  # first, at once
+    assert all("status" in line for line in lines[1:-1]) and len(lines) >= 3
+    assert lines[-1]["outcome"] == "declined" and "Do not honour" in lines[-1]["reason"]
     timed = run_cli("deposit", "100", "--wait", "--interval", "0.5", "--timeout", "1")
     assert timed.code == int(ExitCode.TIMEOUT) and "Still unpaid" in timed.stdout
 
@@ -379,6 +393,8 @@ def test_saved_card_payment_status_refund_void(stack: Stack) -> None:
     assert by_order.code == 0 and "paid" in by_order.stdout
     refund = run_cli("refund", str(transaction), "--amount", "15")
     assert refund.code == 0 and "Refunded 15.00 EGP" in refund.stdout
+    partly = run_cli("status", str(transaction)).stdout
+    assert "partly refunded" in partly and "15.00 EGP" in partly and "1500" not in partly
     over = run_cli("refund", str(transaction), "--amount", "30")
     assert over.code == 3 and "refund over the refundable amount" in over.stderr
     rest = run_cli("refund", str(transaction), "--json")
@@ -387,6 +403,8 @@ def test_saved_card_payment_status_refund_void(stack: Stack) -> None:
     pay_checkout(voided_deposit["checkout_url"], save=False)
     txn = run_cli("status", str(voided_deposit["order_id"]), "--by", "order", "--json").json()["id"]
     assert run_cli("void", str(txn)).code == 0
+    voided = run_cli("status", str(txn)).stdout
+    assert "voided" in voided and "result: paid" not in voided.replace("  ", " ")
     again = run_cli("void", str(txn))
     assert again.code == 3 and "already voided" in again.stderr
 
@@ -430,6 +448,15 @@ def test_configuration_mistakes_map_to_the_troubleshooting_table(
         monkeypatch.delenv(name)
         assert result.code == 3, (name, result.output)
         assert needle in result.stderr and len(result.stderr.strip().splitlines()) == 1
+        if name != "PAYMOB_API_KEY":  # no order without authentication
+            assert "is recorded as failed deposit" in result.stderr
+    # Orders the server created before a later step failed are kept, as failed deposits.
+    failed = run_cli("deposits", "list", "--status", "failed", "--json").json()
+    assert len(failed) == 3  # wrong iframe, integration, currency: each had an order already
+    assert all(d["order_id"] and d["checkout_url"] == "" for d in failed)
+    assert {d["decline_reason"].split(":")[0] for d in failed} >= {"iframe 999 does not exist"}
+    shown = run_cli("deposits", "list")
+    assert "failed" in shown.stdout
     monkeypatch.setenv("PAYMOB_BASE_URL", f"http://127.0.0.1:{free_port()}")
     down = run_cli("deposit", "10")
     assert down.code == 3 and "paymobctl sandbox" in down.stderr
@@ -438,7 +465,9 @@ def test_configuration_mistakes_map_to_the_troubleshooting_table(
 def test_amount_and_option_errors(stack: Stack) -> None:
     for args, needle in [
         (("deposit", "abc"), "invalid amount"),
-        (("deposit", "1.234"), "more than 2 decimals"),
+        (("deposit", "1.234"), "or give minor units with --cents"),
+        (("deposit", "1,000"), "ambiguous amount '1,000'"),
+        (("simulate", "transaction", "--amount", "1.234", "--print"), "with --amount-cents"),
         (("deposit", "10.5", "--cents"), "whole number"),
         (("deposit", "10", "--flow", "magic"), "unknown --flow"),
         (("deposit", "10", "--currency", "euro"), "invalid currency"),
@@ -549,3 +578,308 @@ def test_demo_keeps_its_own_store(tmp_path: Path) -> None:
     assert not main.exists() or Store(main).deposits() == []
     again = run_cli("demo")
     assert again.code == 0 and again.stdout.count("deposit ") >= 2
+
+
+# --- issue 12: servers that answer an intention without its order id ------------------------------
+
+
+def without_intention_order(app: Any) -> Any:
+    """Wrap the sandbox like a third-party Paymob emulator: intention answers without
+    ``intention_order_id`` nor ``payment_keys[].order_id``."""
+
+    async def wrapped(scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http" or scope["path"] != "/v1/intention/":
+            await app(scope, receive, send)
+            return
+        start: dict[str, Any] = {}
+
+        async def rewrite(message: Any) -> None:
+            if message["type"] == "http.response.start":
+                start.update(message)
+                return
+            body = json.loads(message["body"]) if message.get("body") else {}
+            if isinstance(body, dict):
+                body.pop("intention_order_id", None)
+                body.pop("payment_keys", None)
+            data = json.dumps(body).encode()
+            headers = [(k, v) for k, v in start["headers"] if k.lower() != b"content-length"]
+            await send(
+                {**start, "headers": [*headers, (b"content-length", str(len(data)).encode())]}
+            )
+            await send({"type": "http.response.body", "body": data})
+
+        await app(scope, receive, rewrite)
+
+    return wrapped
+
+
+@pytest.fixture
+def orderless(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Stack]:
+    yield from run_stack(tmp_path, monkeypatch, without_intention_order)
+
+
+def test_intention_without_order_id_is_recorded_and_linked_by_the_webhook(
+    orderless: Stack,
+) -> None:
+    result = run_cli("deposit", "75", "--flow", "intention", "--json")
+    assert result.code == 0, result.output
+    data = result.json()
+    assert data["order_id"] is None and data["intention_id"].startswith("pi_test_")
+    assert data["merchant_order_id"].startswith("paymobctl-")  # a reference is always sent
+    assert "/unifiedcheckout/?publicKey=" in data["checkout_url"]
+    shown = run_cli("deposits", "show", str(data["id"]))
+    assert "learnt from the webhook" in shown.stdout
+    pay_checkout(data["checkout_url"])
+    drain(orderless)
+    deposit = orderless.store().deposit(data["id"])
+    assert deposit is not None and deposit.status == "paid" and deposit.order_id
+
+
+def test_intention_without_order_id_is_linked_by_the_inquiry(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # No listener: only `--wait`'s inquiry (by the intention's reference) can learn the order.
+    with serve(without_intention_order(create_sandbox())) as sandbox:
+        monkeypatch.setenv("PAYMOB_BASE_URL", sandbox)
+        monkeypatch.setenv("PAYMOBCTL_DB", str(tmp_path / "p.db"))
+        thread, box = run_in_thread(
+            ["deposit", "80", "--flow", "intention", "--wait", "--interval", "0.5",
+             "--timeout", "20"]
+        )  # fmt: skip
+        store = Store(tmp_path / "p.db")
+        deadline = time.monotonic() + 10
+        while not store.deposits(status="pending"):
+            assert time.monotonic() < deadline
+            time.sleep(0.02)
+        pending = store.deposits(status="pending")[0]
+        assert pending.order_id is None
+        pay_checkout(pending.checkout_url)
+        thread.join(timeout=30)
+        assert box["result"].code == 0, box["result"].output
+        paid = store.deposit(pending.id)
+        assert paid is not None and paid.status == "paid" and paid.order_id is not None
+        store.close()
+
+
+def test_inquiry_links_only_a_matching_transaction(tmp_path: Path) -> None:
+    from paymobctl.payments import inquire
+
+    answers = {"amount_cents": 999, "currency": "EGP", "order": {"id": 42}, "id": 7}
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        assert json.loads(request.content)["merchant_order_id"] == "REF-1"
+        return httpx.Response(200, json=answers)
+
+    paymob, _ = mock_client(handler)
+    with Store(tmp_path / "s.db") as store:
+        deposit = store.create_deposit(
+            profile="p", mode="test", flow="intention", base_url="https://x", order_id=None,
+            merchant_order_id="REF-1", intention_id="pi_1", amount_cents=1000, currency="EGP",
+            checkout_url="https://x/u", expires_at=None, save_card=False,
+        )  # fmt: skip
+        assert inquire(paymob, store, deposit) is None  # 9.99 is not this deposit's 10.00
+        assert store.deposit(deposit.id).order_id is None  # type: ignore[union-attr]
+        answers["amount_cents"] = 1000
+        assert inquire(paymob, store, deposit) == answers
+        assert store.deposit(deposit.id).order_id == 42  # type: ignore[union-attr]
+
+
+def test_intention_answer_without_client_secret_is_still_recorded(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from starlette.applications import Starlette
+    from starlette.responses import JSONResponse as Json
+    from starlette.routing import Route
+
+    async def half(request: Any) -> Any:
+        return Json({"id": "pi_test_half", "status": "intended"}, status_code=201)
+
+    with serve(Starlette(routes=[Route("/v1/intention/", half, methods=["POST"])])) as base:
+        monkeypatch.setenv("PAYMOB_BASE_URL", base)
+        result = run_cli("deposit", "10", "--flow", "intention", "--merchant-order-id", "R-9")
+        assert result.code == 3 and "recorded as deposit 1 (reference R-9)" in result.stderr
+        listed = run_cli("deposits", "list", "--json").json()
+        assert (
+            listed[0]["intention_id"] == "pi_test_half" and listed[0]["merchant_order_id"] == "R-9"
+        )
+
+
+def test_refund_void_capture_use_the_secret_key_then_the_auth_token() -> None:
+    def accept(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, json={"id": 9, "success": True})
+
+    paymob, seen = mock_client(accept)
+    paymob.refund(transaction_id=5, amount_cents=100)
+    sent = seen[-1]
+    assert sent.headers["authorization"] == f"Token {SANDBOX.secret_key}"
+    assert "auth_token" not in json.loads(sent.content)
+    assert "/api/auth/tokens" not in [r.url.path for r in seen]  # no auth token needed
+
+    def only_legacy(request: httpx.Request) -> httpx.Response:
+        if request.headers.get("authorization", "").startswith("Token "):
+            return httpx.Response(401, json={"detail": "Invalid token."})
+        assert json.loads(request.content)["auth_token"] == "tok"
+        return httpx.Response(200, json={"id": 9, "success": True})
+
+    paymob, seen = mock_client(only_legacy)
+    assert paymob.void(transaction_id=5)["id"] == 9
+    assert [r.url.path for r in seen][-1] == "/api/acceptance/void_refund/void"
+
+    def refuse_all(request: httpx.Request) -> httpx.Response:
+        if request.headers.get("authorization", "").startswith("Token "):
+            return httpx.Response(401, json={"detail": "Invalid token."})
+        return httpx.Response(401, json={"detail": "incorrect credentials"})
+
+    paymob, _ = mock_client(refuse_all)
+    with pytest.raises(ApiError) as info:
+        paymob.capture(transaction_id=5, amount_cents=100)
+    message, hint = info.value.message, info.value.hint or ""
+    assert "with the auth token" in message and "secret key was refused first" in message
+    assert "PAYMOB_API_KEY" not in hint and "Failed to initiate deposit" not in hint
+    assert "API key itself authenticated" in hint
+
+
+def test_refund_without_a_secret_key_uses_the_auth_token(stack: Stack) -> None:
+    with httpx.Client() as http:
+        paymob = PaymobClient(
+            http, base_url=stack.sandbox, api_key=Secret(SANDBOX.api_key), sleep=lambda s: None
+        )
+        with pytest.raises(ApiError) as info:
+            paymob.refund(transaction_id=424242, amount_cents=100)
+    assert "with the auth token" in info.value.message  # the sandbox accepted the token form
+
+
+def test_hints_only_point_at_a_message_that_exists() -> None:
+    bare = api_error(400, None, action="refunding transaction 5")
+    assert "server gave no details" in (bare.hint or "") and "see the message above" not in (
+        bare.hint or ""
+    )
+    detailed = api_error(400, {"detail": "weird"}, action="x")
+    assert "no details" not in (detailed.hint or "") and "weird" in detailed.message
+
+
+def test_status_of_an_unknown_id_shows_the_first_error(stack: Stack) -> None:
+    result = run_cli("status", "999999")
+    assert result.code == 3
+    assert "999999 is neither a transaction nor an order" in result.stderr
+    assert "retrieving transaction 999999 failed: HTTP 404" in result.stderr
+    assert "deposits list" in result.stderr
+
+
+def test_status_without_transaction_inquiry_falls_back_to_the_store(
+    stack: Stack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from starlette.applications import Starlette
+    from starlette.responses import JSONResponse as Json
+    from starlette.routing import Route
+
+    first = run_cli("deposit", "33", "--json").json()
+    pay_checkout(first["checkout_url"], save=False)
+    drain(stack)
+
+    async def token(request: Any) -> Any:
+        return Json({"token": "t"}, status_code=201)
+
+    # A Paymob-compatible server without the inquiry route: starlette's plain-text 404.
+    with serve(Starlette(routes=[Route("/api/auth/tokens", token, methods=["POST"])])) as base:
+        monkeypatch.setenv("PAYMOB_BASE_URL", base)
+        result = run_cli("status", str(first["order_id"]), "--by", "order")
+        assert result.code == 0, result.output
+        assert "has no transaction inquiry (HTTP 404)" in result.stderr
+        assert "last verified webhook" in result.stderr and "33.00 EGP" in result.stdout
+        missing = run_cli("status", "12345", "--by", "order")
+        assert missing.code == 3 and "no webhook for order 12345" in missing.stderr
+
+
+def test_json_errors_are_one_object_on_stdout(stack: Stack) -> None:
+    for args in (("deposit", "1,000", "--json"), ("--json", "deposits", "show", "77")):
+        result = run_cli(*args)
+        assert result.code == 2 and result.stderr.startswith("error: ")
+        error = json.loads(result.stdout)["error"]
+        assert error["exit_code"] == 2 and error["message"] and error["hint"]
+    api = run_cli("status", "999999", "--json")
+    assert api.code == 3 and json.loads(api.stdout)["error"]["exit_code"] == 3
+
+
+def test_open_without_a_browser_prints_the_url(
+    stack: Stack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import webbrowser
+
+    opened: list[str] = []
+    monkeypatch.setattr(webbrowser, "open", lambda url: opened.append(url) or False)
+    result = run_cli("deposit", "12", "--open", "--json")
+    assert result.code == 0 and opened == [result.json()["checkout_url"]]
+    assert f"open this URL by hand: {opened[0]}" in result.stderr
+    monkeypatch.setattr(webbrowser, "open", lambda url: True)
+    quiet = run_cli("deposit", "12", "--open")
+    assert quiet.code == 0 and "by hand" not in quiet.stderr
+
+
+def test_live_keys_in_a_test_profile(stack: Stack, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PAYMOB_SECRET_KEY", "egy_sk_live_0123456789abcdef")
+    shown = run_cli("config", "show")
+    assert "warning: secret_key from PAYMOB_SECRET_KEY is a live key" in shown.stderr
+    refused = run_cli("deposit", "10")
+    assert refused.code == 2 and "test and live keys mixed" in refused.stderr
+    assert "--allow-mixed-mode" in refused.stderr
+    assert run_cli("refund", "5", "--amount", "1").code == 2
+    allowed = run_cli("deposit", "10", "--allow-mixed-mode")
+    assert allowed.code == 0 and "is a live key but profile 'sandbox' is test" in allowed.stderr
+
+
+def test_timeouts_state_the_total_time_spent() -> None:
+    def slow(request: httpx.Request) -> httpx.Response:
+        raise httpx.ReadTimeout("slow", request=request)
+
+    paymob, _ = mock_client(slow)
+    with pytest.raises(NetworkError) as info:
+        paymob.transaction(5)
+    assert re.search(r"\(3 attempts, \d+\.\d s in all\)", info.value.message)
+
+
+def test_simulated_tokens_are_marked_and_refused(stack: Stack) -> None:
+    sent = run_cli("simulate", "token", "--to", f"{stack.listener}{WEBHOOK_PATH}")
+    assert sent.code == 0, sent.output
+    cards = run_cli("cards", "list", "--json").json()
+    assert len(cards) == 1 and cards[0]["simulated"] is True
+    assert "simulated" in run_cli("cards", "list").stdout
+    refused = run_cli("pay", "10", "--card", str(cards[0]["id"]))
+    assert refused.code == 2 and "its token is made up" in refused.stderr
+
+
+@pytest.mark.parametrize(
+    ("failure", "status", "said"),
+    [("timeout", "pending", "stays pending"), ("refused", "failed", "recorded as failed deposit")],
+)
+def test_saved_card_orders_are_recorded_even_when_paying_fails(
+    tmp_path: Path, failure: str, status: str, said: str
+) -> None:
+    from paymobctl import config
+    from paymobctl.errors import PaymobctlError
+    from paymobctl.payments import pay_with_saved_card
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        path = request.url.path
+        if path == "/api/ecommerce/orders":
+            return httpx.Response(201, json={"id": 77})
+        if path == "/api/acceptance/payment_keys":
+            return httpx.Response(201, json={"token": "key"})
+        if failure == "timeout":
+            raise httpx.ReadTimeout("slow", request=request)
+        return httpx.Response(400, json={"detail": "Card token is not valid"})
+
+    paymob, _ = mock_client(handler)
+    with Store(tmp_path / "s.db") as store:
+        card = store.save_payment_method(
+            token="tok", masked_pan="xxxx-xxxx-xxxx-0000", card_subtype="MasterCard",
+            email=None, order_id=None,
+        )  # fmt: skip
+        with pytest.raises(PaymobctlError) as info:
+            pay_with_saved_card(
+                paymob, config.resolve(), store, card=card, amount_cents=500, currency="EGP",
+                billing=BILLING,
+            )  # fmt: skip
+        assert said in info.value.message
+        kept = store.deposits()
+        assert len(kept) == 1 and kept[0].order_id == 77 and kept[0].status == status

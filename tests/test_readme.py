@@ -49,3 +49,43 @@ def test_ci_runs_exactly_the_readme_test_command() -> None:
     test_command = quick_start_commands()[1]
     ci = (ROOT / ".ci" / "run").read_text(encoding="utf-8").splitlines()
     assert test_command in ci
+
+
+def test_root_help_lists_every_exit_code_the_readme_lists() -> None:
+    from paymobctl.cli.app import HELP
+    from paymobctl.errors import ExitCode
+
+    section = README.split("## Global options and exit codes", 1)[1].split("\n## ", 1)[0]
+    documented = {int(code) for code in re.findall(r"^\| (\d+) \|", section, flags=re.M)}
+    assert documented == {int(code) for code in ExitCode}
+    listed = HELP.split("Exit codes:", 1)[1]
+    assert all(re.search(rf"\b{code} ", listed) for code in documented)
+
+
+def test_readme_and_help_agree_on_sandbox_admin_options() -> None:
+    from paymobctl.cli.sandbox_cmd import app as sandbox_app
+
+    group = get_command(sandbox_app)
+    ctx = group.context_class(group, info_name="sandbox")
+    for name in ("callbacks", "deliveries"):
+        command = group.get_command(ctx, name)  # type: ignore[attr-defined]
+        line = next(x for x in README.splitlines() if f"`paymobctl sandbox {name} [" in x)
+        own = {
+            opt
+            for param in command.params
+            for opt in param.opts
+            if opt.startswith("--") and opt not in GLOBAL
+        }
+        assert own == set(re.findall(r"\[(--[a-z-]+)", line)), (name, own, line)
+
+
+GLOBAL = {"--profile", "--config", "--db", "--json", "--no-color", "--help"}
+
+
+def test_user_facing_text_names_no_unshipped_file() -> None:
+    package = ROOT / "paymobctl"
+    for path in package.rglob("*.py"):
+        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+            code = line.split("#", 1)[0]
+            # config.example.toml lives in the repository, not in the installed package.
+            assert "config.example.toml" not in code, f"{path}:{number}"

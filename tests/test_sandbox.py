@@ -41,7 +41,7 @@ CHECKOUT = f"/api/acceptance/iframes/{SANDBOX.iframe_id}"
 def card_form(
     key: str,
     number: str = "0000000000000000",
-    expiry: tuple[str, str] = ("12", "25"),
+    expiry: tuple[str, str] = ("12", "39"),
     holder: str = "T",
 ) -> dict[str, str]:
     return {
@@ -109,7 +109,7 @@ class Sandbox:
     def pay_card(
         self,
         number: str,
-        expiry: tuple[str, str] = ("12", "25"),
+        expiry: tuple[str, str] = ("12", "39"),
         *,
         save: bool = False,
         otp: str | None = None,
@@ -450,7 +450,15 @@ def test_form_errors_are_shown_on_the_page(sandbox: Sandbox) -> None:
     form.update(card_number="4111111111111112")
     assert "Invalid card number" in sandbox.http.post(CHECKOUT, data=form).text
     form.update(card_number="4111111111111111", cvv="1")
-    assert "CVV" in sandbox.http.post(CHECKOUT, data=form).text
+    page = sandbox.http.post(CHECKOUT, data=form).text
+    assert "CVV" in page
+    # The field in error is marked; the message comes after every field, so none moves.
+    assert re.search(r"<input type=password id=cvv name=cvv inputmode=numeric class=invalid", page)
+    assert page.count("aria-invalid=true") == 1
+    assert page.index("id=cvv") < page.index("id=form-error")
+    form.update(card_holder=" ", cvv="123")
+    holder = sandbox.http.post(CHECKOUT, data=form).text
+    assert re.search(r'id=card_holder name=card_holder value="[^"]*" class=invalid', holder)
 
 
 def redirect_query(response: httpx.Response) -> dict[str, str]:
@@ -506,7 +514,7 @@ def test_three_d_secure_with_otp(sandbox: Sandbox) -> None:
         ("4111111111111111", ("05", "39"), "DECLINED"),
         ("5123450000000008", ("04", "27"), "EXPIRED_CARD"),
         ("5123456789012346", ("08", "28"), "TIMED_OUT"),
-        ("4987654321098769", ("12", "25"), "APPROVED"),
+        ("4987654321098769", ("12", "39"), "APPROVED"),
     ],
 )
 def test_documented_cards_and_mpgs_expiry_convention(
@@ -1138,3 +1146,28 @@ def test_no_time_in_a_sandbox_callback_is_after_it_became_final(sandbox: Sandbox
     assert len(transactions) == 4
     for obj in transactions:
         assert_nothing_after(obj, sandbox.clock.now, Region.EG)
+
+
+def test_expired_cards_are_declined_and_the_card_list_is_in_the_future(sandbox: Sandbox) -> None:
+    from datetime import date
+
+    from paymobctl.emulator import cards
+
+    query = redirect_query(sandbox.pay_card("0000000000000000", ("12", "25")))
+    assert query["success"] == "false" and query["txn_response_code"] == "EXPIRED_CARD"
+    assert query["data.message"] == "Expired card"
+    today = date.today()
+    for card in cards.TEST_CARDS:
+        month, year = card.expiry_shown(today).split("/")
+        assert (2000 + int(year), int(month)) > (today.year, today.month), card
+        assert not cards.is_expired(card.expiry_shown(today), today)
+    assert cards.is_expired("11/26", date(2026, 12, 2)) and not cards.is_expired(
+        "12/26", date(2026, 12, 2)
+    )
+
+
+def test_emitted_urls_use_the_real_host_and_port(sandbox: Sandbox) -> None:
+    order = sandbox.order(100)
+    base = str(sandbox.http.base_url).rstrip("/")
+    assert order["order_url"].startswith(f"{base}/standalone/") and "8010" not in base
+    assert order["url"].startswith(f"{base}/")

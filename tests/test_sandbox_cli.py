@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -72,13 +73,13 @@ def payment_key(
 
 
 def card_form(key: str, number: str, holder: str) -> dict[str, str]:
-    """The hosted checkout's card form, expiry 12/25, card saved."""
+    """The hosted checkout's card form, expiry 12/39, card saved."""
     return {
         "payment_token": key,
         "card_number": number,
         "card_holder": holder,
         "expiry_month": "12",
-        "expiry_year": "25",
+        "expiry_year": "39",
         "cvv": "123",
         "save_card": "true",
     }
@@ -195,6 +196,16 @@ def test_a_new_users_first_payment(tmp_path: Path, merchant: tuple[Recorder, str
             ).valid
         deliveries = run_cli("sandbox", "deliveries", "--url", url, "--json").json()
         assert {d["state"] for d in deliveries} == {"delivered"}
+        first = min(deliveries, key=lambda d: d["id"])
+        original = next(r for r in posts if json.loads(r.body)["type"] == first["type"])
+        resent = run_cli("sandbox", "deliveries", "--url", url, "--resend", str(first["id"]))
+        assert resent.code == 0 and f"delivery {first['id']} queued again" in resent.stdout
+        httpx.post(f"{url}/_sandbox/drain")
+        again = [r for r in recorder.requests if r.method == "POST"]
+        assert len(again) == len(posts) + 1
+        assert again[-1].body == original.body and again[-1].query == original.query
+        missing = run_cli("sandbox", "deliveries", "--url", url, "--resend", "9999")
+        assert missing.code == 2 and "No delivery 9999" in missing.stderr
         assert (
             run_cli("sandbox", "callbacks", "--url", url, "--callback-url", f"{base}/x").code == 0
         )
@@ -283,6 +294,27 @@ def test_ready_file_write_failure_is_reported_not_raised(tmp_path: Path) -> None
     assert write_ready_file(ok, "http://127.0.0.1:1") is None
     assert ok.read_text() == "http://127.0.0.1:1\n"
     assert ok.stat().st_mode & 0o777 == 0o644  # readable by whoever waits for it
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("command", "gap"), [("sandbox", 0.02), ("listen", 0.5)])
+def test_double_ctrl_c_exits_quietly(command: str, gap: float, tmp_path: Path) -> None:
+    # 0.02 s: the second Ctrl-C forces the shutdown; 0.5 s: it lands while the process ends.
+    import signal
+    import socket
+
+    process, url = start_paymobctl(command, tmp_path, "--db", str(tmp_path / "s.db"))
+    host, port = url.removeprefix("http://").rsplit(":", 1)
+    # An idle keep-alive connection makes the first Ctrl-C wait for it: the second forces.
+    with socket.create_connection((host, int(port))) as conn:
+        conn.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        conn.recv(1024)
+        process.send_signal(signal.SIGINT)
+        time.sleep(gap)
+        process.send_signal(signal.SIGINT)
+        out, err = process.communicate(timeout=20)
+    assert process.returncode == 0, (process.returncode, out, err)
+    assert "Traceback" not in err and "CancelledError" not in err, err
 
 
 def test_callback_order_option() -> None:

@@ -63,12 +63,21 @@ def test_canary_never_stored(canaries: Path) -> None:
         assert canary.encode() not in data
 
 
-def test_config_written_private_even_with_permissive_umask(config_file: Path) -> None:
+def test_config_written_private_even_with_permissive_umask(
+    config_file: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PAYMOB_API_KEY", "k")
+    monkeypatch.setenv("PAYMOB_HMAC_SECRET", "s")
+    monkeypatch.setenv("PAYMOB_INTEGRATION_ID", "1")
     old = os.umask(0o000)
     try:
         assert (
-            run_cli("--profile", "p", "config", "init", "--no-input", "--iframe-id", "5").code == 0
-        )
+            run_cli(
+                "--profile", "p", "config", "init", "--no-input", "--iframe-id", "5",
+                "--from-env", "--no-verify",
+            ).code
+            == 0
+        )  # fmt: skip
     finally:
         os.umask(old)
     assert config_file.stat().st_mode & 0o077 == 0

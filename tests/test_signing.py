@@ -188,6 +188,13 @@ def test_explain_wrong_secret() -> None:
     assert exp.message == DOCS_STRING
 
 
+def test_explain_one_hex_digit_is_not_another_secret() -> None:
+    tampered = DOCS_HMAC[:-1] + ("0" if DOCS_HMAC[-1] != "0" else "1")
+    exp = signing.explain(CallbackKind.TRANSACTION, docs_obj(), DOCS_SECRET, tampered)
+    assert not exp.valid and codes(exp) == {"altered-signature"}
+    assert "1 of 128" in exp.diagnoses[0].message
+
+
 def test_explain_python_style_booleans() -> None:
     obj = docs_obj()
     fields = signing.collect_fields(CallbackKind.TRANSACTION, obj)

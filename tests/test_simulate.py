@@ -404,6 +404,25 @@ def test_unresolvable_hosts_are_retried_by_forwarders() -> None:
     assert not Result("http://app:8000/", error="tls").failed_transiently
 
 
+def test_set_outcome_fields_describe_what_was_sent(merchant: tuple[Recorder, str]) -> None:
+    _, base = merchant
+    result = run_cli("simulate", "transaction", "--to", f"{base}/w", "--set", "obj.success=false")
+    assert result.code == 0, result.output
+    assert "· declined card ·" in result.stdout and "approved" not in result.stdout
+    assert "--set changed the outcome: the callback says declined (preset --outcome approved)" in (
+        result.stderr
+    )
+    history = run_cli("simulate", "history", "--json").json()
+    assert history[0]["outcome"] == "declined"
+    pending = run_cli(
+        "simulate", "transaction", "--to", f"{base}/w", "--outcome", "declined",
+        "--set", "obj.pending=true",
+    )  # fmt: skip
+    assert "· pending card ·" in pending.stdout
+    plain = run_cli("simulate", "transaction", "--to", f"{base}/w", "--set", "obj.id=5")
+    assert "· approved card ·" in plain.stdout and "changed the outcome" not in plain.stderr
+
+
 def test_key_flow_and_blocked_outcome_from_the_command_line() -> None:
     legacy = run_cli(
         "simulate", "transaction", "--print", "--seed", "3", "--key-flow", "legacy"

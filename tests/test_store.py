@@ -132,3 +132,16 @@ def test_someone_elses_database_is_refused_untouched(tmp_path: Path) -> None:
     assert result.code == 2 and "auth_user" in result.stderr and "another --db" in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
     assert path.read_bytes() == before
+
+
+def test_simulated_tokens_match_even_when_masked(tmp_path: Path) -> None:
+    token = "ab4111111111111111cd" + "e" * 36  # a card-number-looking run inside the token
+    with Store(tmp_path / "s.db") as store:
+        store.record_delivery(
+            origin="simulate", kind="TOKEN", method="POST", url="http://x/w",
+            request_headers=[], request_body=None, signature="signed",
+            payload={"token": token, "masked_pan": "xxxx-xxxx-xxxx-1111"},
+        )  # fmt: skip
+        assert token not in store.simulated_tokens()  # stored masked
+        assert store.is_simulated_token(token)
+        assert not store.is_simulated_token("f" * 56)

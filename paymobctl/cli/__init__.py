@@ -19,16 +19,23 @@ def main(argv: list[str] | None = None) -> int:
     command = get_command(app)
     args = sys.argv[1:] if argv is None else argv
     out = Output(no_color="--no-color" in args)
+    options = args[: args.index("--")] if "--" in args else args
+    json_mode = "--json" in options
+
+    def fail(message: str, hint: str | None, code: int) -> int:
+        out.error(f"{message} — {hint}" if hint else message)
+        if json_mode:
+            out.error_object(message, hint, code)
+        return code
+
     try:
         result = command.main(args=args, prog_name="paymobctl", standalone_mode=False)
     except PaymobctlError as exc:
-        out.error(str(exc))
-        return int(exc.exit_code)
+        return fail(exc.message, exc.hint, int(exc.exit_code))
     except typer.Exit as exc:
         return int(exc.exit_code)
     except (typer.Abort, KeyboardInterrupt):
-        out.error("interrupted")
-        return int(ExitCode.INTERRUPTED)
+        return fail("interrupted", None, int(ExitCode.INTERRUPTED))
     except typer.TyperException as exc:
         code = int(getattr(exc, "exit_code", 2))
         if type(exc).__name__ == "NoArgsIsHelpError":  # `paymobctl hmac` alone: the group's help
@@ -38,10 +45,8 @@ def main(argv: list[str] | None = None) -> int:
         ctx = getattr(exc, "ctx", None)
         where = ctx.command_path if ctx is not None else "paymobctl"
         if code == 2:
-            out.error(f"{message} (see `{where} --help`)")
-        else:
-            out.error(message)
-        return code
+            return fail(message, f"see `{where} --help`", code)
+        return fail(message, None, code)
     except SystemExit as exc:
         # typer turns a broken pipe (`paymobctl events export | head`) into exit 1 after wrapping
         # stdout; the reader going away is not an error.
@@ -56,14 +61,14 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as exc:  # a bug: say so in one line; the trace only on request
         if os.environ.get("PAYMOBCTL_DEBUG"):
             raise
-        out.error(
-            f"internal error: {type(exc).__name__}: {exc} — this is a paymobctl bug; rerun with "
-            "PAYMOBCTL_DEBUG=1 for the traceback and report it"
+        return fail(
+            f"internal error: {type(exc).__name__}: {exc}",
+            "this is a paymobctl bug; rerun with PAYMOBCTL_DEBUG=1 for the traceback and report it",
+            int(ExitCode.INTERNAL),
         )
-        return int(ExitCode.INTERNAL)
     if isinstance(result, int) and not isinstance(result, bool):
         if result == ExitCode.INTERRUPTED:  # typer turns Ctrl-C into a returned 130
-            out.error("interrupted")
+            return fail("interrupted", None, result)
         return result
     return int(ExitCode.OK)
 

@@ -94,7 +94,9 @@ Paymob emulator, receive webhooks on localhost, create deposits and run the go-l
 With nothing configured every command uses the built-in 'sandbox' profile.
 
 Exit codes: 0 ok, 1 check or verification failed, 2 usage or configuration error,
-3 Paymob API or network error, 4 wait timed out, 130 interrupted.
+3 Paymob API or network error, 4 wait timed out, 70 internal error (a paymobctl bug),
+130 interrupted. With --json an error is also one JSON object on stdout:
+{"error": {"message", "hint", "exit_code"}}.
 """
 
 app = typer.Typer(

@@ -9,6 +9,7 @@ import typer
 from typer.core import TyperGroup
 
 from paymobctl.cli.options import command, runtime
+from paymobctl.cli.output import local_time
 from paymobctl.errors import UsageError
 
 if TYPE_CHECKING:
@@ -305,11 +306,11 @@ def show_history(
         rt.out.json(summaries)
         return
     rt.out.table(
-        ["run", "started (UTC)", "url", "profile", "passed", "failed", "critical", "exit"],
+        ["run", "started", "url", "profile", "passed", "failed", "critical", "exit"],
         [
             (
                 s["id"],
-                s["started_at"][:19].replace("T", " "),
+                local_time(s["started_at"]),
                 s["url"],
                 s["profile"],
                 s["passed"],

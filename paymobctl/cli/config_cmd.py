@@ -42,6 +42,10 @@ def _target_profile(fallback: str | None = None) -> str:
     return check_profile_name(name)
 
 
+def _on_terminal() -> bool:
+    return sys.stdin.isatty() and sys.stdout.isatty()
+
+
 def _parse(key: str, text: str) -> Any:
     from paymobctl.config import KEYS, fix_hint, parse_value
 
@@ -106,8 +110,16 @@ def init(
         ),
     ] = None,
     force: Annotated[bool, typer.Option("--force", help="Replace an existing profile.")] = False,
+    no_verify: Annotated[
+        bool,
+        typer.Option(
+            "--no-verify", help="Save without authenticating once against the profile's API."
+        ),
+    ] = False,
 ) -> None:
-    """Create a profile in the config file (mode 0600). Prompts on a terminal; flags otherwise."""
+    """Create a profile in the config file (mode 0600). Prompts on a terminal; flags otherwise.
+    Needs PAYMOB_API_KEY, PAYMOB_INTEGRATION_ID and PAYMOB_HMAC_SECRET (prompted, or --from-env);
+    authenticates once and reports the merchant and integration found, unless --no-verify."""
     import os
 
     from paymobctl.config import (
@@ -116,6 +128,7 @@ def init(
         check_profile_name,
         infer_mode,
         load_config_file,
+        missing_required,
         read_dotenv,
         save_profile,
     )
@@ -124,7 +137,7 @@ def init(
     rt = runtime()
     path = _config_path()
     current = load_config_file(path)
-    interactive = not no_input and sys.stdin.isatty() and sys.stdout.isatty() and not rt.json
+    interactive = not no_input and not rt.json and _on_terminal()
     name = rt.options.profile or os.environ.get("PAYMOB_PROFILE")
     if not name and interactive:
         name = typer.prompt("Profile name", default=DEFAULT_NEW_PROFILE)
@@ -162,19 +175,34 @@ def init(
                     break
     if interactive:
         for key, spec in KEYS.items():
-            if key in values or key in ("base_url",):
+            if key in values or (key == "base_url" and "region" in values):
                 continue
-            secret = spec.kind is ValueKind.SECRET
-            answer = typer.prompt(
-                f"{key} ({spec.help}; empty to skip)",
-                default="",
-                hide_input=secret,
-                show_default=False,
-            )
-            if answer.strip():
-                values[key] = _parse(key, answer)
+            while True:  # a bad answer is asked again, not the end of the whole init
+                answer = typer.prompt(
+                    f"{key} ({spec.help}; empty to skip)",
+                    default="",
+                    hide_input=spec.kind is ValueKind.SECRET,
+                    show_default=False,
+                )
+                if not answer.strip():
+                    break
+                try:
+                    values[key] = _parse(key, answer)
+                    break
+                except UsageError as exc:
+                    rt.out.error(str(exc))
+    missing = missing_required(values)
+    if missing:
+        raise ConfigError(
+            f"profile {name!r} needs {', '.join(missing)}",
+            path=str(path),
+            hint="set them in the environment or ./.env and pass --from-env, or run "
+            "`paymobctl config init` on a terminal to be asked",
+        )
     if "mode" not in values:
         values["mode"] = infer_mode(values) or Mode.TEST
+    if not no_verify:
+        _verify(values)
     make_default = (
         default
         if default is not None
@@ -197,6 +225,45 @@ def init(
         rt.out.warn(f"{name!r} is a live profile: it is only used with --profile {name}")
     if make_default:
         rt.out.line(f"{name!r} is now the default profile")
+
+
+def _verify(values: dict[str, Any]) -> None:
+    """Authenticate once with the values about to be written and say what was found."""
+    from paymobctl.client import PaymobClient, new_http_client
+    from paymobctl.errors import PaymobctlError
+    from paymobctl.models import Region
+
+    region = values.get("region") or Region.EG
+    base = values.get("base_url") or region.base_url
+    out = runtime().out
+    integration = values.get("integration_id")
+    with new_http_client() as http:
+        client = PaymobClient(http, base_url=base, api_key=values.get("api_key"))
+        client.progress = out.waiting
+        try:
+            account = client.account(integration)
+        except PaymobctlError as exc:
+            exc.hint = (
+                f"{exc.hint + '; ' if exc.hint else ''}nothing was saved (--no-verify saves anyway)"
+            )
+            raise
+    out.ok(f"✓ authenticated at {base}: {account.merchant}")
+    if account.problem:
+        out.warn(f"integration {integration} not checked: {account.problem}")
+    elif account.integration is None:
+        raise ConfigError(
+            f"integration {integration} is not among the {account.integrations} integrations of "
+            f"{account.merchant}",
+            hint="copy the id from Developers → Payment Integrations (of this mode); nothing was "
+            "saved (--no-verify saves anyway)",
+        )
+    else:
+        found = account.integration
+        live = "live" if found.get("is_live") else "test"
+        out.line(
+            f"  integration {integration}: {found.get('name') or found.get('gateway_type') or '?'} "
+            f"({found.get('currency') or '?'}, {live})"
+        )
 
 
 @command(app, "import-env")
@@ -389,11 +456,25 @@ def unset_value(key: Annotated[str, typer.Argument(help="Key to remove.")]) -> N
 
 
 @command(app, "use")
-def use(name: Annotated[str, typer.Argument(help="Profile to make the default.")]) -> None:
-    """Make NAME the default profile (live profiles still need --profile each time)."""
-    from paymobctl.config import set_default_profile
+def use(
+    name: Annotated[str, typer.Argument(help="Profile to make the default.")],
+    force: Annotated[
+        bool, typer.Option("--force", help="Make it the default even if it cannot be used.")
+    ] = False,
+) -> None:
+    """Make NAME the default profile. A profile that cannot be used as the default (live, or
+    without api_key/integration_id) is refused unless --force."""
+    from paymobctl.config import load_config_file, set_default_profile, unusable_reason
 
     rt = runtime()
+    reason = unusable_reason(load_config_file(_config_path()), name)
+    if reason and not force:
+        raise ConfigError(
+            f"profile {name!r} cannot be the default profile: {reason}",
+            path=str(_config_path()),
+            hint="fix it with `paymobctl config set`, pass --profile NAME when you need it, or "
+            "--force",
+        )
     set_default_profile(_config_path(), name)
     if rt.json:
         rt.out.json({"default_profile": name})

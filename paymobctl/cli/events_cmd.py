@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from paymobctl.cli.options import command, runtime
+from paymobctl.cli.output import local_time
 from paymobctl.errors import ExitCode, UsageError
 from paymobctl.models import CallbackKind
 
@@ -131,7 +132,7 @@ def list_events(
         rows.append(
             (
                 e.id,
-                e.received_at[:19].replace("T", " "),
+                local_time(e.received_at),
                 e.method,
                 e.kind,
                 e.transaction_id or "",
@@ -147,7 +148,7 @@ def list_events(
     rt.out.table(
         [
             "id",
-            "received (UTC)",
+            "received",
             "method",
             "type",
             "txn",

@@ -13,6 +13,7 @@ from typing import IO, TYPE_CHECKING, Annotated, Any
 import typer
 
 from paymobctl.cli.options import command, runtime
+from paymobctl.cli.output import local_time
 from paymobctl.errors import TunnelError, UsageError
 
 if TYPE_CHECKING:
@@ -100,7 +101,7 @@ def format_received(item: Received, *, color: bool) -> str:
     def paint(text: str, code: str) -> str:
         return f"{code}{text}{_RESET}" if color else text
 
-    parts = [item.time[11:23], f"#{item.id}", f"{item.method:<4}", item.kind]
+    parts = [local_time(item.time, clock_only=True), f"#{item.id}", f"{item.method:<4}", item.kind]
     if item.transaction_id is not None and item.kind in ("TRANSACTION", "RESPONSE"):
         parts.append(f"txn {item.transaction_id}")
     if item.order_id is not None:

@@ -15,6 +15,32 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 PANEL = "Global options"
 
+
+def complete_profiles(incomplete: str) -> list[str]:
+    """Shell completion for --profile: the built-in sandbox and the config file's profiles."""
+    import os
+
+    from paymobctl.config import load_config_file
+    from paymobctl.errors import PaymobctlError
+    from paymobctl.paths import config_path
+    from paymobctl.sandbox_profile import SANDBOX_PROFILE
+
+    try:
+        names = {SANDBOX_PROFILE, *load_config_file(config_path(None, os.environ)).profiles}
+    except PaymobctlError:
+        names = {SANDBOX_PROFILE}
+    return sorted(name for name in names if name.startswith(incomplete))
+
+
+def choices(*values: str) -> Callable[[str], list[str]]:
+    """Shell completion for an option taking one of ``values``."""
+
+    def complete(incomplete: str) -> list[str]:
+        return [value for value in values if value.startswith(incomplete)]
+
+    return complete
+
+
 ProfileOpt = Annotated[
     str | None,
     typer.Option(
@@ -23,6 +49,7 @@ ProfileOpt = Annotated[
         help="Profile to use (env PAYMOB_PROFILE; default: the configured default, else 'sandbox').",
         rich_help_panel=PANEL,
         show_default=False,
+        autocompletion=complete_profiles,
     ),
 ]
 ConfigOpt = Annotated[
@@ -132,4 +159,4 @@ def command(
     return decorate
 
 
-__all__ = ["PANEL", "command", "root_options", "runtime"]
+__all__ = ["PANEL", "choices", "command", "complete_profiles", "root_options", "runtime"]

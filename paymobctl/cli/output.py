@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sys
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import asdict, is_dataclass
 from enum import Enum
 from typing import IO, TYPE_CHECKING, Any, cast
@@ -51,6 +52,28 @@ class _MaskedStream:
         return getattr(self.inner, name)
 
 
+SPINNER_DELAY = 1.0  # seconds a call may take before a spinner shows it
+ATOMIC_WIDTH = 24  # a space-free cell up to this long is an id or a word: never split
+
+
+def local_time(iso: str | None, *, clock_only: bool = False) -> str:
+    """A stored time (ISO-8601, UTC) for people: the local zone, offset shown
+    (``2026-12-02 12:40:00+02:00``; ``12:40:00.123+02:00`` with ``clock_only``). Every
+    human-facing time goes through here; ``--json`` keeps the stored ISO-8601 text."""
+    if not iso:
+        return ""
+    from datetime import UTC, datetime
+
+    try:
+        moment = datetime.fromisoformat(iso)
+    except ValueError:
+        return iso
+    local = (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).astimezone()
+    if clock_only:
+        return local.isoformat(timespec="milliseconds")[11:]
+    return local.isoformat(sep=" ", timespec="seconds")
+
+
 class Output:
     """Where every command writes. Results go to stdout; diagnostics to stderr."""
 
@@ -67,7 +90,8 @@ class Output:
         self.stderr = cast("IO[str]", _MaskedStream(stderr or sys.stderr))
         self.is_terminal = _isatty(self.stdout)
         self.color = not no_color and "NO_COLOR" not in os.environ and self.is_terminal
-        self.err_color = not no_color and "NO_COLOR" not in os.environ and _isatty(self.stderr)
+        self.err_tty = _isatty(self.stderr)
+        self.err_color = not no_color and "NO_COLOR" not in os.environ and self.err_tty
         self._console: Console | None = None
         self._err_console: Console | None = None
 
@@ -147,8 +171,13 @@ class Output:
             from rich.table import Table
 
             table = Table(title=title, show_lines=False, header_style="bold" if self.color else "")
-            for column in columns:
-                table.add_column(column, overflow="fold")
+            for index, column in enumerate(columns):
+                cells = [row[index] for row in data if index < len(row)]
+                # Ids, enum words and other single tokens never wrap; text columns give way
+                # (wrap at spaces, an ellipsis for what still does not fit) so tables fit.
+                atomic = all(len(c) <= ATOMIC_WIDTH and not any(ch.isspace() for ch in c)
+                             for c in cells)  # fmt: skip
+                table.add_column(column, no_wrap=atomic, overflow="ellipsis")
             for row in data:
                 table.add_row(*row)
             self.console.print(table)
@@ -166,6 +195,33 @@ class Output:
                 "  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row)).rstrip() + "\n"
             )
 
+    # -- progress -----------------------------------------------------------------------------
+
+    def spinner_text(self, text: str) -> str:
+        """One spinner line that fits the terminal (80 columns at most): spinner, space, text."""
+        width = min(80, self.err_console.width if self.err_tty else 80) - 2
+        return text if len(text) <= width else text[: width - 1] + "…"
+
+    @contextlib.contextmanager
+    def waiting(self, action: str, attempt: int = 0) -> Iterator[None]:
+        """Around a call that may take long: after ``SPINNER_DELAY`` a spinner on stderr saying
+        what it waits for (and the retry, if one), only when stderr is a terminal."""
+        if not self.err_tty:
+            yield
+            return
+        import threading
+
+        retry = f" (retry {attempt})" if attempt else ""
+        text = self.spinner_text(f"{action}{retry}…")
+        status = self.err_console.status(text)
+        timer = threading.Timer(SPINNER_DELAY, status.start)
+        timer.start()
+        try:
+            yield
+        finally:
+            timer.cancel()
+            status.stop()
+
     # -- diagnostics --------------------------------------------------------------------------
 
     def info(self, text: str) -> None:
@@ -181,6 +237,12 @@ class Output:
             )
         else:
             self.stderr.write("warning: " + text + "\n")
+
+    def error_object(self, message: str, hint: str | None, exit_code: int) -> None:
+        """With ``--json``: the error as one JSON object on stdout, for scripts (the line on
+        stderr is written too)."""
+        self.ndjson({"error": {"message": message, "hint": hint, "exit_code": exit_code}})
+        self.stdout.flush()
 
     def error(self, text: str) -> None:
         if self.err_color:

@@ -9,7 +9,8 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from paymobctl.cli.options import command, runtime
+from paymobctl.cli.options import choices, command, runtime
+from paymobctl.cli.output import local_time
 from paymobctl.errors import ExitCode, UsageError
 
 if TYPE_CHECKING:
@@ -62,16 +63,29 @@ MerchantOrderOpt = Annotated[
 ]
 
 
+AllowMixedOpt = Annotated[
+    bool,
+    typer.Option(
+        "--allow-mixed-mode",
+        help="Run even when PAYMOB_* keys in the environment or .env are of the other mode "
+        "(live keys in a test profile, or the reverse).",
+    ),
+]
+
+
 @contextlib.contextmanager
-def paymob() -> Iterator[tuple[Settings, PaymobClient]]:
+def paymob(*, allow_mixed: bool = False) -> Iterator[tuple[Settings, PaymobClient]]:
     from paymobctl.client import new_http_client
     from paymobctl.payments import client_for
 
     rt = runtime()
     settings = rt.located_settings()
+    rt.refuse_mixed_mode(settings, allowed=allow_mixed)
     rt.announce_mode(settings)
     with new_http_client() as http:
-        yield settings, client_for(settings, http)
+        client = client_for(settings, http)
+        client.progress = rt.out.waiting
+        yield settings, client
 
 
 def _cents(amount: str, cents: bool, currency: str) -> int:
@@ -85,7 +99,7 @@ def _cents(amount: str, cents: bool, currency: str) -> int:
                 hint="give a positive whole number of minor units",
             )
         return check_cents(int(text), text=amount)
-    return parse_amount(amount, currency)
+    return parse_amount(amount, currency, minor_flag="--cents")
 
 
 def _money(cents: int | None, currency: str | None) -> str:
@@ -107,12 +121,18 @@ def _show_deposit(deposit: Deposit) -> None:
     out.pairs(
         [
             ("deposit", deposit.id),
-            ("order", deposit.order_id),
+            (
+                "order",
+                deposit.order_id
+                if deposit.order_id is not None
+                else "— (learnt from the webhook or the inquiry)",
+            ),
             ("amount", _money(deposit.amount_cents, deposit.currency)),
             ("status", deposit.status),
             ("flow", deposit.flow),
             ("checkout URL", deposit.checkout_url or "—"),
-            ("expires", deposit.expires_at or "—"),
+            ("created", local_time(deposit.created_at)),
+            ("expires", local_time(deposit.expires_at) or "—"),
             *(
                 [("merchant order id", deposit.merchant_order_id)]
                 if deposit.merchant_order_id
@@ -135,8 +155,8 @@ def _finish_wait(outcome: PaymentOutcome, deposit_id: int) -> None:
     store = rt.store()
     deposit = store.deposit(deposit_id)
     assert deposit is not None
-    if rt.json:
-        rt.out.json(
+    if rt.json:  # the last NDJSON line of `deposit --wait --json`
+        rt.out.ndjson(
             {
                 "deposit": _deposit_json(deposit),
                 "outcome": outcome.status,
@@ -175,18 +195,22 @@ def _wait(client: PaymobClient, deposit_id: int, interval: float, timeout: float
 
     rt = runtime()
     out = rt.out
+    client.progress = None  # one live display at a time: the wait's own status line
     last: list[str] = [""]
     status: Any = None
-    if out.is_terminal and not rt.json:
-        status = out.console.status("waiting for the payment…")
+    if out.err_tty and not rt.json:
+        status = out.err_console.status(out.spinner_text("waiting for the payment…"))
         status.start()
 
     def tick(item: Tick) -> None:
         minutes, seconds = divmod(int(item.elapsed), 60)
         text = f"{minutes}:{seconds:02d} elapsed · {item.state}"
         if status is not None:
-            status.update(f"waiting for the payment · {text}")
-        elif not rt.json and item.state != last[0]:
+            status.update(out.spinner_text(f"waiting for the payment · {text}"))
+        elif rt.json and item.state != last[0]:
+            out.ndjson({"status": {"elapsed": round(item.elapsed, 1), "state": item.state}})
+            out.stdout.flush()
+        elif item.state != last[0]:
             out.info(text)
         last[0] = item.state
 
@@ -198,6 +222,18 @@ def _wait(client: PaymobClient, deposit_id: int, interval: float, timeout: float
         if status is not None:
             status.stop()
     _finish_wait(outcome, deposit_id)
+
+
+def _open_in_browser(url: str) -> None:
+    """``--open``: a browser when one can be started, else the URL to open by hand (stderr)."""
+    import webbrowser
+
+    try:
+        opened = webbrowser.open(url)
+    except webbrowser.Error:
+        opened = False
+    if not opened:
+        runtime().out.warn(f"no browser could be opened (--open); open this URL by hand: {url}")
 
 
 @command(deposit_app, "deposit")
@@ -224,7 +260,12 @@ def deposit(
         ),
     ] = True,
     flow: Annotated[
-        str, typer.Option("--flow", help="legacy (iframe) or intention (unified checkout).")
+        str,
+        typer.Option(
+            "--flow",
+            help="legacy (iframe) or intention (unified checkout).",
+            autocompletion=choices("legacy", "intention"),
+        ),
     ] = "legacy",
     expiration: Annotated[
         int,
@@ -245,17 +286,19 @@ def deposit(
     timeout: Annotated[
         float, typer.Option("--timeout", help="Seconds to wait with --wait.", min=1)
     ] = 600.0,
+    allow_mixed: AllowMixedOpt = False,
 ) -> None:
     """Create a deposit: auth → order → payment key → checkout URL; recorded as pending.
 
-    With --wait: exit 0 paid, 1 declined, 4 timed out."""
+    With --wait: exit 0 paid, 1 declined, 4 timed out. --wait --json prints NDJSON: the deposit
+    (with its checkout URL) at once, then status lines, then the outcome."""
     from paymobctl.models import check_currency
     from paymobctl.payments import DepositRequest, create_deposit, default_billing
 
     rt = runtime()
     if flow not in ("legacy", "intention"):
         raise UsageError(f"unknown --flow {flow!r}", hint="use legacy or intention")
-    with paymob() as (settings, client):
+    with paymob(allow_mixed=allow_mixed) as (settings, client):
         code = check_currency(currency) if currency else settings.currency
         request = DepositRequest(
             amount_cents=_cents(amount, cents, code),
@@ -270,12 +313,13 @@ def deposit(
         )
         created = create_deposit(client, settings, rt.store(), request)
         if open_:
-            import webbrowser
-
-            webbrowser.open(created.checkout_url)
+            _open_in_browser(created.checkout_url)
         if rt.json and not wait:
             rt.out.json(_deposit_json(created))
-        elif not rt.json:
+        elif rt.json:  # NDJSON: the deposit at once (a script can pay it), then status lines
+            rt.out.ndjson({"deposit": _deposit_json(created)})
+            rt.out.stdout.flush()
+        else:
             _show_deposit(created)
             rt.out.line(f"Open the checkout URL to pay{'; waiting…' if wait else ''}")
         if wait:
@@ -295,6 +339,7 @@ def pay(
     first_name: FirstOpt = None,
     last_name: LastOpt = None,
     phone: PhoneOpt = None,
+    allow_mixed: AllowMixedOpt = False,
 ) -> None:
     """Pay with a saved card: payment key on the MOTO integration, then pay with the card token.
     Exit 0 approved, 1 declined; a 3-D Secure redirection URL is printed when Paymob returns one."""
@@ -304,7 +349,7 @@ def pay(
     rt = runtime()
     store = rt.store()
     saved = usable_card(store, card)
-    with paymob() as (settings, client):
+    with paymob(allow_mixed=allow_mixed) as (settings, client):
         code = check_currency(currency) if currency else settings.currency
         billing = default_billing(
             settings,
@@ -352,22 +397,30 @@ def pay(
         raise typer.Exit(int(ExitCode.FAILED))
 
 
-def _transaction_rows(obj: dict[str, Any]) -> list[tuple[str, Any]]:
-    from paymobctl.payments import transaction_outcome
+def _minor(obj: dict[str, Any], key: str) -> str | None:
+    """A minor-units field of a transaction in major units with its currency (``250.00 EGP``)."""
+    value = obj.get(key)
+    currency = obj.get("currency")
+    if isinstance(value, bool) or not str(value).isdigit() or not isinstance(currency, str):
+        return None if value in (None, "", 0) else str(value)
+    return _money(int(str(value)), currency) if int(str(value)) else None
 
-    outcome = transaction_outcome(obj)
+
+def _transaction_rows(obj: dict[str, Any]) -> list[tuple[str, Any]]:
+    from paymobctl.payments import transaction_result
+
     order = obj.get("order")
     order_id = order.get("id") if isinstance(order, dict) else order
     source = obj.get("source_data") if isinstance(obj.get("source_data"), dict) else {}
-    amount = obj.get("amount_cents")
+    money = [
+        (label, _minor(obj, key))
+        for label, key in (("refunded", "refunded_amount_cents"), ("captured", "captured_amount"))
+    ]
     return [
         ("transaction", obj.get("id")),
         ("order", order_id),
-        (
-            "amount",
-            _money(int(str(amount)), str(obj.get("currency"))) if str(amount).isdigit() else amount,
-        ),
-        ("result", outcome.status + (f" ({outcome.reason})" if outcome.reason else "")),
+        ("amount", _minor(obj, "amount_cents") or "—"),
+        ("result", transaction_result(obj)),
         (
             "source",
             " ".join(
@@ -377,7 +430,7 @@ def _transaction_rows(obj: dict[str, Any]) -> list[tuple[str, Any]]:
             else obj.get("source_data.type"),
         ),
         ("created", obj.get("created_at")),
-        ("refunded", obj.get("refunded_amount_cents")),
+        *[(label, text) for label, text in money if text],
         (
             "flags",
             ", ".join(
@@ -403,11 +456,16 @@ def status(
         str, typer.Argument(help="Order id, merchant order id or transaction id.")
     ],
     by: Annotated[
-        str, typer.Option("--by", help="auto, order, merchant-order or transaction.")
+        str,
+        typer.Option(
+            "--by",
+            help="auto, order, merchant-order or transaction.",
+            autocompletion=choices("auto", "order", "merchant-order", "transaction"),
+        ),
     ] = "auto",
 ) -> None:
     """Ask Paymob about a payment (transaction inquiry); updates the matching deposit in the store."""
-    from paymobctl.payments import transaction_outcome
+    from paymobctl.payments import lookup_status, transaction_outcome
 
     rt = runtime()
     if by not in ("auto", "order", "merchant-order", "transaction"):
@@ -416,7 +474,10 @@ def status(
         )
     store = rt.store()
     with paymob() as (_, client):
-        obj = _lookup(client, store, reference, by)
+        found = lookup_status(client, store, reference, by)
+    obj = found.transaction
+    if found.note:
+        rt.out.warn(found.note)
     if obj is None:
         if rt.json:
             rt.out.json({"reference": reference, "transaction": None})
@@ -445,29 +506,6 @@ def status(
         rt.out.json(obj)
         return
     rt.out.pairs(_transaction_rows(obj))
-
-
-def _lookup(client: PaymobClient, store: Any, reference: str, by: str) -> dict[str, Any] | None:
-    from paymobctl.errors import ApiError
-
-    text = reference.strip()
-    if by == "merchant-order" or (by == "auto" and not text.isdigit()):
-        return client.inquiry(merchant_order_id=text)
-    number = int(text) if text.isdigit() else None
-    if number is None:
-        raise UsageError(
-            f"{reference!r} is not a number", hint="order and transaction ids are numbers"
-        )
-    if by == "order" or (by == "auto" and store.deposit_by_order(number) is not None):
-        return client.inquiry(order_id=number)
-    if by == "transaction":
-        return client.transaction(number)
-    try:
-        return client.transaction(number)
-    except ApiError as exc:
-        if exc.status != 404:
-            raise
-    return client.inquiry(order_id=number)
 
 
 def _child_result(child: dict[str, Any], verb: str) -> None:
@@ -524,9 +562,10 @@ def refund(
         str | None,
         typer.Option("--amount", help="Major units; default: what is left.", show_default=False),
     ] = None,
+    allow_mixed: AllowMixedOpt = False,
 ) -> None:
     """Refund a transaction (partially with --amount)."""
-    with paymob() as (_, client):
+    with paymob(allow_mixed=allow_mixed) as (_, client):
         cents = _amount_to(client, transaction, amount, "refunded_amount_cents", "refund")
         child = client.refund(transaction_id=transaction, amount_cents=cents)
     _child_result(child, "Refunded")
@@ -537,9 +576,10 @@ def void(
     transaction: Annotated[
         int, typer.Argument(help="The transaction id to void (same day, card).")
     ],
+    allow_mixed: AllowMixedOpt = False,
 ) -> None:
     """Void a card transaction before settlement."""
-    with paymob() as (_, client):
+    with paymob(allow_mixed=allow_mixed) as (_, client):
         child = client.void(transaction_id=transaction)
     _child_result(child, "Voided")
 
@@ -553,9 +593,10 @@ def capture(
             "--amount", help="Major units; default: all that is left.", show_default=False
         ),
     ] = None,
+    allow_mixed: AllowMixedOpt = False,
 ) -> None:
     """Capture an authorisation (auth/capture integrations)."""
-    with paymob() as (_, client):
+    with paymob(allow_mixed=allow_mixed) as (_, client):
         cents = _amount_to(client, transaction, amount, "captured_amount", "capture")
         child = client.capture(transaction_id=transaction, amount_cents=cents)
     _child_result(child, "Captured")
@@ -566,6 +607,7 @@ def cards_list() -> None:
     """List saved cards (from verified TOKEN webhooks). Tokens are shown shortened."""
     rt = runtime()
     cards = rt.store().payment_methods()
+    simulated = {c.id for c in cards if rt.store().is_simulated_token(c.token)}
     if rt.json:
         rt.out.json(
             [
@@ -577,13 +619,14 @@ def cards_list() -> None:
                     "order_id": c.order_id,
                     "token": c.token,
                     "created_at": c.created_at,
+                    "simulated": c.id in simulated,
                 }
                 for c in cards
             ]
         )
         return
     rt.out.table(
-        ["id", "card", "masked pan", "email", "order", "token", "saved (UTC)"],
+        ["id", "card", "masked pan", "email", "order", "token", "saved"],
         [
             (
                 c.id,
@@ -591,8 +634,8 @@ def cards_list() -> None:
                 c.masked_pan,
                 c.email,
                 c.order_id,
-                f"{c.token[:8]}…",
-                c.created_at[:19].replace("T", " "),
+                "simulated" if c.id in simulated else f"{c.token[:8]}…",
+                local_time(c.created_at),
             )
             for c in cards
         ],
@@ -617,14 +660,17 @@ def deposits_list(
     status_: Annotated[
         str | None,
         typer.Option(
-            "--status", help="pending, paid, declined, refunded, voided.", show_default=False
+            "--status",
+            help="pending, paid, declined, refunded, voided, failed.",
+            show_default=False,
+            autocompletion=choices("pending", "paid", "declined", "refunded", "voided", "failed"),
         ),
     ] = None,
     limit: Annotated[int, typer.Option("--limit", min=1, help="How many, newest first.")] = 50,
 ) -> None:
     """List deposits and saved-card payments, newest first."""
     rt = runtime()
-    statuses = ("pending", "paid", "declined", "refunded", "voided")
+    statuses = ("pending", "paid", "declined", "refunded", "voided", "failed")
     if status_ is not None and status_ not in statuses:
         raise UsageError(f"unknown --status {status_!r}", hint="use one of: " + ", ".join(statuses))
     deposits = rt.store().deposits(status=status_, limit=limit)
@@ -632,11 +678,11 @@ def deposits_list(
         rt.out.json([_deposit_json(d) for d in deposits])
         return
     rt.out.table(
-        ["id", "created (UTC)", "profile", "flow", "order", "amount", "status", "transaction"],
+        ["id", "created", "profile", "flow", "order", "amount", "status", "transaction"],
         [
             (
                 d.id,
-                d.created_at[:19].replace("T", " "),
+                local_time(d.created_at),
                 d.profile,
                 d.flow,
                 d.order_id,

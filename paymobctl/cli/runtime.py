@@ -57,10 +57,27 @@ class Runtime:
                 overrides=overrides,
             )
         if self._settings is None:
+            from paymobctl.config import mixed_mode
+
             self._settings = resolve(
                 profile_flag=self.options.profile, config_flag=self.options.config
             )
+            for line in mixed_mode(self._settings):
+                self.out.warn(line)
         return self._settings
+
+    def refuse_mixed_mode(self, settings: Settings, *, allowed: bool) -> None:
+        """Money-moving commands do not run with keys of the other mode, unless allowed."""
+        from paymobctl.config import mixed_mode
+        from paymobctl.errors import ConfigError
+
+        found = mixed_mode(settings)
+        if found and not allowed:
+            raise ConfigError(
+                f"test and live keys mixed: {found[0]}",
+                hint="fix PAYMOB_* in the environment or ./.env, pick the matching --profile, or "
+                "pass --allow-mixed-mode if this is really meant",
+            )
 
     def located_settings(self, *, announce: bool = True, url_option: str | None = None) -> Settings:
         """The settings, pointed at the running sandbox (its runtime file) when the sandbox

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
 from paymobctl.cli.options import command, runtime
+from paymobctl.cli.output import local_time
 from paymobctl.errors import NetworkError, UsageError
 from paymobctl.models import CallbackOrder
 
@@ -118,14 +118,14 @@ def sandbox(
 
     def on_event(category: str, message: str) -> None:
         if rt.json:
-            out.ndjson({"time": time.strftime("%H:%M:%S"), "event": category, "message": message})
+            out.ndjson({"time": _now(), "event": category, "message": message})
         else:
             style = (
                 "red"
                 if category == "callback-failed"
                 else ("yellow" if category == "callback-retry" else None)
             )
-            out.line(f"{time.strftime('%H:%M:%S')} {category:<12} {message}", style=style)
+            out.line(f"{local_time(_now(), clock_only=True)} {category:<12} {message}", style=style)
         out.stdout.flush()
 
     policy = RetryPolicy(
@@ -192,6 +192,12 @@ def sandbox(
             sandbox_runtime.withdraw(path)
     if not rt.json:
         out.line("sandbox stopped")
+
+
+def _now() -> str:
+    from datetime import UTC, datetime
+
+    return datetime.now(UTC).isoformat(timespec="milliseconds")
 
 
 def _admin(url: str | None) -> str:
@@ -324,9 +330,30 @@ def _save_callbacks(current: dict[str, Any]) -> None:
 def deliveries(
     url: UrlOpt = None,
     limit: Annotated[int, typer.Option("--limit", min=1, help="How many, newest first.")] = 20,
+    resend: Annotated[
+        int | None,
+        typer.Option(
+            "--resend",
+            metavar="ID",
+            min=1,
+            help="Send delivery ID again (same body and HMAC, same URL), like `stripe events "
+            "resend`; it is listed as a new delivery.",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
-    """List a running sandbox's callback deliveries and every attempt."""
+    """List a running sandbox's callback deliveries and every attempt; --resend ID sends one again."""
     rt = runtime()
+    if resend is not None:
+        queued = _call("POST", f"{_admin(url)}/_sandbox/deliveries/{resend}/resend")
+        if rt.json:
+            rt.out.json(queued)
+        else:
+            rt.out.ok(
+                f"delivery {resend} queued again as delivery {queued['id']} "
+                "(`paymobctl sandbox deliveries` shows its attempts)"
+            )
+        return
     items = _call("GET", f"{_admin(url)}/_sandbox/deliveries?limit={limit}")
     if rt.json:
         rt.out.json(items)
@@ -450,8 +477,11 @@ def _show_payment(result: Any) -> None:
 @command(app, "cards")
 def cards_cmd() -> None:
     """List the test cards the sandbox accepts and what each does."""
+    from datetime import date
+
     from paymobctl.emulator import cards
 
+    today = date.today()
     rt = runtime()
     if rt.json:
         rt.out.json(
@@ -459,7 +489,7 @@ def cards_cmd() -> None:
                 {
                     "number": c.number,
                     "brand": c.brand.value,
-                    "expiry": c.expiry,
+                    "expiry": c.expiry_shown(today),
                     "behaviour": c.behaviour.value,
                     "note": c.note,
                     "source": c.source,
@@ -474,7 +504,10 @@ def cards_cmd() -> None:
         return
     rt.out.table(
         ["number", "brand", "expiry", "result", "from"],
-        [(c.grouped, c.brand.value, c.expiry, c.note, c.source) for c in cards.TEST_CARDS],
+        [
+            (c.grouped, c.brand.value, c.expiry_shown(today), c.note, c.source)
+            for c in cards.TEST_CARDS
+        ],
     )
     rt.out.line(
         f"OTP {cards.OTP}; wallet {cards.WALLET_NUMBER} (MPIN {cards.WALLET_MPIN}, OTP {cards.WALLET_OTP})."
@@ -482,5 +515,5 @@ def cards_cmd() -> None:
     rt.out.line(
         "On 3-D Secure cards the expiry picks the result: 01/39 approved, "
         + ", ".join(f"{r.expiry} {r.message.lower()}" for r in cards.EXPIRY_RULES.values())
-        + "."
+        + "; any past expiry is declined as an expired card."
     )

@@ -10,7 +10,7 @@ from typing import Annotated
 import typer
 
 from paymobctl.cli.options import command, runtime
-from paymobctl.cli.output import Output
+from paymobctl.cli.output import Output, local_time
 from paymobctl.errors import ExitCode, UsageError
 from paymobctl.models import CallbackKind, CardBrand, KeyFlow, Outcome, PaymentSource
 
@@ -153,7 +153,7 @@ def _amount(amount: str | None, cents: int | None, currency: str) -> int:
 
         return check_cents(cents, text=f"--amount-cents {cents}")
     if amount is not None:
-        return parse_amount(amount, currency)
+        return parse_amount(amount, currency, minor_flag="--amount-cents")
     return 10000
 
 
@@ -558,11 +558,11 @@ def history(
         )
         return
     rt.out.table(
-        ["id", "time (UTC)", "type", "outcome", "signature", "method", "url", "status", "ms"],
+        ["id", "time", "type", "outcome", "signature", "method", "url", "status", "ms"],
         [
             (
                 d.id,
-                d.created_at[:19].replace("T", " "),
+                local_time(d.created_at),
                 d.kind,
                 d.outcome or "",
                 d.signature,

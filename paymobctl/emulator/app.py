@@ -39,6 +39,8 @@ Handler = Callable[[Request], Awaitable[Response]]
 
 def _sandbox(request: Request) -> Sandbox:
     sandbox: Sandbox = request.app.state.sandbox
+    # URLs the sandbox emits (order_url, redirects) use the host and port it was reached on.
+    sandbox.base_url = _base(request)
     return sandbox
 
 
@@ -525,6 +527,14 @@ async def admin_deliveries(request: Request) -> Response:
 
 
 @api
+async def admin_resend(request: Request) -> Response:
+    sandbox = _sandbox(request)
+    outbound = sandbox.resend(_int_param(request.path_params["delivery_id"], "delivery id"))
+    _notifier(request).submit([outbound])
+    return JSONResponse({"id": outbound.delivery_id, "resent": request.path_params["delivery_id"]})
+
+
+@api
 async def admin_kiosk(request: Request) -> Response:
     sandbox = _sandbox(request)
     _control(request)
@@ -645,6 +655,7 @@ def create_app(
         Route("/unifiedcheckout/", unified, methods=["GET", "POST"]),
         Route("/_sandbox/callbacks", admin_callbacks, methods=["GET", "POST"]),
         Route("/_sandbox/deliveries", admin_deliveries),
+        Route("/_sandbox/deliveries/{delivery_id}/resend", admin_resend, methods=["POST"]),
         Route("/_sandbox/kiosk/{reference}/pay", admin_kiosk, methods=["POST"]),
         Route("/_sandbox/drain", admin_drain, methods=["POST"]),
     ]

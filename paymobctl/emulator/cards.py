@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from datetime import date
 from enum import StrEnum
 
 from paymobctl.models import CardBrand, luhn_valid
@@ -21,9 +22,15 @@ class TestCard:
     number: str
     brand: CardBrand
     behaviour: Behaviour
-    expiry: str
+    # A fixed expiry that selects a result (MPGS convention), or None: any future date. (The
+    # guide's and tutorials' "12/25" is in the past now, and an expired card is declined.)
+    expiry: str | None
     source: str
     note: str
+
+    def expiry_shown(self, today: date) -> str:
+        """The expiry to type: the fixed one, else December three years from ``today``."""
+        return self.expiry or f"12/{(today.year + 3) % 100:02d}"
 
     @property
     def last4(self) -> str:
@@ -45,14 +52,14 @@ TEST_CARDS: tuple[TestCard, ...] = (
     TestCard("5123450000000008", CardBrand.MASTERCARD, Behaviour.THREE_DS, "01/39", "Paymob docs",
              "3-D Secure (OTP 1234)"),
     TestCard("4111111111111111", CardBrand.VISA, Behaviour.THREE_DS, "01/39", "Paymob docs", "3-D Secure (OTP 1234)"),
-    TestCard("4987654321098769", CardBrand.VISA, Behaviour.THREE_DS, "12/25", "older Paymob tutorials",
+    TestCard("4987654321098769", CardBrand.VISA, Behaviour.THREE_DS, None, "older Paymob tutorials",
              "3-D Secure (OTP 1234)"),
-    TestCard("0000000000000000", CardBrand.MASTERCARD, Behaviour.APPROVE, "12/25", "integration guide",
+    TestCard("0000000000000000", CardBrand.MASTERCARD, Behaviour.APPROVE, None, "integration guide",
              "approved, no OTP"),
-    TestCard("0000000000001111", CardBrand.MASTERCARD, Behaviour.DECLINE, "12/25", "integration guide", "declined"),
-    TestCard("0000000000002222", CardBrand.MASTERCARD, Behaviour.THREE_DS, "12/25", "integration guide",
+    TestCard("0000000000001111", CardBrand.MASTERCARD, Behaviour.DECLINE, None, "integration guide", "declined"),
+    TestCard("0000000000002222", CardBrand.MASTERCARD, Behaviour.THREE_DS, None, "integration guide",
              "OTP page (enter 1234), then approved"),
-    TestCard("0000000000003333", CardBrand.MASTERCARD, Behaviour.BLOCK, "12/25", "paymobctl (invented number)",
+    TestCard("0000000000003333", CardBrand.MASTERCARD, Behaviour.BLOCK, None, "paymobctl (invented number)",
              "blocked: txn_response_code BLOCKED with null gateway fields, like real test-mode declines"),
 )  # fmt: skip
 
@@ -118,6 +125,31 @@ def check_entry(number: str, name: str, month: str, year: str, cvv: str) -> Card
     if not re.fullmatch(r"\d{3,4}", cvv.strip()):
         return "Enter the 3-digit CVV."
     return CardEntry(digits, name.strip(), f"{month}/{year}", cvv.strip())
+
+
+EXPIRED = ExpiryRule("", "EXPIRED_CARD", "54", "Expired card")
+
+
+def is_expired(expiry: str, today: date) -> bool:
+    """``MM/YY`` before ``today``'s month (a card is valid through its expiry month)."""
+    month, _, year = expiry.partition("/")
+    if not (month.isdigit() and year.isdigit()):
+        return False
+    return (2000 + int(year), int(month)) < (today.year, today.month)
+
+
+def error_field(message: str) -> str | None:
+    """The form field a :func:`check_entry` message is about (to mark it in the form)."""
+    lowered = message.lower()
+    for needle, name in (
+        ("card number", "card_number"),
+        ("name on the card", "card_holder"),
+        ("expiry", "expiry_month"),
+        ("cvv", "cvv"),
+    ):
+        if needle in lowered:
+            return name
+    return None
 
 
 def lookup(number: str) -> TestCard | None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from datetime import date
 from html import escape
 from typing import Any
 
@@ -17,6 +18,7 @@ label{display:block;font-size:13px;margin:12px 0 4px;color:#34404f}
 input[type=text],input[type=password]{width:100%;box-sizing:border-box;padding:10px;border:1px solid #c9d1dc;border-radius:6px;font-size:15px}
 .row{display:flex;gap:10px}.row>div{flex:1}
 button{margin-top:18px;width:100%;padding:12px;border:0;border-radius:6px;background:#1f6feb;color:#fff;font-size:16px;cursor:pointer}
+input.invalid{border-color:#c81e1e;background:#fff5f5}
 .error{background:#fde8e8;color:#9b1c1c;padding:10px;border-radius:6px;margin:12px 0}
 .ok{background:#e6f6ec;color:#1e6b3a;padding:10px;border-radius:6px;margin:12px 0}
 table{border-collapse:collapse;width:100%;font-size:12px;margin-top:8px}td,th{border-bottom:1px solid #eef1f5;padding:4px;text-align:left}
@@ -40,8 +42,10 @@ def error_page(title: str, message: str) -> str:
 
 
 def _cards_table() -> str:
+    today = date.today()
     rows = "".join(
-        f"<tr><td><code>{escape(c.grouped)}</code></td><td>{escape(c.brand.value)}</td><td>{escape(c.expiry)}</td>"
+        f"<tr><td><code>{escape(c.grouped)}</code></td><td>{escape(c.brand.value)}</td>"
+        f"<td>{escape(c.expiry_shown(today))}</td>"
         f"<td>{escape(c.note)}</td><td class=muted>{escape(c.source)}</td></tr>"
         for c in cards.TEST_CARDS
     )
@@ -50,28 +54,39 @@ def _cards_table() -> str:
         "<details><summary class=muted>Test cards</summary><table><tr><th>number</th><th>brand</th>"
         f"<th>expiry</th><th>result</th><th>from</th></tr>{rows}</table>"
         f"<p class=muted>Any name and any 3-digit CVV. OTP <code>{cards.OTP}</code>. Expiry on 3-D Secure "
-        f"cards picks the result (Mastercard gateway convention): 01/39 approved, {escape(rules)}.</p></details>"
+        f"cards picks the result (Mastercard gateway convention): 01/39 approved, {escape(rules)}; "
+        "a past expiry is declined as an expired card.</p></details>"
     )
 
 
 def _card_fields(
     error: str | None, values: Mapping[str, str], *, save_default: bool = False
 ) -> str:
+    """The card form. A validation error marks its field (``aria-invalid``, red border) and is
+    shown below the fields, so no field moves: the CVV stays where the payer's eyes are."""
+
     def value(name: str) -> str:
         return escape(values.get(name, ""), quote=True)
 
+    bad = cards.error_field(error) if error else None
+
+    def mark(name: str) -> str:
+        return " class=invalid aria-invalid=true aria-describedby=form-error" if name == bad else ""
+
     checked = " checked" if values.get("save_card") or save_default else ""
     return (
-        (f"<div class=error>{escape(error)}</div>" if error else "")
-        + f"<label for=card_number>Card number</label><input type=text id=card_number name=card_number "
-        f'autocomplete=cc-number inputmode=numeric value="{value("card_number")}">'
+        f"<label for=card_number>Card number</label><input type=text id=card_number name=card_number "
+        f'autocomplete=cc-number inputmode=numeric value="{value("card_number")}"{mark("card_number")}>'
         f"<label for=card_holder>Name on card</label><input type=text id=card_holder name=card_holder "
-        f'value="{value("card_holder")}">'
+        f'value="{value("card_holder")}"{mark("card_holder")}>'
         "<div class=row><div><label for=expiry_month>Month</label><input type=text id=expiry_month "
-        f'name=expiry_month placeholder=MM value="{value("expiry_month")}"></div><div><label for=expiry_year>Year'
-        f'</label><input type=text id=expiry_year name=expiry_year placeholder=YY value="{value("expiry_year")}">'
-        "</div><div><label for=cvv>CVV</label><input type=password id=cvv name=cvv inputmode=numeric></div></div>"
-        f"<label><input type=checkbox name=save_card value=true{checked}> Save this card for faster payments</label>"
+        f'name=expiry_month placeholder=MM value="{value("expiry_month")}"{mark("expiry_month")}></div>'
+        "<div><label for=expiry_year>Year</label><input type=text id=expiry_year name=expiry_year "
+        f'placeholder=YY value="{value("expiry_year")}"{mark("expiry_month")}></div>'
+        f"<div><label for=cvv>CVV</label><input type=password id=cvv name=cvv "
+        f"inputmode=numeric{mark('cvv')}></div></div>"
+        + (f"<div class=error id=form-error role=alert>{escape(error)}</div>" if error else "")
+        + f"<label><input type=checkbox name=save_card value=true{checked}> Save this card for faster payments</label>"
     )
 
 

@@ -386,6 +386,7 @@ class Sandbox:
         order_seed: int | None = None,
     ) -> None:
         self.creds = credentials
+        self.base_url = credentials.base_url  # the real one once a request arrived (app.py)
         self.callback_order = callback_order
         self._order_rng = random.Random(order_seed)
         self.clock = clock or (lambda: datetime.now(UTC))
@@ -773,7 +774,7 @@ class Sandbox:
 
     def order_object(self, order: Order, *, api: bool = True) -> dict[str, Any]:
         """The order as the orders API (``api``) or a callback renders it: one builder."""
-        url = f"{self.creds.base_url}/standalone/?ref=i_{order.id}"
+        url = f"{self.base_url}/standalone/?ref=i_{order.id}"
         obj = callbacks.build_order(
             callbacks.OrderSpec(
                 id=order.id,
@@ -1125,11 +1126,14 @@ class Sandbox:
         info = txn.card or {}
         brand = CardBrand(info.get("brand", CardBrand.MASTERCARD.value))
         last4 = str(info.get("last4", "0000"))
-        rule = cards.EXPIRY_RULES.get(str(info.get("expiry", "")))
+        expiry = str(info.get("expiry", ""))
+        rule = cards.EXPIRY_RULES.get(expiry)
         code: str | None
         message: str | None
         if not otp_ok:
             outcome, rule, code, message = Outcome.AUTH_FAILED, None, None, None
+        elif cards.is_expired(expiry, self.now().date()):
+            outcome, rule, code, message = Outcome.DECLINED, cards.EXPIRED, None, None
         elif info.get("behaviour") == Behaviour.BLOCK.value:
             outcome, rule, code, message = Outcome.BLOCKED, None, None, None
         elif info.get("behaviour") == Behaviour.DECLINE.value:
@@ -1730,7 +1734,7 @@ class Sandbox:
             )
             key.claims.update(
                 next_payment_intention=intention_id,
-                redirect_url=f"{self.creds.base_url}/unifiedcheckout/payment-status?payment_token={key.key[:16]}",
+                redirect_url=f"{self.base_url}/unifiedcheckout/payment-status?payment_token={key.key[:16]}",
             )
             # An intention's own URLs are in its keys' claims too (2025 KSA, 2026 EG samples).
             for url_field in ("notification_url", "redirection_url"):
@@ -1890,6 +1894,21 @@ class Sandbox:
         return self.transactions[int(record["id"])], done
 
     # -- deliveries --------------------------------------------------------------------------------
+
+    def resend(self, delivery_id: int) -> Outbound:
+        """A delivered (or failed) callback again, like ``stripe events resend``: the same body,
+        signed again (the same HMAC), to the same URL, recorded as a new delivery."""
+        item = self.deliveries.get(delivery_id)
+        if item is None:
+            raise SandboxError(404, {"detail": f"No delivery {delivery_id}."})
+        if item.body is None:
+            raise SandboxError(400, {"detail": f"Delivery {delivery_id} has no body to resend."})
+        kind = CallbackKind(item.kind)
+        body = json.loads(item.body)
+        digest = signing.compute(kind, body.get("obj") or {}, self.creds.hmac_secret)
+        request = delivery.post_json(callbacks.with_query(item.url, f"hmac={digest}"), body)
+        self.on_event("callback", f"resending delivery {delivery_id} ({item.kind} → {item.url})")
+        return self._queue(kind, item.url, request, item.transaction_id)
 
     def record_attempt(
         self, delivery_id: int, attempt: Attempt, *, final: bool, ok: bool

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
 from html import unescape
 from html.parser import HTMLParser
 from typing import TYPE_CHECKING, Any
@@ -166,32 +165,14 @@ class Card:
     cvv: str = "123"
     holder: str = "Test Account"
 
-    def month_year(self, today: date | None = None) -> tuple[str, str]:
-        """``(MM, YY)``; a month that is over is refused (exit 2): an expired card is declined
-        by any gateway, and the sandbox's way to get that result is its expired-card rule."""
+    def month_year(self) -> tuple[str, str]:
+        """``(MM, YY)``. A month that is over is the sandbox's to decline ("Expired card")."""
         found = re.fullmatch(r"\s*(\d{1,2})\s*/\s*(\d{2}|\d{4})\s*", self.expiry)
         if found is None or not 1 <= int(found.group(1)) <= 12:
             raise UsageError(
                 f"--expiry {self.expiry!r}: expected MM/YY", hint="for example --expiry 01/39"
             )
-        month, year = found.group(1).zfill(2), found.group(2)[-2:]
-        from paymobctl.emulator import cards
-
-        today = today or datetime.now(UTC).date()
-        past = (2000 + int(year), int(month)) < (today.year, today.month)
-        listed = cards.lookup(cards.normalise_number(self.number))
-        # Kept: a convention's expiry (its result), and the expiry a test card is documented
-        # with (the integration guide's cards say 12/25; `sandbox cards` lists them so).
-        documented = f"{month}/{year}" in cards.EXPIRY_RULES or (
-            listed is not None and listed.expiry == f"{month}/{year}"
-        )
-        if past and not documented:
-            raise UsageError(
-                f"--expiry {month}/{year} is in the past: the card would be expired",
-                hint="pass a future expiry (01/39 approves); for the expired-card result use "
-                "--expiry 04/27, the sandbox's expired-card rule (`paymobctl sandbox cards`)",
-            )
-        return month, year
+        return found.group(1).zfill(2), found.group(2)[-2:]
 
 
 @dataclass(frozen=True)

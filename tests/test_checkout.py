@@ -155,10 +155,6 @@ def test_a_response_page_that_cannot_load_is_reported_not_fatal() -> None:
             ["http://127.0.0.1:9/api/acceptance/iframes/1?payment_token=x", "--expiry", "13/39"],
             "expected MM/YY",
         ),
-        (
-            ["http://127.0.0.1:9/api/acceptance/iframes/1?payment_token=x", "--expiry", "12/25"],
-            "--expiry 12/25 is in the past",
-        ),
     ],
 )
 def test_pay_refuses_bad_input_in_one_line(args: list[str], needle: str) -> None:
@@ -280,21 +276,13 @@ def test_the_sandbox_process_leaves_and_removes_its_runtime_file(tmp_path: Path)
     assert list(runtime_dir().glob("sandbox-*.json")) == []
 
 
-def test_an_expiry_in_the_past_is_refused_but_the_expired_card_rule_is_kept() -> None:
-    """Acceptance review: a past --expiry was approved; the sandbox's expired-card result is
-    --expiry 04/27 (its MPGS convention), which keeps working after April 2027."""
-    from datetime import date
-
-    today = date(2026, 12, 2)
-    assert checkout.Card(expiry="12/26").month_year(today) == ("12", "26")  # valid to month end
-    assert checkout.Card(expiry="1/2039").month_year(today) == ("01", "39")
-    with pytest.raises(UsageError, match="in the past") as caught:
-        checkout.Card(expiry="11/26").month_year(today)
-    assert "04/27" in (caught.value.hint or "")
-    assert checkout.Card(expiry="04/27").month_year(date(2030, 1, 1)) == ("04", "27")
-    # The integration guide's cards, with the expiry it documents (as `sandbox cards` lists).
-    guide = checkout.Card(number="0000 0000 0000 0000", expiry="12/25")
-    assert guide.month_year(today) == ("12", "25")
+def test_an_expiry_in_the_past_is_declined_as_expired(merchant: Merchant) -> None:
+    """Acceptance review: a past --expiry was approved; it is declined like the sandbox's
+    expired-card rule (exit 1), never approved."""
+    result = run_cli("--json", "sandbox", "pay", merchant.iframe_url(), "--expiry", "12/25")
+    assert result.code == 1, result.output
+    paid = result.json()
+    assert paid["outcome"] == "declined" and "xpired" in json.dumps(paid), paid
 
 
 def test_a_too_large_checkout_page_exits_3_not_declined() -> None:

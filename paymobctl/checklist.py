@@ -25,7 +25,7 @@ from urllib.parse import urljoin, urlsplit, urlunsplit
 from paymobctl import callbacks, delivery, diagnosis, outbound
 from paymobctl.diagnosis import Probe, make_probe, probe_callback
 from paymobctl.errors import PaymobctlError, UsageError
-from paymobctl.models import CallbackKind
+from paymobctl.models import CallbackKind, is_local, is_tunnel_host
 
 if TYPE_CHECKING:
     import httpx
@@ -243,14 +243,6 @@ def _join(url: str, path: str) -> str:
     parts = urlsplit(url)
     return urlunsplit(
         (parts.scheme, parts.netloc, parts.path.rstrip("/") + "/" + path.lstrip("/"), "", "")
-    )
-
-
-def is_local(host: str) -> bool:
-    return (
-        host in ("localhost", "127.0.0.1", "::1")
-        or host.startswith("127.")
-        or host.endswith(".localhost")
     )
 
 
@@ -1222,7 +1214,7 @@ def _callback_url_check(
     if parts.scheme != "https" and not local:
         problems.append("not https")
     tunnel_host = parts.hostname or ""
-    if any(t in tunnel_host for t in ("ngrok", "trycloudflare", "localtunnel", "serveo")):
+    if is_tunnel_host(tunnel_host):
         problems.append(f"a tunnel ({tunnel_host})")
     elif is_local(tunnel_host) and not local:
         problems.append("localhost")

@@ -42,6 +42,7 @@ class ValueKind(StrEnum):
     REGION = "region"
     MODE = "mode"
     CURRENCY = "currency"
+    BOOL = "bool"
 
 
 @dataclass(frozen=True)
@@ -107,6 +108,12 @@ KEYS: dict[str, KeySpec] = {
             ("NGROK_AUTHTOKEN", "PAYMOB_NGROK_AUTHTOKEN"),
             "ngrok authtoken for `listen --tunnel ngrok`",
         ),
+        KeySpec(
+            "ngrok_install",
+            ValueKind.BOOL,
+            ("PAYMOB_NGROK_INSTALL",),
+            "false: never download the ngrok agent (like `listen --no-install`)",
+        ),
     )
 }
 
@@ -149,6 +156,8 @@ def fix_hint(spec: KeySpec) -> str:
         return f'write a full http(s) URL, e.g. {spec.name} = "https://shop.example/path/"'
     if spec.kind is ValueKind.CURRENCY:
         return "use a three-letter code such as EGP, SAR, AED, OMR or PKR"
+    if spec.kind is ValueKind.BOOL:
+        return f"write true or false without quotes, e.g. {spec.name} = false"
     return f'write it as a quoted string, e.g. {spec.name} = "..."'
 
 
@@ -166,6 +175,13 @@ def parse_value(spec: KeySpec, raw: object, *, from_text: bool) -> Any:
         if value <= 0:
             raise ValueError(f"expected a positive number, got {value}")
         return value
+    if spec.kind is ValueKind.BOOL:
+        if isinstance(raw, bool):
+            return raw
+        words = {"true": True, "yes": True, "1": True, "false": False, "no": False, "0": False}
+        if from_text and isinstance(raw, str) and raw.strip().lower() in words:
+            return words[raw.strip().lower()]
+        raise ValueError(f"expected true or false, got {raw!r}")
     if not isinstance(raw, str):
         shown = "" if spec.kind is ValueKind.SECRET else f" {raw!r}"  # never echo a secret
         raise ValueError(f"expected a string, got {type(raw).__name__}{shown}")

@@ -1,4 +1,4 @@
-"""Shared value types: secrets, regions, modes, amounts in minor units, card-number masking."""
+"""Shared value types: secrets, regions, modes, amounts in minor units."""
 
 from __future__ import annotations
 
@@ -9,6 +9,13 @@ from decimal import Decimal
 from enum import StrEnum
 
 from paymobctl.errors import UsageError
+from paymobctl.pans import luhn_valid as _luhn_valid
+from paymobctl.pans import mask_text as _mask_text
+
+# Card data (PAN detection, masking, CVV) lives in paymobctl.pans. These two names stay
+# importable from here (the emulator's cards and identifiers use them): aliases, not copies.
+luhn_valid = _luhn_valid
+mask_pans = _mask_text
 
 
 class Secret:
@@ -296,111 +303,23 @@ def parse_since(text: str, now: datetime) -> str:
     return moment.astimezone(UTC).isoformat(timespec="microseconds")
 
 
-def luhn_valid(digits: str) -> bool:
-    total = 0
-    for index, char in enumerate(reversed(digits)):
-        number = ord(char) - 48
-        if index % 2 == 1:
-            number *= 2
-            if number > 9:
-                number -= 9
-        total += number
-    return total % 10 == 0
-
-
-# 13–19 digits, optionally grouped by single spaces or dashes, not part of a longer number.
-_PAN_RE = re.compile(r"(?<![0-9])(?:[0-9][ -]?){12,18}[0-9](?![0-9])")
-
-
-# Every byte → "0" for a digit, itself for a separator, "|" for anything else: a run of 13 digits
-# (separators removed) is then a plain substring search, ~50x faster than the regex on a callback.
-_DIGIT_MAP = bytes(
-    ord("0") if chr(b).isdigit() and b < 128 else (b if b in (ord(" "), ord("-")) else ord("|"))
-    for b in range(256)
-)
-_THIRTEEN = b"0" * 13
-
-
-def might_contain_pan(text: str | bytes) -> bool:
-    """A fast, conservative pre-check: False means there is certainly no card number."""
-    data = text.encode("utf-8", "surrogatepass") if isinstance(text, str) else text
-    return _THIRTEEN in data.translate(_DIGIT_MAP, b" -")
-
-
-def find_pans(text: str) -> list[str]:
-    """Full card numbers (Luhn-valid 13–19 digit runs) in ``text``."""
-    if not might_contain_pan(text):
-        return []
-    found = []
-    for match in _PAN_RE.finditer(text):
-        digits = re.sub(r"[ -]", "", match.group(0))
-        if 13 <= len(digits) <= 19 and luhn_valid(digits) and len(set(digits)) > 1:
-            found.append(match.group(0))
-    return found
-
-
-def mask_pans(text: str) -> tuple[str, int]:
-    """Replace every full card number in ``text`` by its last four digits, PCI-style.
-
-    Returns the masked text and how many numbers were masked. The replacement keeps the
-    length of the run, so byte offsets in what is stored stay meaningful.
-    """
-    if not might_contain_pan(text):
-        return text, 0
-    count = 0
-
-    def replace(match: re.Match[str]) -> str:
-        nonlocal count
-        raw = match.group(0)
-        digits = re.sub(r"[ -]", "", raw)
-        if not (13 <= len(digits) <= 19 and luhn_valid(digits) and len(set(digits)) > 1):
-            return raw
-        count += 1
-        keep = 4
-        out = []
-        seen = 0
-        total = len(digits)
-        for char in raw:
-            if char.isdigit():
-                seen += 1
-                out.append(char if seen > total - keep else "x")
-            else:
-                out.append(char)
-        return "".join(out)
-
-    return _PAN_RE.sub(replace, text), count
-
-
-def mask_pans_in(value: object) -> tuple[object, int]:
-    """Mask card numbers inside a parsed JSON value: in strings, and in integers that are one
-    (replaced by the masked text, so the result is still valid JSON)."""
-    if isinstance(value, str):
-        return mask_pans(value)
-    if isinstance(value, bool):
-        return value, 0
-    if isinstance(value, int):
-        digits = str(value)
-        if 13 <= len(digits) <= 19 and luhn_valid(digits) and len(set(digits)) > 1:
-            return "x" * (len(digits) - 4) + digits[-4:], 1
-        return value, 0
-    if isinstance(value, dict):
-        total = 0
-        out: dict[object, object] = {}
-        for key, item in value.items():
-            out[key], count = mask_pans_in(item)
-            total += count
-        return out, total
-    if isinstance(value, list):
-        total = 0
-        items = []
-        for item in value:
-            masked, count = mask_pans_in(item)
-            items.append(masked)
-            total += count
-        return items, total
-    return value, 0
-
-
 def masked_pan_display(last4: str) -> str:
     """Paymob's TOKEN ``masked_pan`` form (reference §7.3)."""
     return f"xxxx-xxxx-xxxx-{last4}"
+
+
+def is_local(host: str) -> bool:
+    """A loopback host name or address (what only this machine can reach)."""
+    return (
+        host in ("localhost", "127.0.0.1", "::1")
+        or host.startswith("127.")
+        or host.endswith(".localhost")
+    )
+
+
+TUNNEL_HOST_MARKERS = ("ngrok", "trycloudflare", "localtunnel", "serveo")
+
+
+def is_tunnel_host(host: str) -> bool:
+    """A development tunnel's host (ngrok, Cloudflare quick tunnels, localtunnel, serveo)."""
+    return any(marker in host for marker in TUNNEL_HOST_MARKERS)

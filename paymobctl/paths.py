@@ -55,3 +55,19 @@ def db_path(flag: str | None, environ: Mapping[str, str] | None = None) -> Path:
     if env.get(DB_ENV):
         return Path(env[DB_ENV]).expanduser()
     return default_db_path(env)
+
+
+def write_atomically(path: Path, text: str, *, mode: int) -> None:
+    """Replace ``path`` with ``text`` so a reader never sees half a file; raises ``OSError``."""
+    import tempfile
+
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        if hasattr(os, "fchmod"):
+            os.fchmod(fd, mode)
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+        Path(tmp).replace(path)
+    except OSError:
+        Path(tmp).unlink(missing_ok=True)
+        raise

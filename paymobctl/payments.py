@@ -12,14 +12,17 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 from paymobctl.client import Billing, Checkout, PaymobClient
 from paymobctl.errors import ApiError, ConfigError, NetworkError, PaymobctlError, UsageError
+from paymobctl.models import is_local
 
 if TYPE_CHECKING:
     import httpx
 
     from paymobctl.config import Settings
+    from paymobctl.runfile import ListenerRecord
     from paymobctl.store import Deposit, PaymentMethod, Store
 
 
@@ -45,10 +48,62 @@ class DepositRequest:
     expiration: int = 3600
 
 
+@dataclass(frozen=True)
+class IntentionUrls:
+    notification_url: str | None  # None: the integration's callback URLs apply
+    redirection_url: str | None
+    note: str | None = None  # what to tell the user about where they came from
+
+
+def intention_urls(settings: Settings, listener: ListenerRecord | None) -> IntentionUrls:
+    """An intention's ``notification_url``/``redirection_url``: the configured ones (flag, env,
+    .env, profile), else those of the running ``paymobctl listen`` (its public tunnel URL; its
+    local URL only when the Paymob server is on this machine, e.g. the sandbox).
+
+    Paymob's Intention API: ``notification_url``/``redirection_url`` override the integration's
+    processed/response callback URLs for card payments (docs/paymob.md §5.1);
+    whether TOKEN callbacks follow them is disputed between doc versions (§5.4)."""
+    explicit = {"flag", "env", ".env", "profile"}
+
+    def configured(key: str) -> str | None:
+        found = settings.values.get(key)
+        return str(found.value) if found and found.source.value in explicit else None
+
+    notification = configured("processed_callback_url")
+    redirection = configured("response_callback_url")
+    if listener is None or (notification and redirection):
+        return IntentionUrls(notification, redirection)
+    base = listener.public_url
+    where = f"the running listener's tunnel ({listener.public_url})"
+    if base is None and is_local(urlsplit(settings.base_url).hostname or ""):
+        base, where = listener.local_url, f"the running listener ({listener.local_url})"
+    if base is None:
+        return IntentionUrls(
+            notification,
+            redirection,
+            f"a listener is running at {listener.local_url} but without a public URL, which "
+            f"{settings.base_url} cannot reach: the integration's callback URLs apply "
+            "(start it with --tunnel ngrok)",
+        )
+    notification = notification or f"{base}{listener.webhook_path}"
+    redirection = redirection or f"{base}{listener.response_path}"
+    return IntentionUrls(
+        notification,
+        redirection,
+        f"notification_url {notification} and redirection_url {redirection}: from {where}, "
+        "since none are configured",
+    )
+
+
 def create_deposit(
-    client: PaymobClient, settings: Settings, store: Store, request: DepositRequest
+    client: PaymobClient,
+    settings: Settings,
+    store: Store,
+    request: DepositRequest,
+    urls: IntentionUrls | None = None,
 ) -> Deposit:
-    """Create the checkout and record the deposit as pending."""
+    """Create the checkout and record the deposit as pending (``urls``: the intention flow's
+    callback URLs, by default the configured ones)."""
     integration = settings.require_int("integration_id", purpose="a deposit")
     expires = (datetime.now(UTC) + timedelta(seconds=request.expiration)).isoformat(
         timespec="seconds"
@@ -73,9 +128,7 @@ def create_deposit(
     checkout: Checkout
     if request.flow == "intention":
         settings.require("secret_key", "public_key", purpose="the Intention flow")
-        callback = settings.values.get("processed_callback_url")
-        response = settings.values.get("response_callback_url")
-        explicit = {"flag", "env", ".env", "profile"}
+        chosen = urls or intention_urls(settings, None)
         checkout = client.intention_checkout(
             amount_cents=request.amount_cents,
             currency=request.currency,
@@ -84,12 +137,8 @@ def create_deposit(
             # Always a reference: it comes back as merchant_order_id in callbacks and inquiries,
             # which is how a deposit whose order id the answer lacked finds its order later.
             merchant_order_id=request.merchant_order_id or new_reference(),
-            notification_url=callback.value
-            if callback and callback.source.value in explicit
-            else None,
-            redirection_url=response.value
-            if response and response.source.value in explicit
-            else None,
+            notification_url=chosen.notification_url,
+            redirection_url=chosen.redirection_url,
             expiration=request.expiration,
         )
     elif request.flow == "legacy":
@@ -220,6 +269,54 @@ def transaction_result(obj: dict[str, Any]) -> str:
     return "paid"
 
 
+def inquiry_mismatch(found: dict[str, Any], deposit: Deposit) -> str | None:
+    """Why the transaction Paymob's inquiry returned is not this deposit's payment, or None.
+
+    The amount and currency must be the deposit's (an order can be paid with another amount:
+    a 1 EGP payment is not 750 EGP), and the order the deposit's.
+    """
+    from paymobctl.models import format_amount
+
+    amount, currency = found.get("amount_cents"), found.get("currency")
+    if isinstance(amount, str) and amount.isascii() and amount.isdigit():
+        amount = int(amount)  # the flat, string-typed shape
+    order = found.get("order")
+    order_id = order.get("id") if isinstance(order, dict) else order
+    if order_id is not None and str(order_id) != str(deposit.order_id):
+        return f"the inquiry returned order {order_id}, not {deposit.order_id}"
+    if type(amount) is not int or currency != deposit.currency:
+        shown = f"{amount} {currency}"
+    elif amount != deposit.amount_cents:
+        shown = format_amount(amount, currency)
+    else:
+        return None
+    return (
+        f"Paymob reports {shown} for order {deposit.order_id}, the deposit is "
+        f"{format_amount(deposit.amount_cents, deposit.currency)}"
+    )
+
+
+def record_inquiry(
+    store: Store, deposit: Deposit, found: dict[str, Any]
+) -> tuple[PaymentOutcome, str | None]:
+    """What Paymob's inquiry says about a pending deposit, recorded in the store (the one path
+    from an inquiry to a deposit's status: ``deposit --wait`` and ``status``).
+
+    Returns the outcome and, when the transaction's amount, currency or order is not the
+    deposit's, why; the deposit is then left as it was.
+    """
+    outcome = transaction_outcome(found)
+    mismatch = inquiry_mismatch(found, deposit)
+    if mismatch is None and deposit.status == "pending" and outcome.status in ("paid", "declined"):
+        store.update_deposit(
+            deposit.id,
+            status=outcome.status,
+            transaction_id=outcome.transaction_id,
+            reason=outcome.reason,
+        )
+    return outcome, mismatch
+
+
 @dataclass(frozen=True)
 class Tick:
     elapsed: float
@@ -265,23 +362,19 @@ def wait_for_payment(
                 state = f"inquiry failed: {exc.message}"
                 found = None
             if found is not None:
-                outcome = transaction_outcome(found)
-                if outcome.status == "paid":
-                    store.update_deposit(
-                        deposit_id, status="paid", transaction_id=outcome.transaction_id
-                    )
+                deposit = store.deposit(deposit_id) or deposit  # the inquiry may link the order
+                outcome, mismatch = record_inquiry(store, deposit, found)
+                if mismatch is not None:
+                    state = f"amount mismatch: {mismatch}; still waiting"
+                elif outcome.status in ("paid", "declined"):
                     return outcome
-                if outcome.status == "declined":
-                    store.update_deposit(
-                        deposit_id,
-                        status="declined",
-                        transaction_id=outcome.transaction_id,
-                        reason=outcome.reason,
-                    )
-                    return outcome
-                state = f"transaction {outcome.transaction_id} pending ({outcome.reason})"
+                else:
+                    state = f"transaction {outcome.transaction_id} pending ({outcome.reason})"
             elif not state.startswith("inquiry failed"):
                 state = "no transaction yet: waiting for the payer"
+        noticed = store.amount_mismatch(deposit.order_id) if deposit.order_id is not None else None
+        if noticed is not None and not state.startswith("amount mismatch"):
+            state = f"{noticed} (a callback listen refused); still waiting"
         if on_tick is not None:
             on_tick(Tick(elapsed, state))
         if elapsed >= timeout:

@@ -36,6 +36,7 @@ PROCESSED_KINDS = {
     for kind in (CallbackKind.TRANSACTION, CallbackKind.TOKEN, CallbackKind.DELIVERY_STATUS)
 }
 INVALID_HMAC = "Invalid HMAC Signature"
+MALFORMED = "malformed-signed-fields"  # the verdict of a callback whose signed fields are misshapen
 
 
 @dataclass(slots=True)
@@ -277,10 +278,16 @@ class Receiver:
         received: str | None,
         fields: dict[str, Any],
     ) -> _Outcome:
+        result = signing.verify(kind, data, self.secret, received)
+        if result.malformed:
+            # Shapes first: an HMAC over a concatenation proves nothing about which field a
+            # digit belongs to (reference §14). Stored, answered 400, never "valid".
+            problem = signing.describe_shape_problems(result.malformed)
+            fields.update(status=400, verdict=MALFORMED, token=None, child=None, problem=problem)
+            return _Outcome(400, problem, fields)
         if not received:
             fields.update(status=401, verdict="missing", token=None)
             return _Outcome(401, INVALID_HMAC, fields)
-        result = signing.verify(kind, data, self.secret, received)
         if not result.valid:
             fields.update(status=401, verdict="invalid", token=None)
             return _Outcome(401, INVALID_HMAC, fields)
@@ -350,6 +357,8 @@ class Receiver:
         try:
             stored = await self._commits.submit(event)
         except StoreError as exc:
+            if self.sink is not None:  # every 503 is logged with its reason (disk full, locked)
+                self.sink(_unstored(event, exc.message))
             await _send(
                 send, 503, {"detail": f"the listener cannot store this request: {exc.message}"}, {}
             )
@@ -419,19 +428,48 @@ def _hmac_param(query: str) -> str | None:
     return None
 
 
+def _child(get: Callable[[str], Any]) -> str | None:
+    """What a transaction is, from its signed flags only (reference §8.1).
+
+    A child transaction (``has_parent_transaction``) is a capture (``is_capture``), a void
+    (``is_voided``) or else a refund: money going back, of its signed ``amount_cents``. A
+    payment already marked voided or refunded is ``reversed``: nothing to mark paid. The
+    unsigned ``is_refund`` / ``is_void`` are never used (anyone can add them to a replayed
+    genuine callback); :func:`_unsigned_warning` shows when they disagree.
+    """
+    if get("has_parent_transaction") is True:
+        if get("is_capture") is True:
+            return "capture"
+        return "void" if get("is_voided") is True else "refund"
+    if get("is_voided") is True or get("is_refunded") is True:
+        return "reversed"
+    return None
+
+
+def _unsigned_warning(get: Callable[[str], Any], child: str | None) -> str | None:
+    claims = [
+        name
+        for name, meaning in (("is_refund", "refund"), ("is_void", "void"))
+        if get(name) is True and child != meaning
+    ]
+    if not claims:
+        return None
+    signed = child or "payment"
+    names = ", ".join(f"{name}=true" for name in claims)
+    return f"warning: unsigned {names} ignored: the signed fields say {signed}"
+
+
 def _facts(kind: CallbackKind, obj: dict[str, Any]) -> dict[str, Any]:
-    """Ids and amounts the log and the store index by (``obj`` comes from json: plain dicts)."""
+    """Ids and amounts the log and the store index by (``obj`` comes from json: plain dicts).
+
+    Effects on deposits use only these facts, and only once the signed fields' shapes were
+    checked and the HMAC verified; for other requests they are shown, never acted on.
+    """
     get = obj.get
     if kind is CallbackKind.TRANSACTION:
         order = get("order")
         order_map: dict[str, Any] | None = order if isinstance(order, dict) else None
-        child = None
-        if get("is_refund") is True:
-            child = "refund"
-        elif get("is_void") is True:
-            child = "void"
-        elif get("is_capture") is True:
-            child = "capture"
+        child = _child(get)
         data = get("data")
         message = data.get("message") if isinstance(data, dict) else None
         currency = get("currency")
@@ -439,7 +477,7 @@ def _facts(kind: CallbackKind, obj: dict[str, Any]) -> dict[str, Any]:
         return {
             "object_id": _text(identifier),
             "transaction_id": _int(identifier),
-            "order_id": _int(order_map.get("id")) if order_map is not None else _int(order),
+            "order_id": _int(order_map.get("id")) if order_map is not None else None,
             "merchant_order_id": _text(order_map.get("merchant_order_id"))
             if order_map is not None
             else None,
@@ -449,6 +487,7 @@ def _facts(kind: CallbackKind, obj: dict[str, Any]) -> dict[str, Any]:
             "currency": currency if isinstance(currency, str) else None,
             "child": child,
             "message": message if isinstance(message, str) else None,
+            "problem": _unsigned_warning(get, child),
         }
     if kind is CallbackKind.TOKEN:
         identifier = get("id")
@@ -481,6 +520,13 @@ def _received(stored: StoredEvent, event: NewEvent, forwards: int) -> Received:
         effect=stored.effect,
         forwards=forwards,
     )
+
+
+def _unstored(event: NewEvent, reason: str) -> Received:
+    """The log line of a request answered 503 because the store refused it (id 0: no row)."""
+    event.status = 503
+    event.problem = f"NOT STORED, answered 503 so Paymob retries: {reason}"
+    return _received(StoredEvent(0, False, 0, False, None), event, 0)
 
 
 def _page(outcome: _Outcome) -> str:
@@ -535,6 +581,7 @@ def create_app(
     config: ReceiverConfig | None = None,
     forwarder: Forwarder | None = None,
     sink: Sink | None = None,
+    health: Callable[[], Mapping[str, Any]] | None = None,
 ) -> ReceiverApp:
     """The receiver app. Store, secret, forwarder and sink are injected; nothing global.
 
@@ -553,9 +600,14 @@ def create_app(
             if forwarder is not None:
                 await forwarder.close()
 
+    async def healthz_with_state(request: Request) -> Response:
+        del request
+        assert health is not None
+        return JSONResponse({"status": "ok", **health()})
+
     starlette = Starlette(
         routes=[
-            Route("/healthz", healthz),
+            Route("/healthz", healthz if health is None else healthz_with_state),
             *(Route(path, browser_noise, methods=["GET", "HEAD"]) for path in BROWSER_NOISE),
             Mount("/", app=receiver),
         ],

@@ -15,7 +15,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from paymobctl.paths import runtime_dir
+from paymobctl.paths import runtime_dir, write_atomically
+from paymobctl.runfile import pid_alive
 
 if TYPE_CHECKING:
     from paymobctl.config import Settings
@@ -38,8 +39,6 @@ def _file(pid: int, environ: Mapping[str, str] | None) -> Path:
 
 def announce(url: str, *, environ: Mapping[str, str] | None = None) -> tuple[Path, str | None]:
     """Record that this process serves the sandbox at ``url``; the file and any problem."""
-    from paymobctl.serving import write_atomically
-
     path = _file(os.getpid(), environ)
     try:
         path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
@@ -52,24 +51,15 @@ def announce(url: str, *, environ: Mapping[str, str] | None = None) -> tuple[Pat
             "started_at": datetime.now(UTC).isoformat(timespec="seconds"),
         }
     )
-    problem = write_atomically(path, text + "\n")
-    return path, (f"could not write {path}: {problem}" if problem else None)
+    try:
+        write_atomically(path, text + "\n", mode=0o644)  # only an address, nothing secret
+    except OSError as exc:
+        return path, f"could not write {path}: {exc.strerror or exc}"
+    return path, None
 
 
 def withdraw(path: Path) -> None:
     path.unlink(missing_ok=True)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True  # someone else's process: alive
-    except OSError:
-        return False
-    return True
 
 
 def answers(url: str, timeout: float = 1.0) -> bool:
@@ -97,7 +87,7 @@ def _read(path: Path) -> RunningSandbox | None:
 def find(
     environ: Mapping[str, str] | None = None,
     *,
-    alive: Callable[[int], bool] = _alive,
+    alive: Callable[[int], bool] = pid_alive,
     healthy: Callable[[str], bool] = answers,
 ) -> RunningSandbox | None:
     """The most recently started sandbox that is still running and answering; stale files are

@@ -10,7 +10,6 @@ import json
 import os
 import signal
 import socket
-import tempfile
 import threading
 import time
 import weakref
@@ -24,6 +23,7 @@ import uvicorn
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from paymobctl.errors import UsageError
+from paymobctl.paths import write_atomically
 
 MAX_BODY = 1_048_576  # bytes of a request body read before answering 413 (listen --max-body)
 KEPT_BODY = 65_536  # bytes of an over-limit body the receiver keeps (flagged truncated)
@@ -351,10 +351,23 @@ def _config(app: Any, **overrides: Any) -> uvicorn.Config:
     return uvicorn.Config(app, **options)
 
 
-def run(app: Any, sock: socket.socket, *, on_ready: Callable[[str], None], **config: Any) -> None:
-    """Serve ``app`` on ``sock`` in this thread until Ctrl-C/SIGTERM; ``on_ready`` once listening."""
+def run(
+    app: Any,
+    sock: socket.socket,
+    *,
+    on_ready: Callable[[str], None],
+    stop: threading.Event | None = None,
+    **config: Any,
+) -> None:
+    """Serve ``app`` on ``sock`` in this thread until Ctrl-C/SIGTERM (or ``stop`` is set by
+    another thread); ``on_ready`` once listening."""
     server = Server(_config(app, **config))
     server.config.load()
+
+    async def watch(event: threading.Event) -> None:
+        while not event.is_set() and not server.should_exit:
+            await asyncio.sleep(0.2)
+        server.should_exit = True
 
     async def main() -> None:
         task = asyncio.create_task(server.serve(sockets=[sock]))
@@ -364,7 +377,12 @@ def run(app: Any, sock: socket.socket, *, on_ready: Callable[[str], None], **con
                 return
             await asyncio.sleep(0.01)
         on_ready(base_url(sock))
-        await task
+        watcher = asyncio.create_task(watch(stop)) if stop is not None else None
+        try:
+            await task
+        finally:
+            if watcher is not None:
+                watcher.cancel()
 
     # uvloop when installed (as uvicorn would pick it), else the standard loop.
     with asyncio.Runner(loop_factory=server.config.get_loop_factory()) as runner:
@@ -385,25 +403,11 @@ def check_ready_file(path: Path) -> None:
 def write_ready_file(path: Path, url: str) -> str | None:
     """Written only once the port is bound and serving, atomically (a reader never sees half).
     Returns an error message instead of raising: the server keeps serving either way."""
-    problem = write_atomically(path, url + "\n")
-    return f"could not write --ready-file {path}: {problem}" if problem else None
-
-
-def write_atomically(path: Path, text: str) -> str | None:
-    """Replace ``path`` with ``text`` in one step (mode 0644: only addresses, nothing secret);
-    the reason on failure, None on success."""
-    tmp: str | None = None
     try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-        if hasattr(os, "fchmod"):
-            os.fchmod(fd, 0o644)  # only a URL: readable like any file a script would write
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-        Path(tmp).replace(path)
+        # Only a URL: readable like any file a script would write.
+        write_atomically(path, url + "\n", mode=0o644)
     except OSError as exc:
-        if tmp is not None:
-            Path(tmp).unlink(missing_ok=True)
-        return str(exc.strerror or exc)
+        return f"could not write --ready-file {path}: {exc.strerror or exc}"
     return None
 
 

@@ -14,7 +14,7 @@ import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any
+from typing import Any, cast
 from urllib.parse import parse_qsl, quote, urlsplit
 
 from paymobctl.documents import loads_json
@@ -226,13 +226,234 @@ def _same(a: str, b: str) -> bool:
     return _hmac.compare_digest(a.encode("ascii", "replace"), b.encode("ascii", "replace"))
 
 
+# --- shapes of the signed fields ------------------------------------------------------------------
+#
+# The signed string has no separators (§8.1), so an HMAC only proves the concatenation. Rendering
+# hides the JSON type: an object sent as an integer renders empty, 900123.0 renders like 900123,
+# a missing field renders like "". Whoever holds one genuine signed payload can therefore move
+# digits between adjacent fields (``obj.order`` as a bare int, its digits moved into ``owner``)
+# and still verify (reference §14). Every signed field must have the shape Paymob sends (checked
+# against ../shared/real-samples: integers, JSON booleans, ``order`` and ``source_data`` objects,
+# a ``YYYY-MM-DD…`` timestamp, a three-letter currency) before the HMAC means anything.
+
+
+@dataclass(frozen=True)
+class ShapeProblem:
+    """One signed field whose JSON shape is not what Paymob sends."""
+
+    field: str
+    message: str
+
+
+_TXN_INTS = ("amount_cents", "id", "integration_id", "owner")
+TRANSACTION_BOOLEANS = (  # the signed flags: JSON booleans in a POST, true/false on a GET
+    "error_occured",
+    "has_parent_transaction",
+    "is_3d_secure",
+    "is_auth",
+    "is_capture",
+    "is_refunded",
+    "is_standalone_payment",
+    "is_voided",
+    "pending",
+    "success",
+)
+_TXN_BOOLS = TRANSACTION_BOOLEANS
+_SOURCE_TEXTS = ("pan", "sub_type", "type")
+_TOKEN_INTS = ("id", "merchant_id")
+_TOKEN_TEXTS = ("card_subtype", "masked_pan", "token")
+_MAX_INT = 2**63 - 1  # SQLite's INTEGER; far above any Paymob id or amount
+_TIMESTAMP = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")  # a prefix: Paymob adds time and offset
+_CURRENCY = re.compile(r"[A-Z]{3}")
+_GET_INT = re.compile(r"0|[1-9][0-9]{0,18}")
+
+
+def _json_type(value: object) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int):
+        return "an integer"
+    if isinstance(value, float):
+        return f"a decimal number ({value!r})"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, list):
+        return "an array"
+    if isinstance(value, Mapping):
+        return "an object"
+    return type(value).__name__
+
+
+def _int_problem(name: str, value: object) -> str | None:
+    if type(value) is int and 0 <= value <= _MAX_INT:  # type(): a bool is not an int here
+        return None
+    if value is _MISSING:
+        return f"{name} is missing"
+    if type(value) is int:
+        return f"{name} is out of range ({value})"
+    if isinstance(value, float) and value.is_integer():
+        return (
+            f"{name} is a decimal number ({value!r}), not an integer: it signs like "
+            f"{int(value)} but is another value (a different dedupe key)"
+        )
+    return f"{name} is {_json_type(value)}, not an integer"
+
+
+def _bool_problem(name: str, value: object) -> str | None:
+    if type(value) is bool:
+        return None
+    if value is _MISSING:
+        return f"{name} is missing"
+    return f"{name} is {_json_type(value)}, not a JSON boolean"
+
+
+def _text_problem(name: str, value: object, *, nullable: bool = False) -> str | None:
+    if type(value) is str or (nullable and value is None):
+        return None
+    if value is _MISSING:
+        return f"{name} is missing"
+    return f"{name} is {_json_type(value)}, not a string"
+
+
+def _format_problems(created_at: object, currency: object) -> list[tuple[str, str]]:
+    """created_at and currency are signed next to digits: a fixed format stops digits moving."""
+    out: list[tuple[str, str]] = []
+    if type(created_at) is str and not _TIMESTAMP.match(created_at):
+        out.append(("created_at", "created_at does not start with a YYYY-MM-DD date"))
+    if type(currency) is str and not _CURRENCY.fullmatch(currency):
+        out.append(("currency", f"currency {currency[:12]!r} is not a three-letter code"))
+    return out
+
+
+# The JSON types of the 20 TRANSACTION values in signing order (§8.1) when every one has
+# Paymob's shape and none is null: one tuple comparison on the receiver's hot path.
+_TXN_TYPES = tuple(
+    int if f.post_path in (*_TXN_INTS, "order.id") else bool if f.post_path in _TXN_BOOLS else str
+    for f in TRANSACTION_FIELDS
+)
+_TXN_INT_INDEXES = tuple(i for i, t in enumerate(_TXN_TYPES) if t is int)
+
+
+def _values_ok(values: list[object]) -> bool:
+    """Signed values read by :func:`_fast_values` have the shapes :func:`shape_problems`
+    accepts (its common case; anything else goes to it, which decides)."""
+    if tuple(map(type, values)) != _TXN_TYPES:
+        return False
+    for index in _TXN_INT_INDEXES:
+        if not 0 <= cast(int, values[index]) <= _MAX_INT:
+            return False
+    return (
+        _TIMESTAMP.match(cast(str, values[1])) is not None
+        and _CURRENCY.fullmatch(cast(str, values[2])) is not None
+    )
+
+
+def shape_problems(kind: CallbackKind, data: Mapping[str, Any]) -> tuple[ShapeProblem, ...]:
+    """Every signed field of ``data`` whose shape differs from what Paymob sends (empty: all fine).
+
+    Pure and cheap (the receiver runs it on every callback before computing the HMAC).
+    DELIVERY_STATUS is experimental (no real payload known, §7.4): not checked.
+    """
+    found: list[tuple[str, str | None]] = []
+    get = data.get
+    if kind is CallbackKind.TRANSACTION:
+        for name in _TXN_INTS:
+            found.append((name, _int_problem(name, get(name, _MISSING))))
+        for name in _TXN_BOOLS:
+            found.append((name, _bool_problem(name, get(name, _MISSING))))
+        order = get("order", _MISSING)
+        if isinstance(order, Mapping):
+            found.append(("order.id", _int_problem("order.id", order.get("id", _MISSING))))
+        else:
+            found.append(
+                (
+                    "order",
+                    "order is missing: the signed order.id renders empty"
+                    if order is _MISSING
+                    else f"order is {_json_type(order)}, not an object: the signed order.id "
+                    "renders empty",
+                )
+            )
+        source = get("source_data", _MISSING)
+        if isinstance(source, Mapping):
+            for name in _SOURCE_TEXTS:
+                value = source.get(name, _MISSING)
+                found.append(
+                    (
+                        f"source_data.{name}",
+                        _text_problem(f"source_data.{name}", value, nullable=True),
+                    )
+                )
+        else:
+            found.append(
+                (
+                    "source_data",
+                    f"source_data is {'missing' if source is _MISSING else _json_type(source)}, "
+                    "not an object: the signed source_data.pan, sub_type and type render empty",
+                )
+            )
+        created_at, currency = get("created_at", _MISSING), get("currency", _MISSING)
+        found.append(("created_at", _text_problem("created_at", created_at)))
+        found.append(("currency", _text_problem("currency", currency)))
+        found.extend(_format_problems(created_at, currency))
+    elif kind is CallbackKind.RESPONSE:
+        for spec in TRANSACTION_FIELDS:
+            value = next((get(k) for k in (spec.get_key, *spec.get_aliases) if k in data), _MISSING)
+            name = spec.get_key
+            if value is _MISSING:
+                if not name.startswith("source_data."):
+                    found.append((name, f"{name} is missing from the query"))
+            elif not isinstance(value, str):
+                found.append((name, f"{name} is {_json_type(value)}, not query text"))
+            elif name in _TXN_INTS or name == "order":
+                if not _GET_INT.fullmatch(value):
+                    found.append((name, f"{name}={value[:24]!r} is not a plain integer"))
+            elif name in _TXN_BOOLS and value not in ("true", "false"):
+                found.append((name, f"{name}={value[:24]!r} is not literally true or false"))
+        found.extend(_format_problems(get("created_at"), get("currency")))
+    elif kind is CallbackKind.TOKEN:
+        for name in _TOKEN_INTS:
+            found.append((name, _int_problem(name, get(name, _MISSING))))
+        for name in _TOKEN_TEXTS:
+            found.append((name, _text_problem(name, get(name, _MISSING))))
+        found.append(("email", _text_problem("email", get("email", _MISSING), nullable=True)))
+        created_at = get("created_at", _MISSING)
+        found.append(("created_at", _text_problem("created_at", created_at)))
+        found.extend(_format_problems(created_at, None))
+        order_id = get("order_id", _MISSING)
+        # §7.3: a string of digits in every real TOKEN; an integer is accepted as the same id.
+        if not (
+            (type(order_id) is str and _GET_INT.fullmatch(order_id))
+            or (type(order_id) is int and _int_problem("order_id", order_id) is None)
+        ):
+            found.append(
+                (
+                    "order_id",
+                    "order_id is missing"
+                    if order_id is _MISSING
+                    else f"order_id is {_json_type(order_id)}, not an order id",
+                )
+            )
+    return tuple(ShapeProblem(name, text) for name, text in found if text is not None)
+
+
+def describe_shape_problems(problems: Sequence[ShapeProblem]) -> str:
+    """One line for a log, a store row or an error: the first problems, then how many more."""
+    shown = "; ".join(p.message for p in problems[:3])
+    more = len(problems) - 3
+    return f"malformed signed fields: {shown}" + (f" (and {more} more)" if more > 0 else "")
+
+
 @dataclass(frozen=True)
 class Verification:
     valid: bool
     kind: CallbackKind
-    computed: str  # canonical
+    computed: str  # canonical ("" when malformed: the HMAC is not computed)
     received: str | None
     convention: NullConvention | None  # which null rendering matched (None when invalid)
+    malformed: tuple[ShapeProblem, ...] = ()  # signed fields of the wrong shape: never valid
 
 
 def _fast_values(kind: CallbackKind, data: Mapping[str, Any]) -> tuple[list[object], bool]:
@@ -275,15 +496,26 @@ _POST_PARTS: dict[CallbackKind, tuple[tuple[str, ...], ...]] = {
 
 
 def verify(
-    kind: CallbackKind, data: Mapping[str, Any], secret: str, received: str | None
+    kind: CallbackKind,
+    data: Mapping[str, Any],
+    secret: str,
+    received: str | None,
+    *,
+    check_shapes: bool = True,
 ) -> Verification:
     """Constant-time check of ``received`` against the payload.
 
-    The canonical rendering (null → empty string) is tried first; only when it fails and a
-    signed field is null or missing are the ``None`` and ``false`` renderings tried, and the
-    one that matched is reported.
+    Signed fields of the wrong shape (:func:`shape_problems`) make the payload invalid before
+    any HMAC is computed; ``check_shapes=False`` is only for the arithmetic itself (tests,
+    ``--explain`` showing what the bare HMAC says). The canonical rendering (null → empty
+    string) is tried first; only when it fails and a signed field is null or missing are the
+    ``None`` and ``false`` renderings tried, and the one that matched is reported.
     """
     values, has_null = _fast_values(kind, data)
+    if check_shapes and not (kind is CallbackKind.TRANSACTION and _values_ok(values)):
+        problems = shape_problems(kind, data)
+        if problems:
+            return Verification(False, kind, "", received, None, problems)
     canonical = _digest(secret, "".join([render_value(v) for v in values]))
     if received is None:
         return Verification(False, kind, canonical, None, None)
@@ -416,6 +648,7 @@ class Explanation:
     valid: bool
     convention: NullConvention | None
     diagnoses: tuple[Diagnosis, ...] = field(default_factory=tuple)
+    malformed: tuple[ShapeProblem, ...] = field(default_factory=tuple)
 
     @property
     def experimental(self) -> bool:
@@ -455,11 +688,28 @@ def explain(
     """
     fields = collect_fields(kind, data)
     message = signing_string(fields)
-    result = verify(kind, data, secret, received)
+    result = verify(kind, data, secret, received, check_shapes=False)
+    problems = shape_problems(kind, data)
     diagnoses: list[Diagnosis] = []
 
     def add(code: str, text: str) -> None:
         diagnoses.append(Diagnosis(code, text))
+
+    if problems and result.valid:
+        add(
+            "shape-trick",
+            "the HMAC matches, but only because of the fields' JSON shapes: "
+            + "; ".join(p.message for p in problems)
+            + " — the signed string has no separators, so digits moved between fields keep "
+            "the same signature; paymobctl rejects this (a receiver must check every signed "
+            "field's type before trusting it)",
+        )
+    elif problems:
+        add(
+            "malformed-signed-fields",
+            "signed field(s) have the wrong shape, so the payload is rejected whatever the "
+            "HMAC: " + "; ".join(p.message for p in problems),
+        )
 
     if kind in EXPERIMENTAL_KINDS:
         add(
@@ -540,9 +790,10 @@ def explain(
         message=message,
         computed=result.computed,
         received=received,
-        valid=result.valid,
-        convention=result.convention,
+        valid=result.valid and not problems,
+        convention=result.convention if not problems else None,
         diagnoses=tuple(diagnoses),
+        malformed=problems,
     )
 
 

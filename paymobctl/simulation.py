@@ -138,7 +138,10 @@ def prepare(
         callback, notes = _token(req, store, now)
     else:
         callback = callbacks.build_transaction(_spec(req), now=now)
-    body = callbacks.apply_overrides(callback.body, req.overrides)
+    # apply_overrides copies the body; a freshly built one needs no copy when nothing is set.
+    body = (
+        callbacks.apply_overrides(callback.body, req.overrides) if req.overrides else callback.body
+    )
     callback = callbacks.with_body(callback, body)
     obj = callback.obj
     kind = CallbackKind.RESPONSE if req.what is What.RESPONSE else callback.kind

@@ -19,15 +19,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from paymobctl.documents import loads_json
+from paymobctl import pans
 from paymobctl.errors import StoreError
-from paymobctl.models import (
-    luhn_valid,
-    mask_pans,
-    mask_pans_in,
-    mask_url_credentials,
-    might_contain_pan,
-)
+from paymobctl.models import format_amount, mask_url_credentials
 
 BUSY_TIMEOUT_MS = 10_000
 
@@ -244,29 +238,12 @@ WAL_SIZE_LIMIT = 64 * 1024 * 1024  # bytes kept of the WAL file after a checkpoi
 CHECKPOINT_NICE = 10  # the background checkpointer's niceness (listen; Linux)
 
 
-def _mask_text(text: str | None) -> tuple[str | None, bool]:
+def _masked(text: str | None) -> tuple[str | None, bool]:
+    """Optional text as stored: card numbers masked (pans.mask_text, the one masking function)."""
     if text is None:
         return None, False
-    masked, count = mask_pans(text)
+    masked, count = pans.mask_text(text)
     return masked, count > 0
-
-
-def _pan_like(value: int | None) -> bool:
-    if value is None:
-        return False
-    digits = str(abs(value))
-    return 13 <= len(digits) <= 19 and luhn_valid(digits) and len(set(digits)) > 1
-
-
-def _mask_text_value(text: str) -> tuple[str, bool]:
-    masked, count = mask_pans(text)
-    return masked, count > 0
-
-
-def _mask_optional(text: str | None) -> tuple[str | None, bool]:
-    if text is None:
-        return None, False
-    return _mask_text_value(text)
 
 
 def _storable_text(value: Any) -> str | None:
@@ -286,48 +263,88 @@ def _storable(value: Any) -> Any:
     return value
 
 
-def _mask_query(query: str) -> tuple[str, bool]:
-    """Mask card numbers in a query string, never touching the ``hmac`` value (128 hex
-    characters can hold a Luhn-valid digit run; masking it would break the stored signature)."""
-    if not might_contain_pan(query):
-        return query, False
-    parts = query.split("&")
-    masked_any = False
-    for index, part in enumerate(parts):
-        if part.startswith("hmac="):
-            continue
-        masked, count = mask_pans(part)
-        if count:
-            parts[index] = masked
-            masked_any = True
-    return "&".join(parts), masked_any
+def _transaction_effect(
+    conn: sqlite3.Connection, event: NewEvent, event_id: int, now: str
+) -> str | None:
+    """A verified TRANSACTION's effect on its deposit: the one place a callback changes one.
 
-
-def _mask_bytes(data: bytes | None) -> tuple[bytes | None, bool]:
-    """Mask card numbers in bytes about to be stored.
-
-    Text-level masking keeps every byte but the masked digits. When that would turn a JSON body
-    into invalid JSON (a card number sent as a JSON number), the body is masked structurally
-    and re-serialised instead: still JSON, no longer byte-identical (it is flagged either way).
+    Everything used here is signed (reference §8.1): ``success``, ``pending``, the kind of
+    child (from ``has_parent_transaction``, ``is_capture``, ``is_voided``: receiver._child),
+    ``amount_cents``, ``currency`` and ``order.id``; and only when the signed amount and
+    currency fit the deposit. A mismatch leaves the deposit as it was and says so in the
+    event's ``problem`` (``events show``) and in the effect (``listen``'s line).
     """
-    if data is None:
-        return None, False
-    if not might_contain_pan(data):
-        return data, False
-    text = data.decode("utf-8", "surrogateescape")
-    masked, count = mask_pans(text)
-    if not count:
-        return data, False
-    try:
-        parsed = loads_json(text)
-    except ValueError:
-        return masked.encode("utf-8", "surrogateescape"), True
-    try:
-        loads_json(masked)
-    except ValueError:
-        structural, _ = mask_pans_in(parsed)
-        return dumps(structural).encode("utf-8"), True
-    return masked.encode("utf-8", "surrogateescape"), True
+    row = conn.execute(
+        "SELECT id, amount_cents, currency, refunded_cents FROM deposits"
+        " WHERE id = (SELECT max(id) FROM deposits WHERE order_id = ?)",
+        (event.order_id,),
+    ).fetchone()
+    if row is None:
+        return None
+    deposit_id, expected, currency, refunded = row
+    child, amount = event.child, event.amount_cents
+    if child == "reversed":
+        return None  # a payment already voided or refunded: nothing to mark paid
+    mismatch = None
+    if event.currency != currency:
+        mismatch = f"signed currency {event.currency!r}, deposit {deposit_id} is in {currency}"
+    elif amount is None:
+        mismatch = "no signed amount"
+    elif child is None and amount != expected:
+        mismatch = f"signed {format_amount(amount, currency)}, deposit {deposit_id} is {format_amount(expected, currency)}"
+    elif child in ("void", "capture") and amount > expected:
+        mismatch = f"{child} of {format_amount(amount, currency)} exceeds deposit {deposit_id}'s {format_amount(expected, currency)}"
+    elif child == "refund" and event.success and amount > expected - refunded:
+        mismatch = (
+            f"refund of {format_amount(amount, currency)} exceeds what deposit {deposit_id} has left"
+            f" ({format_amount(expected - refunded, currency)})"
+        )
+    if mismatch is not None:
+        problem = f"amount mismatch: {mismatch}; deposit unchanged"
+        conn.execute(
+            "UPDATE events SET problem = CASE WHEN problem IS NULL THEN ? ELSE problem || '; ' || ? END"
+            " WHERE id = ?",
+            (problem, problem, event_id),
+        )
+        return f"amount mismatch (deposit {deposit_id} unchanged)"
+    if not event.success or child == "capture":
+        if child is not None:
+            return None  # a failed refund/void/capture, or a capture: the deposit stays paid
+        changed = conn.execute(
+            "UPDATE deposits SET status = 'declined', transaction_id = ?, decline_reason = ?,"
+            " updated_at = ? WHERE id = ? AND status = 'pending'",
+            (event.transaction_id, pans.mask_text(event.message or "declined")[0], now, deposit_id),
+        ).rowcount
+        return "deposit declined" if changed else None
+    if child == "refund":
+        # Refunds add up over distinct signed child transaction ids (a redelivery with a new
+        # signature, or a replay, of the same child is counted once).
+        counted = conn.execute(
+            "SELECT 1 FROM events WHERE transaction_id = ? AND kind = 'TRANSACTION'"
+            " AND verdict = 'valid' AND id != ? LIMIT 1",
+            (event.transaction_id, event_id),
+        ).fetchone()
+        if counted is not None:
+            return None
+        changed = conn.execute(
+            "UPDATE deposits SET refunded_cents = refunded_cents + ?, status = CASE WHEN"
+            " refunded_cents + ? >= amount_cents THEN 'refunded' ELSE status END, updated_at = ?"
+            " WHERE id = ? AND status IN ('paid', 'refunded')",
+            (amount, amount, now, deposit_id),
+        ).rowcount
+        return "deposit refund recorded" if changed else None
+    if child == "void":
+        changed = conn.execute(
+            "UPDATE deposits SET status = 'voided', updated_at = ? WHERE id = ? AND status = 'paid'",
+            (now, deposit_id),
+        ).rowcount
+        return "deposit voided" if changed else None
+    changed = conn.execute(
+        "UPDATE deposits SET status = 'paid', transaction_id = ?, paid_at = ?, decline_reason = NULL,"
+        " updated_at = ? WHERE id = ? AND status IN ('pending', 'declined')",
+        (event.transaction_id, now, now, deposit_id),
+    ).rowcount
+    return "deposit paid" if changed else None
 
 
 # Insert a received request; a redelivery (same type, object id, HMAC) only bumps the first row's
@@ -341,6 +358,22 @@ _UPSERT_EVENT = (
     " DO UPDATE SET duplicates = duplicates + 1, last_seen_at = excluded.received_at"
     " RETURNING id, duplicates, pan_masked"
 )
+
+
+def _create_private(path: Path) -> None:
+    """Create a missing database file 0600 before SQLite opens (and creates) it."""
+    with contextlib.suppress(OSError):  # exists, or cannot: opening it reports the problem
+        os.close(os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600))
+
+
+def _tighten(path: Path) -> None:
+    """Take group/other access away from our database and its -wal and -shm files (SQLite
+    creates those with the database file's mode). Only called once the file is known to be a
+    paymobctl store: somebody else's file is never touched."""
+    for candidate in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+        with contextlib.suppress(OSError):  # absent, or not ours to change: still usable
+            if candidate.stat().st_mode & 0o077:
+                candidate.chmod(0o600)
 
 
 def utc_now() -> str:
@@ -397,12 +430,18 @@ class Store:
 
     def _connect(self) -> sqlite3.Connection:
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
+            # The store holds callbacks (customers' names, emails, masked cards): a directory
+            # paymobctl creates is 0700, the file 0600; SQLite gives its -wal and -shm files
+            # the database file's mode. An existing directory is the user's: left as it is.
+            self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         except OSError as exc:
             raise StoreError(
                 f"{self.path}: cannot create the database directory ({exc.strerror})",
                 hint="pass another --db PATH or set PAYMOBCTL_DB",
             ) from None
+        private = str(self.path) != ":memory:"
+        if private:
+            _create_private(self.path)
         try:
             conn = sqlite3.connect(
                 self.path,
@@ -426,6 +465,8 @@ class Store:
             if refusal is not None:
                 conn.close()
                 raise refusal
+            if private:
+                _tighten(self.path)
             mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
             if mode != "wal" and str(self.path) != ":memory:":
                 conn.execute("PRAGMA journal_mode = DELETE")
@@ -584,7 +625,7 @@ class Store:
         return self._write(
             "INSERT INTO hmac_checks (created_at, kind, valid, convention, profile, origin)"
             " VALUES (?, ?, ?, ?, ?, ?)",
-            (utc_now(), kind, int(valid), convention, profile, origin),
+            (utc_now(), kind, int(valid), convention, profile, _masked(origin)[0]),
         )
 
     # -- deliveries (simulate, replay) ----------------------------------------------------------
@@ -612,11 +653,21 @@ class Store:
         error: str | None = None,
     ) -> int:
         """Store one delivery. Full card numbers in the body or payload are masked first."""
-        body, masked_body = _mask_bytes(request_body)
-        masked_value, payload_count = mask_pans_in(payload)
+        body, body_count = pans.mask_body(request_body) if request_body is not None else (None, 0)
+        masked_value, payload_count = pans.mask_value(payload)
         payload_text = dumps(masked_value) if payload is not None else None
-        masked_payload = payload_count > 0
-        url_text, masked_url = _mask_text(mask_url_credentials(url))  # user:****@ (never clear)
+        url_text, url_count = pans.mask_text(mask_url_credentials(url))  # user:****@
+        headers, header_count = pans.mask_pairs(list(request_headers))
+        answer_headers, answer_count = pans.mask_pairs(list(response_headers))
+        response_excerpt, excerpt_hit = _masked(response_excerpt)
+        error, error_hit = _masked(error)
+        merchant_order_id, merchant_hit = _masked(merchant_order_id)
+        masked = (
+            body_count + payload_count + url_count + header_count + answer_count > 0
+            or excerpt_hit
+            or error_hit
+            or merchant_hit
+        )
         return self._write(
             "INSERT INTO deliveries (created_at, origin, kind, outcome, source, method, url,"
             " request_headers, request_body, signature, transaction_id, order_id, merchant_order_id,"
@@ -630,19 +681,19 @@ class Store:
                 source,
                 method,
                 url_text,
-                dumps(list(request_headers)),
+                dumps(headers),
                 body,
                 signature,
-                transaction_id,
-                order_id,
+                None if pans.is_pan_number(transaction_id) else transaction_id,
+                None if pans.is_pan_number(order_id) else order_id,
                 merchant_order_id,
                 payload_text,
                 status,
                 latency_ms,
-                dumps(list(response_headers)),
+                dumps(answer_headers),
                 response_excerpt,
                 error,
-                int(masked_body or masked_payload or masked_url),
+                int(masked),
             ),
         )
 
@@ -669,7 +720,7 @@ class Store:
     def is_simulated_token(self, token: str) -> bool:
         """Whether ``simulate token`` made this card token up. Deliveries are stored with card
         numbers masked, so a token is compared in that same masked form."""
-        masked, _ = mask_pans_in(token)
+        masked, _ = pans.mask_text(token)
         return masked in self.simulated_tokens()
 
     def simulated_tokens(self) -> set[str]:
@@ -715,9 +766,7 @@ class Store:
     def save_sandbox_object(self, kind: str, key: str, value: Any, *, mask: bool = True) -> None:
         """Upsert one sandbox object; card numbers are masked unless ``mask`` is False (for
         records that hold nothing a request wrote)."""
-        body: str | None = dumps(value)
-        if mask:
-            body, _ = _mask_text(body)
+        body = dumps(pans.mask_value(value)[0] if mask else value)
         self._write(
             "INSERT INTO sandbox_objects (kind, key, body, updated_at) VALUES (?, ?, ?, ?)"
             " ON CONFLICT (kind, key) DO UPDATE SET body = excluded.body, updated_at = excluded.updated_at",
@@ -789,17 +838,10 @@ class Store:
 
     @staticmethod
     def _event_params(event: NewEvent, now: str) -> tuple[tuple[Any, ...], bool]:
-        body, masked_body = _mask_bytes(event.body)
-        query, masked_query = _mask_query(event.query)
-        headers = dumps(event.headers)
-        others = (
-            event.path,
-            headers,
-            event.merchant_order_id or "",
-            event.object_id or "",
-            event.problem or "",
-        )
-        masked_other = False
+        body, body_count = pans.mask_body(event.body)
+        query, query_count = pans.mask_query(event.query)
+        headers_list, header_count = pans.mask_pairs(event.headers)
+        headers = dumps(headers_list)
         path, merchant_order_id, object_id, problem = (
             event.path,
             event.merchant_order_id,
@@ -807,20 +849,37 @@ class Store:
             event.problem,
         )
         transaction_id, order_id = event.transaction_id, event.order_id
-        if might_contain_pan("\n".join(others)) or _pan_like(order_id) or _pan_like(transaction_id):
-            path, hit1 = _mask_text_value(path)
-            headers, hit2 = _mask_text_value(headers)
-            merchant_order_id, hit3 = _mask_optional(merchant_order_id)
-            object_id, hit4 = _mask_optional(object_id)
-            problem, hit5 = _mask_optional(problem)
-            hit6 = _pan_like(order_id) or _pan_like(transaction_id)
-            order_id = None if _pan_like(order_id) else order_id
-            transaction_id = None if _pan_like(transaction_id) else transaction_id
-            masked_other = hit1 or hit2 or hit3 or hit4 or hit5 or hit6
-        masked = masked_body or masked_query or masked_other
+        hmac, currency = event.hmac, event.currency
+        masked_other = False
+        digest = hmac is None or pans.is_digest(hmac)  # a real HMAC: never masked, skip it
+        texts = (
+            path,
+            merchant_order_id or "",
+            object_id or "",
+            problem or "",
+            "" if digest else hmac or "",
+        )
+        if (
+            pans.might_contain_pan("\n".join(texts) + (currency or ""))
+            or pans.is_pan_number(order_id)
+            or pans.is_pan_number(transaction_id)
+        ):
+            path, hit1 = pans.mask_text(path)
+            merchant_order_id, hit2 = _masked(merchant_order_id)
+            object_id, hit3 = _masked(object_id)
+            problem, hit4 = _masked(problem)
+            hmac, hit5 = _masked(hmac)
+            currency, hit6 = _masked(currency)
+            hit7 = pans.is_pan_number(order_id) or pans.is_pan_number(transaction_id)
+            order_id = None if pans.is_pan_number(order_id) else order_id
+            transaction_id = None if pans.is_pan_number(transaction_id) else transaction_id
+            masked_other = bool(hit1) or hit2 or hit3 or hit4 or hit5 or hit6 or hit7
+        masked = body_count + query_count + header_count > 0 or masked_other
         dedup = (
             # Only a verified request can be a redelivery; a tampered one is kept on its own.
-            f"{event.kind}:{object_id}:{event.hmac[:32]}"
+            # The signature, not the fields' split, identifies a callback: the same signed string
+            # with digits moved between adjacent ids (id|integration_id) is still a redelivery.
+            f"{event.kind}:{event.hmac[:32]}"
             if event.hmac and object_id and event.verdict == "valid"
             else None
         )
@@ -836,7 +895,7 @@ class Store:
             event.status,
             event.verdict,
             event.convention,
-            event.hmac,
+            hmac,
             object_id,
             transaction_id,
             order_id,
@@ -844,7 +903,7 @@ class Store:
             None if event.success is None else int(event.success),
             None if event.pending is None else int(event.pending),
             event.amount_cents,
-            event.currency,
+            currency,
             problem,
             int(masked),
             dedup,
@@ -929,7 +988,7 @@ class Store:
             token = event.token
             if not isinstance(token.get("token"), str) or not token["token"]:
                 return "TOKEN callback without a card token: nothing saved"
-            masked_pan, _ = mask_pans(_storable_text(token.get("masked_pan")) or "")
+            masked_pan, _ = pans.mask_text(_storable_text(token.get("masked_pan")) or "")
             inserted = conn.execute(
                 "INSERT INTO payment_methods (created_at, token, masked_pan, card_subtype, email, order_id,"
                 " paymob_id, event_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (token) DO NOTHING",
@@ -947,35 +1006,7 @@ class Store:
             return f"card saved ({token.get('card_subtype')} {masked_pan})" if inserted else None
         if event.kind != "TRANSACTION" or event.order_id is None or event.pending:
             return None
-        if event.child == "refund" and event.success:
-            changed = conn.execute(
-                "UPDATE deposits SET refunded_cents = refunded_cents + ?, status = CASE WHEN"
-                " refunded_cents + ? >= amount_cents THEN 'refunded' ELSE status END, updated_at = ?"
-                " WHERE id = (SELECT max(id) FROM deposits WHERE order_id = ?) AND status IN ('paid', 'refunded')",
-                (event.amount_cents or 0, event.amount_cents or 0, now, event.order_id),
-            ).rowcount
-            return "deposit refund recorded" if changed else None
-        if event.child == "void" and event.success:
-            changed = conn.execute(
-                "UPDATE deposits SET status = 'voided', updated_at = ? WHERE id = (SELECT max(id) FROM deposits WHERE order_id = ?) AND status = 'paid'",
-                (now, event.order_id),
-            ).rowcount
-            return "deposit voided" if changed else None
-        if event.child:
-            return None
-        if event.success:
-            changed = conn.execute(
-                "UPDATE deposits SET status = 'paid', transaction_id = ?, paid_at = ?, decline_reason = NULL,"
-                " updated_at = ? WHERE id = (SELECT max(id) FROM deposits WHERE order_id = ?) AND status IN ('pending', 'declined')",
-                (event.transaction_id, now, now, event.order_id),
-            ).rowcount
-            return "deposit paid" if changed else None
-        changed = conn.execute(
-            "UPDATE deposits SET status = 'declined', transaction_id = ?, decline_reason = ?, updated_at = ?"
-            " WHERE id = (SELECT max(id) FROM deposits WHERE order_id = ?) AND status = 'pending'",
-            (event.transaction_id, event.message or "declined", now, event.order_id),
-        ).rowcount
-        return "deposit declined" if changed else None
+        return _transaction_effect(conn, event, event_id, now)
 
     def events(
         self,
@@ -1010,6 +1041,18 @@ class Store:
         rows = self._query("SELECT * FROM events WHERE id = ?", (event_id,))
         return _event(rows[0]) if rows else None
 
+    def amount_mismatch(self, order_id: int) -> str | None:
+        """The newest "amount mismatch" a verified callback for ``order_id`` was refused with."""
+        rows = self._query(
+            "SELECT problem FROM events WHERE order_id = ? AND verdict = 'valid'"
+            " AND problem LIKE '%amount mismatch%' ORDER BY id DESC LIMIT 1",
+            (order_id,),
+        )
+        if not rows:
+            return None
+        text = str(rows[0][0])
+        return text[text.index("amount mismatch") :]
+
     def count_events(self) -> int:
         return int(self._query("SELECT count(*) FROM events")[0][0])
 
@@ -1027,7 +1070,16 @@ class Store:
         return self._write(
             "INSERT INTO forward_attempts (event_id, target, attempt, at, status, latency_ms, error, excerpt)"
             " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            (event_id, target, attempt, utc_now(), status, latency_ms, error, excerpt),
+            (
+                event_id,
+                pans.mask_text(target)[0],
+                attempt,
+                utc_now(),
+                status,
+                latency_ms,
+                _masked(error)[0],
+                _masked(excerpt)[0],
+            ),
         )
 
     def forward_attempts(self, event_id: int) -> list[ForwardAttempt]:
@@ -1149,7 +1201,7 @@ class Store:
         order_id: int | None,
         paymob_id: int | None = None,
     ) -> PaymentMethod:
-        masked, _ = mask_pans(masked_pan)
+        masked, _ = pans.mask_text(masked_pan)
         self._write(
             "INSERT INTO payment_methods (created_at, token, masked_pan, card_subtype, email, order_id, paymob_id)"
             " VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (token) DO UPDATE SET removed = 0",
@@ -1194,7 +1246,7 @@ class Store:
                 " probe_order_id, suite) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     started_at,
-                    mask_url_credentials(url),
+                    pans.mask_text(mask_url_credentials(url))[0],
                     profile,
                     mode,
                     duration_ms,
@@ -1215,8 +1267,8 @@ class Store:
                         r["area"],
                         r["severity"],
                         r["status"],
-                        mask_pans(str(r["detail"]))[0],
-                        r.get("hint"),
+                        pans.mask_text(str(r["detail"]))[0],
+                        _masked(r.get("hint"))[0],
                     )
                     for r in results
                 ],

@@ -12,8 +12,11 @@ ROOT = Path(__file__).resolve().parent.parent
 PY = sys.executable
 
 STEPS: list[tuple[str, list[str]]] = [
-    ("ruff lint", [PY, "-m", "ruff", "check", "paymobctl", "tests", "scripts"]),
-    ("ruff format", [PY, "-m", "ruff", "format", "--check", "paymobctl", "tests", "scripts"]),
+    ("ruff lint", [PY, "-m", "ruff", "check", "paymobctl", "tests", "scripts", "examples"]),
+    (
+        "ruff format",
+        [PY, "-m", "ruff", "format", "--check", "paymobctl", "tests", "scripts", "examples"],
+    ),
     ("mypy --strict", [PY, "-m", "mypy", "paymobctl"]),
     ("pytest", [PY, "-m", "pytest", *sys.argv[1:]]),
 ]

@@ -28,6 +28,7 @@ def hermetic(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
             "XDG_DATA_HOME",
             "XDG_RUNTIME_DIR",
             "XDG_STATE_HOME",
+            "PYNGROK_NGROK_PATH",
         ):
             monkeypatch.delenv(name, raising=False)
     home = tmp_path / "home"

@@ -52,10 +52,11 @@ MODS = modules()
 def test_pure_modules() -> None:
     assert internal(imports(MODS["paymobctl.errors"])) == set()
     assert third_party(imports(MODS["paymobctl.errors"])) == set()
+    assert internal(imports(MODS["paymobctl.pans"])) <= {"paymobctl.documents"}
     assert internal(imports(MODS["paymobctl.documents"])) == set()
     assert third_party(imports(MODS["paymobctl.documents"])) == set()
-    pure = {"paymobctl.errors", "paymobctl.models", "paymobctl.documents"}
-    for name in ("paymobctl.models", "paymobctl.signing"):
+    pure = {"paymobctl.errors", "paymobctl.models", "paymobctl.documents", "paymobctl.pans"}
+    for name in ("paymobctl.models", "paymobctl.signing", "paymobctl.pans"):
         assert internal(imports(MODS[name])) <= pure, name
         assert third_party(imports(MODS[name])) == set(), name
     # The signing dialects are pure too: a conformance suite reuses them without HTTP.
@@ -116,6 +117,7 @@ def test_cli_startup_path_is_light() -> None:
         if name.startswith("paymobctl.cli") or name in (
             "paymobctl.config",
             "paymobctl.models",
+            "paymobctl.pans",
             "paymobctl.signing",
         ):
             top = {n.split(".")[0] for n in imports(path, top_level_only=True)}

@@ -94,11 +94,6 @@ def test_a_redirect_loop_on_the_webhook_path_is_a_failure(django_url: str, profi
     assert {found[c]["status"] for c in checklist.HMAC_PROBES} == {"skip"}
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="listen accepts the field-shift forgery until issue 10 part 1 (strict shapes of "
-    "signed fields, another developer's branch) lands; the integrator flips this",
-)
 def test_listen_refuses_the_field_shift_forgery(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -121,5 +116,5 @@ def test_listen_answers_the_probes_today(tmp_path: Path, monkeypatch: pytest.Mon
             result = run(base)
         found = checks(result)
         assert found["PMB-HMAC-003"]["status"] == "pass"
-        assert found["PMB-HMAC-005"]["status"] in ("pass", "fail")
+        assert found["PMB-HMAC-005"]["status"] == "pass"  # issue 10 part 1: shapes first
         assert store.count_events() >= 4  # unsigned, tampered, signed, forged

@@ -99,14 +99,6 @@ def test_fastapi_receiver_passes_every_case() -> None:
 
 # --- listen itself ---------------------------------------------------------------------------
 
-# Issue 10 (in progress on another branch) makes listen answer 400 to malformed signed fields.
-_LISTEN_XFAIL = {
-    case_id: pytest.mark.xfail(
-        strict=False, reason="listen does not check signed-field shapes yet (issue 10)"
-    )
-    for case_id in FORGERIES
-}
-
 
 @pytest.fixture(scope="module")
 def listen_report(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Report]:
@@ -121,7 +113,7 @@ def listen_report(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Report]:
 @pytest.mark.slow
 @pytest.mark.parametrize(
     "case_id",
-    [pytest.param(c, marks=_LISTEN_XFAIL[c]) if c in _LISTEN_XFAIL else c for c in CASES],
+    CASES,
 )
 def test_listen_passes_every_case(case_id: str, listen_report: Report) -> None:
     result = _by_id(listen_report)[case_id]
@@ -147,8 +139,13 @@ def _posted(case_id: str) -> tuple[dict[str, Any], str | None]:
 def test_forgeries_keep_the_signed_string(case_id: str) -> None:
     body, digest = _posted(case_id)
     assert digest is not None
-    # The HMAC still verifies: only the shape of the signed fields gives the forgery away.
-    assert signing.verify(CallbackKind.TRANSACTION, body["obj"], "probe-secret", digest).valid
+    # The bare HMAC still verifies: only the shape of the signed fields gives the forgery away,
+    # and paymobctl's own verify (shapes first) refuses it.
+    assert signing.verify(
+        CallbackKind.TRANSACTION, body["obj"], "probe-secret", digest, check_shapes=False
+    ).valid
+    strict = signing.verify(CallbackKind.TRANSACTION, body["obj"], "probe-secret", digest)
+    assert not strict.valid and strict.malformed
 
 
 def test_field_shift_forgery_shape() -> None:

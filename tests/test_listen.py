@@ -262,7 +262,9 @@ def test_effects_on_deposits(listener: Listener) -> None:
     )
     assert listener.log[-1].effect == "deposit paid"
     body, digest = signed(
-        transaction(seed=9, order_id=1002, outcome=Outcome.DECLINED, decline_code="05")
+        transaction(
+            seed=9, order_id=1002, amount_cents=5000, outcome=Outcome.DECLINED, decline_code="05"
+        )
     )
     listener.post(body, hmac=digest)
     after = store.deposit(declined.id)
@@ -401,10 +403,11 @@ def test_never_a_5xx_and_keeps_serving(
 
 
 def test_signed_type_confusion_is_rejected(listener: Listener) -> None:
-    """A TRANSACTION body presented as TOKEN fails verification instead of crashing."""
+    """A TRANSACTION body presented as TOKEN is refused (its TOKEN fields are misshapen)."""
     body, digest = signed(transaction(seed=13))
     body = {**body, "type": "TOKEN"}
-    assert listener.post(body, hmac=digest).status_code == 401
+    assert listener.post(body, hmac=digest).status_code == 400
+    assert listener.log[-1].verdict == "malformed-signed-fields"
     assert signing.verify(CallbackKind.TOKEN, body["obj"], SECRET, digest).valid is False
 
 
@@ -439,7 +442,7 @@ def test_one_unstorable_request_does_not_cost_the_others(listener: Listener) -> 
             )
 
     codes = asyncio.run(burst())
-    assert codes.count(200) == 12 and codes[6] == 401
+    assert codes.count(200) == 12 and codes[6] == 400  # misshapen signed fields
     assert listener.store.count_events() == 13
 
 

@@ -237,8 +237,8 @@ class FakeTunnel:
     opened: ClassVar[list[int]] = []
     closed = 0
 
-    def __init__(self, authtoken: str | None) -> None:
-        self.authtoken = authtoken
+    def __init__(self, options: tunnel.TunnelOptions, say: Any) -> None:
+        self.authtoken = options.authtoken
 
     def open(self, port: int) -> str:
         FakeTunnel.opened.append(port)
@@ -301,29 +301,22 @@ def test_tunnel_failure_keeps_serving_or_exits_3(
     )
     assert required.code == 3 and "network unreachable" in required.stderr
     assert len(fake_serving) == 1  # never started serving
-    unknown = run_cli("--db", str(db), "listen", "--port", "0", "--tunnel", "cloudflared")
-    assert unknown.code == 2 and "unknown --tunnel 'cloudflared'" in unknown.stderr
+    unknown = run_cli("--db", str(db), "listen", "--port", "0", "--tunnel", "localtunnel")
+    assert unknown.code == 2 and "unknown --tunnel 'localtunnel'" in unknown.stderr
 
 
-def test_ngrok_tunnel_without_token_or_binary_never_downloads(
-    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+def test_tunnel_options_are_checked_before_anything_starts(
+    monkeypatch: pytest.MonkeyPatch, fake_serving: list[str], db: Path
 ) -> None:
-    from pyngrok import installer
-
-    def no_download(*args: Any, **kwargs: Any) -> None:
-        raise AssertionError("paymobctl must never download ngrok")
-
-    monkeypatch.setattr(installer, "install_ngrok", no_download)
-    with pytest.raises(TunnelError, match="no ngrok authtoken"):
-        tunnel.NgrokTunnel(None).open(8000)
-    monkeypatch.setenv("PATH", str(tmp_path))
-    from pyngrok import conf
-
-    monkeypatch.setattr(conf.get_default(), "ngrok_path", str(tmp_path / "missing-ngrok"))
-    with pytest.raises(TunnelError, match="not installed"):
-        tunnel.NgrokTunnel("tok", ngrok_path=str(tmp_path / "nope")).open(8000)
-    script = tmp_path / "ngrok"
-    script.write_text("#!/usr/bin/env python\nprint('I would download ngrok')\n")
-    script.chmod(0o755)
-    with pytest.raises(TunnelError, match="not installed"):
-        tunnel.NgrokTunnel("tok").open(8000)  # pyngrok's wrapper script is not a binary
+    monkeypatch.setitem(tunnel.FACTORIES, "ngrok", FakeTunnel)
+    base = ["--db", str(db), "listen", "--port", "0"]
+    opened = len(FakeTunnel.opened)
+    cases = [
+        (["--tunnel-domain", "shop.ngrok-free.app"], "need a tunnel"),
+        (["--tunnel", "ngrok", "--tunnel-domain", "shop dev"], "--tunnel-domain 'shop dev'"),
+        (["--tunnel", "ngrok", "--tunnel-region", "mars"], "not an ngrok region"),
+    ]
+    for args, message in cases:
+        result = run_cli(*base, *args)
+        assert result.code == 2 and message in result.stderr, result.output
+    assert fake_serving == [] and len(FakeTunnel.opened) == opened

@@ -331,7 +331,7 @@ def test_sign_then_verify(values: list[Any], secret: str) -> None:
     obj = build_obj(values)
     digest = signing.compute(CallbackKind.TRANSACTION, obj, secret)
     assert len(digest) == 128 and digest == digest.lower()
-    assert signing.verify(CallbackKind.TRANSACTION, obj, secret, digest).valid
+    assert signing.verify(CallbackKind.TRANSACTION, obj, secret, digest, check_shapes=False).valid
 
 
 @settings(max_examples=150, deadline=None)
@@ -350,7 +350,9 @@ def test_changing_any_signed_field_fails(
         return  # the same text: not a change to the signed string
     changed = list(values)
     changed[index] = replacement
-    assert not signing.verify(CallbackKind.TRANSACTION, build_obj(changed), secret, digest).valid
+    assert not signing.verify(
+        CallbackKind.TRANSACTION, build_obj(changed), secret, digest, check_shapes=False
+    ).valid
 
 
 @settings(max_examples=100, deadline=None)
@@ -384,5 +386,7 @@ def test_get_query_round_trip(values: list[Any], secret: str) -> None:
         + f"&hmac={digest}"
     )
     payload = signing.parse_query(query)
-    assert signing.verify(CallbackKind.RESPONSE, payload.data, secret, payload.hmac).valid
+    assert signing.verify(
+        CallbackKind.RESPONSE, payload.data, secret, payload.hmac, check_shapes=False
+    ).valid
     assert digest == signing.compute(CallbackKind.TRANSACTION, build_obj(values), secret)

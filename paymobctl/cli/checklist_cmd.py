@@ -109,6 +109,10 @@ def run(
     checklist.parse_target(url)
     settings = rt.located_settings()
     rt.announce_mode(settings)
+    from paymobctl.runfile import read_listener, stale_callback_urls
+
+    for warning in stale_callback_urls(settings, read_listener()):
+        rt.out.warn(warning)
     options = checklist.Options(
         url=url,
         webhook_path=webhook_path,

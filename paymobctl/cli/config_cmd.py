@@ -14,7 +14,7 @@ from paymobctl.errors import ConfigError, UsageError
 app = typer.Typer(
     add_completion=False,
     rich_markup_mode=None,
-    help="Profiles and settings: init, import-env, show, profiles, set, unset, use, path.",
+    help="Profiles and settings: init, import-env, show, profiles, set, unset, use, path, doctor.",
     no_args_is_help=True,
 )
 
@@ -491,3 +491,41 @@ def path_cmd() -> None:
         rt.out.json(data)
         return
     rt.out.pairs(list(data.items()))
+
+
+@command(app, "doctor")
+def doctor() -> None:
+    """Check what `listen --tunnel ngrok` and the callback URLs need: the ngrok agent and
+    authtoken, the running listener, and callback URLs still pointing at an old tunnel.
+    Exit 1 when something needs fixing."""
+    from paymobctl.runfile import read_listener, stale_callback_urls
+    from paymobctl.tunnel import Finding, readiness
+
+    rt = runtime()
+    settings = rt.settings()
+    token = settings.values.get("ngrok_authtoken")
+    findings = readiness(
+        f"{token.display()} from {token.origin}" if token else None,
+        install=settings.get("ngrok_install") is not False,
+    )
+    listener = read_listener()
+    if listener is None:
+        findings.append(Finding(True, "listener: none running"))
+    else:
+        tunnel = f", tunnel {listener.tunnel_state}" + (
+            f" at {listener.public_url}" if listener.public_url else ""
+        )
+        findings.append(
+            Finding(
+                listener.tunnel_state in ("up", "none"),
+                f"listener: pid {listener.pid} at {listener.local_url}{tunnel if listener.tunnel else ''}",
+            )
+        )
+    findings += [Finding(False, text) for text in stale_callback_urls(settings, listener)]
+    if rt.json:
+        rt.out.json([{"ok": f.ok, "text": f.text} for f in findings])
+    else:
+        for finding in findings:
+            (rt.out.line if finding.ok else rt.out.warn)(finding.text)
+    if not all(f.ok for f in findings):
+        raise typer.Exit(1)

@@ -224,6 +224,9 @@ def _explanation_json(exp: Explanation, secret_display: str, *, verify: bool) ->
         "secret": secret_display,
         "computed": exp.computed,
         "diagnoses": [{"code": d.code, "message": d.message} for d in exp.diagnoses],
+        "malformed_signed_fields": [
+            {"field": p.field, "message": p.message} for p in exp.malformed
+        ],
     }
     if verify:
         data["received"] = exp.received
@@ -298,6 +301,7 @@ def verify(
     item = _gather(file, url, type_, sample, secret_file)
     payload = item.payload
     received = hmac if hmac is not None else payload.hmac
+    malformed: str | None = None
     if explain or rt.json:
         exp = signing.explain(
             payload.kind, payload.data, item.secret, received, raw_query=payload.raw_query
@@ -306,6 +310,8 @@ def verify(
     else:
         result = signing.verify(payload.kind, payload.data, item.secret, received)
         valid, convention = result.valid, result.convention
+        if result.malformed:
+            malformed = signing.describe_shape_problems(result.malformed)
         if payload.kind in signing.EXPERIMENTAL_KINDS:
             rt.out.warn(_EXPERIMENTAL_WARNING.format(kind=payload.kind.value))
     settings_profile = rt.options.profile
@@ -322,6 +328,8 @@ def verify(
         _render(rt.out, exp, _secret_display(item), verify=True)
     elif valid:
         rt.out.ok(f"valid {payload.kind.value} HMAC")
+    elif malformed:
+        rt.out.bad(f"REJECTED {payload.kind.value}: {malformed}")
     else:
         rt.out.bad(f"INVALID {payload.kind.value} HMAC" + ("" if received else " (no hmac given)"))
         rt.out.info("run again with --explain to see the signed fields and a diagnosis")

@@ -3,17 +3,21 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+import os
 import queue
 import threading
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from paymobctl import runfile
 from paymobctl.cli.options import command, runtime
-from paymobctl.cli.output import local_time
+from paymobctl.cli.output import json_terminal_safe, local_time, terminal_safe
 from paymobctl.errors import TunnelError, UsageError
 
 if TYPE_CHECKING:
@@ -98,17 +102,23 @@ def _amount(cents: int | None, currency: str | None) -> str:
 
 
 def format_received(item: Received, *, color: bool) -> str:
+    """One log line. Every part a request can influence goes through ``terminal_safe`` (no
+    control character, bidi override or newline reaches the terminal raw); colours are added
+    after escaping."""
+
     def paint(text: str, code: str) -> str:
         return f"{code}{text}{_RESET}" if color else text
 
-    parts = [local_time(item.time, clock_only=True), f"#{item.id}", f"{item.method:<4}", item.kind]
+    parts = [local_time(item.time, clock_only=True), f"#{item.id}" if item.id else "#-"]
+    parts.append(terminal_safe(f"{item.method:<4}", one_line=True))
+    parts.append(terminal_safe(item.kind, one_line=True))
     if item.transaction_id is not None and item.kind in ("TRANSACTION", "RESPONSE"):
         parts.append(f"txn {item.transaction_id}")
     if item.order_id is not None:
         parts.append(f"order {item.order_id}")
     amount = _amount(item.amount_cents, item.currency)
     if amount:
-        parts.append(amount)
+        parts.append(terminal_safe(amount, one_line=True))
     if item.success is not None and item.kind in ("TRANSACTION", "RESPONSE"):
         state = "success" if item.success else ("pending" if item.pending else "declined")
         parts.append(paint(state, _GREEN if item.success else (_YELLOW if item.pending else _RED)))
@@ -119,16 +129,20 @@ def format_received(item: Received, *, color: bool) -> str:
         if item.convention and item.convention != "empty":
             verdict += f" (null as {item.convention!r})"
         parts.append(paint(verdict, _GREEN if item.verdict == "valid" else _RED))
+    elif item.verdict == "malformed-signed-fields":
+        parts.append(paint("signed fields MALFORMED", _RED))
     status = str(item.status)
     parts.append(paint(status, _GREEN if item.status < 300 else _RED))
     if item.duplicate:
         parts.append(paint("duplicate (stored once)", _YELLOW))
     if item.problem:
-        parts.append(item.problem)
+        parts.append(terminal_safe(item.problem, one_line=True))
     if item.pan_masked:
         parts.append(paint("full card number masked before storage", _YELLOW))
     if item.effect:
-        parts.append(f"→ {item.effect}")
+        effect = terminal_safe(item.effect, one_line=True)
+        mismatch = effect.startswith("amount mismatch")
+        parts.append(paint(f"→ {effect}", _RED) if mismatch else f"→ {effect}")
     return "  ".join(parts)
 
 
@@ -142,11 +156,12 @@ def format_forwarded(item: Forwarded, *, color: bool) -> str:
     )
     good = item.status is not None and 200 <= item.status < 300
     text = f"      ↳ #{item.event_id} → {item.target}  {outcome}  {item.latency_ms:.1f} ms"
+    text = terminal_safe(text, one_line=True)
     if not good and not item.final:
         text += f"  (attempt {item.attempt}, retrying)"
     elif not good:
         text += f"  (gave up after {item.attempt} attempt(s))"
-    excerpt = item.excerpt.replace("\n", " ")[:120]
+    excerpt = terminal_safe(item.excerpt.replace("\n", " ")[:120], one_line=True)
     if excerpt:
         text += f"  {excerpt}"
     if color:
@@ -249,12 +264,50 @@ def listen(
     ] = 10.0,
     tunnel: Annotated[
         str | None,
-        typer.Option("--tunnel", help="Expose the listener publicly: ngrok.", show_default=False),
+        typer.Option(
+            "--tunnel",
+            help="Expose the listener publicly: ngrok, or cloudflared (a quick tunnel, no account).",
+            show_default=False,
+        ),
     ] = None,
+    tunnel_domain: Annotated[
+        str | None,
+        typer.Option(
+            "--tunnel-domain",
+            metavar="NAME",
+            help="Your ngrok static domain (e.g. your-name.ngrok-free.app): the same URL every run.",
+            show_default=False,
+        ),
+    ] = None,
+    tunnel_region: Annotated[
+        str | None,
+        typer.Option(
+            "--tunnel-region",
+            help="ngrok region: us, us-cal-1, eu, ap, au, sa, jp, in (default: the closest).",
+            show_default=False,
+        ),
+    ] = None,
+    tunnel_check: Annotated[
+        float,
+        typer.Option(
+            "--tunnel-check",
+            metavar="SECONDS",
+            help="Check the listener through the public URL this often.",
+            min=0.2,
+        ),
+    ] = 5.0,
+    no_install: Annotated[
+        bool,
+        typer.Option(
+            "--no-install",
+            help="Never download the ngrok agent (also: ngrok_install = false in the profile).",
+        ),
+    ] = False,
     require_tunnel: Annotated[
         bool,
         typer.Option(
-            "--require-tunnel", help="Exit 3 if the tunnel cannot open (default: serve locally)."
+            "--require-tunnel",
+            help="Exit 3 if the tunnel cannot open or cannot be restored (default: serve locally).",
         ),
     ] = False,
     ready_file: Annotated[
@@ -285,14 +338,9 @@ def listen(
     secret, secret_origin = rt.hmac_secret(secret_file, purpose="verifying webhooks")
     if ready_file is not None:
         serving.check_ready_file(ready_file)
-    if tunnel is not None:
-        from paymobctl.tunnel import FACTORIES
-
-        if tunnel not in FACTORIES:
-            raise UsageError(
-                f"unknown --tunnel {tunnel!r}",
-                hint="use --tunnel " + " or ".join(sorted(FACTORIES)),
-            )
+    tunnel_options = _tunnel_options(
+        tunnel, tunnel_domain, tunnel_region, install=not no_install, settings=settings
+    )
     config = ReceiverConfig(
         webhook_path=_path(path, "--path"),
         response_path=_path(response_path, "--response-path"),
@@ -310,7 +358,8 @@ def listen(
         if isinstance(item, Received | Forwarded):
             if rt.json:
                 kind = "received" if isinstance(item, Received) else "forwarded"
-                return json.dumps({"event": kind, **to_jsonable(item)}, ensure_ascii=False)
+                record = {"event": kind, **to_jsonable(item)}
+                return json_terminal_safe(json.dumps(record, ensure_ascii=False))
             if isinstance(item, Received):
                 return format_received(item, color=out.color)
             return format_forwarded(item, color=out.color)
@@ -327,19 +376,46 @@ def listen(
         if (targets or routes)
         else None
     )
-    application = create_app(
-        store=store, secret=secret, config=config, forwarder=forwarder, sink=log_received
-    )
     sock = serving.bind(host, port, what="the listener")
     local = serving.base_url(sock)
     try:
         public, opened = _open_tunnel(
-            tunnel, sock.getsockname()[1], settings, require=require_tunnel
+            tunnel, tunnel_options, sock.getsockname()[1], require=require_tunnel
         )
     except TunnelError:
         sock.close()
         writer.close()
         raise
+    listener = runfile.ListenerRecord(
+        pid=os.getpid(),
+        local_url=local,
+        webhook_path=config.webhook_path,
+        response_path=config.response_path,
+        started_at=datetime.now(UTC).isoformat(timespec="seconds"),
+        tunnel=tunnel,
+        public_url=public,
+        tunnel_state="up" if public else "none",
+    )
+    supervisor = (
+        _Supervised(
+            opened,
+            listener,
+            sock.getsockname()[1],
+            writer,
+            require=require_tunnel,
+            interval=tunnel_check,
+        )
+        if opened is not None and public
+        else None
+    )
+    application = create_app(
+        store=store,
+        secret=secret,
+        config=config,
+        forwarder=forwarder,
+        sink=log_received,
+        health=supervisor.health if supervisor else None,
+    )
 
     def ready(url: str) -> None:
         lines = [
@@ -355,13 +431,16 @@ def listen(
         if public:
             from paymobctl.tunnel import NGROK_BROWSER_WARNING
 
-            lines.append(f"Tunnel: {public} → {url}")
             lines.append(
-                "Paste these into Paymob's dashboard (Developers → Payment Integrations → your integration):"
+                f"Tunnel: {public} → {url} (checked through the public URL every {tunnel_check:g} s)"
             )
-            lines.append(f"  Transaction processed callback: {public}{config.webhook_path}")
-            lines.append(f"  Transaction response callback:  {public}{config.response_path}")
-            lines.append(f"Note: {NGROK_BROWSER_WARNING}")
+            lines.extend(_dashboard_lines(public, config))
+            lines.append(
+                "`paymobctl deposit --flow intention` sends these URLs as notification_url and "
+                "redirection_url while this listener runs."
+            )
+            if tunnel == "ngrok":
+                lines.append(f"Note: {NGROK_BROWSER_WARNING}")
         if rt.json:
             record = {
                 "event": "ready",
@@ -381,36 +460,153 @@ def listen(
             problem = serving.write_ready_file(ready_file, url)
             if problem:
                 out.warn(problem)
+        problem = runfile.write_listener(listener)
+        if problem:
+            out.warn(problem)
+        if supervisor is not None:
+            try:
+                supervisor.start(asyncio.get_running_loop())
+            except RuntimeError:  # not serving on an event loop (tests): write lines directly
+                supervisor.start(None)
 
     import gc
 
     gc.freeze()  # everything imported so far is permanent: keep it out of every GC pass
     try:
-        serving.run(application, sock, on_ready=ready, header_timeout=read_timeout)
+        serving.run(
+            application,
+            sock,
+            on_ready=ready,
+            stop=supervisor.supervisor.gave_up if supervisor else None,
+            header_timeout=read_timeout,
+        )
     finally:
+        if supervisor is not None:
+            supervisor.supervisor.stop()
         if opened is not None:
             opened.close()
+        runfile.remove_listener(os.getpid())
         writer.close()
         sock.close()
     if not rt.json:
         out.line(f"listener stopped ({local}); {store.count_events()} events in {rt.db_path}")
+    if supervisor is not None and supervisor.supervisor.gave_up.is_set():
+        raise TunnelError(
+            "the tunnel dropped and could not be restored (--require-tunnel)",
+            hint="check this machine's network and https://status.ngrok.com, then start listen again",
+        )
+
+
+def _tunnel_options(
+    kind: str | None, domain: str | None, region: str | None, *, install: bool, settings: Any
+) -> Any:
+    from paymobctl import tunnel as tunnels
+
+    if kind is None:
+        if domain or region:
+            raise UsageError(
+                "--tunnel-domain and --tunnel-region need a tunnel", hint="add --tunnel ngrok"
+            )
+        return None
+    if kind not in tunnels.FACTORIES:
+        raise UsageError(
+            f"unknown --tunnel {kind!r}",
+            hint="use --tunnel " + " or ".join(sorted(tunnels.FACTORIES)),
+        )
+    if kind != "ngrok" and (domain or region):
+        raise UsageError(
+            "--tunnel-domain and --tunnel-region are ngrok options",
+            hint=f"a {kind} quick tunnel gets a random URL; use --tunnel ngrok for a static domain",
+        )
+    token = settings.secret("ngrok_authtoken")
+    return tunnels.TunnelOptions(
+        authtoken=token.reveal() if token else None,
+        domain=tunnels.check_domain(domain) if domain else None,
+        region=tunnels.check_region(region) if region else None,
+        install=install and settings.get("ngrok_install") is not False,
+    )
 
 
 def _open_tunnel(
-    kind: str | None, port: int, settings: Any, *, require: bool
+    kind: str | None, options: Any, port: int, *, require: bool
 ) -> tuple[str | None, Any]:
     if kind is None:
         return None, None
     from paymobctl import tunnel as tunnels
 
-    token = settings.secret("ngrok_authtoken")
+    out = runtime().out
+    opened = tunnels.create(kind, options, say=out.info)
     try:
-        opened = tunnels.create(kind, token.reveal() if token else None)
         return opened.open(port), opened
     except TunnelError as exc:
         if require:
             raise
-        runtime().out.warn(
-            f"{exc} — still listening locally only (pass --require-tunnel to exit instead)"
-        )
+        out.warn(f"{exc} — still listening locally only (pass --require-tunnel to exit instead)")
         return None, None
+
+
+def _dashboard_lines(public: str, config: Any) -> list[str]:
+    return [
+        "Paste these into Paymob's dashboard (Developers → Payment Integrations → your integration):",
+        f"  Transaction processed callback: {public}{config.webhook_path}",
+        f"  Transaction response callback:  {public}{config.response_path}",
+    ]
+
+
+class _Supervised:
+    """Glue between the tunnel's supervisor thread and the listener: each tunnel event updates
+    the runtime record and becomes a log line, handed to the event loop (the log's owner)."""
+
+    def __init__(
+        self,
+        opened: Any,
+        record: runfile.ListenerRecord,
+        port: int,
+        writer: LineWriter,
+        *,
+        require: bool,
+        interval: float,
+    ) -> None:
+        import secrets
+
+        from paymobctl.tunnel import Supervisor
+
+        self.record = record
+        self.writer = writer
+        self.json_mode = runtime().json
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self.supervisor = Supervisor(
+            opened,
+            port,
+            record.public_url or "",
+            secrets.token_hex(8),  # /healthz names this listener: the check knows it reached us
+            on_event=self.on_event,
+            require=require,
+            interval=interval,
+        )
+
+    def health(self) -> dict[str, Any]:
+        return {"listener": self.supervisor.listener_id, **self.supervisor.snapshot()}
+
+    def start(self, loop: asyncio.AbstractEventLoop | None) -> None:
+        self.loop = loop
+        self.supervisor.start()
+
+    def on_event(self, event: Any) -> None:
+        self.record = self.record.with_tunnel(event.public_url, event.state.value)
+        problem = runfile.write_listener(self.record)
+        if self.json_mode:
+            item = {"event": "tunnel", "state": event.state.value, "public_url": event.public_url}
+            lines = [json.dumps({**item, "message": event.message})]
+        else:
+            lines = [event.message]
+            if event.changed and event.public_url:
+                lines.extend(_dashboard_lines(event.public_url, self.record))
+        if problem:
+            lines.append(f"warning: {problem}")
+        for line in lines:
+            if self.loop is None:
+                self.writer.put(line)
+                continue
+            with contextlib.suppress(RuntimeError):  # the loop already closed: shutting down
+                self.loop.call_soon_threadsafe(self.writer.put, line)

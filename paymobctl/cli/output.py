@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import sys
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import asdict, is_dataclass
@@ -13,6 +14,43 @@ from typing import IO, TYPE_CHECKING, Any, cast
 
 if TYPE_CHECKING:
     from rich.console import Console
+
+
+# Characters a terminal acts on instead of showing: C0 controls (ESC starts colour, cursor and
+# clear-screen sequences, CR overwrites a line, BEL rings), DEL, C1 controls (U+009B is a CSI
+# on its own), and the bidirectional overrides and isolates that reorder what is displayed
+# (the "Trojan Source" characters). Line and paragraph separators end a line in some terminals.
+_UNSAFE = re.compile(
+    "[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]"
+)
+_UNSAFE_ONE_LINE = re.compile(
+    "[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]"
+)
+
+_JSON_UNSAFE = re.compile("[\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+
+
+def _escape(match: re.Match[str]) -> str:
+    code = ord(match.group(0))
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+
+
+def terminal_safe(text: str, *, one_line: bool = False) -> str:
+    """``text`` with everything a terminal would act on shown as an escape (``\\x1b``,
+    ``\\u202e``): the one escaping function every renderer uses for what a request sent.
+
+    Newlines and tabs are kept unless ``one_line`` (a log line must stay one line). Rich markup
+    is not interpreted anywhere text goes through :class:`Output` (``markup=False``, table
+    cells as plain ``Text``), so ``[red]`` stays literal.
+    """
+    pattern = _UNSAFE_ONE_LINE if one_line else _UNSAFE
+    return pattern.sub(_escape, text) if pattern.search(text) else text
+
+
+def json_terminal_safe(text: str) -> str:
+    """Serialised JSON with C1 controls and bidi characters as ``\\u`` escapes (json escapes
+    only C0): the same JSON value, safe on a terminal."""
+    return _JSON_UNSAFE.sub(lambda m: f"\\u{ord(m.group(0)):04x}", text)
 
 
 def to_jsonable(value: Any) -> Any:
@@ -127,30 +165,35 @@ class Output:
     # -- results ------------------------------------------------------------------------------
 
     def json(self, value: Any) -> None:
-        self.stdout.write(json.dumps(to_jsonable(value), indent=2, ensure_ascii=False) + "\n")
+        text = json.dumps(to_jsonable(value), indent=2, ensure_ascii=False)
+        self.stdout.write(json_terminal_safe(text) + "\n")
         self.stdout.flush()
 
     def ndjson(self, value: Any) -> None:
-        self.stdout.write(
-            json.dumps(to_jsonable(value), ensure_ascii=False, separators=(",", ":")) + "\n"
-        )
+        text = json.dumps(to_jsonable(value), ensure_ascii=False, separators=(",", ":"))
+        self.stdout.write(json_terminal_safe(text) + "\n")
 
     def line(self, text: str = "", *, style: str | None = None) -> None:
+        text = terminal_safe(text)
         if self.color and style:
-            self.console.print(text, style=style, markup=False)
+            self.console.print(text, style=style, markup=False, highlight=False)
         else:
             self.stdout.write(text + "\n")
 
     def markup(self, text: str, plain: str) -> None:
-        """Rich markup on a colour terminal, ``plain`` otherwise."""
+        """Rich markup on a colour terminal, ``plain`` otherwise (both written by paymobctl,
+        never holding request data)."""
         if self.color:
             self.console.print(text)
         else:
-            self.stdout.write(plain + "\n")
+            self.stdout.write(terminal_safe(plain) + "\n")
 
     def pairs(self, rows: Iterable[tuple[str, Any]]) -> None:
         """``Label: value`` lines, aligned."""
-        items = [(label, "" if value is None else str(value)) for label, value in rows]
+        items = [
+            (label, "" if value is None else terminal_safe(str(value), one_line=True))
+            for label, value in rows
+        ]
         width = max((len(label) for label, _ in items), default=0) + 1
         for label, value in items:
             self.line(f"{(label + ':').ljust(width)} {value}")
@@ -163,12 +206,16 @@ class Output:
         title: str | None = None,
         empty: str = "nothing to show",
     ) -> None:
-        data = [["" if cell is None else str(cell) for cell in row] for row in rows]
+        data = [
+            ["" if cell is None else terminal_safe(str(cell), one_line=True) for cell in row]
+            for row in rows
+        ]
         if not data:
             self.line(empty)
             return
         if self.is_terminal:
             from rich.table import Table
+            from rich.text import Text
 
             table = Table(title=title, show_lines=False, header_style="bold" if self.color else "")
             for index, column in enumerate(columns):
@@ -179,7 +226,7 @@ class Output:
                              for c in cells)  # fmt: skip
                 table.add_column(column, no_wrap=atomic, overflow="ellipsis")
             for row in data:
-                table.add_row(*row)
+                table.add_row(*[Text(cell) for cell in row])  # Text: "[red]" is not markup
             self.console.print(table)
             return
         widths = [len(c) for c in columns]
@@ -199,8 +246,11 @@ class Output:
 
     def spinner_text(self, text: str) -> str:
         """One spinner line that fits the terminal (80 columns at most): spinner, space, text."""
+        from rich.markup import escape
+
         width = min(80, self.err_console.width if self.err_tty else 80) - 2
-        return text if len(text) <= width else text[: width - 1] + "…"
+        text = terminal_safe(text, one_line=True)
+        return escape(text if len(text) <= width else text[: width - 1] + "…")
 
     @contextlib.contextmanager
     def waiting(self, action: str, attempt: int = 0) -> Iterator[None]:
@@ -225,12 +275,14 @@ class Output:
     # -- diagnostics --------------------------------------------------------------------------
 
     def info(self, text: str) -> None:
+        text = terminal_safe(text)
         if self.err_color:
             self.err_console.print(text, style="dim", markup=False, highlight=False)
         else:
             self.stderr.write(text + "\n")
 
     def warn(self, text: str) -> None:
+        text = terminal_safe(text)
         if self.err_color:
             self.err_console.print(
                 "warning: " + text, style="yellow", markup=False, highlight=False
@@ -245,6 +297,7 @@ class Output:
         self.stdout.flush()
 
     def error(self, text: str) -> None:
+        text = terminal_safe(text)
         if self.err_color:
             self.err_console.print(
                 "error: " + text, style="bold red", markup=False, highlight=False

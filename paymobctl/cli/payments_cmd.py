@@ -311,7 +311,15 @@ def deposit(
             flow=flow,
             expiration=expiration,
         )
-        created = create_deposit(client, settings, rt.store(), request)
+        urls = None
+        if flow == "intention":
+            from paymobctl.payments import intention_urls
+            from paymobctl.runfile import read_listener
+
+            urls = intention_urls(settings, read_listener())
+            if urls.note:
+                rt.out.info(urls.note)
+        created = create_deposit(client, settings, rt.store(), request, urls)
         if open_:
             _open_in_browser(created.checkout_url)
         if rt.json and not wait:
@@ -465,7 +473,7 @@ def status(
     ] = "auto",
 ) -> None:
     """Ask Paymob about a payment (transaction inquiry); updates the matching deposit in the store."""
-    from paymobctl.payments import lookup_status, transaction_outcome
+    from paymobctl.payments import lookup_status, record_inquiry
 
     rt = runtime()
     if by not in ("auto", "order", "merchant-order", "transaction"):
@@ -486,22 +494,14 @@ def status(
                 f"{reference}: the order exists but has no transaction yet (the payer has not paid)"
             )
         return
-    outcome = transaction_outcome(obj)
     order = obj.get("order")
     order_id = order.get("id") if isinstance(order, dict) else order
     if isinstance(order_id, int | str) and str(order_id).isdigit():
         deposit = store.deposit_by_order(int(order_id))
-        if (
-            deposit is not None
-            and deposit.status == "pending"
-            and outcome.status in ("paid", "declined")
-        ):
-            store.update_deposit(
-                deposit.id,
-                status=outcome.status,
-                transaction_id=outcome.transaction_id,
-                reason=outcome.reason,
-            )
+        if deposit is not None:
+            _, mismatch = record_inquiry(store, deposit, obj)
+            if mismatch is not None:
+                rt.out.warn(f"amount mismatch: {mismatch}; deposit {deposit.id} left unchanged")
     if rt.json:
         rt.out.json(obj)
         return

@@ -18,7 +18,7 @@ from paymobctl.conformance.cases import (
     VALID_TRANSACTIONS,
 )
 from paymobctl.models import Outcome, PaymentSource, Region
-from paymobctl.signing import CallbackKind
+from paymobctl.signing import TRANSACTION_BOOLEANS, CallbackKind
 
 # Probe ids: far above any real Paymob order or transaction (the checklist uses the same ranges).
 PROBE_ORDER_BASE = 999_900_000_000
@@ -179,18 +179,7 @@ def _float_id(obj: dict[str, Any]) -> None:
     obj["id"] = float(obj["id"])  # 999800000123.0 renders as 999800000123
 
 
-_SIGNED_FLAGS = (
-    "error_occured",
-    "has_parent_transaction",
-    "is_3d_secure",
-    "is_auth",
-    "is_capture",
-    "is_refunded",
-    "is_standalone_payment",
-    "is_voided",
-    "pending",
-    "success",
-)
+_SIGNED_FLAGS = TRANSACTION_BOOLEANS  # the ten signed flags (signing, reference §8.1)
 
 
 def _string_booleans(obj: dict[str, Any]) -> None:

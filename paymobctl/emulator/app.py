@@ -558,6 +558,15 @@ async def admin_drain(request: Request) -> Response:
     return JSONResponse({"pending": _notifier(request).pending})
 
 
+@api
+async def admin_reset(request: Request) -> Response:
+    """Stop pending deliveries and forget every object (``paymobctl.testing``, between tests)."""
+    await _notifier(request).close()
+    sandbox = _sandbox(request)
+    sandbox.reset()
+    return JSONResponse(sandbox.callback_urls())
+
+
 async def index(request: Request) -> Response:
     sandbox = _sandbox(request)
     c = sandbox.creds
@@ -658,6 +667,7 @@ def create_app(
         Route("/_sandbox/deliveries/{delivery_id}/resend", admin_resend, methods=["POST"]),
         Route("/_sandbox/kiosk/{reference}/pay", admin_kiosk, methods=["POST"]),
         Route("/_sandbox/drain", admin_drain, methods=["POST"]),
+        Route("/_sandbox/reset", admin_reset, methods=["POST"]),
     ]
     # Every body is read within bounds (1 MiB, 10 s) before a route sees it: 413 / 408.
     app = Starlette(routes=routes, lifespan=lifespan, middleware=[Middleware(BoundedBodies)])

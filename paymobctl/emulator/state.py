@@ -415,6 +415,7 @@ class Sandbox:
             )
         }
         self.iframes = {c.iframe_id}
+        self._initial_urls = (callback_url, response_url)
         self.set_callback_urls(callback_url, response_url)
         # sha256(token) -> expiry: the store never holds a usable token.
         self.auth_tokens: dict[str, float] = {}
@@ -474,6 +475,41 @@ class Sandbox:
                 self._next[name] = max(values) + 1
         if self.tokens:
             self._next["token"] = max(t.id for t in self.tokens.values()) + 1
+
+    def reset(self) -> None:
+        """Forget every object (orders, keys, transactions, cards, deliveries, auth tokens) and
+        restore the callback URLs the sandbox started with; ids keep counting, never reused."""
+        # The keys each kind is saved under (``_save`` calls), for a persisted sandbox.
+        tables: tuple[tuple[str, dict[Any, Any], Callable[[Any, Any], object]], ...] = (
+            ("auth", self.auth_tokens, lambda key, _: key),
+            ("order", self.orders, lambda key, _: key),
+            ("key", self.keys, lambda key, _: key[-24:]),
+            ("transaction", self.transactions, lambda key, _: key),
+            ("token", self.tokens, lambda _, token: token.id),
+            ("intention", self.intentions, lambda key, _: key),
+            ("delivery", self.deliveries, lambda key, _: key),
+        )
+        for kind, table, saved_as in tables:
+            if table:
+                self.persistence.forget(kind, [str(saved_as(k, v)) for k, v in table.items()])
+            table.clear()
+        for integration in self.integrations.values():
+            integration.callback_url = integration.response_url = None
+        self.set_callback_urls(*self._initial_urls)
+
+    def pristine(self) -> bool:
+        """Nothing to reset: no object of any kind, and the callback URLs it started with."""
+        tables = (self.auth_tokens, self.orders, self.keys, self.transactions, self.tokens)
+        if any(tables) or self.intentions or self.deliveries:
+            return False
+        started = {
+            name: url or None
+            for name, url in zip(("callback_url", "response_url"), self._initial_urls, strict=True)
+        }
+        return all(
+            {"callback_url": i.callback_url, "response_url": i.response_url} == started
+            for i in self.integrations.values()
+        )
 
     def _save(self, kind: str, key: object, value: Any) -> None:
         self.persistence.save(kind, str(key), asdict(value))

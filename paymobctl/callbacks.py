@@ -206,7 +206,9 @@ class TransactionSpec:
     is_live: bool = False
     is_auth: bool = False  # an authorisation on an auth/capture integration
     decline_code: str | None = None
-    created_at: datetime | None = None  # aware; default drawn from the seed, or now
+    created_at: datetime | None = None  # aware; default drawn from the seed, or before now
+    # aware; when it became final (the sandbox: now). Default: a moment after created_at, or now.
+    updated_at: datetime | None = None
     seed: int | None = None
     bill_reference: int | None = None
     payer_ip: str = "41.40.0.1"
@@ -238,6 +240,28 @@ def _base_time(spec: TransactionSpec, rng: random.Random, now: datetime | None) 
             seconds=rng.randrange(0, 180 * 86400), microseconds=rng.randrange(10**6)
         )
     return (now or datetime.now(UTC)).astimezone(UTC)
+
+
+_Timeline = tuple[datetime, datetime, datetime, datetime]
+
+
+def _no_future(spec: TransactionSpec, times: _Timeline) -> _Timeline:
+    """``(created, order_created, gateway_at, updated)`` with no time after the final one.
+
+    A callback is sent when its transaction became final, so nothing in it may be later than
+    ``updated_at`` (real samples s01, s06: order <= created <= gateway ``data.created_at`` <=
+    updated). Drawn from now, the whole timeline ends now; given ``updated_at`` (the sandbox),
+    the gateway time falls between ``created_at`` and it.
+    """
+    created, order_created, gateway_at, updated = times
+    if spec.updated_at is not None:
+        final = spec.updated_at.astimezone(UTC)
+        gateway_at = max(created, min(gateway_at, final - (updated - gateway_at)))
+        return created, order_created, gateway_at, max(final, gateway_at)
+    if spec.created_at is None and spec.seed is None:
+        back = updated - created
+        return created - back, order_created - back, gateway_at - back, updated - back
+    return times
 
 
 def intention_id(rng: random.Random, *, live: bool = False) -> str:
@@ -414,6 +438,9 @@ def build_transaction(spec: TransactionSpec, *, now: datetime | None = None) -> 
         seconds=rng.randrange(2, 30), microseconds=rng.randrange(10**6)
     )
     updated = gateway_at + timedelta(microseconds=rng.randrange(1000, 20000))
+    created, order_created, gateway_at, updated = _no_future(
+        spec, (created, order_created, gateway_at, updated)
+    )
     authorization = f"{rng.randrange(10**5, 10**6)}"
     paid = spec.amount_cents if spec.outcome is Outcome.APPROVED else 0
     phone = spec.customer.phone or region["customer_phone"]
@@ -559,6 +586,12 @@ class TokenSpec:
     next_payment_intention: str | None = None
 
 
+def _token_time(created: datetime, updated: datetime | None) -> datetime:
+    """The saved card's time: just after its transaction began, never after it became final."""
+    moment = created + timedelta(seconds=3, microseconds=123457)
+    return moment if updated is None else min(moment, updated)
+
+
 def token_spec_for(
     transaction: Mapping[str, Any], *, seed: int | None = None, region: Region = Region.EG
 ) -> TokenSpec:
@@ -570,13 +603,14 @@ def token_spec_for(
     shipping = order.get("shipping_data") or {}
     pan = str(source.get("pan") or "")
     created = parse_paymob_timestamp(str(transaction.get("created_at") or ""), region)
+    updated = parse_paymob_timestamp(str(transaction.get("updated_at") or ""), region)
     return TokenSpec(
         order_id=int(order.get("id") or 0),
         email=str(billing.get("email") or shipping.get("email") or "customer@example.com"),
         card_subtype=str(source.get("sub_type") or "MasterCard"),
         pan_last4=pan[-4:] if len(pan) >= 4 else "2346",
         merchant_id=int(transaction.get("owner") or 1835600),
-        created_at=created + timedelta(seconds=3, microseconds=123457) if created else None,
+        created_at=_token_time(created, updated) if created else None,
         region=region,
         seed=seed,
         next_payment_intention=claims.get("next_payment_intention"),

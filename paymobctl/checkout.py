@@ -139,8 +139,10 @@ class Browser:
         except httpx.HTTPError as exc:
             raise _Unreachable(str(exc) or type(exc).__name__) from None
         if reply.truncated:
-            raise VerificationFailed(
-                f"{_bare(url)} answered more than {MAX_PAGE_BYTES} bytes: not a checkout page"
+            # Exit 3 like any other server problem: 1 means the payment was declined.
+            raise NetworkError(
+                f"{_bare(url)} answered more than {MAX_PAGE_BYTES} bytes: not a checkout page",
+                hint="pass the checkout URL your backend returned (iframe or unified checkout)",
             )
         return reply.status_code, reply.headers.get("location"), reply.text
 
@@ -164,8 +166,9 @@ class Card:
     holder: str = "Test Account"
 
     def month_year(self) -> tuple[str, str]:
+        """``(MM, YY)``. A month that is over is the sandbox's to decline ("Expired card")."""
         found = re.fullmatch(r"\s*(\d{1,2})\s*/\s*(\d{2}|\d{4})\s*", self.expiry)
-        if found is None:
+        if found is None or not 1 <= int(found.group(1)) <= 12:
             raise UsageError(
                 f"--expiry {self.expiry!r}: expected MM/YY", hint="for example --expiry 01/39"
             )

@@ -209,8 +209,8 @@ def api_error(status: int, body: Any, *, action: str, credential: str | None = N
 
 
 NOT_RUNNING_HINT = (
-    "is a sandbox running on another port? set PAYMOB_BASE_URL or --url "
-    "(`paymobctl sandbox` runs one; --profile picks a real account)"
+    "is a sandbox running on another port? set PAYMOB_BASE_URL (or base_url in the profile; "
+    "`paymobctl sandbox` runs one; --profile picks a real account)"
 )
 
 

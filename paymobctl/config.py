@@ -73,6 +73,18 @@ KEYS: dict[str, KeySpec] = {
             ("PAYMOB_MOTO_INTEGRATION_ID",),
             "MOTO integration id (saved-card payments)",
         ),
+        KeySpec(
+            "wallet_integration_id",
+            ValueKind.INT,
+            ("PAYMOB_WALLET_INTEGRATION_ID",),
+            "mobile wallet integration id",
+        ),
+        KeySpec(
+            "kiosk_integration_id",
+            ValueKind.INT,
+            ("PAYMOB_KIOSK_INTEGRATION_ID",),
+            "kiosk integration id",
+        ),
         KeySpec("iframe_id", ValueKind.INT, ("PAYMOB_IFRAME_ID",), "hosted card iframe id"),
         KeySpec("region", ValueKind.REGION, ("PAYMOB_REGION",), "eg, ksa, uae, oman or pakistan"),
         KeySpec("base_url", ValueKind.URL, ("PAYMOB_BASE_URL",), "API host; overrides region"),
@@ -137,7 +149,7 @@ def fix_hint(spec: KeySpec) -> str:
     if spec.kind is ValueKind.INT:
         return f"write it as a whole number without quotes, e.g. {spec.name} = 123456"
     if spec.kind is ValueKind.REGION:
-        return "use one of: " + ", ".join(r.value for r in Region)
+        return "use one of: " + ", ".join(r.value for r in Region) + " (or EG, SA, AE, OM, PK)"
     if spec.kind is ValueKind.MODE:
         return "use test or live"
     if spec.kind is ValueKind.URL:
@@ -180,7 +192,7 @@ def parse_value(spec: KeySpec, raw: object, *, from_text: bool) -> Any:
         return Secret(text)
     if spec.kind is ValueKind.REGION:
         try:
-            return Region(text.lower())
+            return Region.parse(text)
         except ValueError:
             raise ValueError(f"unknown region {text!r}") from None
     if spec.kind is ValueKind.MODE:
@@ -483,6 +495,8 @@ def builtin_values(profile: str) -> dict[str, Any]:
             "hmac_secret": Secret(SANDBOX.hmac_secret),
             "integration_id": SANDBOX.integration_id,
             "moto_integration_id": SANDBOX.moto_integration_id,
+            "wallet_integration_id": SANDBOX.wallet_integration_id,
+            "kiosk_integration_id": SANDBOX.kiosk_integration_id,
             "iframe_id": SANDBOX.iframe_id,
             "region": Region.EG,
             "base_url": SANDBOX.base_url,
@@ -532,8 +546,13 @@ class Settings:
 
     @property
     def currency(self) -> str:
-        value = self.get("currency")
-        return value if isinstance(value, str) else self.region.info.currency
+        """The currency set explicitly (flag, env, .env, profile), else the region's: a built-in
+        EGP does not outlive a region chosen by the user (PAYMOB_REGION=ksa gives SAR)."""
+        resolved, region = self.values.get("currency"), self.values.get("region")
+        region_chosen = region is not None and region.source is not Source.BUILTIN
+        if resolved is None or (resolved.source is Source.BUILTIN and region_chosen):
+            return self.region.info.currency
+        return str(resolved.value)
 
     @property
     def base_url(self) -> str:

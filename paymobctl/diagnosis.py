@@ -9,6 +9,7 @@ marked ``merchant_order_id = paymobctl-probe-…``: nothing an application could
 from __future__ import annotations
 
 import secrets
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -117,10 +118,22 @@ class Diagnosis:
     def unreachable(self) -> bool:
         return all(t.status is None for t in self.tried)
 
+    @property
+    def no_endpoint(self) -> int | None:
+        """The 404/405 every probe got, signed or not: nothing verifies at this path/method."""
+        return _no_endpoint(self.tried)
+
     def finding(self, *, secret_matches: bool | None = None) -> str:
         """One sentence: what the endpoint gets wrong (or that no common mistake explains it)."""
         if self.unreachable:
             return "the diagnosis probes got no answer"
+        if (status := self.no_endpoint) is not None:
+            method = "GET" if self.kind is CallbackKind.RESPONSE else "POST"
+            return (
+                f"no endpoint at this path/method: every probe, correctly signed or not, got "
+                f"HTTP {status}, so the verification code never ran; check the URL (a typo, the "
+                f"trailing slash) and that the view accepts {method}"
+            )
         if self.unverified:
             return (
                 "the endpoint accepts a wrong signature too: it does not verify the HMAC, and "
@@ -177,12 +190,24 @@ def diagnose(
         if signed is not None:
             attempts.append((candidate.mistake.value, candidate, signed.data, signed.hmac))
     target = callbacks.without_param(url, "hmac")
-    tried = []
+    tried: list[Tried] = []
     for label, dialect, payload, digest in attempts:
+        if len(tried) == 2 and _no_endpoint(tried) is not None:
+            break  # the same 404/405 signed or not: the mistake probes would tell nothing
         request = _request(kind, target, payload, envelope, digest)
         result = delivery.attempt(http, request, timeout=timeout)
         tried.append(Tried(label, dialect, result.status, result.error_message))
     return Diagnosis(kind, target, tuple(tried))
+
+
+NO_ENDPOINT_STATUSES = frozenset({404, 405})
+
+
+def _no_endpoint(tried: Sequence[Tried]) -> int | None:
+    statuses = {t.status for t in tried}
+    if len(statuses) == 1 and (status := statuses.pop()) in NO_ENDPOINT_STATUSES:
+        return status
+    return None
 
 
 def _payload(
@@ -287,7 +312,13 @@ def explain_rejection(
         )
     found = diagnose(http, url, kind, secret, settings=settings, timeout=timeout)
     secret_ok = None
-    if not (found.matched or found.canonical_accepted or found.unverified or found.unreachable):
+    if not (
+        found.matched
+        or found.canonical_accepted
+        or found.unverified
+        or found.unreachable
+        or found.no_endpoint
+    ):
         secret_ok = secret_matches_account(settings, http, secret)
     return Verdict(
         found.finding(secret_matches=secret_ok),

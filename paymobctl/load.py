@@ -250,12 +250,15 @@ class _Connection(asyncio.Protocol):
         self._transport: asyncio.Transport | None = None
         self._body_bytes = 0
         self.closed = False
+        self.answers = 0  # complete answers on this connection
+        self.heard = False  # any byte of an answer to the request in flight
 
     # asyncio.Protocol
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self._transport = cast("asyncio.Transport", transport)  # uvloop's are not subclasses
 
     def data_received(self, data: bytes) -> None:
+        self.heard = True
         try:
             self._parser.feed_data(data)
         except Exception as exc:  # httptools.HttpParserError and friends
@@ -272,6 +275,7 @@ class _Connection(asyncio.Protocol):
             self._sender.failed(self, "too-large", f"answer larger than {MAX_RESPONSE_BYTES} bytes")
 
     def on_message_complete(self) -> None:
+        self.answers += 1
         if not self._parser.should_keep_alive():
             self.close()
         self._sender.answered(self, self._parser.get_status_code())
@@ -279,6 +283,7 @@ class _Connection(asyncio.Protocol):
     def write(self, payload: bytes) -> None:
         assert self._transport is not None
         self._body_bytes = 0
+        self.heard = False
         self._transport.write(payload)
 
     def close(self) -> None:
@@ -420,6 +425,8 @@ class _Sender:
         self.run = run
         self.connection: _Connection | None = None
         self.began = 0.0  # when the request in flight was written; 0: none in flight
+        self.number = -1  # the callback in flight
+        self.resent = -1  # the callback last resent on a new connection (once each)
         self.finished = False
 
     def next(self) -> None:
@@ -435,31 +442,34 @@ class _Sender:
                 return
         self.send(number)
 
-    def send(self, number: int) -> None:
-        if time.perf_counter() >= self.run.deadline:
+    def send(self, number: int, *, resend: bool = False) -> None:
+        if time.perf_counter() >= self.run.deadline and not resend:
             self.finish()
             return
         connection = self.connection
         if connection is None or connection.closed:
-            self.run.spawn(self.connect_and_send(number))
+            self.run.spawn(self.connect_and_send(number, resend=resend))
             return
         payload = self.run.requests.payload(number)
-        self.run.report.sent += 1
+        if not resend:
+            self.run.report.sent += 1
+        self.number = number
         self.began = time.perf_counter()
         connection.write(payload)
 
-    async def connect_and_send(self, number: int) -> None:
+    async def connect_and_send(self, number: int, *, resend: bool = False) -> None:
         try:
             self.connection = await self.run.pool.connect(self)
         except _Failed as exc:
-            self.run.report.sent += 1
+            if not resend:
+                self.run.report.sent += 1
             self.run.error(exc.kind, str(exc))
             if exc.kind == "refused" and self.run.report.answered == 0:
                 self.run.stopped = True  # nothing ever answered: stop rather than fail N times
             await asyncio.sleep(0.05)  # a server that is restarting: back off a little
             self.next()
             return
-        self.send(number)
+        self.send(number, resend=resend)
 
     def answered(self, connection: _Connection, status: int) -> None:
         if connection is not self.connection or not self.began:
@@ -476,10 +486,23 @@ class _Sender:
             return  # an old connection closing after it was replaced
         self.connection = None
         connection.close()
-        if self.began:
-            self.began = 0.0
-            self.run.error(kind, message)
-            self.next()
+        if not self.began:
+            return
+        self.began = 0.0
+        if (
+            kind == "closed"
+            and connection.answers > 0
+            and not connection.heard
+            and self.resent != self.number
+        ):
+            # A keep-alive connection the server closed after its last answer, before reading
+            # this request (HTTP/1.1 allows it without `Connection: close`): nothing was
+            # received for it, so it goes again, once, on a new connection; not an error.
+            self.resent = self.number
+            self.send(self.number, resend=True)
+            return
+        self.run.error(kind, message)
+        self.next()
 
     def finish(self) -> None:
         if self.finished:

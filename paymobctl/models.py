@@ -61,6 +61,14 @@ def mask_secret(value: str) -> str:
     return "****"
 
 
+_URL_PASSWORD = re.compile(r"(?P<head>[a-zA-Z][a-zA-Z0-9+.-]*://[^/?#@:\s]*):(?P<pw>[^/?#@\s]+)@")
+
+
+def mask_url_credentials(text: str) -> str:
+    """``http://user:****@host/``: the password of every URL in ``text`` masked (idempotent)."""
+    return _URL_PASSWORD.sub(lambda m: f"{m.group('head')}:****@", text)
+
+
 class CallbackKind(StrEnum):
     """What is being signed. RESPONSE is the GET transaction-response redirect (flat query)."""
 
@@ -99,10 +107,31 @@ class Region(StrEnum):
     def info(self) -> RegionInfo:
         return _REGIONS[self]
 
+    @classmethod
+    def parse(cls, text: str) -> Region:
+        """A region from its name or a common code (EG, SA/KSA, AE/UAE, OM, PK); ValueError."""
+        name = text.strip().lower()
+        return cls(REGION_ALIASES.get(name, name))
+
     @property
     def base_url(self) -> str:
         return self.info.base_url
 
+
+# Country codes and names users type for a region (ISO 3166 alpha-2 and alpha-3, common names).
+REGION_ALIASES: dict[str, str] = {
+    "egy": "eg",
+    "egypt": "eg",
+    "sa": "ksa",
+    "sau": "ksa",
+    "saudi": "ksa",
+    "ae": "uae",
+    "are": "uae",
+    "om": "oman",
+    "omn": "oman",
+    "pk": "pakistan",
+    "pak": "pakistan",
+}
 
 _REGIONS: dict[Region, RegionInfo] = {
     Region.EG: RegionInfo(

@@ -62,6 +62,13 @@ def bind(host: str, port: int, *, what: str) -> socket.socket:
     return sock
 
 
+def is_loopback(sock: socket.socket) -> bool:
+    """Whether a bound socket only accepts connections from this machine."""
+    import ipaddress
+
+    return ipaddress.ip_address(str(sock.getsockname()[0]).split("%", 1)[0]).is_loopback
+
+
 def base_url(sock: socket.socket) -> str:
     host, port = sock.getsockname()[:2]
     shown = "127.0.0.1" if host in ("0.0.0.0", "") else (f"[{host}]" if ":" in host else host)

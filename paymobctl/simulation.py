@@ -16,6 +16,7 @@ from paymobctl.signing import CallbackKind
 if TYPE_CHECKING:
     import httpx
 
+    from paymobctl.config import Settings
     from paymobctl.store import Store
 
 
@@ -51,6 +52,27 @@ class Request:
     seed: int | None = None
     signature: Signature = Signature.SIGNED
     flow: KeyFlow = KeyFlow.INTENTION
+
+
+_INTEGRATION_KEYS = {
+    PaymentSource.CARD: "integration_id",
+    PaymentSource.WALLET: "wallet_integration_id",
+    PaymentSource.KIOSK: "kiosk_integration_id",
+}
+
+
+def integration_for(settings: Settings, source: PaymentSource) -> int:
+    """The integration a ``source`` payment runs on: the profile's id for that source, else a
+    distinct default (wallet and kiosk: the sandbox's), never the card id for a wallet."""
+    from paymobctl.sandbox_profile import SANDBOX
+
+    defaults = {
+        PaymentSource.CARD: Request.integration_id,
+        PaymentSource.WALLET: SANDBOX.wallet_integration_id,
+        PaymentSource.KIOSK: SANDBOX.kiosk_integration_id,
+    }
+    configured = settings.get(_INTEGRATION_KEYS[source])
+    return configured if isinstance(configured, int) else defaults[source]
 
 
 @dataclass(frozen=True)

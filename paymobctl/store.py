@@ -21,7 +21,7 @@ from typing import Any
 
 from paymobctl import pans
 from paymobctl.errors import StoreError
-from paymobctl.models import format_amount
+from paymobctl.models import format_amount, mask_url_credentials
 
 BUSY_TIMEOUT_MS = 10_000
 
@@ -663,7 +663,7 @@ class Store:
         body, body_count = pans.mask_body(request_body) if request_body is not None else (None, 0)
         masked_value, payload_count = pans.mask_value(payload)
         payload_text = dumps(masked_value) if payload is not None else None
-        url_text, url_count = pans.mask_text(url)
+        url_text, url_count = pans.mask_text(mask_url_credentials(url))  # user:****@
         headers, header_count = pans.mask_pairs(list(request_headers))
         answer_headers, answer_count = pans.mask_pairs(list(response_headers))
         response_excerpt, excerpt_hit = _masked(response_excerpt)
@@ -1253,7 +1253,7 @@ class Store:
                 " probe_order_id, suite) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     started_at,
-                    pans.mask_text(url)[0],
+                    pans.mask_text(mask_url_credentials(url))[0],
                     profile,
                     mode,
                     duration_ms,
@@ -1286,7 +1286,9 @@ class Store:
         self, *, url: str | None = None, limit: int = 20, suite: str = "checklist"
     ) -> list[dict[str, Any]]:
         rows = self._newest(
-            "SELECT * FROM checklist_runs", {"suite = ?": suite, "url = ?": url}, limit
+            "SELECT * FROM checklist_runs",
+            {"suite = ?": suite, "url = ?": mask_url_credentials(url) if url else url},
+            limit,
         )
         return [_row_dict(row) for row in rows]
 
@@ -1304,11 +1306,18 @@ class Store:
         """Store one load run (``simulate … --count``): its summary as JSON."""
         return self._write(
             "INSERT INTO load_runs (started_at, url, profile, mode, summary) VALUES (?, ?, ?, ?, ?)",
-            (started_at, url, profile, mode, json.dumps(summary, separators=(",", ":"))),
+            (
+                started_at,
+                mask_url_credentials(url),
+                profile,
+                mode,
+                mask_url_credentials(json.dumps(summary, separators=(",", ":"))),
+            ),
         )
 
     def load_runs(self, *, url: str | None = None, limit: int = 20) -> list[dict[str, Any]]:
-        rows = self._newest("SELECT * FROM load_runs", {"url = ?": url}, limit)
+        wanted = mask_url_credentials(url) if url else url
+        rows = self._newest("SELECT * FROM load_runs", {"url = ?": wanted}, limit)
         return [{**_row_dict(row), "summary": json.loads(row["summary"])} for row in rows]
 
     def hmac_checks(self, limit: int = 50) -> list[HmacCheck]:

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import itertools
+import json
 import re
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -18,6 +20,7 @@ from paymobctl.models import CardBrand, KeyFlow, Outcome, PaymentSource, Region
 from paymobctl.signing import CallbackKind
 
 SECRET = "unit-test-hmac-secret"
+REAL_SAMPLES = Path(__file__).parent / "data" / "real-samples"
 
 
 def reference_obj() -> dict[str, Any]:
@@ -319,3 +322,76 @@ def test_any_built_transaction_verifies(
     query = callbacks.encode_params(callbacks.redirect_params(txn.obj, digest))
     payload = signing.parse_query(query)
     assert signing.verify(CallbackKind.RESPONSE, payload.data, SECRET, payload.hmac).valid
+
+
+# -- no time later than the moment of sending (acceptance review, issue 11) ------------------------
+
+_TIME_KEY = re.compile(r"created|updated|date|time", re.IGNORECASE)
+
+
+def sent_times(value: Any, region: Region, path: str = "") -> dict[str, datetime]:
+    """Every timestamp-looking field of a callback, as aware UTC (Paymob's and MIGS renderings)."""
+    found: dict[str, datetime] = {}
+    if isinstance(value, dict):
+        for key, item in value.items():
+            found |= sent_times(item, region, f"{path}.{key}" if path else str(key))
+    elif isinstance(value, str) and _TIME_KEY.search(path.rsplit(".", 1)[-1]):
+        moment = callbacks.parse_paymob_timestamp(value, region)
+        if moment is None and re.fullmatch(r"\d{4}-\d\d-\d\dT[\d:.]+Z", value):
+            moment = datetime.fromisoformat(value)  # MIGS: UTC with a Z
+        if path.endswith("data.created_at") and moment is not None:
+            # The gateway's time is naive UTC (docs sample: 08:34 beside 11:34 Cairo).
+            moment = datetime.fromisoformat(value).replace(tzinfo=UTC)
+        if moment is not None:
+            found[path] = moment
+    return found
+
+
+def assert_nothing_after(obj: dict[str, Any], sent: datetime, region: Region) -> None:
+    times = sent_times(obj, region)
+    assert {"created_at", "updated_at", "data.created_at"} <= set(times), sorted(times)
+    for path, moment in times.items():
+        assert moment <= sent, f"{path} = {moment} is after the send time {sent}"
+    assert times["order.created_at"] <= times["created_at"] <= times["updated_at"]
+    assert times["data.created_at"] <= times["updated_at"]
+
+
+@pytest.mark.parametrize(("outcome", "source"), allowed_combinations(), ids=str)
+@pytest.mark.parametrize("region", [Region.EG, Region.KSA])
+def test_no_timestamp_is_after_the_send_time(
+    outcome: Outcome, source: PaymentSource, region: Region
+) -> None:
+    sent = datetime(2026, 3, 1, 9, 30, 0, 123456, tzinfo=UTC)
+    txn = callbacks.build_transaction(
+        TransactionSpec(outcome=outcome, source=source, region=region), now=sent
+    )
+    assert_nothing_after(txn.obj, sent, region)
+    assert callbacks.parse_paymob_timestamp(txn.obj["updated_at"], region) == sent
+    if source is PaymentSource.CARD:
+        token = callbacks.build_token(callbacks.token_spec_for(txn.obj, region=region), now=sent)
+        assert callbacks.parse_paymob_timestamp(token.obj["created_at"], region) <= sent  # type: ignore[operator]
+
+
+def test_given_final_time_keeps_the_gateway_between_created_and_updated() -> None:
+    """The sandbox: created when the payment began, final now; data.created_at in between."""
+    began = datetime(2026, 3, 1, 9, 30, 0, tzinfo=UTC)
+    for final in (began, began + timedelta(microseconds=50), began + timedelta(minutes=2)):
+        for seed in range(20):
+            obj = callbacks.build_transaction(
+                TransactionSpec(created_at=began, updated_at=final, seed=seed)
+            ).obj
+            assert_nothing_after(obj, final, Region.EG)
+            assert callbacks.parse_paymob_timestamp(obj["updated_at"], Region.EG) == final
+
+
+def test_real_samples_order_their_times_like_ours() -> None:
+    """The evidence: s01 (docs) and s06 (real KSA) have data.created_at <= updated_at."""
+    for name, region in (
+        ("s01_docs_txn_card_approved_192036465.json", Region.EG),
+        ("s06_real_ksa_txn_card_approved_973572_2025.json", Region.KSA),
+    ):
+        body = json.loads((REAL_SAMPLES / name).read_text(encoding="utf-8"))
+        obj = body["body"]["obj"]
+        updated = callbacks.parse_paymob_timestamp(obj["updated_at"], region)
+        assert updated is not None
+        assert_nothing_after(obj, updated, region)

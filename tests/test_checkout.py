@@ -151,6 +151,10 @@ def test_a_response_page_that_cannot_load_is_reported_not_fatal() -> None:
             ["http://127.0.0.1:9/api/acceptance/iframes/1?payment_token=x", "--expiry", "1939"],
             "expected MM/YY",
         ),
+        (
+            ["http://127.0.0.1:9/api/acceptance/iframes/1?payment_token=x", "--expiry", "13/39"],
+            "expected MM/YY",
+        ),
     ],
 )
 def test_pay_refuses_bad_input_in_one_line(args: list[str], needle: str) -> None:
@@ -216,6 +220,7 @@ def test_commands_use_the_running_sandbox_and_say_so(monkeypatch: pytest.MonkeyP
         deposit = run_cli("deposit", "150")
         assert deposit.code == 0, deposit.output
         assert f"using the sandbox running at {sandbox}" in deposit.stderr
+        assert "set PAYMOB_BASE_URL to choose another" in deposit.stderr  # deposit has no --url
         assert sandbox in deposit.stdout  # the checkout URL is the running sandbox's
         changed = run_cli(
             "sandbox", "callbacks", "--callback-url", f"{app}/hook/", "--response-url", ""
@@ -226,6 +231,9 @@ def test_commands_use_the_running_sandbox_and_say_so(monkeypatch: pytest.MonkeyP
         simulated = run_cli("simulate", "transaction")
         assert simulated.code == 0 and f"{app}/hook/" in simulated.stderr
         assert [r.path for r in recorder.requests] == ["/hook/"]
+        # Acceptance review: an explicit --to is the target; no word about the sandbox.
+        aimed = run_cli("simulate", "transaction", "--to", f"{app}/other/")
+        assert aimed.code == 0 and "using the sandbox running" not in aimed.output
         # A base URL that is configured wins, silently.
         monkeypatch.setenv("PAYMOB_BASE_URL", sandbox)
         assert "using the sandbox" not in run_cli("deposit", "10").stderr
@@ -245,9 +253,12 @@ def test_nothing_answers_asks_about_another_port(monkeypatch: pytest.MonkeyPatch
     monkeypatch.setenv("PAYMOB_BASE_URL", f"http://127.0.0.1:{free_port()}")
     result = run_cli("deposit", "150")
     assert result.code == 3
-    assert "is a sandbox running on another port? set PAYMOB_BASE_URL or --url" in result.stderr
+    assert "is a sandbox running on another port? set PAYMOB_BASE_URL" in result.stderr
+    # Acceptance review: only options the command has (deposit has no --url; sandbox … has).
+    assert "--url" not in result.stderr
     deliveries = run_cli("sandbox", "deliveries", "--url", f"http://127.0.0.1:{free_port()}")
     assert deliveries.code == 3 and "another port" in deliveries.stderr
+    assert "or pass --url" in deliveries.stderr
 
 
 @pytest.mark.slow
@@ -263,3 +274,28 @@ def test_the_sandbox_process_leaves_and_removes_its_runtime_file(tmp_path: Path)
         code, out, _ = stop_paymobctl(process)
     assert code == 0 and "runtime file" in out
     assert list(runtime_dir().glob("sandbox-*.json")) == []
+
+
+def test_an_expiry_in_the_past_is_declined_as_expired(merchant: Merchant) -> None:
+    """Acceptance review: a past --expiry was approved; it is declined like the sandbox's
+    expired-card rule (exit 1), never approved."""
+    result = run_cli("--json", "sandbox", "pay", merchant.iframe_url(), "--expiry", "12/25")
+    assert result.code == 1, result.output
+    paid = result.json()
+    assert paid["outcome"] == "declined" and "xpired" in json.dumps(paid), paid
+
+
+def test_a_too_large_checkout_page_exits_3_not_declined() -> None:
+    """Acceptance review: exit 1 means declined; a server sending a huge page is exit 3."""
+    from starlette.applications import Starlette
+    from starlette.responses import HTMLResponse
+    from starlette.routing import Route
+
+    def huge(request: object) -> HTMLResponse:
+        return HTMLResponse("<html>" + "x" * (checkout.MAX_PAGE_BYTES + 1000) + "</html>")
+
+    app = Starlette(routes=[Route("/api/acceptance/iframes/{iframe}", huge)])
+    with serve(app) as base:
+        result = run_cli("sandbox", "pay", f"{base}/api/acceptance/iframes/1?payment_token=x")
+    assert result.code == 3, result.output
+    assert "not a checkout page" in result.stderr and result.stderr.count("\n") <= 2

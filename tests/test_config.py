@@ -303,6 +303,49 @@ def test_secret_file_from_stdin_and_bad_secret_files(hermetic: Path) -> None:
     assert missing.code == 2 and "nope.secret" in missing.stderr
 
 
+@pytest.mark.parametrize(
+    ("text", "region"),
+    [
+        ("eg", Region.EG),
+        ("EG", Region.EG),
+        ("ksa", Region.KSA),
+        ("SA", Region.KSA),
+        ("KSA", Region.KSA),
+        ("uae", Region.UAE),
+        ("AE", Region.UAE),
+        ("UAE", Region.UAE),
+        ("OM", Region.OMAN),
+        ("oman", Region.OMAN),
+        ("PK", Region.PAKISTAN),
+        (" pakistan ", Region.PAKISTAN),
+    ],
+)
+def test_region_names_and_country_codes(text: str, region: Region) -> None:
+    """Acceptance review: OM and PK (and the other country codes) were refused."""
+    settings = config.resolve(environ={"PAYMOB_REGION": text})
+    assert settings.region is region and Region.parse(text) is region
+
+
+def test_unknown_region_names_the_choices() -> None:
+    with pytest.raises(ConfigError) as caught:
+        config.resolve(environ={"PAYMOB_REGION": "mars"})
+    assert "mars" in str(caught.value)
+    assert "OM" in caught.value.hint and "pakistan" in caught.value.hint  # type: ignore[operator]
+
+
+def test_region_gives_its_currency_unless_one_is_set(config_file: Path) -> None:
+    """Acceptance review: PAYMOB_REGION=ksa with the built-in sandbox profile still gave EGP."""
+    assert config.resolve(environ={}).currency == "EGP"
+    assert config.resolve(environ={"PAYMOB_REGION": "ksa"}).currency == "SAR"
+    assert config.resolve(environ={"PAYMOB_REGION": "OM"}).currency == "OMR"
+    explicit = {"PAYMOB_REGION": "ksa", "PAYMOB_CURRENCY": "egp"}
+    assert config.resolve(environ=explicit).currency == "EGP"
+    write_config(config_file, '[profiles.sandbox]\nregion = "ksa"\ncurrency = "USD"\n')
+    assert config.resolve(environ={}).currency == "USD"
+    write_config(config_file, '[profiles.sandbox]\nregion = "uae"\n')
+    assert config.resolve(environ={}).currency == "AED"
+
+
 def test_a_missing_config_file_named_explicitly_is_exit_2(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -322,3 +322,34 @@ def test_readme_lists_every_case_as_it_is() -> None:
     for case in CASES.values():
         row = f"| `{case.id}` | {case.area} | {case.title} | {case.expect.value} | {case.severity.label} |"
         assert row in readme, case.id
+
+
+@pytest.mark.parametrize("suite", ["webhook", "checklist"])
+def test_history_diff_without_a_url_picks_the_latest_url_with_two_runs(
+    suite: str, tmp_path: Path
+) -> None:
+    """Acceptance review: `webhook history --diff` with no URL behaves like the checklist's."""
+    from paymobctl.store import Store
+
+    db = tmp_path / "runs.db"
+    store = Store(db)
+
+    def record(url: str, status: str) -> None:
+        store.record_checklist_run(
+            url=url, profile="sandbox", mode="test", started_at="2026-12-02T10:00:00+00:00",
+            duration_ms=1.0, fail_level="error", exit_code=0, probe_order_id=None,
+            results=[{"id": "PMB-WH-001", "area": "a", "severity": "error", "status": status, "detail": "d"}],
+            suite=suite,
+        )  # fmt: skip
+
+    record("http://a.test/w", "fail")
+    record("http://a.test/w", "pass")
+    record("http://b.test/w", "pass")  # newest, but a single run: nothing to compare
+    store.close()
+    diff = run_cli("--db", str(db), suite, "history", "--diff", "--json")
+    assert diff.code == 0, diff.output
+    found = diff.json()
+    assert found["url"] == "http://a.test/w"
+    assert found["changes"] == [
+        {"id": "PMB-WH-001", "before": "fail", "now": "pass", "detail": "d"}
+    ]

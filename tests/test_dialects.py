@@ -18,7 +18,7 @@ import pytest
 
 from paymobctl import callbacks, dialects, signing
 from paymobctl.config import sandbox_settings
-from paymobctl.diagnosis import diagnose, make_probe, probe_callback
+from paymobctl.diagnosis import diagnose, explain_rejection, make_probe, probe_callback
 from paymobctl.dialects import Mistake
 from paymobctl.models import CallbackKind
 
@@ -395,3 +395,56 @@ def test_checklist_blames_the_code_when_api_004_passes(monkeypatch: pytest.Monke
     assert found["status"] == "fail" and "disagrees with Paymob's rules" in found["detail"]
     assert "secret probably differs" not in found["detail"]
     assert "_secret_matches" not in json.dumps(found)  # internal, never shown
+
+
+@pytest.mark.parametrize("status", [404, 405])
+def test_a_wrong_path_is_no_endpoint_not_a_verification_mistake(status: int) -> None:
+    """Acceptance review: every probe got the same 404/405; the verification code never ran."""
+    seen: list[str] = []
+
+    def missing(request: httpx.Request) -> httpx.Response:
+        seen.append(str(request.url))
+        return httpx.Response(status)
+
+    with httpx.Client(transport=httpx.MockTransport(missing)) as http:
+        found = diagnose(http, "http://shop.test/w/", CallbackKind.TRANSACTION, SECRET, settings=SETTINGS)  # fmt: skip
+        verdict = explain_rejection(
+            http, "http://shop.test/w/", CallbackKind.TRANSACTION, SECRET, settings=SETTINGS,
+            status=status, answer_text="",
+        )  # fmt: skip
+    assert len(seen) == 4  # canonical and wrong hmac, twice: no mistake probes
+    assert found.no_endpoint == status and not found.matched
+    text = found.finding()
+    assert text.startswith("no endpoint at this path/method") and f"HTTP {status}" in text
+    assert "secret" not in text and "verification code never ran" in text
+    assert verdict is not None and verdict.text == text and verdict.fix is None
+
+
+def test_a_404_for_the_signed_probe_only_is_still_diagnosed() -> None:
+    """An app that verifies first and answers 404 for the unknown order is not "no endpoint"."""
+
+    def verifying(request: httpx.Request) -> httpx.Response:
+        query = dict(httpx.QueryParams(request.url.query))
+        digest = signing.compute(
+            CallbackKind.TRANSACTION, json.loads(request.content)["obj"], SECRET
+        )
+        return httpx.Response(404 if query["hmac"] == digest else 401)
+
+    with httpx.Client(transport=httpx.MockTransport(verifying)) as http:
+        found = diagnose(http, "http://shop.test/w/", CallbackKind.TRANSACTION, SECRET, settings=SETTINGS)  # fmt: skip
+    assert found.no_endpoint is None and found.canonical_accepted and len(found.tried) > 2
+
+
+@pytest.mark.parametrize("status", [404, 405])
+def test_simulate_expect_reject_does_not_pass_on_no_endpoint(status: int) -> None:
+    from .conftest import run_cli
+    from .servers import Recorder, serve
+
+    recorder = Recorder(status=status)
+    with serve(recorder.app()) as base:
+        result = run_cli(
+            "simulate", "transaction", "--to", f"{base}/typo/", "--bad-hmac", "--expect-reject"
+        )
+    assert result.code == 1, result.output
+    assert f"got HTTP {status}: no endpoint at this path/method" in result.output
+    assert "rejected as expected" not in result.output

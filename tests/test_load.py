@@ -251,6 +251,10 @@ def test_command_exit_codes(monkeypatch: pytest.MonkeyPatch) -> None:
         ["transaction", "--count", "3", "--unsigned"],
         ["transaction", "--count", "3", "--print"],
         ["transaction", "--count", "3", "--rate", "0"],
+        # Acceptance review: load options without a load run were silently ignored.
+        ["transaction", "--rate", "5"],
+        ["transaction", "--concurrency", "4"],
+        ["response", "--concurrency", "4", "--rate", "2"],
     ],
 )
 def test_refused_combinations(args: list[str], monkeypatch: pytest.MonkeyPatch) -> None:
@@ -310,3 +314,80 @@ def test_percent_signs_in_the_template_are_kept() -> None:
     signer = load.Signer(callbacks.with_body(TEMPLATE, body), SECRET)
     plain, digest = signer.callback(3)
     assert signer.wire(3) == (delivery.wire_json(plain), digest)
+
+
+def _one_answer_per_connection(
+    stop: threading.Event, *, answer_first: bool
+) -> tuple[int, threading.Thread]:
+    """Each connection: read a request and answer 200 keep-alive (no ``Connection: close``), then
+    read the next request and close without a byte of answer. ``answer_first`` False: close on
+    the first request already (nothing was ever answered on that connection)."""
+    server = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    server.bind(("127.0.0.1", 0))
+    server.listen(16)
+    server.settimeout(0.05)
+
+    def handle(client: socket.socket) -> None:
+        with client:
+            client.settimeout(5)
+            if answer_first and client.recv(65536):
+                client.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+            client.recv(65536)  # the next request (or the first): read, never answered
+
+    def serve_until_stopped() -> None:
+        while not stop.is_set():
+            try:
+                client, _ = server.accept()
+            except TimeoutError:
+                continue
+            threading.Thread(target=handle, args=(client,), daemon=True).start()
+        server.close()
+
+    thread = threading.Thread(target=serve_until_stopped, daemon=True)
+    thread.start()
+    return int(server.getsockname()[1]), thread
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("concurrency", [1, 3])
+def test_a_keep_alive_connection_closed_after_an_answer_is_reopened(concurrency: int) -> None:
+    """Acceptance review: a server closing an idle keep-alive connection (no Connection: close)
+    made the next request count as an error; it is resent on a new connection instead."""
+    stop = threading.Event()
+    port, thread = _one_answer_per_connection(stop, answer_first=True)
+    try:
+        plan = load.Plan(
+            url=f"http://127.0.0.1:{port}{WEBHOOK}",
+            secret=SECRET,
+            template=TEMPLATE,
+            count=6,
+            concurrency=concurrency,
+            timeout=5,
+        )
+        report = load.run(plan)
+    finally:
+        stop.set()
+        thread.join(timeout=5)
+    assert not report.errors, report.first_error
+    assert report.sent == report.answered == report.ok == 6 and dict(report.statuses) == {200: 6}
+
+
+@pytest.mark.slow
+def test_a_request_never_answered_on_a_fresh_connection_is_an_error() -> None:
+    """The resend is only for a reused connection, and only once: no retry loop, no hiding."""
+    stop = threading.Event()
+    port, thread = _one_answer_per_connection(stop, answer_first=False)
+    try:
+        plan = load.Plan(
+            url=f"http://127.0.0.1:{port}{WEBHOOK}",
+            secret=SECRET,
+            template=TEMPLATE,
+            count=3,
+            concurrency=1,
+            timeout=5,
+        )
+        report = load.run(plan)
+    finally:
+        stop.set()
+        thread.join(timeout=5)
+    assert report.errors["closed"] == 3 and report.sent == 3 and report.answered == 0

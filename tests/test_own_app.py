@@ -122,12 +122,17 @@ def test_readme_flow_with_the_guides_backend(session: Session) -> None:
     assert len(django_site.GUIDE.cards) == 1 and django_site.GUIDE.cards[0]["token"]
     assert ("TRANSACTION", 200) in django_site.GUIDE.webhooks
 
-    assert "sandbox sends to" in out["sandbox callbacks"].stderr  # the profile points elsewhere
+    saved = out["sandbox callbacks"]
+    assert saved.code == 0 and "saved to profile 'sandbox'" in saved.stdout, saved.output
+    assert "sandbox sends to" not in saved.stderr  # --save: the profile points at the app too
     simulated = out["simulate transaction"]
     assert simulated.code == 0, simulated.output
-    assert "running sandbox's callback url" in simulated.stderr and "200 OK" in simulated.stdout
+    assert "200 OK" in simulated.stdout
+    assert ("TRANSACTION", 200) in django_site.GUIDE.webhooks[-1:]  # simulate reached the app
     checked = out[next(k for k in out if k.startswith("checklist"))]
     assert "pass" in checklist_result(checked, "PMB-HMAC-003").lower(), checked.stdout
+    # Acceptance review: the README's flow no longer ends in a confusing "another port (8000)".
+    assert "another port" not in checked.stdout, checked.stdout
 
 
 def test_readme_flow_names_the_boolean_bug(session: Session) -> None:
@@ -155,3 +160,23 @@ def test_machine_readable_diagnosis(session: Session) -> None:
     assert result.code == 1
     found = json.loads(result.stdout)["diagnosis"]
     assert found["matched"] == ["python-bool"] and found["tried"]["canonical"] == 401
+
+
+def test_webhook_test_names_the_boolean_bug(session: Session) -> None:
+    """Acceptance review (issue 19): `webhook test` diagnoses a receiver that rejects valid
+    signed cases, as simulate and checklist do, in the human report and in --json."""
+    django_site.GUIDE.reset(boolean_bug=True)
+    for line in section_commands()[:4]:  # sandbox, variables, app, callbacks
+        session.run(line)
+    webhook = f"{session.app}/api/payments/webhook/"
+    human = run_cli("webhook", "test", webhook)
+    assert human.code == 1, human.output
+    assert "diagnosis: your endpoint renders booleans as `True`" in human.output
+    assert "fix: render booleans with 'true' if value else 'false'" in human.stdout
+    machine = run_cli("--json", "webhook", "test", webhook)
+    assert machine.code == 1
+    found = json.loads(machine.stdout)["diagnosis"]
+    assert found["matched"] == ["python-bool"] and found["tried"]["canonical"] == 401
+    django_site.GUIDE.reset(boolean_bug=False)
+    fixed = json.loads(run_cli("--json", "webhook", "test", webhook).stdout)
+    assert fixed["diagnosis"] is None, fixed

@@ -19,11 +19,13 @@ from paymobctl import signing
 from paymobctl.delivery import RetryPolicy
 from paymobctl.emulator import create_app
 from paymobctl.emulator.state import StorePersistence
+from paymobctl.models import Region
 from paymobctl.sandbox_profile import SANDBOX
 from paymobctl.signing import CallbackKind
 from paymobctl.store import Store
 
 from .servers import Recorder, serve
+from .test_callbacks import assert_nothing_after
 
 FAST = RetryPolicy(
     attempts=3, first_delay=0.01, factor=2, max_delay=0.05, retry_on=frozenset({"non-2xx"})
@@ -1130,6 +1132,20 @@ def test_generated_identifiers_never_read_as_card_numbers(monkeypatch: pytest.Mo
     monkeypatch.undo()
     for _ in range(2000):
         assert mask_pans(state._hex_id(16))[1] == 0
+
+
+def test_no_time_in_a_sandbox_callback_is_after_it_became_final(sandbox: Sandbox) -> None:
+    """Acceptance review: data.created_at and the MIGS times came out after updated_at."""
+    for number in ("0000 0000 0000 0000", "0000000000001111", "0000000000002222"):
+        sandbox.pay_card(number, save=True)
+    key, _ = sandbox.key(integration=SANDBOX.wallet_integration_id)
+    page = urlsplit(sandbox.pay(key, "01010101010", "WALLET").json()["iframe_redirection_url"])
+    sandbox.http.post(page.path, data={"mpin": "123456", "otp": "123456"})
+    sandbox.drain()
+    transactions = [obj for kind, obj, _ in sandbox.callbacks() if kind == "TRANSACTION"]
+    assert len(transactions) == 4
+    for obj in transactions:
+        assert_nothing_after(obj, sandbox.clock.now, Region.EG)
 
 
 def test_expired_cards_are_declined_and_the_card_list_is_in_the_future(sandbox: Sandbox) -> None:

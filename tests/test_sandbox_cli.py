@@ -112,6 +112,30 @@ def test_prints_the_builtin_profile_credentials_and_stops_cleanly(tmp_path: Path
     assert url in ready_line
     assert out.index("API key:") < out.index("Ready:")  # credentials first, ready once listening
     assert out.rstrip().endswith("sandbox stopped")
+    assert "unauthenticated" not in err  # loopback: no warning
+
+
+def test_a_non_loopback_bind_is_recognised_for_the_warning() -> None:
+    """Acceptance review: `sandbox --host 0.0.0.0` warns that /_sandbox/… is unauthenticated.
+    (No test binds beyond loopback: the check runs on what the socket reports.)"""
+    import socket
+
+    from paymobctl import serving
+
+    class Bound:
+        def __init__(self, address: str) -> None:
+            self.address = address
+
+        def getsockname(self) -> tuple[str, int]:
+            return self.address, 8010
+
+    for address in ("0.0.0.0", "::", "192.168.1.20", "fe80::1%eth0"):
+        assert not serving.is_loopback(Bound(address)), address  # type: ignore[arg-type]
+    for address in ("127.0.0.1", "127.0.0.2", "::1"):
+        assert serving.is_loopback(Bound(address)), address  # type: ignore[arg-type]
+    with socket.socket() as real:
+        real.bind(("127.0.0.1", 0))
+        assert serving.is_loopback(real)
 
 
 def test_port_in_use_and_bad_callback_url(tmp_path: Path) -> None:

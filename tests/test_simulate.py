@@ -440,3 +440,58 @@ def test_key_flow_and_blocked_outcome_from_the_command_line() -> None:
     assert "txn_response_code=BLOCKED" in url and "acq_response_code" not in url
     refused = run_cli("simulate", "transaction", "--outcome", "blocked", "--source", "wallet")
     assert refused.code == 2 and "blocked" in refused.stderr and "Traceback" not in refused.stderr
+
+
+@pytest.mark.parametrize(
+    ("source", "env", "expected"),
+    [
+        ("wallet", {}, SANDBOX.wallet_integration_id),
+        ("kiosk", {}, SANDBOX.kiosk_integration_id),
+        ("wallet", {"PAYMOB_WALLET_INTEGRATION_ID": "7700001"}, 7700001),
+        ("kiosk", {"PAYMOB_KIOSK_INTEGRATION_ID": "7700002"}, 7700002),
+        ("card", {"PAYMOB_WALLET_INTEGRATION_ID": "7700001"}, SANDBOX.integration_id),
+    ],
+)
+def test_wallet_and_kiosk_carry_their_own_integration_id(
+    source: str, env: dict[str, str], expected: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Acceptance review: wallet and kiosk callbacks carried the card integration id."""
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    args = ("simulate", "transaction", "--source", source, "--print", "--to", "http://127.0.0.1:9/")
+    obj = run_cli("--json", *args).json()["body"]["obj"]
+    assert obj["integration_id"] == expected
+    assert obj["payment_key_claims"]["integration_id"] == expected
+    assert obj["data"]["gateway_integration_pk"] == expected
+
+
+def test_credentials_in_urls_are_masked_in_output_and_never_stored(
+    merchant: tuple[Recorder, str], tmp_path: Path
+) -> None:
+    """Acceptance review: http://user:pass@host/ was printed and stored in clear."""
+    from paymobctl.models import mask_url_credentials
+
+    recorder, base = merchant
+    secret_url = base.replace("http://", "http://shop:Pa55w0rdXYZ@") + "/w/"
+    db = tmp_path / "c.db"
+    runs = [
+        run_cli("--db", str(db), "simulate", "transaction", "--to", secret_url),
+        run_cli("--db", str(db), "--json", "simulate", "transaction", "--to", secret_url),
+        run_cli("--db", str(db), "simulate", "transaction", "--to", secret_url, "--count", "2"),
+        run_cli("--db", str(db), "webhook", "test", secret_url),
+        run_cli("--db", str(db), "webhook", "test", secret_url),
+        run_cli("--db", str(db), "webhook", "history", secret_url),
+        run_cli("--db", str(db), "simulate", "history", "--json"),
+    ]
+    assert runs[0].code == 0 and recorder.requests  # the credentials were still sent
+    for result in runs:
+        assert "Pa55w0rdXYZ" not in result.output, result.output
+    assert "shop:****@" in runs[1].output and "shop:****@" in runs[5].output
+    assert b"Pa55w0rdXYZ" not in db.read_bytes()
+    # The history is found by the URL as the user types it.
+    diff = run_cli("--db", str(db), "webhook", "history", secret_url, "--diff", "--json")
+    assert diff.code == 0 and "shop:****@" in diff.json()["url"]
+    assert mask_url_credentials("x https://a:b@h/ and ftp://u:p@h2") == (
+        "x https://a:****@h/ and ftp://u:****@h2"
+    )
+    assert mask_url_credentials("https://token@h/ mail a@b.c") == "https://token@h/ mail a@b.c"

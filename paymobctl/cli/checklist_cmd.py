@@ -328,8 +328,12 @@ def show_history(
 
 
 def _latest_url(store: Any, suite: str) -> str | None:
-    runs = store.checklist_runs(limit=1, suite=suite)
-    return str(runs[0]["url"]) if runs else None
+    """The URL whose newest run is the most recent among URLs with two runs (what --diff can
+    compare), else the most recent URL (then --diff says it needs two runs)."""
+    runs = store.checklist_runs(limit=1000, suite=suite)
+    urls = [str(run["url"]) for run in runs]
+    newest_first = list(dict.fromkeys(urls))
+    return next((u for u in newest_first if urls.count(u) >= 2), urls[0] if urls else None)
 
 
 def _diff(before: list[dict[str, Any]], after: list[dict[str, Any]]) -> list[dict[str, Any]]:

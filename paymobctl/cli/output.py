@@ -10,7 +10,7 @@ import sys
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import asdict, is_dataclass
 from enum import Enum
-from typing import IO, TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any, cast
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -74,6 +74,22 @@ def to_jsonable(value: Any) -> Any:
     return str(value)
 
 
+class _MaskedStream:
+    """A text stream that masks the password of every URL written to it (``user:****@``):
+    credentials in a URL the user gave never reach the terminal, a pipe or a log."""
+
+    def __init__(self, inner: IO[str]) -> None:
+        self.inner = inner
+
+    def write(self, text: str) -> int:
+        from paymobctl.models import mask_url_credentials
+
+        return self.inner.write(mask_url_credentials(text) if "@" in text else text)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+
 SPINNER_DELAY = 1.0  # seconds a call may take before a spinner shows it
 ATOMIC_WIDTH = 24  # a space-free cell up to this long is an id or a word: never split
 
@@ -108,8 +124,8 @@ class Output:
         stderr: IO[str] | None = None,
     ) -> None:
         self.json_mode = json_mode
-        self.stdout = stdout or sys.stdout
-        self.stderr = stderr or sys.stderr
+        self.stdout = cast("IO[str]", _MaskedStream(stdout or sys.stdout))
+        self.stderr = cast("IO[str]", _MaskedStream(stderr or sys.stderr))
         self.is_terminal = _isatty(self.stdout)
         self.color = not no_color and "NO_COLOR" not in os.environ and self.is_terminal
         self.err_tty = _isatty(self.stderr)

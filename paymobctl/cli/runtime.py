@@ -79,9 +79,11 @@ class Runtime:
                 "pass --allow-mixed-mode if this is really meant",
             )
 
-    def located_settings(self) -> Settings:
+    def located_settings(self, *, announce: bool = True, url_option: str | None = None) -> Settings:
         """The settings, pointed at the running sandbox (its runtime file) when the sandbox
-        profile has no base URL configured and the sandbox runs elsewhere than the default; says so."""
+        profile has no base URL configured and the sandbox runs elsewhere than the default; says
+        so (unless ``announce`` is off: the user named the target), naming ``url_option`` only
+        for a command that has one."""
         from dataclasses import replace as with_values
 
         from paymobctl.config import Resolved, Source
@@ -91,10 +93,12 @@ class Runtime:
         running = locate(settings)
         if running is None:
             return settings
-        self.out.info(
-            f"using the sandbox running at {running.url} (pid {running.pid}, {running.path}); "
-            "set PAYMOB_BASE_URL or --url to choose another"
-        )
+        if announce:
+            choose = "PAYMOB_BASE_URL" + (f" or {url_option}" if url_option else "")
+            self.out.info(
+                f"using the sandbox running at {running.url} (pid {running.pid}, {running.path}); "
+                f"set {choose} to choose another"
+            )
         where = Resolved(running.url, Source.BUILTIN, f"running sandbox ({running.path})")
         self._settings = with_values(settings, values={**settings.values, "base_url": where})
         return self._settings

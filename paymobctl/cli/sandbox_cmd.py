@@ -144,6 +144,12 @@ def sandbox(
         callback_order=callback_order,
     )
     sock = serving.bind(host, port, what="the sandbox")
+    if not serving.is_loopback(sock):
+        out.warn(
+            f"--host {host}: the sandbox is reachable from other machines and its control routes "
+            "(/_sandbox/…: callbacks, kiosk payments, deliveries) are unauthenticated; bind "
+            "127.0.0.1 unless you mean it"
+        )
     announced: list[Path] = []
 
     def ready(url: str) -> None:
@@ -151,7 +157,9 @@ def sandbox(
         runtime_file, problem = sandbox_runtime.announce(url)
         announced.append(runtime_file)
         if problem:
-            out.warn(f"{problem}: other commands will not find this sandbox; pass them --url")
+            out.warn(
+                f"{problem}: other commands will not find this sandbox; set PAYMOB_BASE_URL={url}"
+            )
         creds = credentials_table(SANDBOX, url)
         links = {
             "Checkout": f"{url}/api/acceptance/iframes/{SANDBOX.iframe_id}?payment_token=<payment key>",
@@ -198,7 +206,7 @@ def _admin(url: str | None) -> str:
 
     if url:
         return url.rstrip("/")
-    settings = runtime().located_settings()
+    settings = runtime().located_settings(url_option="--url")
     return settings.base_url if settings.is_sandbox else SANDBOX.base_url
 
 
@@ -214,7 +222,7 @@ def _call(method: str, url: str, body: dict[str, Any] | None = None) -> Any:
     except httpx.HTTPError:
         raise NetworkError(
             f"no sandbox answers at {url.split('/_sandbox', maxsplit=1)[0]}",
-            hint=NOT_RUNNING_HINT,
+            hint=f"{NOT_RUNNING_HINT}; or pass --url",
         ) from None
     if response.status_code >= 400:
         raise UsageError(f"the sandbox refused: {response.text}")

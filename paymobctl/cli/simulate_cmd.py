@@ -120,7 +120,14 @@ CountOpt = Annotated[
     ),
 ]
 ConcurrencyOpt = Annotated[
-    int, typer.Option("--concurrency", help="Load: connections sending at once.", min=1, max=1000)
+    int | None,
+    typer.Option(
+        "--concurrency",
+        help="Load: connections sending at once (default 10).",
+        min=1,
+        max=1000,
+        show_default=False,
+    ),
 ]
 RateOpt = Annotated[
     float | None,
@@ -270,7 +277,7 @@ def _simulate(
     print_: bool,
     secret_file: Path | None,
     expect_reject: bool = False,
-    load: tuple[int | None, int, float | None, float | None] = (None, 10, None, None),
+    load: tuple[int | None, int | None, float | None, float | None] = (None, None, None, None),
 ) -> None:
     from paymobctl import callbacks, delivery, diagnosis, simulation
     from paymobctl.callbacks import parse_override
@@ -282,6 +289,11 @@ def _simulate(
     if unsigned and bad_hmac:
         raise UsageError("--unsigned and --bad-hmac are exclusive", hint="choose one")
     loading = load[0] is not None or load[3] is not None
+    if not loading and (load[1] is not None or load[2] is not None):
+        given = "--concurrency" if load[1] is not None else "--rate"
+        raise UsageError(
+            f"{given} only shapes a load run", hint="add --count N (or --duration S), or drop it"
+        )
     refused = unsigned or bad_hmac or print_ or expect_reject
     if loading and (what is not simulation.What.TRANSACTION or refused):
         raise UsageError(
@@ -304,10 +316,9 @@ def _simulate(
             raise UsageError(
                 "a TOKEN callback carries no amount", hint="drop --amount/--amount-cents"
             )
-    settings = rt.located_settings()
+    settings = rt.located_settings(announce=to is None)
     rt.announce_mode(settings)
     code = check_currency(currency) if currency else settings.currency
-    integration = settings.get("integration_id")
     request = simulation.Request(
         what=what,
         outcome=outcome,
@@ -318,7 +329,7 @@ def _simulate(
         region=settings.region,
         order_id=order_id,
         merchant_order_id=merchant_order_id,
-        integration_id=integration if isinstance(integration, int) else 4822951,
+        integration_id=simulation.integration_for(settings, source),
         merchant_id=SANDBOX.merchant_id,
         is_live=settings.is_live,
         overrides=tuple(parse_override(text) for text in set_ or []),
@@ -345,7 +356,7 @@ def _simulate(
                 secret=secret,
                 template=template,
                 count=count,
-                concurrency=concurrency,
+                concurrency=concurrency or 10,
                 rate=rate,
                 duration=duration,
                 timeout=timeout,
@@ -420,8 +431,17 @@ def _simulate(
 
 
 def _expect_rejection(status: int | None) -> None:
-    """--expect-reject: a 4xx is the pass; anything else fails with a line saying so."""
+    """--expect-reject: a 4xx is the pass; anything else fails with a line saying so. A 404/405
+    is no pass: nothing at that path/method verified anything (a typo'd URL is no negative test)."""
+    from paymobctl.diagnosis import NO_ENDPOINT_STATUSES
+
     rt = runtime()
+    if status in NO_ENDPOINT_STATUSES:
+        rt.out.bad(
+            f"expected a 4xx rejection from the verification code, got HTTP {status}: no "
+            "endpoint at this path/method; check the URL (a typo, the trailing slash)"
+        )
+        raise typer.Exit(int(ExitCode.FAILED))
     if status is not None and 400 <= status < 500:
         if not rt.json:
             rt.out.ok(f"rejected as expected (HTTP {status})")
@@ -454,7 +474,7 @@ def _register(what: str, doc: str) -> None:
         secret_file: SecretFileOpt = None,
         expect_reject: ExpectRejectOpt = False,
         count: CountOpt = None,
-        concurrency: ConcurrencyOpt = 10,
+        concurrency: ConcurrencyOpt = None,
         rate: RateOpt = None,
         duration: DurationOpt = None,
     ) -> None:

@@ -125,7 +125,7 @@ def test(
         max_latency_ms=max_latency * 1000,
     )
     with delivery.http_client(verify=not insecure) as http:
-        report = conformance.run(target, http=http)
+        report = conformance.run(target, http=http, settings=settings)
     level = Severity[fail_level.upper()]
     code = report.exit_code(level)
     rt.store().record_checklist_run(
@@ -156,6 +156,7 @@ def _render(report: Report, level: Any, code: int, profile: str) -> None:
                 "profile": profile,
                 **graded_json(report, level, code),
                 "probe_order_ids": list(report.order_ids),
+                "diagnosis": report.diagnosis.as_dict() if report.diagnosis else None,
                 "cases": [r.as_dict() for r in report.results],
             }
         )
@@ -187,6 +188,11 @@ def _render(report: Report, level: Any, code: int, profile: str) -> None:
             out.line(f"  {r.case.id} ({r.severity.label}): {r.detail}")
             out.line(f"    a correct receiver {r.case.why}")
             out.line(f"    fix: {r.case.fix}")
+    if report.diagnosis is not None:
+        out.line("")
+        out.bad(f"diagnosis: {report.diagnosis.text}")
+        if report.diagnosis.fix:
+            out.line(f"  fix: {report.diagnosis.fix}")
     render_summary(report, code)
 
 

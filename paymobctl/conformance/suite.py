@@ -13,10 +13,14 @@ from paymobctl import delivery
 from paymobctl.checklist import Graded, Severity, Status, _is_csrf, _send
 from paymobctl.conformance.cases import CASES, Case, Expect
 from paymobctl.conformance.probes import BUILDERS, GET_CASES, Probes, Target
+from paymobctl.diagnosis import Verdict, explain_rejection
 from paymobctl.load import percentile
+from paymobctl.signing import CallbackKind
 
 if TYPE_CHECKING:
     import httpx
+
+    from paymobctl.config import Settings
 
 
 @dataclass(frozen=True)
@@ -60,6 +64,8 @@ class Report(Graded):
     results: list[CaseResult]
     reachable: bool
     order_ids: tuple[int, int] = (0, 0)  # first and last probe order id used
+    # Why the endpoint rejected a correctly signed delivery (the named mistake), when it did.
+    diagnosis: Verdict | None = None
 
 
 # --- grading -------------------------------------------------------------------------------------
@@ -187,9 +193,40 @@ def _send_all(
         return list(pool.map(lambda r: delivery.attempt(http, r, timeout=timeout), requests))
 
 
-def run(target: Target, *, http: httpx.Client) -> Report:
+# The kind of callback each signed valid case sends (the others: TRANSACTION).
+_VALID_KINDS = {"PMB-WH-021": CallbackKind.TOKEN, "PMB-WH-022": CallbackKind.RESPONSE}
+
+
+def _diagnosed(
+    target: Target, graded: Sequence[CaseResult], http: httpx.Client, settings: Settings
+) -> Verdict | None:
+    """When a correctly signed delivery got a 4xx, why: the diagnosis ``simulate`` and the
+    checklist run (each common implementation mistake, probed once), for the first such case."""
+    for result in graded:
+        rejected = [s for s in result.statuses if s is not None and 400 <= s < 500]
+        if result.case.expect not in (Expect.ACCEPT, Expect.ACCEPT_OR_REDIRECT) or not rejected:
+            continue
+        kind = _VALID_KINDS.get(result.case.id, CallbackKind.TRANSACTION)
+        url = target.response_url if kind is CallbackKind.RESPONSE else target.webhook_url
+        if result.status is not Status.FAIL or url is None:
+            continue
+        return explain_rejection(
+            http,
+            url,
+            kind,
+            target.secret,
+            settings=settings,
+            status=rejected[0],
+            answer_text=result.excerpt,
+            timeout=target.timeout,
+        )
+    return None
+
+
+def run(target: Target, *, http: httpx.Client, settings: Settings | None = None) -> Report:
     """Send every case to ``target`` and grade the answers (the CSRF probe first: when CSRF
-    protection blocks POSTs, the rejection cases are skipped rather than counted as passed)."""
+    protection blocks POSTs, the rejection cases are skipped rather than counted as passed).
+    With ``settings``, a correctly signed delivery the endpoint rejects is diagnosed once."""
     started = time.perf_counter()
     started_at = datetime.now(UTC).isoformat(timespec="seconds")
     probes = Probes(target)
@@ -225,6 +262,9 @@ def run(target: Target, *, http: httpx.Client) -> Report:
         graded.append(grade(case, results, csrf_status=csrf_status))
     graded.append(_latency_result(target, graded))
     graded.sort(key=lambda r: r.case.id)
+    found = None
+    if settings is not None and csrf_status is None:
+        found = _diagnosed(target, graded, http, settings)
     return Report(
         target.webhook_url,
         target.response_url,
@@ -233,4 +273,5 @@ def run(target: Target, *, http: httpx.Client) -> Report:
         graded,
         reachable=True,
         order_ids=(first_order, probes.order_base + probes.used),
+        diagnosis=found,
     )

@@ -39,6 +39,7 @@ from paymobctl.models import (
     Region,
     currency_exponent,
     mask_pans,
+    mask_url_credentials,
 )
 from paymobctl.sandbox_profile import SANDBOX, SandboxCredentials
 
@@ -1024,11 +1025,11 @@ class Sandbox:
             is_auth=integration.is_auth and outcome is Outcome.APPROVED,
             decline_code=decline_code,
             created_at=created,
+            # Last updated now, as it becomes final: no time in it is later (the browser's
+            # redirect, sent right away, would contradict a later one).
+            updated_at=self.now(),
         )
         obj = callbacks.build_transaction(spec).obj
-        # Last updated now, as it becomes final: the template draws a later time, which the
-        # browser's redirect (sent right away) would contradict.
-        obj["updated_at"] = self.stamp()
         obj["order"] = self.order_object(order, api=False)
         obj["payment_key_claims"] = dict(key.claims)
         obj["is_3d_secure"] = three_ds
@@ -1300,7 +1301,7 @@ class Sandbox:
         item = Delivery(
             id=self._id("delivery"),
             kind=kind.value,
-            url=url,
+            url=mask_url_credentials(url),  # the request keeps them; the record never does
             transaction_id=txn_id,
             method=request.method,
             body=request.body.decode() if request.body else None,

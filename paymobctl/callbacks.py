@@ -415,7 +415,7 @@ class Callback:
 
 
 def build_transaction(spec: TransactionSpec, *, now: datetime | None = None) -> Callback:
-    """A TRANSACTION callback with the full documented shape (reference §7.1, §14)."""
+    """A TRANSACTION callback with the full documented shape (docs/paymob.md §7.1, §14)."""
     check_combination(spec.outcome, spec.source)
     rng = _rng(spec.seed)
     region = region_values(spec.region)
@@ -618,7 +618,7 @@ def token_spec_for(
 
 
 def build_token(spec: TokenSpec, *, now: datetime | None = None) -> Callback:
-    """A TOKEN (saved card) callback (reference §7.3, §14), for simulate and the sandbox."""
+    """A TOKEN (saved card) callback (docs/paymob.md §7.3, §14), for simulate and the sandbox."""
     rng = _rng(spec.seed if spec.seed is None else spec.seed + 7919)
     created = spec.created_at or (now or datetime.now(UTC))
     if not re.fullmatch(r"\d{4}", spec.pan_last4):
@@ -647,7 +647,7 @@ def build_delivery_status(
     region: Region = Region.EG,
     now: datetime | None = None,
 ) -> Callback:
-    """A DELIVERY_STATUS callback (experimental, reference §7.4)."""
+    """A DELIVERY_STATUS callback (experimental, docs/paymob.md §7.4)."""
     context = {
         "order_id": order_id,
         "delivery_status": status,
@@ -662,7 +662,7 @@ def build_delivery_status(
 
 
 def redirect_params(obj: Mapping[str, Any], hmac: str | None) -> list[tuple[str, str]]:
-    """The GET response-callback parameters, as text, in Paymob's order (reference §7.2)."""
+    """The GET response-callback parameters, as text, in Paymob's order (docs/paymob.md §7.2)."""
     params: list[tuple[str, str]] = []
     for name, path in template("redirect.json")["params"]:
         value = signing.lookup_path(obj, path)

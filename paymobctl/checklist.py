@@ -812,7 +812,7 @@ def field_shift_forgery(body: Mapping[str, Any], other_order: int) -> dict[str, 
     ``obj.order`` becomes the bare integer ``other_order`` (so the signed ``order.id`` renders
     as "" in implementations that look it up leniently), and the real order id's digits move
     to the front of ``owner``, the next signed field: the concatenated string is unchanged
-    (reference §8: no separators). Issue 10; ``listen`` refuses it by its shape.
+    (docs/paymob.md §8: no separators). Issue 10; ``listen`` refuses it by its shape.
     """
     obj = dict(body["obj"])
     order = obj["order"]

@@ -158,7 +158,7 @@ class _Unreachable(Exception):
 
 @dataclass(frozen=True)
 class Card:
-    """What the payer types. The default is Paymob's documented test Mastercard (reference §9)."""
+    """What the payer types. The default is Paymob's documented test Mastercard (docs/paymob.md §9)."""
 
     number: str = "5123456789012346"
     expiry: str = "01/39"  # MM/YY

@@ -27,7 +27,9 @@ if TYPE_CHECKING:
     # What a caller shows while one HTTP call is under way: (what it waits for, retry number).
     Progress = Callable[[str, int], AbstractContextManager[None]]
 
-AUTH_TOKEN_TTL = 55 * 60  # Paymob's tokens live one hour (reference §3.1); renew a little early
+AUTH_TOKEN_TTL = (
+    55 * 60
+)  # Paymob's tokens live one hour (docs/paymob.md §3.1); renew a little early
 DEFAULT_TIMEOUT = 20.0
 RETRY_DELAYS = (0.25, 0.75)  # idempotent calls only
 
@@ -37,7 +39,7 @@ BILLING_OPTIONAL = ("apartment", "floor", "street", "building", "shipping_method
 
 @dataclass(frozen=True)
 class Billing:
-    """``billing_data``: the four Paymob requires, the rest "NA" as Paymob asks (reference §3.3)."""
+    """``billing_data``: the four Paymob requires, the rest "NA" as Paymob asks (docs/paymob.md §3.3)."""
 
     first_name: str
     last_name: str
@@ -330,7 +332,7 @@ class PaymobClient:
         return self._authenticate()[0]
 
     def _authenticate(self) -> tuple[str, dict[str, Any]]:
-        """A new auth token and the merchant profile Paymob answers with (reference §3.1)."""
+        """A new auth token and the merchant profile Paymob answers with (docs/paymob.md §3.1)."""
         now = self.clock()
         if self.api_key is None:
             raise ApiError("no API key", hint="set PAYMOB_API_KEY or the profile's api_key")
@@ -423,7 +425,7 @@ class PaymobClient:
             "lock_order_when_paid": lock_order_when_paid,
         }
         if tokenization:
-            # What the guide's backend sends. Not a documented Paymob field (reference §12):
+            # What the guide's backend sends. Not a documented Paymob field (docs/paymob.md §12):
             # card saving is an integration feature plus the payer ticking "save card".
             body["tokenization"] = "true"
         if card_token:
@@ -576,7 +578,7 @@ class PaymobClient:
     ) -> dict[str, Any]:
         """Refund, void or capture. Paymob's current docs authenticate these with
         ``Authorization: Token <secret key>``; the legacy ``auth_token`` in the body still works
-        (reference §6). The secret key first when the profile has one, the auth token otherwise
+        (docs/paymob.md §6). The secret key first when the profile has one, the auth token otherwise
         or when the key is refused; a failure says which was used."""
         body: dict[str, Any] = {"transaction_id": transaction_id}
         if amount_cents is not None:
@@ -781,7 +783,7 @@ class PaymobClient:
 
 def intention_order_id(intention: Mapping[str, Any]) -> int | None:
     """The order behind an intention: ``intention_order_id``, else its payment keys' ``order_id``
-    (reference §5.1); None when the answer names neither (some Paymob-compatible servers)."""
+    (docs/paymob.md §5.1); None when the answer names neither (some Paymob-compatible servers)."""
     keys = intention.get("payment_keys")
     candidates = [intention.get("intention_order_id")]
     if isinstance(keys, list):

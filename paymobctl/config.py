@@ -791,7 +791,7 @@ def mixed_mode(settings: Settings) -> list[str]:
 
 
 def infer_mode(values: Mapping[str, Any]) -> Mode | None:
-    """Test or live, from the secret/public key prefix (``egy_sk_live_...``), reference §1.2."""
+    """Test or live, from the secret/public key prefix (``egy_sk_live_...``), docs/paymob.md §1.2."""
     for key in ("secret_key", "public_key"):
         value = values.get(key)
         text = value.reveal() if isinstance(value, Secret) else value

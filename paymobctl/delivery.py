@@ -245,7 +245,7 @@ def raise_for(result: Result, *, timeout: float) -> None:
 
 @dataclass(frozen=True)
 class RetryPolicy:
-    """Bounded exponential backoff. Paymob publishes no retry policy (reference §11): this is ours."""
+    """Bounded exponential backoff. Paymob publishes no retry policy (docs/paymob.md §11): this is ours."""
 
     attempts: int = 5
     first_delay: float = 0.5

@@ -2,7 +2,7 @@
 
 Each dialect computes the signature the way a verifier with one well-known mistake computes it,
 so a probe signed under a dialect is accepted only by an endpoint that makes that mistake. The
-correct rules are reference §8.1–§8.4 (../shared/paymob-reference.md, ARCHITECTURE.md "HMAC
+correct rules are docs/paymob.md §8.1–§8.4 (ARCHITECTURE.md "HMAC
 rules"); the mistakes are the ones `hmac verify --explain` diagnoses on a captured callback,
 seen from the other side. Used by the receiver diagnosis (``simulate``, ``checklist``) and meant
 for a conformance suite (``webhook test``).
@@ -46,7 +46,7 @@ _ALL = frozenset({CallbackKind.TRANSACTION, CallbackKind.TOKEN, CallbackKind.RES
 _TXN = frozenset({CallbackKind.TRANSACTION, CallbackKind.RESPONSE})
 
 # The 21st field a verifier adds: the unsigned ``is_void`` sits next to the signed ``is_voided``
-# in every callback (reference §7.1), and copying the wrong one is an easy slip.
+# in every callback (docs/paymob.md §7.1), and copying the wrong one is an easy slip.
 EXTRA_FIELD = SignedField("is_void", "is_void")
 
 DIALECTS: tuple[Dialect, ...] = (
@@ -67,7 +67,7 @@ DIALECTS: tuple[Dialect, ...] = (
         Mistake.ORDER_ID,
         _TXN,
         "your endpoint reads the order id from `order_id`: Paymob signs `order.id` in the POST "
-        "and the `order` parameter in the redirect (reference §8.4)",
+        "and the `order` parameter in the redirect",
         "read obj['order']['id'] (POST) and the 'order' query parameter (GET redirect)",
     ),
     Dialect(

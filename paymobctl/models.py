@@ -88,14 +88,14 @@ class RegionInfo:
     base_url: str
     currency: str
     country: str  # ISO 3166 alpha-3, as Paymob's merchant objects carry it
-    key_prefix: str  # secret/public key prefix (reference §1.2)
-    time_zone: str  # IANA zone of the account's local time (reference §2, §14)
+    key_prefix: str  # secret/public key prefix (docs/paymob.md §1.2)
+    time_zone: str  # IANA zone of the account's local time (docs/paymob.md §2, §14)
     phone_prefix: str
-    naive_times: bool = False  # Egypt renders local time without an offset (reference §14)
+    naive_times: bool = False  # Egypt renders local time without an offset (docs/paymob.md §14)
 
 
 class Region(StrEnum):
-    """Paymob regions and their hosts (reference §1.1)."""
+    """Paymob regions and their hosts (docs/paymob.md §1.1)."""
 
     EG = "eg"
     KSA = "ksa"
@@ -146,7 +146,7 @@ _REGIONS: dict[Region, RegionInfo] = {
 }
 
 # Minor-unit exponent per currency. OMR has three decimals; Paymob's own plugin multiplies
-# by 1000 there (reference §11, single source). Everything else Paymob serves uses two.
+# by 1000 there (docs/paymob.md §11, single source). Everything else Paymob serves uses two.
 CURRENCY_EXPONENT: dict[str, int] = {"EGP": 2, "SAR": 2, "AED": 2, "OMR": 3, "PKR": 2, "USD": 2}
 
 _CURRENCY_RE = re.compile(r"^[A-Z]{3}$")
@@ -234,7 +234,7 @@ class Outcome(StrEnum):
     DECLINED = "declined"
     INSUFFICIENT_FUNDS = "insufficient_funds"
     AUTH_FAILED = "auth_failed"
-    BLOCKED = "blocked"  # test-mode / risk block: txn_response_code BLOCKED (reference §14)
+    BLOCKED = "blocked"  # test-mode / risk block: txn_response_code BLOCKED (docs/paymob.md §14)
     PENDING = "pending"
     REFUND = "refund"
     VOID = "void"
@@ -254,7 +254,7 @@ class CallbackOrder(StrEnum):
 
 
 class KeyFlow(StrEnum):
-    """How the payment key was made: its claims differ (reference §3.3, §5, §14)."""
+    """How the payment key was made: its claims differ (docs/paymob.md §3.3, §5, §14)."""
 
     INTENTION = (
         "intention"  # Intention API / unified checkout: next_payment_intention, redirect_url
@@ -274,7 +274,7 @@ class CardBrand(StrEnum):
 
     @property
     def bin(self) -> str:
-        # Paymob's documented test cards (reference §9): 5123456789012346 and 4111111111111111.
+        # Paymob's documented test cards (docs/paymob.md §9): 5123456789012346 and 4111111111111111.
         return "512345" if self is CardBrand.MASTERCARD else "411111"
 
     @property
@@ -315,7 +315,7 @@ def parse_since(text: str, now: datetime) -> str:
 
 
 def masked_pan_display(last4: str) -> str:
-    """Paymob's TOKEN ``masked_pan`` form (reference §7.3)."""
+    """Paymob's TOKEN ``masked_pan`` form (docs/paymob.md §7.3)."""
     return f"xxxx-xxxx-xxxx-{last4}"
 
 

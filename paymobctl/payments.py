@@ -252,7 +252,7 @@ def transaction_outcome(obj: dict[str, Any]) -> PaymentOutcome:
 
 def transaction_result(obj: dict[str, Any]) -> str:
     """How ``status`` words a transaction: a paid one that was later voided or refunded is not
-    "paid" any more (``is_voided``/``is_refunded`` are signed, reference §8.1)."""
+    "paid" any more (``is_voided``/``is_refunded`` are signed, docs/paymob.md §8.1)."""
     outcome = transaction_outcome(obj)
 
     def flag(name: str) -> bool:

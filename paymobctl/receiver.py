@@ -281,7 +281,7 @@ class Receiver:
         result = signing.verify(kind, data, self.secret, received)
         if result.malformed:
             # Shapes first: an HMAC over a concatenation proves nothing about which field a
-            # digit belongs to (reference §14). Stored, answered 400, never "valid".
+            # digit belongs to (docs/paymob.md §14). Stored, answered 400, never "valid".
             problem = signing.describe_shape_problems(result.malformed)
             fields.update(status=400, verdict=MALFORMED, token=None, child=None, problem=problem)
             return _Outcome(400, problem, fields)
@@ -429,7 +429,7 @@ def _hmac_param(query: str) -> str | None:
 
 
 def _child(get: Callable[[str], Any]) -> str | None:
-    """What a transaction is, from its signed flags only (reference §8.1).
+    """What a transaction is, from its signed flags only (docs/paymob.md §8.1).
 
     A child transaction (``has_parent_transaction``) is a capture (``is_capture``), a void
     (``is_voided``) or else a refund: money going back, of its signed ``amount_cents``. A

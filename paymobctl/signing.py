@@ -1,6 +1,6 @@
 """Paymob's HMAC-SHA512 callback signatures: compute, verify (constant time) and explain.
 
-Everything here follows ../shared/paymob-reference.md §8 and imports only the standard library
+Everything here follows docs/paymob.md §8 and imports only the standard library
 (the error family, and documents for bounded JSON). The key is the HMAC secret as UTF-8 text; the message is the values of
 a fixed list of fields concatenated with no separator; the digest is lowercase hex.
 """
@@ -83,7 +83,7 @@ DELIVERY_STATUS_FIELDS: tuple[SignedField, ...] = tuple(
 EXPERIMENTAL_KINDS = frozenset({CallbackKind.DELIVERY_STATUS})
 
 
-# How each value is written into the signing string (reference §8.1–§8.4), for people writing a
+# How each value is written into the signing string (docs/paymob.md §8.1–§8.4), for people writing a
 # verifier: `paymobctl hmac fields` prints them next to the field lists.
 RENDERING_RULES: tuple[str, ...] = (
     "concatenate the values in exactly this order, with no separator",
@@ -246,7 +246,7 @@ def _same(a: str, b: str) -> bool:
 # hides the JSON type: an object sent as an integer renders empty, 900123.0 renders like 900123,
 # a missing field renders like "". Whoever holds one genuine signed payload can therefore move
 # digits between adjacent fields (``obj.order`` as a bare int, its digits moved into ``owner``)
-# and still verify (reference §14). Every signed field must have the shape Paymob sends (checked
+# and still verify (docs/paymob.md §14). Every signed field must have the shape Paymob sends (checked
 # against ../shared/real-samples: integers, JSON booleans, ``order`` and ``source_data`` objects,
 # a ``YYYY-MM-DD…`` timestamp, a three-letter currency) before the HMAC means anything.
 
@@ -743,7 +743,7 @@ def explain(
         add(
             "experimental",
             f"{kind.value} signing is experimental: its field list comes from a single SDK and "
-            "no real payload was ever published (reference §7.4)",
+            "no real payload was ever published (docs/paymob.md §7.4)",
         )
     for f in fields:
         if f.used_key is not None and f.used_key != f.name:
@@ -898,7 +898,7 @@ def _diagnose_mismatch(
             (
                 "order-vs-order_id",
                 "matches when 'order_id' is signed instead of 'order': the redirect's order id "
-                "parameter is 'order' (reference §8.4)",
+                "parameter is 'order' (docs/paymob.md §8.4)",
                 _digest(secret, signing_string(alt)),
             )
         )
@@ -922,7 +922,7 @@ def _diagnose_mismatch(
             (
                 "sorted-all-keys",
                 "matches when every top-level key is sorted and signed: sign only the fixed list "
-                "of fields (reference §8.1), not all keys",
+                "of fields (docs/paymob.md §8.1), not all keys",
                 _digest(secret, everything),
             )
         )

@@ -268,7 +268,7 @@ def _transaction_effect(
 ) -> str | None:
     """A verified TRANSACTION's effect on its deposit: the one place a callback changes one.
 
-    Everything used here is signed (reference §8.1): ``success``, ``pending``, the kind of
+    Everything used here is signed (docs/paymob.md §8.1): ``success``, ``pending``, the kind of
     child (from ``has_parent_transaction``, ``is_capture``, ``is_voided``: receiver._child),
     ``amount_cents``, ``currency`` and ``order.id``; and only when the signed amount and
     currency fit the deposit. A mismatch leaves the deposit as it was and says so in the

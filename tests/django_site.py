@@ -80,7 +80,7 @@ _FLAGS = (
 
 def _shape_ok(kind: CallbackKind, obj: Any) -> bool:
     """What a careful view checks before trusting the HMAC: the signed string has no separators,
-    so a reshaped payload (obj.order an integer, a float id, "false") can keep it (reference §14)."""
+    so a reshaped payload (obj.order an integer, a float id, "false") can keep it (docs/paymob.md §14)."""
     if not isinstance(obj, dict):
         return False
     if kind is CallbackKind.TOKEN:

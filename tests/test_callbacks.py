@@ -209,7 +209,7 @@ def test_timestamps_in_the_regions_format(region: Region, pattern: str) -> None:
 def test_fixed_time_renders_like_paymob() -> None:
     moment = datetime(2025, 3, 17, 10, 54, 36, 718150, tzinfo=UTC)
     obj = callbacks.build_transaction(TransactionSpec(created_at=moment, seed=1)).obj
-    assert obj["created_at"] == "2025-03-17T12:54:36.718150"  # Cairo, naive (reference §2)
+    assert obj["created_at"] == "2025-03-17T12:54:36.718150"  # Cairo, naive (docs/paymob.md §2)
 
 
 def test_oman_uses_three_decimals() -> None:
@@ -225,7 +225,7 @@ def test_token_is_consistent_with_its_transaction() -> None:
     )
     token = callbacks.build_token(callbacks.token_spec_for(txn.obj, seed=9))
     obj = token.obj
-    assert obj["order_id"] == str(txn.obj["order"]["id"])  # a string (reference §7.3)
+    assert obj["order_id"] == str(txn.obj["order"]["id"])  # a string (docs/paymob.md §7.3)
     assert obj["email"] == txn.obj["payment_key_claims"]["billing_data"]["email"]
     assert obj["card_subtype"] == "Visa"
     assert obj["masked_pan"] == "xxxx-xxxx-xxxx-4242"
@@ -244,7 +244,7 @@ def test_token_is_consistent_with_its_transaction() -> None:
         "user_added",
         "next_payment_intention",
     }
-    # The TOKEN names the intention of the payment it follows (reference §14).
+    # The TOKEN names the intention of the payment it follows (docs/paymob.md §14).
     assert obj["next_payment_intention"] == txn.obj["payment_key_claims"]["next_payment_intention"]
 
 

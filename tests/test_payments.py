@@ -337,7 +337,7 @@ def test_deposit_wait_paid(stack: Stack) -> None:
     "stack", [CallbackOrder.TRANSACTION_FIRST, CallbackOrder.RANDOM], indirect=True
 )
 def test_deposit_wait_and_listen_in_either_callback_order(stack: Stack) -> None:
-    """Paymob promises no order between TRANSACTION and TOKEN (reference §14): `deposit --wait`
+    """Paymob promises no order between TRANSACTION and TOKEN (docs/paymob.md §14): `deposit --wait`
     and the receiver work with the TOKEN first (the default, above) or second."""
     thread, box = run_in_thread(
         ["deposit", "100", "--wait", "--interval", "0.5", "--timeout", "20"]

@@ -479,7 +479,7 @@ def test_guide_success_card_no_otp_redirect_and_callbacks(sandbox: Sandbox) -> N
     ).valid
     sandbox.drain()
     got = sandbox.callbacks()
-    # Default --callback-order token-first, as in the real 2025 pair (reference §14).
+    # Default --callback-order token-first, as in the real 2025 pair (docs/paymob.md §14).
     assert [kind for kind, _, _ in got] == ["TOKEN", "TRANSACTION"]
     for kind, obj, received in got:
         assert verified(kind, obj, received)

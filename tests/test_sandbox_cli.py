@@ -186,7 +186,7 @@ def test_a_new_users_first_payment(tmp_path: Path, merchant: tuple[Recorder, str
             CallbackKind.RESPONSE, query, SANDBOX.hmac_secret, query.pop("hmac")
         ).valid
         posts = [r for r in recorder.requests if r.method == "POST"]
-        # --callback-order defaults to token-first, as in the real 2025 pair (reference §14).
+        # --callback-order defaults to token-first, as in the real 2025 pair (docs/paymob.md §14).
         assert [json.loads(r.body)["type"] for r in posts] == ["TOKEN", "TRANSACTION"]
         for request in posts:
             body = json.loads(request.body)

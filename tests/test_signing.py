@@ -1,4 +1,4 @@
-"""HMAC rules of reference §8: known-answer vectors, properties, conventions and diagnoses."""
+"""HMAC rules of docs/paymob.md §8: known-answer vectors, properties, conventions and diagnoses."""
 
 from __future__ import annotations
 

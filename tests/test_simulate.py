@@ -19,7 +19,7 @@ from .conftest import run_cli
 from .servers import Recorder, free_port, serve
 from .test_callbacks import allowed_combinations
 
-# An independent implementation of reference §8.1/§8.2, to check paymobctl's signatures.
+# An independent implementation of docs/paymob.md §8.1/§8.2, to check paymobctl's signatures.
 TXN_PATHS = [
     "amount_cents", "created_at", "currency", "error_occured", "has_parent_transaction", "id",
     "integration_id", "is_3d_secure", "is_auth", "is_capture", "is_refunded", "is_standalone_payment",

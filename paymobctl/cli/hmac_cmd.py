@@ -20,7 +20,7 @@ if TYPE_CHECKING:
 app = typer.Typer(
     add_completion=False,
     rich_markup_mode=None,
-    help="Compute, verify and explain Paymob callback HMACs (HMAC-SHA512, reference §8).",
+    help="Compute, verify and explain Paymob callback HMACs (HMAC-SHA512, docs/paymob.md §8).",
     no_args_is_help=True,
 )
 
@@ -234,7 +234,7 @@ def _secret_display(item: Input) -> str:
 
 _EXPERIMENTAL_WARNING = (
     "{kind} signing is experimental: its field order comes from a single SDK and no real "
-    "payload was ever published (reference §7.4); confirm against a real callback"
+    "payload was ever published (docs/paymob.md §7.4); confirm against a real callback"
 )
 
 

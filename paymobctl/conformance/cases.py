@@ -60,7 +60,7 @@ _SHAPE_FIX = (
 
 # (outcome, source, title suffix) of the valid TRANSACTION cases, in id order: every combination
 # Paymob produces (templates/outcomes.json; a test keeps both in sync). "blocked" is the test-mode
-# or risk decline with txn_response_code BLOCKED (reference §14).
+# or risk decline with txn_response_code BLOCKED (docs/paymob.md §14).
 VALID_TRANSACTIONS: tuple[tuple[Outcome, PaymentSource, str], ...] = (
     (Outcome.APPROVED, PaymentSource.CARD, "approved card"),
     (Outcome.APPROVED, PaymentSource.WALLET, "approved wallet"),
@@ -132,7 +132,7 @@ def _build_cases() -> dict[str, Case]:
             Severity.ERROR,
             Expect.ACCEPT,
             "accepts the TOKEN callback at the same URL: Paymob POSTs saved cards there too, "
-            "signed over the token fields (reference §8.2)",
+            "signed over the token fields (docs/paymob.md §8.2)",
             "dispatch on the body's type: verify TOKEN callbacks over card_subtype, created_at, "
             "email, id, masked_pan, merchant_id, order_id, token",
         ),
@@ -196,7 +196,7 @@ def _build_cases() -> dict[str, Case]:
             "signed callback with unknown extra fields",
             Severity.ERROR,
             Expect.NO_CRASH,
-            "ignores fields it does not know: Paymob adds fields over time (reference §14)",
+            "ignores fields it does not know: Paymob adds fields over time (docs/paymob.md §14)",
             "read only the fields you need; never fail on an unexpected key",
         ),
         Case(

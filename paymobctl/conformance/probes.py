@@ -168,7 +168,7 @@ def _forged(probes: Probes, change: Callable[[dict[str, Any]], None]) -> list[de
 
 
 def _field_shift(obj: dict[str, Any]) -> None:
-    # The signed string has order.id then owner with no separator (reference §8.1, §14): a bare
+    # The signed string has order.id then owner with no separator (docs/paymob.md §8.1, §14): a bare
     # integer order renders order.id as "", and its digits in front of owner restore the string.
     order_id = obj["order"]["id"]
     obj["order"] = order_id + 1  # "another" order (still a probe id no real order has)
@@ -179,7 +179,7 @@ def _float_id(obj: dict[str, Any]) -> None:
     obj["id"] = float(obj["id"])  # 999800000123.0 renders as 999800000123
 
 
-_SIGNED_FLAGS = TRANSACTION_BOOLEANS  # the ten signed flags (signing, reference §8.1)
+_SIGNED_FLAGS = TRANSACTION_BOOLEANS  # the ten signed flags (signing, docs/paymob.md §8.1)
 
 
 def _string_booleans(obj: dict[str, Any]) -> None:

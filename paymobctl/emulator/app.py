@@ -77,7 +77,7 @@ async def _form(request: Request) -> dict[str, str]:
 
 
 def _auth_token(request: Request, body: Mapping[str, Any]) -> str | None:
-    """The legacy auth token, wherever real clients put it (reference §2.1)."""
+    """The legacy auth token, wherever real clients put it (docs/paymob.md §2.1)."""
     if body.get("auth_token"):
         return str(body["auth_token"])
     header = request.headers.get("authorization", "")

@@ -1,4 +1,4 @@
-"""Test cards the sandbox accepts and what each one does (reference §9, the integration guide)."""
+"""Test cards the sandbox accepts and what each one does (docs/paymob.md §9, the integration guide)."""
 
 from __future__ import annotations
 
@@ -77,7 +77,7 @@ class ExpiryRule:
 
 # Mastercard Gateway (MPGS) test convention: the expiry date selects the result. Paymob acquires
 # through MPGS, so it probably applies; the table comes from another MPGS merchant's docs
-# (reference §9, unverified for Paymob). 01/39 (and any other expiry) approves.
+# (docs/paymob.md §9, unverified for Paymob). 01/39 (and any other expiry) approves.
 EXPIRY_RULES: dict[str, ExpiryRule] = {
     rule.expiry: rule
     for rule in (

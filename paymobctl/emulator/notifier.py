@@ -1,6 +1,6 @@
 """Delivering the sandbox's callbacks: in the background, retried with backoff, every attempt recorded.
 
-Paymob publishes no retry policy (reference §7.1, §11: only evidence of stored attempts). Ours,
+Paymob publishes no retry policy (docs/paymob.md §7.1, §11: only evidence of stored attempts). Ours,
 an assumption: a non-2xx answer or no answer is retried up to 5 attempts in all, waiting 0.5, 1,
 2 and 4 s between them; each attempt times out after 10 s. A TOKEN callback is sent after the
 first attempt of its payment's TRANSACTION callback, as Paymob sends them in that order.

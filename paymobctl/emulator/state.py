@@ -1,7 +1,7 @@
 """The sandbox's Paymob: merchants' orders, payment keys, transactions, card tokens, intentions.
 
 Pure state and rules, no HTTP: each operation validates like Paymob (DRF-style error bodies,
-reference §3–§6, §10), changes the state, and returns what the HTTP layer must answer and which
+docs/paymob.md §3–§6, §10), changes the state, and returns what the HTTP layer must answer and which
 callbacks must be delivered. Every callback is built by :mod:`paymobctl.callbacks`, so it has the
 same shape as ``paymobctl simulate``'s and verifies with the sandbox's HMAC secret.
 """
@@ -43,9 +43,9 @@ from paymobctl.models import (
 )
 from paymobctl.sandbox_profile import SANDBOX, SandboxCredentials
 
-AUTH_TOKEN_LIFETIME = 3600  # seconds (reference §3.1)
+AUTH_TOKEN_LIFETIME = 3600  # seconds (docs/paymob.md §3.1)
 DEFAULT_KEY_EXPIRATION = 3600
-# Paymob publishes no upper bound (reference §13.7); a year keeps every expiry a valid timestamp.
+# Paymob publishes no upper bound (docs/paymob.md §13.7); a year keeps every expiry a valid timestamp.
 MAX_KEY_EXPIRATION = 365 * 24 * 3600
 MAX_INT = 2**63 - 1
 INTEGRATION_NOT_FOUND = (
@@ -552,7 +552,7 @@ class Sandbox:
     # -- auth ---------------------------------------------------------------------------------
 
     def _jwt(self, claims: Mapping[str, Any]) -> str:
-        """Paymob tokens are base64 of an HS512 JWT (reference §1.2); so are these."""
+        """Paymob tokens are base64 of an HS512 JWT (docs/paymob.md §1.2); so are these."""
         header = _b64url(b'{"alg":"HS512","typ":"JWT"}')
         payload = _b64url(json.dumps(claims, separators=(",", ":")).encode())
         signature = _b64url(
@@ -765,7 +765,7 @@ class Sandbox:
     # -- orders -----------------------------------------------------------------------------------
 
     def create_order(self, body: Mapping[str, Any]) -> Order:
-        """``POST /api/ecommerce/orders`` (reference §3.2)."""
+        """``POST /api/ecommerce/orders`` (docs/paymob.md §3.2)."""
         amount = self._int(body, "amount_cents")
         assert amount is not None
         currency = self._currency(body)
@@ -846,7 +846,7 @@ class Sandbox:
     def create_payment_key(
         self, body: Mapping[str, Any], *, intention_id: str | None = None
     ) -> PaymentKey:
-        """``POST /api/acceptance/payment_keys`` (reference §3.3)."""
+        """``POST /api/acceptance/payment_keys`` (docs/paymob.md §3.3)."""
         amount = self._int(body, "amount_cents")
         expiration = (
             self._int(body, "expiration", required=False, maximum=MAX_KEY_EXPIRATION)
@@ -1361,7 +1361,7 @@ class Sandbox:
     def pay_api(
         self, body: Mapping[str, Any], base: str
     ) -> tuple[int, dict[str, Any], Completion | None]:
-        """``POST /api/acceptance/payments/pay`` (reference §4)."""
+        """``POST /api/acceptance/payments/pay`` (docs/paymob.md §4)."""
         source = body.get("source")
         if not isinstance(source, dict):
             raise SandboxError(400, {"source": REQUIRED})
@@ -1672,7 +1672,7 @@ class Sandbox:
     # -- intentions --------------------------------------------------------------------------------
 
     def create_intention(self, body: Mapping[str, Any]) -> Intention:
-        """``POST /v1/intention/`` (reference §5.1), validating like Paymob."""
+        """``POST /v1/intention/`` (docs/paymob.md §5.1), validating like Paymob."""
         errors: dict[str, Any] = {}
         amount = body.get("amount")
         if amount in (None, ""):

@@ -10,7 +10,7 @@ from decimal import Decimal, InvalidOperation
 import httpx
 from django.conf import settings
 
-# The signed fields, in Paymob's order (Paymob docs "HMAC Calculation"; paymobctl's reference §8).
+# The signed fields, in Paymob's order (Paymob docs "HMAC Calculation"; paymobctl's docs/paymob.md §8).
 TRANSACTION_FIELDS = (
     "amount_cents", "created_at", "currency", "error_occured", "has_parent_transaction", "id",
     "integration_id", "is_3d_secure", "is_auth", "is_capture", "is_refunded",

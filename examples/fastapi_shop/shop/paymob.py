@@ -1,4 +1,4 @@
-"""Paymob's API and callback signatures (Paymob's docs; paymobctl's reference §8 for the fields)."""
+"""Paymob's API and callback signatures (Paymob's docs; paymobctl's docs/paymob.md §8 for the fields)."""
 
 import hashlib
 import hmac

@@ -476,13 +476,15 @@ def listen(
             for line in lines:
                 writer.put(line)
             writer.put(f"Ready: listening on {url} (Ctrl-C to stop)")
+        # The runtime record first: whoever waits on the ready file (a script, then `deposit`)
+        # must find the listener's URLs once it appears.
+        problem = runfile.write_listener(listener)
+        if problem:
+            out.warn(problem)
         if ready_file is not None:
             problem = serving.write_ready_file(ready_file, url)
             if problem:
                 out.warn(problem)
-        problem = runfile.write_listener(listener)
-        if problem:
-            out.warn(problem)
         if supervisor is not None:
             try:
                 supervisor.start(asyncio.get_running_loop())

@@ -396,7 +396,7 @@ def listen(
         public, opened = _open_tunnel(
             tunnel, tunnel_options, sock.getsockname()[1], require=require_tunnel
         )
-    except TunnelError:
+    except BaseException:  # a refused tunnel, or anything else: never leave the socket open
         sock.close()
         writer.close()
         raise

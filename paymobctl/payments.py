@@ -15,7 +15,15 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from paymobctl.client import Billing, Checkout, PaymobClient
-from paymobctl.errors import ApiError, ConfigError, NetworkError, PaymobctlError, UsageError
+from paymobctl.errors import (
+    ApiError,
+    ConfigError,
+    NetworkError,
+    PaymobctlError,
+    UsageError,
+    VerificationFailed,
+    WaitTimedOut,
+)
 from paymobctl.models import is_local
 
 if TYPE_CHECKING:
@@ -37,8 +45,20 @@ def client_for(settings: Settings, http: httpx.Client) -> PaymobClient:
     )
 
 
+FLOWS = ("legacy", "intention")
+
+
+def check_flow(flow: str) -> str:
+    """``flow`` when it is a deposit flow (legacy or intention), else a usage error."""
+    if flow not in FLOWS:
+        raise UsageError(f"unknown --flow {flow!r}", hint="use legacy or intention")
+    return flow
+
+
 @dataclass(frozen=True)
 class DepositRequest:
+    """What ``deposit`` asks for: amount, payer, flow and how long the checkout stays valid."""
+
     amount_cents: int
     currency: str
     billing: Billing
@@ -46,6 +66,9 @@ class DepositRequest:
     save_card: bool = True
     flow: str = "legacy"  # legacy | intention
     expiration: int = 3600
+
+    def __post_init__(self) -> None:
+        check_flow(self.flow)
 
 
 @dataclass(frozen=True)
@@ -141,7 +164,7 @@ def create_deposit(
             redirection_url=chosen.redirection_url,
             expiration=request.expiration,
         )
-    elif request.flow == "legacy":
+    else:  # legacy (DepositRequest checked the flow)
         settings.require("api_key", purpose="a deposit")
         iframe = settings.require_int("iframe_id", purpose="a deposit (the hosted card iframe)")
         # The order exists on the server before its payment key does: record it at once, so a
@@ -163,10 +186,6 @@ def create_deposit(
             fail_recorded(store, recorded, exc)
             raise
         return store.set_checkout_url(recorded[0].id, checkout.url)
-    else:
-        raise UsageError(
-            f"unknown flow {request.flow!r}", hint="use --flow legacy or --flow intention"
-        )
     deposit = record(checkout.order_id, checkout)
     if not deposit.checkout_url:
         raise ApiError(
@@ -204,13 +223,11 @@ def inquire(client: PaymobClient, store: Store, deposit: Deposit) -> dict[str, A
     found = client.inquiry(merchant_order_id=deposit.merchant_order_id)
     if found is None:
         return None
-    order = found.get("order")
-    order_id = order.get("id") if isinstance(order, dict) else order
+    order_id = _order_id(found)
     if (
         not isinstance(order_id, int)
         or isinstance(order_id, bool)
-        or found.get("amount_cents") != deposit.amount_cents
-        or found.get("currency") != deposit.currency
+        or _amount_differs(found, deposit)
     ):
         return None  # not this deposit's payment: keep waiting
     store.link_deposit_order(deposit.id, order_id)
@@ -277,23 +294,37 @@ def inquiry_mismatch(found: dict[str, Any], deposit: Deposit) -> str | None:
     """
     from paymobctl.models import format_amount
 
-    amount, currency = found.get("amount_cents"), found.get("currency")
-    if isinstance(amount, str) and amount.isascii() and amount.isdigit():
-        amount = int(amount)  # the flat, string-typed shape
-    order = found.get("order")
-    order_id = order.get("id") if isinstance(order, dict) else order
+    order_id = _order_id(found)
     if order_id is not None and str(order_id) != str(deposit.order_id):
         return f"the inquiry returned order {order_id}, not {deposit.order_id}"
-    if type(amount) is not int or currency != deposit.currency:
-        shown = f"{amount} {currency}"
-    elif amount != deposit.amount_cents:
-        shown = format_amount(amount, currency)
-    else:
+    shown = _amount_differs(found, deposit)
+    if shown is None:
         return None
     return (
         f"Paymob reports {shown} for order {deposit.order_id}, the deposit is "
         f"{format_amount(deposit.amount_cents, deposit.currency)}"
     )
+
+
+def _order_id(found: dict[str, Any]) -> object:
+    """The order id of a transaction: ``order`` is an object in JSON, a plain id when flat."""
+    order = found.get("order")
+    return order.get("id") if isinstance(order, dict) else order
+
+
+def _amount_differs(found: dict[str, Any], deposit: Deposit) -> str | None:
+    """The transaction's amount and currency as text when they are not the deposit's, else None
+    (the one amount check of ``inquire`` and ``inquiry_mismatch``)."""
+    from paymobctl.models import format_amount
+
+    amount, currency = found.get("amount_cents"), found.get("currency")
+    if isinstance(amount, str) and amount.isascii() and amount.isdigit():
+        amount = int(amount)  # the flat, string-typed shape
+    if type(amount) is not int or currency != deposit.currency:
+        return f"{amount} {currency}"
+    if amount != deposit.amount_cents:
+        return format_amount(amount, str(currency))
+    return None
 
 
 def record_inquiry(
@@ -382,6 +413,20 @@ def wait_for_payment(
         sleep(max(0.0, min(1.0, timeout - elapsed)))
 
 
+def outcome_error(outcome: PaymentOutcome, order_id: int | None) -> PaymobctlError | None:
+    """How a payment outcome ends a command: None when paid; declined is a failed check (exit 1);
+    still unpaid after a wait is ``WaitTimedOut`` (exit 4), with what to do next as its hint."""
+    if outcome.status == "paid":
+        return None
+    if outcome.status == "declined":
+        return VerificationFailed(f"Declined: {outcome.reason}")
+    return WaitTimedOut(
+        f"Still unpaid: {outcome.reason}",
+        hint="start `paymobctl listen` so webhooks update the deposit, or check `paymobctl status "
+        f"{order_id}` later",
+    )
+
+
 # --- status ----------------------------------------------------------------------------------------
 
 
@@ -434,6 +479,90 @@ def lookup_status(client: PaymobClient, store: Store, reference: str, by: str) -
                 status=first.status,
                 body=first.body,
             ) from None
+
+
+def record_status(store: Store, found: dict[str, Any]) -> str | None:
+    """What ``status`` learnt, recorded on the deposit of the transaction's order (if one is
+    stored); returns a warning when the amount does not fit the deposit (left unchanged)."""
+    order_id = _order_id(found)
+    if not isinstance(order_id, int | str) or not str(order_id).isdigit():
+        return None
+    deposit = store.deposit_by_order(int(order_id))
+    if deposit is None:
+        return None
+    _, mismatch = record_inquiry(store, deposit, found)
+    if mismatch is None:
+        return None
+    return f"amount mismatch: {mismatch}; deposit {deposit.id} left unchanged"
+
+
+_FLAGS = ("is_auth", "is_capture", "is_refund", "is_void", "is_refunded", "is_voided")
+
+
+def _minor(obj: dict[str, Any], key: str) -> str | None:
+    """A minor-units field of a transaction in major units with its currency (``250.00 EGP``)."""
+    from paymobctl.models import format_amount
+
+    value = obj.get(key)
+    currency = obj.get("currency")
+    if isinstance(value, bool) or not str(value).isdigit() or not isinstance(currency, str):
+        return None if value in (None, "", 0) else str(value)
+    return format_amount(int(str(value)), currency) if int(str(value)) and currency else None
+
+
+def transaction_facts(obj: dict[str, Any]) -> list[tuple[str, Any]]:
+    """A transaction (JSON or the flat shape) as labelled facts, in the order ``status`` shows them."""
+    source = obj.get("source_data") if isinstance(obj.get("source_data"), dict) else {}
+    money = [
+        (label, _minor(obj, key))
+        for label, key in (("refunded", "refunded_amount_cents"), ("captured", "captured_amount"))
+    ]
+    return [
+        ("transaction", obj.get("id")),
+        ("order", _order_id(obj)),
+        ("amount", _minor(obj, "amount_cents") or "—"),
+        ("result", transaction_result(obj)),
+        (
+            "source",
+            " ".join(
+                str(v) for v in (source.get("type"), source.get("sub_type"), source.get("pan")) if v
+            )
+            if source
+            else obj.get("source_data.type"),
+        ),
+        ("created", obj.get("created_at")),
+        *[(label, text) for label, text in money if text],
+        (
+            "flags",
+            ", ".join(k for k in _FLAGS if obj.get(k) is True or obj.get(k) == "true") or "—",
+        ),
+    ]
+
+
+def amount_left(
+    client: PaymobClient, transaction: int, amount: str | None, done_key: str, verb: str
+) -> int:
+    """The amount to refund or capture: ``amount`` (major units), else what is left of the
+    transaction (``done_key``: ``refunded_amount_cents`` or ``captured_amount``)."""
+    from paymobctl.client import field_int
+    from paymobctl.models import format_amount, parse_amount
+
+    parent = client.transaction(transaction)
+    currency = str(parent.get("currency") or "EGP")
+    if amount:
+        return parse_amount(amount, currency)
+    action = f"reading transaction {transaction}"
+    total = field_int(parent, "amount_cents", action=action)
+    done = (
+        field_int(parent, done_key, action=action) if parent.get(done_key) not in (None, "") else 0
+    )
+    if total - done <= 0:
+        raise UsageError(
+            f"nothing left to {verb} on transaction {transaction} "
+            f"({format_amount(done, currency)} of {format_amount(total, currency)} already)",
+            hint="see `paymobctl status`",
+        )
+    return total - done
 
 
 def _inquire_or_store(

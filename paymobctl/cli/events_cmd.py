@@ -284,30 +284,19 @@ def replay(
     ] = False,
 ) -> None:
     """Re-deliver a stored request byte for byte: same method, body, query (with hmac), content type."""
-    from paymobctl import delivery
+    from paymobctl import delivery, simulation
     from paymobctl.config import check_url
-    from paymobctl.forwarding import record_replay, replay_request
 
     rt = runtime()
     event = _event(event_id)
-    if event.kind == "UNKNOWN" or event.method not in ("GET", "POST"):
-        raise UsageError(
-            f"event {event_id} is not a callback ({event.method} {event.path}): nothing to replay"
-        )
+    simulation.check_replayable(event)
     if to is None:
-        settings = rt.settings()
-        key = "response_callback_url" if event.method == "GET" else "processed_callback_url"
-        to = str(settings.get(key) or "")
-        if not to:
-            raise UsageError("no target", hint="pass --to URL")
+        to = simulation.replay_target(event, rt.settings())
     try:
         check_url(to)
     except ValueError as exc:
         raise UsageError(f"--to: {exc}") from None
-    request = replay_request(event, to)
-    with delivery.http_client(verify=not insecure) as client:
-        result = delivery.attempt(client, request, timeout=timeout)
-    record_replay(rt.store(), event, request, result)
+    request, result = simulation.replay(rt.store(), event, to, timeout=timeout, verify=not insecure)
     if rt.json:
         rt.out.json(
             {

@@ -94,14 +94,13 @@ def _authorised(request: Request, body: Mapping[str, Any] | None = None) -> Sand
     return sandbox
 
 
-def _legacy_or_secret(request: Request, body: Mapping[str, Any]) -> None:
-    """Refund/void/capture: legacy auth token, or ``Authorization: Token <secret key>``."""
+def _legacy_or_secret(request: Request, body: Mapping[str, Any]) -> Sandbox:
+    """The sandbox, once refund/void/capture's credential (auth token or secret key) checks out."""
     sandbox = _sandbox(request)
-    header = request.headers.get("authorization", "")
-    if header.lower().startswith("token ") and "_sk_" in header:
-        sandbox.check_secret_key(header)
-        return
-    sandbox.check_auth_token(_auth_token(request, body))
+    sandbox.check_token_or_secret_key(
+        request.headers.get("authorization"), _auth_token(request, body)
+    )
+    return sandbox
 
 
 def api(handler: Handler) -> Handler:
@@ -249,9 +248,8 @@ def _management(operation: str) -> Handler:
     @api
     async def handler(request: Request) -> Response:
         body = await _json(request)
-        _legacy_or_secret(request, body)
-        sandbox = _sandbox(request)
-        child = getattr(sandbox, operation)(body)
+        sandbox = _legacy_or_secret(request, body)
+        child = sandbox.manage(operation, body)
         _notifier(request).submit(sandbox.child_completion(child))
         return JSONResponse(child.obj, status_code=201 if operation != "void" else 200)
 
@@ -285,9 +283,9 @@ def _checkout_page(
 ) -> Response:
     iframe_id = _int_param(request.path_params["iframe_id"], "iframe")
     key, order = sandbox.checkout(iframe_id, token)
+    saved_card = sandbox.saved_card(key)
     saved = None
-    if key.card_token and key.card_token in sandbox.tokens:
-        saved_card = sandbox.tokens[key.card_token]
+    if saved_card is not None:
         saved = {"card_subtype": saved_card.card_subtype, "masked_pan": saved_card.masked_pan}
     body = pages.checkout(
         action=request.url.path,
@@ -417,7 +415,7 @@ async def unified(request: Request) -> Response:
     def render(
         error: str | None = None, status: int = 200, values: Mapping[str, str] | None = None
     ) -> Response:
-        saved = [sandbox.tokens[t] for t in intention.card_tokens if t in sandbox.tokens]
+        saved = sandbox.saved_cards(intention)
         return HTMLResponse(
             pages.unified_checkout(
                 action=request.url.path,
@@ -429,9 +427,7 @@ async def unified(request: Request) -> Response:
                     {"token": s.token, "card_subtype": s.card_subtype, "masked_pan": s.masked_pan}
                     for s in saved
                 ],
-                wallet_offered=any(
-                    sandbox.integrations[i].kind == "wallet" for i in intention.payment_methods
-                ),
+                wallet_offered=sandbox.offers_wallet(intention),
                 error=error,
                 values=values,
             ),
@@ -499,31 +495,7 @@ async def admin_deliveries(request: Request) -> Response:
         return JSONResponse(
             {"limit": ["Ensure this value is a whole number from 1 to 10000."]}, status_code=400
         )
-    limit = int(raw_limit)
-    items = sorted(sandbox.deliveries.values(), key=lambda d: d.id, reverse=True)[:limit]
-    return JSONResponse(
-        [
-            {
-                "id": d.id,
-                "type": d.kind,
-                "url": d.url,
-                "transaction_id": d.transaction_id,
-                "state": d.state,
-                "created_at": d.created_at,
-                "attempts": [
-                    {
-                        "number": a.number,
-                        "at": a.at,
-                        "status": a.status,
-                        "latency_ms": a.latency_ms,
-                        "error": a.error,
-                    }
-                    for a in d.attempts
-                ],
-            }
-            for d in items
-        ]
-    )
+    return JSONResponse([d.public() for d in sandbox.recent_deliveries(int(raw_limit))])
 
 
 @api
@@ -570,7 +542,6 @@ async def admin_reset(request: Request) -> Response:
 async def index(request: Request) -> Response:
     sandbox = _sandbox(request)
     c = sandbox.creds
-    recent = sorted(sandbox.transactions.values(), key=lambda t: t.id, reverse=True)[:20]
     return HTMLResponse(
         pages.index(
             credentials=credentials_table(c, _base(request)),
@@ -584,7 +555,7 @@ async def index(request: Request) -> Response:
                     "amount": _amount(t),
                     "order": t.order_id,
                 }
-                for t in recent
+                for t in sandbox.recent_transactions(20)
             ],
         )
     )

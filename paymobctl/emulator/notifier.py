@@ -16,7 +16,9 @@ from urllib.parse import urlsplit
 
 from paymobctl import delivery
 from paymobctl.delivery import Result, RetryPolicy
-from paymobctl.emulator.state import LINK_LOCAL_REFUSED, Attempt, Outbound, Sandbox, link_local
+from paymobctl.emulator.records import Attempt, Outbound
+from paymobctl.emulator.state import Sandbox
+from paymobctl.emulator.validation import LINK_LOCAL_REFUSED, link_local
 from paymobctl.tasks import TaskSet
 
 if TYPE_CHECKING:

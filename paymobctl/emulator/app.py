@@ -104,6 +104,8 @@ def _legacy_or_secret(request: Request, body: Mapping[str, Any]) -> Sandbox:
 
 
 def api(handler: Handler) -> Handler:
+    """Wrap a JSON API route: a refusal becomes Paymob's error body, never a 500."""
+
     async def wrapped(request: Request) -> Response:
         try:
             return await handler(request)
@@ -121,6 +123,8 @@ def api(handler: Handler) -> Handler:
 
 
 def html(handler: Handler) -> Handler:
+    """Wrap a hosted page: a refusal becomes the sandbox's error page."""
+
     async def wrapped(request: Request) -> Response:
         try:
             return await handler(request)
@@ -196,11 +200,13 @@ def _int_param(value: str, what: str) -> int:
 
 @api
 async def auth_tokens(request: Request) -> Response:
+    """``POST /api/auth/tokens``."""
     return JSONResponse(_sandbox(request).authenticate(await _json(request)), status_code=201)
 
 
 @api
 async def orders(request: Request) -> Response:
+    """``POST /api/ecommerce/orders``."""
     body = await _json(request)
     sandbox = _authorised(request, body)
     order = sandbox.create_order(body)
@@ -209,6 +215,7 @@ async def orders(request: Request) -> Response:
 
 @api
 async def order_detail(request: Request) -> Response:
+    """``GET /api/ecommerce/orders/{order_id}``."""
     sandbox = _authorised(request)
     order = sandbox.get_order(_int_param(request.path_params["order_id"], "order"))
     return JSONResponse(sandbox.order_object(order))
@@ -216,6 +223,7 @@ async def order_detail(request: Request) -> Response:
 
 @api
 async def payment_keys(request: Request) -> Response:
+    """``POST /api/acceptance/payment_keys``."""
     body = await _json(request)
     sandbox = _authorised(request, body)
     key = sandbox.create_payment_key(body)
@@ -224,6 +232,7 @@ async def payment_keys(request: Request) -> Response:
 
 @api
 async def pay(request: Request) -> Response:
+    """``POST /api/acceptance/payments/pay`` (saved card, wallet, kiosk)."""
     status, record, completion = _sandbox(request).pay_api(await _json(request), _base(request))
     if completion is not None:
         _notifier(request).submit(completion.outbound)
@@ -232,6 +241,7 @@ async def pay(request: Request) -> Response:
 
 @api
 async def transaction_detail(request: Request) -> Response:
+    """``GET /api/acceptance/transactions/{txn_id}``."""
     sandbox = _authorised(request)
     txn = sandbox.get_transaction(_int_param(request.path_params["txn_id"], "transaction"))
     return JSONResponse(txn.obj)
@@ -239,6 +249,7 @@ async def transaction_detail(request: Request) -> Response:
 
 @api
 async def inquiry(request: Request) -> Response:
+    """``POST /api/ecommerce/orders/transaction_inquiry``."""
     body = await _json(request)
     sandbox = _authorised(request, body)
     return JSONResponse(sandbox.inquiry(body).obj)
@@ -258,12 +269,14 @@ def _management(operation: str) -> Handler:
 
 @api
 async def hmac_secret(request: Request) -> Response:
+    """``GET /api/auth/hmac_secret/get_hmac``: the sandbox's HMAC secret."""
     sandbox = _authorised(request)
     return JSONResponse({"hmac_secret": sandbox.creds.hmac_secret})
 
 
 @api
 async def integrations(request: Request) -> Response:
+    """``GET /api/ecommerce/integrations``."""
     sandbox = _authorised(request)
     results = [i.public() for i in sandbox.integrations.values()]
     return JSONResponse({"count": len(results), "next": None, "previous": None, "results": results})
@@ -302,6 +315,7 @@ def _checkout_page(
 
 @html
 async def iframe(request: Request) -> Response:
+    """The card iframe: the form (GET), a typed card paid (POST)."""
     sandbox = _sandbox(request)
     if request.method == "GET":
         return _checkout_page(request, sandbox, request.query_params.get("payment_token", ""))
@@ -316,6 +330,7 @@ async def iframe(request: Request) -> Response:
 
 @html
 async def acs(request: Request) -> Response:
+    """The 3-D Secure page: the OTP form (GET), the OTP checked (POST)."""
     txn = _waiting(request, "pending_3ds")
     if request.method == "GET":
         last4 = str((txn.card or {}).get("last4", ""))
@@ -328,6 +343,7 @@ async def acs(request: Request) -> Response:
 
 @html
 async def wallet_page(request: Request) -> Response:
+    """The mobile wallet page: the MPIN/OTP form (GET), checked (POST)."""
     txn = _waiting(request, "pending_wallet")
     if request.method == "GET":
         number = str(txn.obj.get("source_data", {}).get("pan", ""))
@@ -380,6 +396,7 @@ async def post_pay(request: Request) -> Response:
 
 @api
 async def intention_create(request: Request) -> Response:
+    """``POST /v1/intention/``."""
     sandbox = _sandbox(request)
     sandbox.check_secret_key(request.headers.get("authorization"))
     intention = sandbox.create_intention(await _json(request))
@@ -388,6 +405,7 @@ async def intention_create(request: Request) -> Response:
 
 @api
 async def intention_update(request: Request) -> Response:
+    """``PUT /v1/intention/{client_secret}``."""
     sandbox = _sandbox(request)
     sandbox.check_secret_key(request.headers.get("authorization"))
     intention = sandbox.update_intention(request.path_params["client_secret"], await _json(request))
@@ -396,6 +414,7 @@ async def intention_update(request: Request) -> Response:
 
 @api
 async def intention_element(request: Request) -> Response:
+    """``GET /v1/intention/element/{public_key}/{client_secret}/``."""
     sandbox = _sandbox(request)
     return JSONResponse(
         sandbox.element(request.path_params["public_key"], request.path_params["client_secret"])
@@ -404,6 +423,7 @@ async def intention_element(request: Request) -> Response:
 
 @html
 async def unified(request: Request) -> Response:
+    """The unified checkout of an intention: the form (GET), a card or saved card paid (POST)."""
     sandbox = _sandbox(request)
     if request.method == "GET":
         params: Mapping[str, str] = request.query_params
@@ -450,6 +470,7 @@ async def unified(request: Request) -> Response:
 
 
 async def healthz(request: Request) -> Response:
+    """``GET /healthz``: the sandbox answers."""
     del request
     return JSONResponse({"status": "ok"})
 
@@ -477,6 +498,7 @@ def _control(request: Request) -> None:
 
 @api
 async def admin_callbacks(request: Request) -> Response:
+    """``/_sandbox/callbacks``: show (GET) or change (POST) the callback URLs."""
     sandbox = _sandbox(request)
     _control(request)
     if request.method == "POST":
@@ -488,6 +510,7 @@ async def admin_callbacks(request: Request) -> Response:
 
 @api
 async def admin_deliveries(request: Request) -> Response:
+    """``GET /_sandbox/deliveries``: the newest deliveries and their attempts."""
     sandbox = _sandbox(request)
     _control(request)
     raw_limit = request.query_params.get("limit", "100") or "100"
@@ -500,6 +523,7 @@ async def admin_deliveries(request: Request) -> Response:
 
 @api
 async def admin_resend(request: Request) -> Response:
+    """``POST /_sandbox/deliveries/{id}/resend``: a delivery again."""
     sandbox = _sandbox(request)
     outbound = sandbox.resend(_int_param(request.path_params["delivery_id"], "delivery id"))
     _notifier(request).submit([outbound])
@@ -508,6 +532,7 @@ async def admin_resend(request: Request) -> Response:
 
 @api
 async def admin_kiosk(request: Request) -> Response:
+    """``POST /_sandbox/kiosk/{reference}/pay``: the payer paid cash at a kiosk."""
     sandbox = _sandbox(request)
     _control(request)
     txn = sandbox.pay_kiosk_reference(_int_param(request.path_params["reference"], "reference"))
@@ -540,6 +565,7 @@ async def admin_reset(request: Request) -> Response:
 
 
 async def index(request: Request) -> Response:
+    """``GET /``: the credentials, callback URLs and recent transactions."""
     sandbox = _sandbox(request)
     c = sandbox.creds
     return HTMLResponse(

@@ -31,6 +31,7 @@ OPERATIONS = ("refund", "void", "capture")
 
 
 def e(value: object) -> str:
+    """``value`` as HTML-escaped text (None as empty)."""
     return escape("" if value is None else str(value))
 
 

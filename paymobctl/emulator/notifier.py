@@ -39,6 +39,8 @@ _ERRORS = {
 
 
 class Notifier:
+    """Delivers the sandbox's callbacks in the background, with retries, recording each attempt."""
+
     def __init__(
         self,
         sandbox: Sandbox,
@@ -55,6 +57,7 @@ class Notifier:
         self._tasks = TaskSet()
 
     async def close(self) -> None:
+        """Cancel pending deliveries and close the HTTP client."""
         await self._tasks.cancel()
         if self._client is not None:
             await self._client.aclose()

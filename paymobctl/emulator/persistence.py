@@ -22,11 +22,14 @@ from paymobctl.emulator.records import (
 class Persistence(Protocol):
     """Where the sandbox's objects are kept between runs."""
 
-    def save(self, kind: str, key: str, value: Mapping[str, Any]) -> None: ...
+    def save(self, kind: str, key: str, value: Mapping[str, Any]) -> None:
+        """Keep one object (a JSON-able mapping) of ``kind`` under ``key``."""
 
-    def forget(self, kind: str, keys: Sequence[str]) -> None: ...
+    def forget(self, kind: str, keys: Sequence[str]) -> None:
+        """Delete the objects of ``kind`` under ``keys``."""
 
-    def load(self) -> dict[str, list[dict[str, Any]]]: ...
+    def load(self) -> dict[str, list[dict[str, Any]]]:
+        """Every kept object, by kind."""
 
 
 class MemoryPersistence:

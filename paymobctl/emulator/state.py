@@ -133,6 +133,7 @@ class Sandbox:
 
     @base_url.setter
     def base_url(self, value: str) -> None:
+        """Set where emitted URLs point (the app, from each request)."""
         self.ctx.base_url = value
 
     @property
@@ -179,10 +180,6 @@ class Sandbox:
     def deliveries(self) -> dict[int, Delivery]:
         """Callback deliveries by id."""
         return self.tables.deliveries
-
-    def now(self) -> datetime:
-        """The sandbox clock's time, in UTC."""
-        return self.ctx.now()
 
     def stamp(self) -> str:
         """Now as Paymob writes its timestamps."""
@@ -242,10 +239,6 @@ class Sandbox:
         """``POST /api/acceptance/payment_keys``."""
         return self._orders.create_payment_key(body)
 
-    def usable_key(self, token: str | None) -> PaymentKey:
-        """A payment key that can still pay, else the checkout's error page."""
-        return self._orders.usable_key(token)
-
     def checkout(self, iframe_id: int, token: str | None) -> tuple[PaymentKey, Order]:
         """The card iframe's key and order, else its error page."""
         return self._orders.checkout(iframe_id, token)
@@ -292,21 +285,11 @@ class Sandbox:
         """``POST /api/ecommerce/orders/transaction_inquiry``."""
         return self._ledger.inquiry(body)
 
-    def refund(self, body: Mapping[str, Any]) -> Transaction:
-        """A refund of a successful payment."""
-        return self._ledger.refund(body)
-
-    def void(self, body: Mapping[str, Any]) -> Transaction:
-        """A void of a successful card payment."""
-        return self._ledger.void(body)
-
-    def capture(self, body: Mapping[str, Any]) -> Transaction:
-        """A capture of an authorisation."""
-        return self._ledger.capture(body)
-
     def manage(self, operation: str, body: Mapping[str, Any]) -> Transaction:
-        """``refund``, ``void`` or ``capture`` by name (the API's and the dashboard's routes)."""
-        run = {"refund": self.refund, "void": self.void, "capture": self.capture}[operation]
+        """``refund``, ``void`` or ``capture`` of a payment (the API's and the dashboard's
+        routes): the child transaction."""
+        ledger = self._ledger
+        run = {"refund": ledger.refund, "void": ledger.void, "capture": ledger.capture}[operation]
         return run(body)
 
     # -- intentions -----------------------------------------------------------------------------

@@ -6,7 +6,7 @@ callbacks must be delivered. Every callback is built by :mod:`paymobctl.callback
 same shape as ``paymobctl simulate``'s and verifies with the sandbox's HMAC secret.
 
 :class:`Sandbox` is the one object the app, the dashboard, the notifier and tests use; it is
-composed of one part per concept (each a plain object, every method here a one-line delegation):
+composed of one part per concept (plain objects; its methods delegate to them):
 
 - :class:`~paymobctl.emulator.auth.Auth`: auth tokens, secret and public keys;
 - :class:`~paymobctl.emulator.orders.Orders`: orders and payment keys;

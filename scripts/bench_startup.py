@@ -58,6 +58,9 @@ def main() -> int:
     cli = paymobctl_command()
     with tempfile.TemporaryDirectory() as home:
         env = isolated_env(home)
+        # An installed package has its bytecode compiled (pip does it); without this, a
+        # PYTHONDONTWRITEBYTECODE environment would measure compiling paymobctl on every run.
+        env.pop("PYTHONDONTWRITEBYTECODE", None)
         cases = [
             ("python -c pass", [sys.executable, "-c", "pass"]),
             ('python -c "import typer" (reference)', [sys.executable, "-c", "import typer"]),

@@ -20,14 +20,10 @@ if TYPE_CHECKING:
 # clear-screen sequences, CR overwrites a line, BEL rings), DEL, C1 controls (U+009B is a CSI
 # on its own), and the bidirectional overrides and isolates that reorder what is displayed
 # (the "Trojan Source" characters). Line and paragraph separators end a line in some terminals.
-_UNSAFE = re.compile(
-    "[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]"
-)
-_UNSAFE_ONE_LINE = re.compile(
-    "[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]"
-)
-
-_JSON_UNSAFE = re.compile("[\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+# Patterns as text: `re` compiles each on first use and caches it, so start-up compiles none.
+_UNSAFE = "[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]"
+_UNSAFE_ONE_LINE = "[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]"
+_JSON_UNSAFE = "[\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]"
 
 
 def _escape(match: re.Match[str]) -> str:
@@ -43,14 +39,14 @@ def terminal_safe(text: str, *, one_line: bool = False) -> str:
     is not interpreted anywhere text goes through :class:`Output` (``markup=False``, table
     cells as plain ``Text``), so ``[red]`` stays literal.
     """
-    pattern = _UNSAFE_ONE_LINE if one_line else _UNSAFE
+    pattern = re.compile(_UNSAFE_ONE_LINE if one_line else _UNSAFE)  # cached by re
     return pattern.sub(_escape, text) if pattern.search(text) else text
 
 
 def json_terminal_safe(text: str) -> str:
     """Serialised JSON with C1 controls and bidi characters as ``\\u`` escapes (json escapes
     only C0): the same JSON value, safe on a terminal."""
-    return _JSON_UNSAFE.sub(lambda m: f"\\u{ord(m.group(0)):04x}", text)
+    return re.sub(_JSON_UNSAFE, lambda m: f"\\u{ord(m.group(0)):04x}", text)
 
 
 def to_jsonable(value: Any) -> Any:

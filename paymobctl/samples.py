@@ -22,6 +22,8 @@ class Origin(StrEnum):
 
 @dataclass(frozen=True)
 class Sample:
+    """A callback shipped with paymobctl: where it came from, its body and URL, and its secret."""
+
     name: str
     description: str
     origin: Origin

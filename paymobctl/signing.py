@@ -462,6 +462,8 @@ def describe_shape_problems(problems: Sequence[ShapeProblem]) -> str:
 
 @dataclass(frozen=True)
 class Verification:
+    """What ``verify`` found: valid or not, the computed HMAC, the null convention that matched."""
+
     valid: bool
     kind: CallbackKind
     computed: str  # canonical ("" when malformed: the HMAC is not computed)
@@ -662,12 +664,16 @@ def flatten_query(values: Mapping[str, object]) -> str:
 
 @dataclass(frozen=True)
 class Diagnosis:
+    """One likely mistake behind a wrong HMAC: a stable code and what to check."""
+
     code: str
     message: str
 
 
 @dataclass(frozen=True)
 class Explanation:
+    """What ``hmac --explain`` shows: signed fields, the string, computed vs received, diagnoses."""
+
     kind: CallbackKind
     fields: tuple[FieldValue, ...]
     message: str

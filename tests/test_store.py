@@ -41,8 +41,8 @@ def test_upgrade_path_from_every_version_keeps_data(tmp_path: Path) -> None:
 
 def test_each_migration_is_atomic(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     broken = (*store_mod.MIGRATIONS, ("CREATE TABLE extra (x)", "THIS IS NOT SQL"))
-    monkeypatch.setattr(store_mod, "MIGRATIONS", broken)
-    monkeypatch.setattr(store_mod, "SCHEMA_VERSION", len(broken))
+    monkeypatch.setattr(store_mod.schema, "MIGRATIONS", broken)
+    monkeypatch.setattr(store_mod.schema, "SCHEMA_VERSION", len(broken))
     path = tmp_path / "s.db"
     with pytest.raises(StoreError):
         Store(path)

@@ -256,25 +256,39 @@ class StoreBase:
         return int(self._query("PRAGMA user_version")[0][0])
 
     def migrate(self, target: int | None = None) -> None:
-        """Apply the missing migrations, each atomically (a foreign or newer database was
-        already refused when the connection opened)."""
-        target = len(schema.MIGRATIONS) if target is None else target
-        for version in range(self.version, target):
-            try:
+        """Create a new database from the baseline, then apply the missing migrations, each
+        atomically (a foreign, outdated or newer database was already refused on opening)."""
+        target = schema.latest_version() if target is None else target
+        try:
+            if self.version == 0:
                 with self._transaction() as conn:
-                    for statement in schema.MIGRATIONS[version]:
+                    for statement in schema.BASELINE:
+                        conn.execute(statement)
+                    conn.execute(f"PRAGMA user_version = {schema.BASELINE_VERSION}")
+            for version in range(self.version, target):
+                with self._transaction() as conn:
+                    for statement in schema.MIGRATIONS[version - schema.BASELINE_VERSION]:
                         conn.execute(statement)
                     conn.execute(f"PRAGMA user_version = {version + 1}")
-            except sqlite3.Error as exc:
-                raise self._fail(exc, "upgrade") from None
+        except sqlite3.Error as exc:
+            raise self._fail(exc, "upgrade") from None
 
     def _refusal(self, version: int, tables: list[str]) -> StoreError | None:
         """Why this database is not one paymobctl may use, if it is not."""
-        if version > len(schema.MIGRATIONS):
+        latest = schema.latest_version()
+        if version > latest:
             return StoreError(
                 f"{self.path}: the database has schema version {version}, newer than this "
-                f"paymobctl understands ({len(schema.MIGRATIONS)})",
+                f"paymobctl understands ({latest})",
                 hint="upgrade paymobctl, or pass another --db PATH",
+            )
+        if 0 < version < schema.BASELINE_VERSION:
+            # 0.1.0 starts from one baseline schema: the steps before it are gone.
+            return StoreError(
+                f"{self.path}: the database was made by a development build of paymobctl "
+                f"before 0.1.0 (schema version {version}), which this release cannot upgrade",
+                hint="paymobctl leaves it untouched; delete it (it holds local history only) "
+                "or pass another --db PATH",
             )
         foreign = [t for t in tables if not t.startswith("sqlite_")]
         if version == 0 and foreign:

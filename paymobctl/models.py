@@ -78,6 +78,67 @@ class CallbackKind(StrEnum):
     RESPONSE = "RESPONSE"
 
 
+class EventKind(StrEnum):
+    """What ``listen`` stored a request as: a callback kind, or UNKNOWN (any other request)."""
+
+    TRANSACTION = "TRANSACTION"
+    TOKEN = "TOKEN"
+    DELIVERY_STATUS = "DELIVERY_STATUS"
+    RESPONSE = "RESPONSE"
+    UNKNOWN = "UNKNOWN"
+
+
+class Verdict(StrEnum):
+    """The HMAC verdict of a received request (``n/a``: not a callback, or not storable as one)."""
+
+    VALID = "valid"
+    INVALID = "invalid"
+    MISSING = "missing"
+    NOT_APPLICABLE = "n/a"
+    MALFORMED = "malformed-signed-fields"  # signed fields misshapen: never trusted (§14)
+
+
+class TransactionChild(StrEnum):
+    """What a transaction is from its signed flags, when not a plain payment (receiver._child)."""
+
+    REFUND = "refund"
+    VOID = "void"
+    CAPTURE = "capture"
+    REVERSED = "reversed"  # a payment already marked voided or refunded
+
+
+class DepositStatus(StrEnum):
+    """A deposit's status in the store."""
+
+    PENDING = "pending"
+    PAID = "paid"
+    DECLINED = "declined"
+    REFUNDED = "refunded"  # refunds reached the deposit's amount
+    VOIDED = "voided"
+    FAILED = "failed"  # a step after the order's creation failed: nobody can pay it
+
+
+class PaymentStatus(StrEnum):
+    """What waiting for, or asking about, a payment learnt (``none``: nothing before the timeout)."""
+
+    PAID = "paid"
+    DECLINED = "declined"
+    PENDING = "pending"
+    NONE = "none"
+
+
+class FailureKind(StrEnum):
+    """Why an HTTP attempt got no answer at all (delivery.Result.error)."""
+
+    REFUSED = "refused"
+    DNS = "dns"
+    TIMEOUT = "timeout"
+    TLS = "tls"
+    INVALID_URL = "invalid-url"
+    OTHER = "other"
+    BLOCKED = "blocked"  # the sandbox refused to call the URL
+
+
 class Mode(StrEnum):
     TEST = "test"
     LIVE = "live"

@@ -16,7 +16,7 @@ from urllib.parse import urlsplit
 
 from paymobctl.client import Billing, Checkout, PaymobClient
 from paymobctl.errors import ApiError, ConfigError, NetworkError, PaymobctlError, UsageError
-from paymobctl.models import is_local
+from paymobctl.models import DepositStatus, PaymentStatus, is_local
 
 if TYPE_CHECKING:
     import httpx
@@ -182,7 +182,9 @@ def create_deposit(
 def fail_recorded(store: Store, recorded: list[Deposit], exc: PaymobctlError) -> None:
     """A step after the order's creation failed: keep the order as a failed deposit, and say so."""
     if recorded:
-        failed = store.update_deposit(recorded[0].id, status="failed", reason=exc.message)
+        failed = store.update_deposit(
+            recorded[0].id, status=DepositStatus.FAILED, reason=exc.message
+        )
         exc.message += f" (order {failed.order_id} is recorded as failed deposit {failed.id})"
 
 
@@ -220,9 +222,12 @@ def inquire(client: PaymobClient, store: Store, deposit: Deposit) -> dict[str, A
 # --- learning the outcome ----------------------------------------------------------------------
 
 
+_SETTLED = (PaymentStatus.PAID, PaymentStatus.DECLINED)  # outcomes that settle a deposit
+
+
 @dataclass(frozen=True)
 class PaymentOutcome:
-    status: str  # paid | declined | pending | none
+    status: PaymentStatus
     transaction_id: int | None = None
     reason: str | None = None
     source: str = ""  # "webhook" (listen) or "inquiry" (Paymob)
@@ -243,11 +248,13 @@ def transaction_outcome(obj: dict[str, Any]) -> PaymentOutcome:
         int(identifier) if isinstance(identifier, int | str) and str(identifier).isdigit() else None
     )
     if flag("success"):
-        return PaymentOutcome("paid", transaction_id, None, "inquiry")
+        return PaymentOutcome(PaymentStatus.PAID, transaction_id, None, "inquiry")
     if flag("pending"):
-        return PaymentOutcome("pending", transaction_id, str(message or "pending"), "inquiry")
+        return PaymentOutcome(
+            PaymentStatus.PENDING, transaction_id, str(message or "pending"), "inquiry"
+        )
     reason = " — ".join(str(part) for part in (message, code) if part) or "declined"
-    return PaymentOutcome("declined", transaction_id, reason, "inquiry")
+    return PaymentOutcome(PaymentStatus.DECLINED, transaction_id, reason, "inquiry")
 
 
 def transaction_result(obj: dict[str, Any]) -> str:
@@ -258,7 +265,7 @@ def transaction_result(obj: dict[str, Any]) -> str:
     def flag(name: str) -> bool:
         return obj.get(name) is True or obj.get(name) == "true"
 
-    if outcome.status != "paid":
+    if outcome.status != PaymentStatus.PAID:
         return outcome.status + (f" ({outcome.reason})" if outcome.reason else "")
     if flag("is_voided"):
         return "voided"
@@ -307,10 +314,10 @@ def record_inquiry(
     """
     outcome = transaction_outcome(found)
     mismatch = inquiry_mismatch(found, deposit)
-    if mismatch is None and deposit.status == "pending" and outcome.status in ("paid", "declined"):
+    if mismatch is None and deposit.status == DepositStatus.PENDING and outcome.status in _SETTLED:
         store.update_deposit(
             deposit.id,
-            status=outcome.status,
+            status=DepositStatus(outcome.status),
             transaction_id=outcome.transaction_id,
             reason=outcome.reason,
         )
@@ -348,11 +355,11 @@ def wait_for_payment(
         deposit = store.deposit(deposit_id)
         if deposit is None:
             raise UsageError(f"deposit {deposit_id} disappeared from the store")
-        if deposit.status in ("paid", "refunded", "voided"):
-            return PaymentOutcome("paid", deposit.transaction_id, None, "webhook")
-        if deposit.status == "declined":
+        if deposit.status in (DepositStatus.PAID, DepositStatus.REFUNDED, DepositStatus.VOIDED):
+            return PaymentOutcome(PaymentStatus.PAID, deposit.transaction_id, None, "webhook")
+        if deposit.status == DepositStatus.DECLINED:
             return PaymentOutcome(
-                "declined", deposit.transaction_id, deposit.decline_reason, "webhook"
+                PaymentStatus.DECLINED, deposit.transaction_id, deposit.decline_reason, "webhook"
             )
         if now >= next_inquiry:
             next_inquiry = now + interval
@@ -366,7 +373,7 @@ def wait_for_payment(
                 outcome, mismatch = record_inquiry(store, deposit, found)
                 if mismatch is not None:
                     state = f"amount mismatch: {mismatch}; still waiting"
-                elif outcome.status in ("paid", "declined"):
+                elif outcome.status in _SETTLED:
                     return outcome
                 else:
                     state = f"transaction {outcome.transaction_id} pending ({outcome.reason})"
@@ -378,7 +385,7 @@ def wait_for_payment(
         if on_tick is not None:
             on_tick(Tick(elapsed, state))
         if elapsed >= timeout:
-            return PaymentOutcome("none", None, f"no payment after {timeout:g} s", "")
+            return PaymentOutcome(PaymentStatus.NONE, None, f"no payment after {timeout:g} s", "")
         sleep(max(0.0, min(1.0, timeout - elapsed)))
 
 
@@ -560,10 +567,10 @@ def pay_with_saved_card(
         result.get("redirection_url") if isinstance(result.get("redirection_url"), str) else None
     )
     deposit = store.set_checkout_url(recorded[0].id, redirect or "")
-    if outcome.status in ("paid", "declined"):
+    if outcome.status in _SETTLED:
         deposit = store.update_deposit(
             deposit.id,
-            status=outcome.status,
+            status=DepositStatus(outcome.status),
             transaction_id=outcome.transaction_id,
             reason=outcome.reason,
         )

@@ -17,6 +17,7 @@ from urllib.parse import urlsplit
 from paymobctl import delivery
 from paymobctl.delivery import Result, RetryPolicy
 from paymobctl.emulator.state import LINK_LOCAL_REFUSED, Attempt, Outbound, Sandbox, link_local
+from paymobctl.models import FailureKind
 from paymobctl.tasks import TaskSet
 
 if TYPE_CHECKING:
@@ -80,7 +81,12 @@ class Notifier:
         for number in range(1, self.policy.attempts + 1):
             refused = await _resolves_link_local(item.request.url)
             result = (
-                Result(item.request.url, error="blocked", error_message=refused, attempt=number)
+                Result(
+                    item.request.url,
+                    error=FailureKind.BLOCKED,
+                    error_message=refused,
+                    attempt=number,
+                )
                 if refused
                 else await delivery.attempt_async(
                     self._client, item.request, timeout=self.timeout, attempt_no=number

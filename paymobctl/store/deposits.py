@@ -5,6 +5,7 @@ from __future__ import annotations
 import sqlite3
 
 from paymobctl import pans
+from paymobctl.models import DepositStatus
 from paymobctl.store.connection import StoreBase, utc_now
 from paymobctl.store.records import Deposit, PaymentMethod, _deposit, _payment_method
 
@@ -92,7 +93,7 @@ class DepositQueries(StoreBase):
         return _deposit(rows[0]) if rows else None
 
     def deposits(
-        self, *, profile: str | None = None, status: str | None = None, limit: int = 50
+        self, *, profile: str | None = None, status: DepositStatus | None = None, limit: int = 50
     ) -> list[Deposit]:
         """The newest deposits, optionally of one profile and status."""
         rows = self._newest(
@@ -104,7 +105,7 @@ class DepositQueries(StoreBase):
         self,
         deposit_id: int,
         *,
-        status: str,
+        status: DepositStatus,
         transaction_id: int | None = None,
         reason: str | None = None,
     ) -> Deposit:

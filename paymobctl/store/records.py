@@ -7,6 +7,8 @@ import sqlite3
 from dataclasses import dataclass
 from typing import Any
 
+from paymobctl.models import DepositStatus, EventKind, TransactionChild, Verdict
+
 
 @dataclass(frozen=True)
 class HmacCheck:
@@ -67,9 +69,9 @@ class NewEvent:
     headers: list[tuple[str, str]]
     body: bytes
     remote: str | None
-    kind: str  # TRANSACTION | TOKEN | DELIVERY_STATUS | RESPONSE | UNKNOWN
+    kind: EventKind
     status: int
-    verdict: str  # valid | invalid | missing | n/a
+    verdict: Verdict
     convention: str | None = None
     hmac: str | None = None
     object_id: str | None = None
@@ -81,7 +83,7 @@ class NewEvent:
     amount_cents: int | None = None
     currency: str | None = None
     problem: str | None = None
-    child: str | None = None  # refund | void | capture for child transactions
+    child: TransactionChild | None = None  # refund | void | capture | reversed
     message: str | None = None  # data.message, for a declined deposit's reason
     token: dict[str, Any] | None = None  # TOKEN: the card to save
     truncated: bool = False  # the body went over --max-body: ``body`` is its first 64 KiB
@@ -110,9 +112,9 @@ class Event:
     headers: list[tuple[str, str]]
     body: bytes
     remote: str | None
-    kind: str
+    kind: EventKind
     status: int
-    verdict: str
+    verdict: Verdict
     convention: str | None
     hmac: str | None
     object_id: str | None
@@ -138,6 +140,8 @@ def _event(row: sqlite3.Row) -> Event:
     values = _row_dict(row)
     del values["dedup_key"]  # the receiver's duplicate index, not part of the record
     values["headers"] = _pairs(values["headers"])
+    values["kind"] = EventKind(values["kind"])
+    values["verdict"] = Verdict(values["verdict"])
     values["success"] = _opt_bool(values["success"])
     values["pending"] = _opt_bool(values["pending"])
     values["pan_masked"] = bool(values["pan_masked"])
@@ -178,7 +182,7 @@ class Deposit:
     checkout_url: str
     expires_at: str | None
     save_card: bool
-    status: str
+    status: DepositStatus
     transaction_id: int | None
     paid_at: str | None
     decline_reason: str | None
@@ -221,6 +225,7 @@ def _hmac_check(row: sqlite3.Row) -> HmacCheck:
 def _deposit(row: sqlite3.Row) -> Deposit:
     values = _row_dict(row)
     values["save_card"] = bool(values["save_card"])
+    values["status"] = DepositStatus(values["status"])
     return Deposit(**values)
 
 

@@ -16,7 +16,13 @@ from urllib.parse import urlsplit
 
 from paymobctl.client import Billing, Checkout, PaymobClient
 from paymobctl.errors import ApiError, ConfigError, NetworkError, PaymobctlError, UsageError
-from paymobctl.models import DepositStatus, PaymentStatus, is_local
+from paymobctl.models import (
+    DepositStatus,
+    PaymentStatus,
+    TransactionChild,
+    format_amount,
+    is_local,
+)
 
 if TYPE_CHECKING:
     import httpx
@@ -182,9 +188,7 @@ def create_deposit(
 def fail_recorded(store: Store, recorded: list[Deposit], exc: PaymobctlError) -> None:
     """A step after the order's creation failed: keep the order as a failed deposit, and say so."""
     if recorded:
-        failed = store.update_deposit(
-            recorded[0].id, status=DepositStatus.FAILED, reason=exc.message
-        )
+        failed = store.apply_deposit_change(recorded[0].id, creation_failed(exc.message))
         exc.message += f" (order {failed.order_id} is recorded as failed deposit {failed.id})"
 
 
@@ -217,6 +221,136 @@ def inquire(client: PaymobClient, store: Store, deposit: Deposit) -> dict[str, A
         return None  # not this deposit's payment: keep waiting
     store.link_deposit_order(deposit.id, order_id)
     return found
+
+
+# --- deposit state: the one owner --------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class DepositFacts:
+    """What the rules need of a deposit (the store reads these four columns on listen's path)."""
+
+    id: int
+    amount_cents: int
+    currency: str
+    refunded_cents: int
+
+
+@dataclass(frozen=True, slots=True)
+class PaymentFacts:
+    """A transaction's outcome: a verified webhook's signed fields, or Paymob's own answer."""
+
+    success: bool
+    transaction_id: int | None
+    amount_cents: int | None = None
+    currency: str | None = None
+    child: TransactionChild | None = None  # a refund, void or capture of a payment
+    reason: str | None = None  # why it was declined (data.message)
+
+
+@dataclass(frozen=True, slots=True)
+class DepositChange:
+    """One guarded update: applied only while the deposit's status is one of ``allowed``."""
+
+    status: DepositStatus  # a refund: REFUNDED once the refunds reach the amount
+    allowed: tuple[DepositStatus, ...]
+    effect: str  # what listen's line says when it applied
+    transaction_id: int | None = None
+    reason: str | None = None
+    refund_cents: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Mismatch:
+    """A payment whose amount or currency does not fit the deposit: the deposit stays as it is."""
+
+    problem: str  # stored in the event's problem
+    effect: str  # listen's line
+
+
+def deposit_change(deposit: DepositFacts, payment: PaymentFacts) -> DepositChange | Mismatch | None:
+    """The one owner of a deposit's status: what a payment does to it (``listen``'s receiver,
+    ``deposit --wait``/``status`` inquiries and saved-card payments all apply this).
+
+    A payment must carry the deposit's amount and currency; a void or capture at most its
+    amount, a successful refund at most what is left. Paid comes from pending or declined,
+    declined only from pending, never downgrading a paid deposit; refunds add up to refunded.
+    """
+    child, amount, currency = payment.child, payment.amount_cents, deposit.currency
+    if child == TransactionChild.REVERSED:
+        return None  # a payment already voided or refunded: nothing to mark paid
+    expected, left, number = (
+        deposit.amount_cents,
+        deposit.amount_cents - deposit.refunded_cents,
+        deposit.id,
+    )
+    mismatch = None
+    if payment.currency != currency:
+        mismatch = f"signed currency {payment.currency!r}, deposit {number} is in {currency}"
+    elif amount is None:
+        mismatch = "no signed amount"
+    elif child is None and amount != expected:
+        mismatch = f"signed {format_amount(amount, currency)}, deposit {number} is {format_amount(expected, currency)}"
+    elif child in (TransactionChild.VOID, TransactionChild.CAPTURE) and amount > expected:
+        mismatch = f"{child} of {format_amount(amount, currency)} exceeds deposit {number}'s {format_amount(expected, currency)}"
+    elif child == TransactionChild.REFUND and payment.success and amount > left:
+        mismatch = (
+            f"refund of {format_amount(amount, currency)} exceeds what deposit {number} has left"
+            f" ({format_amount(left, currency)})"
+        )
+    if mismatch is not None:
+        return Mismatch(
+            f"amount mismatch: {mismatch}; deposit unchanged",
+            f"amount mismatch (deposit {number} unchanged)",
+        )
+    if not payment.success or child == TransactionChild.CAPTURE:
+        if child is not None:
+            return None  # a failed refund/void/capture, or a capture: the deposit stays paid
+        return DepositChange(
+            DepositStatus.DECLINED,
+            (DepositStatus.PENDING,),
+            "deposit declined",
+            payment.transaction_id,
+            payment.reason or "declined",
+        )
+    if child == TransactionChild.REFUND:
+        return DepositChange(
+            DepositStatus.REFUNDED,
+            (DepositStatus.PAID, DepositStatus.REFUNDED),
+            "deposit refund recorded",
+            refund_cents=amount or 0,
+        )
+    if child == TransactionChild.VOID:
+        return DepositChange(DepositStatus.VOIDED, (DepositStatus.PAID,), "deposit voided")
+    return DepositChange(
+        DepositStatus.PAID,
+        (DepositStatus.PENDING, DepositStatus.DECLINED),
+        "deposit paid",
+        payment.transaction_id,
+    )
+
+
+def creation_failed(reason: str) -> DepositChange:
+    """A step after the order's creation failed: the pending deposit becomes ``failed``."""
+    return DepositChange(
+        DepositStatus.FAILED, (DepositStatus.PENDING,), "deposit failed", reason=reason
+    )
+
+
+def _settle(store: Store, deposit: Deposit, outcome: PaymentOutcome) -> Deposit:
+    """Apply Paymob's own answer (an inquiry, a saved-card payment) to a deposit whose amount,
+    currency and order it was checked against."""
+    payment = PaymentFacts(
+        success=outcome.status == PaymentStatus.PAID,
+        transaction_id=outcome.transaction_id,
+        amount_cents=deposit.amount_cents,
+        currency=deposit.currency,
+        reason=outcome.reason,
+    )
+    facts = DepositFacts(deposit.id, deposit.amount_cents, deposit.currency, deposit.refunded_cents)
+    change = deposit_change(facts, payment)
+    assert isinstance(change, DepositChange)
+    return store.apply_deposit_change(deposit.id, change)
 
 
 # --- learning the outcome ----------------------------------------------------------------------
@@ -315,12 +449,7 @@ def record_inquiry(
     outcome = transaction_outcome(found)
     mismatch = inquiry_mismatch(found, deposit)
     if mismatch is None and deposit.status == DepositStatus.PENDING and outcome.status in _SETTLED:
-        store.update_deposit(
-            deposit.id,
-            status=DepositStatus(outcome.status),
-            transaction_id=outcome.transaction_id,
-            reason=outcome.reason,
-        )
+        _settle(store, deposit, outcome)
     return outcome, mismatch
 
 
@@ -568,12 +697,7 @@ def pay_with_saved_card(
     )
     deposit = store.set_checkout_url(recorded[0].id, redirect or "")
     if outcome.status in _SETTLED:
-        deposit = store.update_deposit(
-            deposit.id,
-            status=DepositStatus(outcome.status),
-            transaction_id=outcome.transaction_id,
-            reason=outcome.reason,
-        )
+        deposit = _settle(store, deposit, outcome)
     return TokenPayment(deposit, result, outcome, redirect or None)
 
 

@@ -364,3 +364,19 @@ def test_status_and_wait_record_an_inquiry_only_when_it_fits(tmp_path: Path) -> 
     assert record_inquiry(store, deposit, obj)[1] is None
     assert store.deposit(deposit.id).status == "paid"  # type: ignore[union-attr]
     store.close()
+
+
+def test_a_stale_inquiry_never_downgrades_a_paid_deposit(tmp_path: Path) -> None:
+    """Every path applies payments.deposit_change under the same status guard: an inquiry that
+    read the deposit while pending cannot turn it declined once something marked it paid."""
+    from paymobctl.payments import record_inquiry
+
+    store = Store(tmp_path / "s.db")
+    stale = deposit_of(store, VICTIM_ORDER, 75000)
+    paid = transaction(seed=38, order_id=VICTIM_ORDER, amount_cents=75000).obj
+    assert record_inquiry(store, stale, paid)[0].status == "paid"
+    declined = {**paid, "success": False}
+    outcome, mismatch = record_inquiry(store, stale, declined)  # stale: still says pending
+    assert outcome.status == "declined" and mismatch is None
+    assert store.deposit(stale.id).status == "paid"  # type: ignore[union-attr]
+    store.close()

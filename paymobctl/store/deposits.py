@@ -3,11 +3,47 @@
 from __future__ import annotations
 
 import sqlite3
+from typing import TYPE_CHECKING
 
 from paymobctl import pans
 from paymobctl.models import DepositStatus
 from paymobctl.store.connection import StoreBase, utc_now
 from paymobctl.store.records import Deposit, PaymentMethod, _deposit, _payment_method
+
+if TYPE_CHECKING:
+    from paymobctl.payments import DepositChange
+
+
+# The only statements that change a deposit's status, one per new status (payments.DepositChange);
+# each is guarded by the statuses the change may start from (?6, ?7), so a paid deposit is never
+# downgraded by a late or concurrent writer. ?1 transaction id, ?2 reason, ?3 refund, ?4 now.
+_CHANGES: dict[DepositStatus, str] = {
+    DepositStatus.PAID: "UPDATE deposits SET status = 'paid', transaction_id = COALESCE(?1,"
+    " transaction_id), paid_at = COALESCE(paid_at, ?4), decline_reason = NULL, updated_at = ?4"
+    " WHERE id = ?5 AND status IN (?6, ?7)",
+    DepositStatus.DECLINED: "UPDATE deposits SET status = 'declined', transaction_id ="
+    " COALESCE(?1, transaction_id), decline_reason = ?2, updated_at = ?4"
+    " WHERE id = ?5 AND status IN (?6, ?7)",
+    DepositStatus.FAILED: "UPDATE deposits SET status = 'failed', decline_reason = ?2,"
+    " updated_at = ?4 WHERE id = ?5 AND status IN (?6, ?7)",
+    DepositStatus.VOIDED: "UPDATE deposits SET status = 'voided', updated_at = ?4"
+    " WHERE id = ?5 AND status IN (?6, ?7)",
+    DepositStatus.REFUNDED: "UPDATE deposits SET refunded_cents = refunded_cents + ?3, status ="
+    " CASE WHEN refunded_cents + ?3 >= amount_cents THEN 'refunded' ELSE status END,"
+    " updated_at = ?4 WHERE id = ?5 AND status IN (?6, ?7)",
+}
+
+
+def apply_change(
+    conn: sqlite3.Connection, deposit_id: int, change: DepositChange, now: str
+) -> bool:
+    """Run the guarded UPDATE of one deposit (in the caller's transaction); whether it applied."""
+    first, *more = change.allowed
+    second = more[0] if more else first
+    assert len(more) <= 1, "a change starts from at most two statuses"
+    reason = pans.mask_text(change.reason)[0] if change.reason is not None else None
+    params = (change.transaction_id, reason, change.refund_cents, now, deposit_id, first, second)
+    return conn.execute(_CHANGES[change.status], params).rowcount > 0
 
 
 class DepositQueries(StoreBase):
@@ -101,22 +137,11 @@ class DepositQueries(StoreBase):
         )
         return [_deposit(row) for row in rows]
 
-    def update_deposit(
-        self,
-        deposit_id: int,
-        *,
-        status: DepositStatus,
-        transaction_id: int | None = None,
-        reason: str | None = None,
-    ) -> Deposit:
-        """Record what an inquiry found (listen records callbacks itself, atomically)."""
-        now = utc_now()
-        self._write(
-            "UPDATE deposits SET status = ?, transaction_id = COALESCE(?, transaction_id),"
-            " paid_at = CASE WHEN ? = 'paid' AND paid_at IS NULL THEN ? ELSE paid_at END,"
-            " decline_reason = ?, updated_at = ? WHERE id = ?",
-            (status, transaction_id, status, now, reason, now, deposit_id),
-        )
+    def apply_deposit_change(self, deposit_id: int, change: DepositChange) -> Deposit:
+        """Apply a change ``payments.deposit_change`` decided (guarded by the deposit's status:
+        nothing happens when it is no longer one the change may start from)."""
+        with self._transaction() as conn:
+            apply_change(conn, deposit_id, change, utc_now())
         deposit = self.deposit(deposit_id)
         assert deposit is not None
         return deposit

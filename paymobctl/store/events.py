@@ -8,8 +8,9 @@ from collections.abc import Sequence
 from typing import Any
 
 from paymobctl import pans
-from paymobctl.models import format_amount
+from paymobctl.models import DepositStatus
 from paymobctl.store.connection import StoreBase, _masked, _storable, _storable_text, utc_now
+from paymobctl.store.deposits import apply_change
 from paymobctl.store.records import (
     Event,
     ForwardAttempt,
@@ -24,7 +25,8 @@ from paymobctl.store.records import (
 def _transaction_effect(
     conn: sqlite3.Connection, event: NewEvent, event_id: int, now: str
 ) -> str | None:
-    """A verified TRANSACTION's effect on its deposit: the one place a callback changes one.
+    """A verified TRANSACTION's effect on its deposit, as ``payments.deposit_change`` (the one
+    owner of deposit state) decides it, applied under the same transaction as the event.
 
     Everything used here is signed (docs/paymob.md §8.1): ``success``, ``pending``, the kind of
     child (from ``has_parent_transaction``, ``is_capture``, ``is_voided``: receiver._child),
@@ -32,6 +34,8 @@ def _transaction_effect(
     currency fit the deposit. A mismatch leaves the deposit as it was and says so in the
     event's ``problem`` (``events show``) and in the effect (``listen``'s line).
     """
+    from paymobctl.payments import DepositFacts, Mismatch, PaymentFacts, deposit_change
+
     row = conn.execute(
         "SELECT id, amount_cents, currency, refunded_cents FROM deposits"
         " WHERE id = (SELECT max(id) FROM deposits WHERE order_id = ?)",
@@ -39,42 +43,26 @@ def _transaction_effect(
     ).fetchone()
     if row is None:
         return None
-    deposit_id, expected, currency, refunded = row
-    child, amount = event.child, event.amount_cents
-    if child == "reversed":
-        return None  # a payment already voided or refunded: nothing to mark paid
-    mismatch = None
-    if event.currency != currency:
-        mismatch = f"signed currency {event.currency!r}, deposit {deposit_id} is in {currency}"
-    elif amount is None:
-        mismatch = "no signed amount"
-    elif child is None and amount != expected:
-        mismatch = f"signed {format_amount(amount, currency)}, deposit {deposit_id} is {format_amount(expected, currency)}"
-    elif child in ("void", "capture") and amount > expected:
-        mismatch = f"{child} of {format_amount(amount, currency)} exceeds deposit {deposit_id}'s {format_amount(expected, currency)}"
-    elif child == "refund" and event.success and amount > expected - refunded:
-        mismatch = (
-            f"refund of {format_amount(amount, currency)} exceeds what deposit {deposit_id} has left"
-            f" ({format_amount(expected - refunded, currency)})"
-        )
-    if mismatch is not None:
-        problem = f"amount mismatch: {mismatch}; deposit unchanged"
+    deposit = DepositFacts(*row)
+    payment = PaymentFacts(
+        success=bool(event.success),
+        transaction_id=event.transaction_id,
+        amount_cents=event.amount_cents,
+        currency=event.currency,
+        child=event.child,
+        reason=event.message,
+    )
+    change = deposit_change(deposit, payment)
+    if change is None:
+        return None
+    if isinstance(change, Mismatch):
         conn.execute(
             "UPDATE events SET problem = CASE WHEN problem IS NULL THEN ? ELSE problem || '; ' || ? END"
             " WHERE id = ?",
-            (problem, problem, event_id),
+            (change.problem, change.problem, event_id),
         )
-        return f"amount mismatch (deposit {deposit_id} unchanged)"
-    if not event.success or child == "capture":
-        if child is not None:
-            return None  # a failed refund/void/capture, or a capture: the deposit stays paid
-        changed = conn.execute(
-            "UPDATE deposits SET status = 'declined', transaction_id = ?, decline_reason = ?,"
-            " updated_at = ? WHERE id = ? AND status = 'pending'",
-            (event.transaction_id, pans.mask_text(event.message or "declined")[0], now, deposit_id),
-        ).rowcount
-        return "deposit declined" if changed else None
-    if child == "refund":
+        return change.effect
+    if change.status == DepositStatus.REFUNDED:
         # Refunds add up over distinct signed child transaction ids (a redelivery with a new
         # signature, or a replay, of the same child is counted once).
         counted = conn.execute(
@@ -84,25 +72,7 @@ def _transaction_effect(
         ).fetchone()
         if counted is not None:
             return None
-        changed = conn.execute(
-            "UPDATE deposits SET refunded_cents = refunded_cents + ?, status = CASE WHEN"
-            " refunded_cents + ? >= amount_cents THEN 'refunded' ELSE status END, updated_at = ?"
-            " WHERE id = ? AND status IN ('paid', 'refunded')",
-            (amount, amount, now, deposit_id),
-        ).rowcount
-        return "deposit refund recorded" if changed else None
-    if child == "void":
-        changed = conn.execute(
-            "UPDATE deposits SET status = 'voided', updated_at = ? WHERE id = ? AND status = 'paid'",
-            (now, deposit_id),
-        ).rowcount
-        return "deposit voided" if changed else None
-    changed = conn.execute(
-        "UPDATE deposits SET status = 'paid', transaction_id = ?, paid_at = ?, decline_reason = NULL,"
-        " updated_at = ? WHERE id = ? AND status IN ('pending', 'declined')",
-        (event.transaction_id, now, now, deposit_id),
-    ).rowcount
-    return "deposit paid" if changed else None
+    return change.effect if apply_change(conn, deposit.id, change, now) else None
 
 
 # Insert a received request; a redelivery (same type, object id, HMAC) only bumps the first row's

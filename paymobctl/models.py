@@ -128,6 +128,14 @@ class PaymentStatus(StrEnum):
     NONE = "none"
 
 
+class DeliveryState(StrEnum):
+    """Where a callback the sandbox sends stands."""
+
+    PENDING = "pending"
+    DELIVERED = "delivered"  # answered 2xx
+    FAILED = "failed"  # every attempt failed
+
+
 class FailureKind(StrEnum):
     """Why an HTTP attempt got no answer at all (delivery.Result.error)."""
 

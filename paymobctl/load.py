@@ -324,7 +324,6 @@ class _Connection(asyncio.Protocol):
         self._parser = httptools.HttpResponseParser(self)
         self._sender = sender
         self._run = sender.run
-        self._latency = sender.run.report.latencies_ms.append
         self._statuses = sender.run.statuses
         self.received = 0  # bytes of the answer to the request in flight
         self.closed = False
@@ -357,7 +356,7 @@ class _Connection(asyncio.Protocol):
             return
         run = self._run
         report = run.report
-        self._latency((now - began) * 1000)
+        report.latencies_ms.append((now - began) * 1000)
         self._statuses[self._parser.get_status_code()] += 1
         report.answered += 1
         self.answers += 1

@@ -24,7 +24,13 @@ from paymobctl.errors import (
     VerificationFailed,
     WaitTimedOut,
 )
-from paymobctl.models import is_local
+from paymobctl.models import (
+    DepositStatus,
+    PaymentStatus,
+    TransactionChild,
+    format_amount,
+    is_local,
+)
 
 if TYPE_CHECKING:
     import httpx
@@ -201,7 +207,7 @@ def create_deposit(
 def fail_recorded(store: Store, recorded: list[Deposit], exc: PaymobctlError) -> None:
     """A step after the order's creation failed: keep the order as a failed deposit, and say so."""
     if recorded:
-        failed = store.update_deposit(recorded[0].id, status="failed", reason=exc.message)
+        failed = store.apply_deposit_change(recorded[0].id, creation_failed(exc.message))
         exc.message += f" (order {failed.order_id} is recorded as failed deposit {failed.id})"
 
 
@@ -223,7 +229,7 @@ def inquire(client: PaymobClient, store: Store, deposit: Deposit) -> dict[str, A
     found = client.inquiry(merchant_order_id=deposit.merchant_order_id)
     if found is None:
         return None
-    order_id = _order_id(found)
+    order_id = order_of(found)
     if (
         not isinstance(order_id, int)
         or isinstance(order_id, bool)
@@ -234,12 +240,145 @@ def inquire(client: PaymobClient, store: Store, deposit: Deposit) -> dict[str, A
     return found
 
 
+# --- deposit state: the one owner --------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class DepositFacts:
+    """What the rules need of a deposit (the store reads these four columns on listen's path)."""
+
+    id: int
+    amount_cents: int
+    currency: str
+    refunded_cents: int
+
+
+@dataclass(frozen=True, slots=True)
+class PaymentFacts:
+    """A transaction's outcome: a verified webhook's signed fields, or Paymob's own answer."""
+
+    success: bool
+    transaction_id: int | None
+    amount_cents: int | None = None
+    currency: str | None = None
+    child: TransactionChild | None = None  # a refund, void or capture of a payment
+    reason: str | None = None  # why it was declined (data.message)
+
+
+@dataclass(frozen=True, slots=True)
+class DepositChange:
+    """One guarded update: applied only while the deposit's status is one of ``allowed``."""
+
+    status: DepositStatus  # a refund: REFUNDED once the refunds reach the amount
+    allowed: tuple[DepositStatus, ...]
+    effect: str  # what listen's line says when it applied
+    transaction_id: int | None = None
+    reason: str | None = None
+    refund_cents: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Mismatch:
+    """A payment whose amount or currency does not fit the deposit: the deposit stays as it is."""
+
+    problem: str  # stored in the event's problem
+    effect: str  # listen's line
+
+
+def deposit_change(deposit: DepositFacts, payment: PaymentFacts) -> DepositChange | Mismatch | None:
+    """The one owner of a deposit's status: what a payment does to it (``listen``'s receiver,
+    ``deposit --wait``/``status`` inquiries and saved-card payments all apply this).
+
+    A payment must carry the deposit's amount and currency; a void or capture at most its
+    amount, a successful refund at most what is left. Paid comes from pending or declined,
+    declined only from pending, never downgrading a paid deposit; refunds add up to refunded.
+    """
+    child, amount, currency = payment.child, payment.amount_cents, deposit.currency
+    if child == TransactionChild.REVERSED:
+        return None  # a payment already voided or refunded: nothing to mark paid
+    expected, left, number = (
+        deposit.amount_cents,
+        deposit.amount_cents - deposit.refunded_cents,
+        deposit.id,
+    )
+    mismatch = None
+    if payment.currency != currency:
+        mismatch = f"signed currency {payment.currency!r}, deposit {number} is in {currency}"
+    elif amount is None:
+        mismatch = "no signed amount"
+    elif child is None and amount != expected:
+        mismatch = f"signed {format_amount(amount, currency)}, deposit {number} is {format_amount(expected, currency)}"
+    elif child in (TransactionChild.VOID, TransactionChild.CAPTURE) and amount > expected:
+        mismatch = f"{child} of {format_amount(amount, currency)} exceeds deposit {number}'s {format_amount(expected, currency)}"
+    elif child == TransactionChild.REFUND and payment.success and amount > left:
+        mismatch = (
+            f"refund of {format_amount(amount, currency)} exceeds what deposit {number} has left"
+            f" ({format_amount(left, currency)})"
+        )
+    if mismatch is not None:
+        return Mismatch(
+            f"amount mismatch: {mismatch}; deposit unchanged",
+            f"amount mismatch (deposit {number} unchanged)",
+        )
+    if not payment.success or child == TransactionChild.CAPTURE:
+        if child is not None:
+            return None  # a failed refund/void/capture, or a capture: the deposit stays paid
+        return DepositChange(
+            DepositStatus.DECLINED,
+            (DepositStatus.PENDING,),
+            "deposit declined",
+            payment.transaction_id,
+            payment.reason or "declined",
+        )
+    if child == TransactionChild.REFUND:
+        return DepositChange(
+            DepositStatus.REFUNDED,
+            (DepositStatus.PAID, DepositStatus.REFUNDED),
+            "deposit refund recorded",
+            refund_cents=amount or 0,
+        )
+    if child == TransactionChild.VOID:
+        return DepositChange(DepositStatus.VOIDED, (DepositStatus.PAID,), "deposit voided")
+    return DepositChange(
+        DepositStatus.PAID,
+        (DepositStatus.PENDING, DepositStatus.DECLINED),
+        "deposit paid",
+        payment.transaction_id,
+    )
+
+
+def creation_failed(reason: str) -> DepositChange:
+    """A step after the order's creation failed: the pending deposit becomes ``failed``."""
+    return DepositChange(
+        DepositStatus.FAILED, (DepositStatus.PENDING,), "deposit failed", reason=reason
+    )
+
+
+def _settle(store: Store, deposit: Deposit, outcome: PaymentOutcome) -> Deposit:
+    """Apply Paymob's own answer (an inquiry, a saved-card payment) to a deposit whose amount,
+    currency and order it was checked against."""
+    payment = PaymentFacts(
+        success=outcome.status == PaymentStatus.PAID,
+        transaction_id=outcome.transaction_id,
+        amount_cents=deposit.amount_cents,
+        currency=deposit.currency,
+        reason=outcome.reason,
+    )
+    facts = DepositFacts(deposit.id, deposit.amount_cents, deposit.currency, deposit.refunded_cents)
+    change = deposit_change(facts, payment)
+    assert isinstance(change, DepositChange)
+    return store.apply_deposit_change(deposit.id, change)
+
+
 # --- learning the outcome ----------------------------------------------------------------------
+
+
+_SETTLED = (PaymentStatus.PAID, PaymentStatus.DECLINED)  # outcomes that settle a deposit
 
 
 @dataclass(frozen=True)
 class PaymentOutcome:
-    status: str  # paid | declined | pending | none
+    status: PaymentStatus
     transaction_id: int | None = None
     reason: str | None = None
     source: str = ""  # "webhook" (listen) or "inquiry" (Paymob)
@@ -260,11 +399,13 @@ def transaction_outcome(obj: dict[str, Any]) -> PaymentOutcome:
         int(identifier) if isinstance(identifier, int | str) and str(identifier).isdigit() else None
     )
     if flag("success"):
-        return PaymentOutcome("paid", transaction_id, None, "inquiry")
+        return PaymentOutcome(PaymentStatus.PAID, transaction_id, None, "inquiry")
     if flag("pending"):
-        return PaymentOutcome("pending", transaction_id, str(message or "pending"), "inquiry")
+        return PaymentOutcome(
+            PaymentStatus.PENDING, transaction_id, str(message or "pending"), "inquiry"
+        )
     reason = " — ".join(str(part) for part in (message, code) if part) or "declined"
-    return PaymentOutcome("declined", transaction_id, reason, "inquiry")
+    return PaymentOutcome(PaymentStatus.DECLINED, transaction_id, reason, "inquiry")
 
 
 def transaction_result(obj: dict[str, Any]) -> str:
@@ -275,7 +416,7 @@ def transaction_result(obj: dict[str, Any]) -> str:
     def flag(name: str) -> bool:
         return obj.get(name) is True or obj.get(name) == "true"
 
-    if outcome.status != "paid":
+    if outcome.status != PaymentStatus.PAID:
         return outcome.status + (f" ({outcome.reason})" if outcome.reason else "")
     if flag("is_voided"):
         return "voided"
@@ -294,7 +435,7 @@ def inquiry_mismatch(found: dict[str, Any], deposit: Deposit) -> str | None:
     """
     from paymobctl.models import format_amount
 
-    order_id = _order_id(found)
+    order_id = order_of(found)
     if order_id is not None and str(order_id) != str(deposit.order_id):
         return f"the inquiry returned order {order_id}, not {deposit.order_id}"
     shown = _amount_differs(found, deposit)
@@ -306,7 +447,7 @@ def inquiry_mismatch(found: dict[str, Any], deposit: Deposit) -> str | None:
     )
 
 
-def _order_id(found: dict[str, Any]) -> object:
+def order_of(found: dict[str, Any]) -> object:
     """The order id of a transaction: ``order`` is an object in JSON, a plain id when flat."""
     order = found.get("order")
     return order.get("id") if isinstance(order, dict) else order
@@ -338,13 +479,8 @@ def record_inquiry(
     """
     outcome = transaction_outcome(found)
     mismatch = inquiry_mismatch(found, deposit)
-    if mismatch is None and deposit.status == "pending" and outcome.status in ("paid", "declined"):
-        store.update_deposit(
-            deposit.id,
-            status=outcome.status,
-            transaction_id=outcome.transaction_id,
-            reason=outcome.reason,
-        )
+    if mismatch is None and deposit.status == DepositStatus.PENDING and outcome.status in _SETTLED:
+        _settle(store, deposit, outcome)
     return outcome, mismatch
 
 
@@ -379,11 +515,11 @@ def wait_for_payment(
         deposit = store.deposit(deposit_id)
         if deposit is None:
             raise UsageError(f"deposit {deposit_id} disappeared from the store")
-        if deposit.status in ("paid", "refunded", "voided"):
-            return PaymentOutcome("paid", deposit.transaction_id, None, "webhook")
-        if deposit.status == "declined":
+        if deposit.status in (DepositStatus.PAID, DepositStatus.REFUNDED, DepositStatus.VOIDED):
+            return PaymentOutcome(PaymentStatus.PAID, deposit.transaction_id, None, "webhook")
+        if deposit.status == DepositStatus.DECLINED:
             return PaymentOutcome(
-                "declined", deposit.transaction_id, deposit.decline_reason, "webhook"
+                PaymentStatus.DECLINED, deposit.transaction_id, deposit.decline_reason, "webhook"
             )
         if now >= next_inquiry:
             next_inquiry = now + interval
@@ -397,7 +533,7 @@ def wait_for_payment(
                 outcome, mismatch = record_inquiry(store, deposit, found)
                 if mismatch is not None:
                     state = f"amount mismatch: {mismatch}; still waiting"
-                elif outcome.status in ("paid", "declined"):
+                elif outcome.status in _SETTLED:
                     return outcome
                 else:
                     state = f"transaction {outcome.transaction_id} pending ({outcome.reason})"
@@ -409,7 +545,7 @@ def wait_for_payment(
         if on_tick is not None:
             on_tick(Tick(elapsed, state))
         if elapsed >= timeout:
-            return PaymentOutcome("none", None, f"no payment after {timeout:g} s", "")
+            return PaymentOutcome(PaymentStatus.NONE, None, f"no payment after {timeout:g} s", "")
         sleep(max(0.0, min(1.0, timeout - elapsed)))
 
 
@@ -425,178 +561,6 @@ def outcome_error(outcome: PaymentOutcome, order_id: int | None) -> PaymobctlErr
         hint="start `paymobctl listen` so webhooks update the deposit, or check `paymobctl status "
         f"{order_id}` later",
     )
-
-
-# --- status ----------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class StatusLookup:
-    """What ``status`` found: the transaction (None: the order has none yet), where it came from
-    (``transaction``, ``inquiry`` or ``store``) and a note to show when it is not first-hand."""
-
-    transaction: dict[str, Any] | None
-    learnt_from: str
-    note: str | None = None
-
-
-def _no_endpoint(exc: ApiError) -> bool:
-    """The server has no such route (a framework's plain 404/405 page), as opposed to Paymob's
-    JSON answer about an unknown order."""
-    return exc.status in (404, 405) and not isinstance(exc.body, dict)
-
-
-def lookup_status(client: PaymobClient, store: Store, reference: str, by: str) -> StatusLookup:
-    """A transaction by transaction id, order id or merchant order id (``by``: auto, order,
-    merchant-order, transaction). Orders use ``transaction_inquiry``; a server without it falls
-    back to the last verified webhook ``listen`` stored, and says so."""
-    text = reference.strip()
-    if by == "merchant-order" or (by == "auto" and not text.isdigit()):
-        return _inquire_or_store(client, store, merchant_order_id=text)
-    if not (text.isascii() and text.isdigit()):
-        raise UsageError(
-            f"{reference!r} is not a number", hint="order and transaction ids are numbers"
-        )
-    number = int(text)
-    if by == "order" or (by == "auto" and store.deposit_by_order(number) is not None):
-        return _inquire_or_store(client, store, order_id=number)
-    if by == "transaction":
-        return StatusLookup(client.transaction(number), "transaction")
-    try:
-        return StatusLookup(client.transaction(number), "transaction")
-    except ApiError as first:
-        if first.status != 404:
-            raise
-        try:
-            return _inquire_or_store(client, store, order_id=number)
-        except ApiError as second:
-            if second.status not in (404, None):
-                raise
-            raise ApiError(
-                f"{number} is neither a transaction nor an order on {client.base_url} "
-                f"({first.message}; as an order: {second.message})",
-                hint="check the id: `paymobctl deposits list` shows your orders and transactions",
-                status=first.status,
-                body=first.body,
-            ) from None
-
-
-def record_status(store: Store, found: dict[str, Any]) -> str | None:
-    """What ``status`` learnt, recorded on the deposit of the transaction's order (if one is
-    stored); returns a warning when the amount does not fit the deposit (left unchanged)."""
-    order_id = _order_id(found)
-    if not isinstance(order_id, int | str) or not str(order_id).isdigit():
-        return None
-    deposit = store.deposit_by_order(int(order_id))
-    if deposit is None:
-        return None
-    _, mismatch = record_inquiry(store, deposit, found)
-    if mismatch is None:
-        return None
-    return f"amount mismatch: {mismatch}; deposit {deposit.id} left unchanged"
-
-
-_FLAGS = ("is_auth", "is_capture", "is_refund", "is_void", "is_refunded", "is_voided")
-
-
-def _minor(obj: dict[str, Any], key: str) -> str | None:
-    """A minor-units field of a transaction in major units with its currency (``250.00 EGP``)."""
-    from paymobctl.models import format_amount
-
-    value = obj.get(key)
-    currency = obj.get("currency")
-    if isinstance(value, bool) or not str(value).isdigit() or not isinstance(currency, str):
-        return None if value in (None, "", 0) else str(value)
-    return format_amount(int(str(value)), currency) if int(str(value)) and currency else None
-
-
-def transaction_facts(obj: dict[str, Any]) -> list[tuple[str, Any]]:
-    """A transaction (JSON or the flat shape) as labelled facts, in the order ``status`` shows them."""
-    source = obj.get("source_data") if isinstance(obj.get("source_data"), dict) else {}
-    money = [
-        (label, _minor(obj, key))
-        for label, key in (("refunded", "refunded_amount_cents"), ("captured", "captured_amount"))
-    ]
-    return [
-        ("transaction", obj.get("id")),
-        ("order", _order_id(obj)),
-        ("amount", _minor(obj, "amount_cents") or "—"),
-        ("result", transaction_result(obj)),
-        (
-            "source",
-            " ".join(
-                str(v) for v in (source.get("type"), source.get("sub_type"), source.get("pan")) if v
-            )
-            if source
-            else obj.get("source_data.type"),
-        ),
-        ("created", obj.get("created_at")),
-        *[(label, text) for label, text in money if text],
-        (
-            "flags",
-            ", ".join(k for k in _FLAGS if obj.get(k) is True or obj.get(k) == "true") or "—",
-        ),
-    ]
-
-
-def amount_left(
-    client: PaymobClient, transaction: int, amount: str | None, done_key: str, verb: str
-) -> int:
-    """The amount to refund or capture: ``amount`` (major units), else what is left of the
-    transaction (``done_key``: ``refunded_amount_cents`` or ``captured_amount``)."""
-    from paymobctl.client import field_int
-    from paymobctl.models import format_amount, parse_amount
-
-    parent = client.transaction(transaction)
-    currency = str(parent.get("currency") or "EGP")
-    if amount:
-        return parse_amount(amount, currency)
-    action = f"reading transaction {transaction}"
-    total = field_int(parent, "amount_cents", action=action)
-    done = (
-        field_int(parent, done_key, action=action) if parent.get(done_key) not in (None, "") else 0
-    )
-    if total - done <= 0:
-        raise UsageError(
-            f"nothing left to {verb} on transaction {transaction} "
-            f"({format_amount(done, currency)} of {format_amount(total, currency)} already)",
-            hint="see `paymobctl status`",
-        )
-    return total - done
-
-
-def _inquire_or_store(
-    client: PaymobClient,
-    store: Store,
-    *,
-    order_id: int | None = None,
-    merchant_order_id: str | None = None,
-) -> StatusLookup:
-    try:
-        found = client.inquiry(order_id=order_id, merchant_order_id=merchant_order_id)
-    except ApiError as exc:
-        if not _no_endpoint(exc):
-            raise
-        stored = store.latest_webhook_transaction(
-            order_id=order_id, merchant_order_id=merchant_order_id
-        )
-        what = f"order {order_id}" if order_id is not None else repr(merchant_order_id)
-        if stored is None:
-            raise ApiError(
-                f"{client.base_url} has no transaction inquiry (HTTP {exc.status}) and no "
-                f"webhook for {what} is in the store",
-                hint="run `paymobctl listen` so webhooks are stored, or look the transaction up "
-                "by its id: `paymobctl status TRANSACTION_ID --by transaction`",
-                status=exc.status,
-                body=exc.body,
-            ) from None
-        return StatusLookup(
-            stored,
-            "store",
-            f"{client.base_url} has no transaction inquiry (HTTP {exc.status}): showing the last "
-            f"verified webhook `listen` stored for {what}",
-        )
-    return StatusLookup(found, "inquiry")
 
 
 # --- saved cards ---------------------------------------------------------------------------------
@@ -689,13 +653,8 @@ def pay_with_saved_card(
         result.get("redirection_url") if isinstance(result.get("redirection_url"), str) else None
     )
     deposit = store.set_checkout_url(recorded[0].id, redirect or "")
-    if outcome.status in ("paid", "declined"):
-        deposit = store.update_deposit(
-            deposit.id,
-            status=outcome.status,
-            transaction_id=outcome.transaction_id,
-            reason=outcome.reason,
-        )
+    if outcome.status in _SETTLED:
+        deposit = _settle(store, deposit, outcome)
     return TokenPayment(deposit, result, outcome, redirect or None)
 
 

@@ -12,6 +12,7 @@ import typer
 from paymobctl.cli.options import choices, command, runtime
 from paymobctl.cli.output import local_time
 from paymobctl.errors import UsageError
+from paymobctl.models import DepositStatus
 
 if TYPE_CHECKING:
     from paymobctl.client import PaymobClient
@@ -431,7 +432,7 @@ def status(
     ] = "auto",
 ) -> None:
     """Ask Paymob about a payment (transaction inquiry); updates the matching deposit in the store."""
-    from paymobctl.payments import lookup_status, record_status, transaction_facts
+    from paymobctl.transactions import lookup_status, record_status, transaction_facts
 
     rt = runtime()
     if by not in ("auto", "order", "merchant-order", "transaction"):
@@ -493,7 +494,7 @@ def refund(
     allow_mixed: AllowMixedOpt = False,
 ) -> None:
     """Refund a transaction (partially with --amount)."""
-    from paymobctl.payments import amount_left
+    from paymobctl.transactions import amount_left
 
     with paymob(allow_mixed=allow_mixed) as (_, client):
         cents = amount_left(client, transaction, amount, "refunded_amount_cents", "refund")
@@ -526,7 +527,7 @@ def capture(
     allow_mixed: AllowMixedOpt = False,
 ) -> None:
     """Capture an authorisation (auth/capture integrations)."""
-    from paymobctl.payments import amount_left
+    from paymobctl.transactions import amount_left
 
     with paymob(allow_mixed=allow_mixed) as (_, client):
         cents = amount_left(client, transaction, amount, "captured_amount", "capture")
@@ -605,7 +606,8 @@ def deposits_list(
     statuses = ("pending", "paid", "declined", "refunded", "voided", "failed")
     if status_ is not None and status_ not in statuses:
         raise UsageError(f"unknown --status {status_!r}", hint="use one of: " + ", ".join(statuses))
-    deposits = rt.store().deposits(status=status_, limit=limit)
+    wanted = DepositStatus(status_) if status_ is not None else None
+    deposits = rt.store().deposits(status=wanted, limit=limit)
     if rt.json:
         rt.out.json([deposit_json(d) for d in deposits])
         return

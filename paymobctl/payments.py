@@ -41,6 +41,7 @@ if TYPE_CHECKING:
 
 
 def client_for(settings: Settings, http: httpx.Client) -> PaymobClient:
+    """A Paymob client for the profile's base URL and keys over ``http``."""
     public = settings.get("public_key")
     return PaymobClient(
         http,
@@ -79,6 +80,8 @@ class DepositRequest:
 
 @dataclass(frozen=True)
 class IntentionUrls:
+    """The callback URLs an intention is created with, and a note on where they came from."""
+
     notification_url: str | None  # None: the integration's callback URLs apply
     redirection_url: str | None
     note: str | None = None  # what to tell the user about where they came from
@@ -378,6 +381,8 @@ _SETTLED = (PaymentStatus.PAID, PaymentStatus.DECLINED)  # outcomes that settle 
 
 @dataclass(frozen=True)
 class PaymentOutcome:
+    """What a payment came to (paid, declined, pending, none), its transaction, and who said so."""
+
     status: PaymentStatus
     transaction_id: int | None = None
     reason: str | None = None
@@ -486,6 +491,8 @@ def record_inquiry(
 
 @dataclass(frozen=True)
 class Tick:
+    """One second of ``wait_for_payment``: time elapsed and what it is waiting for."""
+
     elapsed: float
     state: str
 
@@ -568,6 +575,8 @@ def outcome_error(outcome: PaymentOutcome, order_id: int | None) -> PaymobctlErr
 
 @dataclass(frozen=True)
 class TokenPayment:
+    """A saved-card payment: its deposit, Paymob's answer, the outcome, a 3-D Secure URL."""
+
     deposit: Deposit
     result: dict[str, Any]
     outcome: PaymentOutcome
@@ -575,6 +584,7 @@ class TokenPayment:
 
 
 def usable_card(store: Store, card_id: int) -> PaymentMethod:
+    """The saved card ``card_id`` when it can be charged, else a usage error saying why."""
     card = store.payment_method(card_id)
     if card is None or card.removed:
         raise UsageError(f"no saved card {card_id}", hint="see `paymobctl cards list`")

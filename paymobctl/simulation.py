@@ -21,12 +21,16 @@ if TYPE_CHECKING:
 
 
 class Signature(StrEnum):
+    """How a simulated callback is signed: correctly, not at all, or with a wrong HMAC."""
+
     SIGNED = "signed"
     UNSIGNED = "unsigned"
     BAD = "bad-hmac"
 
 
 class What(StrEnum):
+    """Which callback ``simulate`` sends."""
+
     TRANSACTION = "transaction"
     TOKEN = "token"
     RESPONSE = "response"
@@ -77,6 +81,8 @@ def integration_for(settings: Settings, source: PaymentSource) -> int:
 
 @dataclass(frozen=True)
 class Prepared:
+    """A callback ready to send: the signed request and what it says, for the summary and store."""
+
     what: What
     kind: CallbackKind
     request: delivery.HttpRequest

@@ -261,3 +261,66 @@ def test_hmac_verify_loads_only_what_it_uses() -> None:
         if name in HMAC_VERIFY_NEVER or name.startswith(tuple(f"{m}." for m in HMAC_VERIFY_NEVER))
     }
     assert heavy == set()
+
+
+# Public module-level functions and classes still without a docstring, in modules other helpers
+# were editing when the check came in (issue 13). Shrink this set; never grow it.
+UNDOCUMENTED = {
+    "paymobctl.callbacks:Customer",
+    "paymobctl.callbacks:Override",
+    "paymobctl.callbacks:TokenSpec",
+    "paymobctl.callbacks:deep_merge",
+    "paymobctl.callbacks:encode_params",
+    "paymobctl.callbacks:with_body",
+    "paymobctl.cli.listen_cmd:format_forwarded",
+    "paymobctl.client:new_http_client",
+    "paymobctl.config:ConfigFile",
+    "paymobctl.config:DotenvEntry",
+    "paymobctl.config:KeySpec",
+    "paymobctl.config:Resolved",
+    "paymobctl.config:Source",
+    "paymobctl.config:ValueKind",
+    "paymobctl.config:check_profile_name",
+    "paymobctl.config:fix_hint",
+    "paymobctl.config:read_dotenv",
+    "paymobctl.config:set_default_profile",
+    "paymobctl.delivery:HttpRequest",
+    "paymobctl.delivery:async_http_client",
+    "paymobctl.delivery:attempt_async",
+    "paymobctl.delivery:get",
+    "paymobctl.delivery:http_client",
+    "paymobctl.delivery:post_json",
+    "paymobctl.pans:luhn_valid",
+    "paymobctl.paths:default_config_path",
+    "paymobctl.paths:default_db_path",
+    "paymobctl.receiver:Receiver",
+    "paymobctl.receiver:ReceiverConfig",
+    "paymobctl.receiver:browser_noise",
+    "paymobctl.receiver:healthz",
+    "paymobctl.serving:base_url",
+    "paymobctl.signing:fields_for",
+    "paymobctl.signing:signing_string",
+}
+
+
+def public_definitions() -> dict[str, bool]:
+    """Every public module-level function and class as ``module:name``, and whether it has a
+    docstring."""
+    found = {}
+    for name, path in MODS.items():
+        for node in ast.parse(path.read_text()).body:
+            definition = ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef
+            if isinstance(node, definition) and not node.name.startswith("_"):
+                found[f"{name}:{node.name}"] = ast.get_docstring(node) is not None
+    return found
+
+
+def test_public_definitions_have_a_docstring() -> None:
+    missing = {name for name, documented in public_definitions().items() if not documented}
+    assert sorted(missing - UNDOCUMENTED) == [], "add a one-line docstring saying what it is for"
+
+
+def test_undocumented_allow_list_is_current() -> None:
+    documented = {name for name, has in public_definitions().items() if has}
+    gone = UNDOCUMENTED - set(public_definitions())
+    assert sorted((UNDOCUMENTED & documented) | gone) == [], "remove these from UNDOCUMENTED"

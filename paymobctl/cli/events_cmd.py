@@ -65,6 +65,7 @@ def _body_text(event: Event) -> str | None:
 
 
 def event_record(event: Event, *, full: bool) -> dict[str, Any]:
+    """A stored request as ``--json`` and ``export`` print it (``full``: headers and body too)."""
     record: dict[str, Any] = {
         "id": event.id,
         "received_at": event.received_at,

@@ -76,6 +76,7 @@ AllowMixedOpt = Annotated[
 
 @contextlib.contextmanager
 def paymob(*, allow_mixed: bool = False) -> Iterator[tuple[Settings, PaymobClient]]:
+    """The located settings (mode checked and announced) and a Paymob client for one command."""
     from paymobctl.client import new_http_client
     from paymobctl.payments import client_for
 

@@ -66,6 +66,8 @@ class GlobalOptions:
 
 
 class Runtime:
+    """One invocation's state: its options, output, and the settings and store, made once."""
+
     def __init__(self, options: GlobalOptions, output: Output | None = None) -> None:
         self.options = options
         self.out = output or Output(json_mode=options.json, no_color=options.no_color)
@@ -174,14 +176,17 @@ _current: contextvars.ContextVar[Runtime | None] = contextvars.ContextVar(
 
 
 def set_runtime(runtime: Runtime) -> contextvars.Token[Runtime | None]:
+    """Make ``runtime`` the current invocation's (a token to restore the previous one)."""
     return _current.set(runtime)
 
 
 def reset_runtime(token: contextvars.Token[Runtime | None]) -> None:
+    """Restore the runtime that was current before :func:`set_runtime`."""
     _current.reset(token)
 
 
 def runtime() -> Runtime:
+    """The current invocation's runtime (a default one outside a command)."""
     current = _current.get()
     if current is None:  # called outside a command (tests calling a command function directly)
         current = Runtime(GlobalOptions())

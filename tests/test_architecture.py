@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import functools
 import sys
 from pathlib import Path
 
@@ -23,6 +24,11 @@ def modules() -> dict[str, Path]:
 
 
 def imports(path: Path, *, top_level_only: bool = False) -> set[str]:
+    return set(_imports(path, top_level_only))
+
+
+@functools.cache  # every test walks the same modules: parse each once per run
+def _imports(path: Path, top_level_only: bool) -> frozenset[str]:
     tree = ast.parse(path.read_text())
     nodes = tree.body if top_level_only else list(ast.walk(tree))
     names: set[str] = set()
@@ -33,7 +39,7 @@ def imports(path: Path, *, top_level_only: bool = False) -> set[str]:
             names.add(node.module)
         elif isinstance(node, ast.If) and top_level_only:
             continue  # TYPE_CHECKING blocks
-    return names
+    return frozenset(names)
 
 
 def internal(names: set[str]) -> set[str]:

@@ -21,7 +21,7 @@ from paymobctl.store import Store
 from . import django_site, fastapi_site
 from .conftest import run_cli
 from .inprocess import in_process
-from .servers import free_port
+from .servers import free_port, serve
 
 WEBHOOK = "/api/payments/webhook/"
 RESPONSE = "/api/payments/response/"
@@ -93,7 +93,8 @@ def test_failures_say_what_a_correct_receiver_does(django_reports: dict[str, Rep
 
 @pytest.mark.slow
 def test_fastapi_receiver_passes_every_case() -> None:
-    with in_process(fastapi_site.create_app()) as base:
+    # Over a real socket (uvicorn): the FastAPI target's end-to-end run.
+    with serve(fastapi_site.create_app()) as base:
         report = _run(base, fastapi_site.SECRET)
     assert [r.case.id for r in report.results if r.status is not Status.PASS] == []
 

@@ -25,7 +25,7 @@ def steps(args: list[str]) -> list[tuple[str, list[str]]]:
     rest = [a for a in args if a not in SELECTIONS]
     if len(chosen) > 1:
         raise SystemExit(f"check.py: choose one of {', '.join(SELECTIONS)}, not {' '.join(chosen)}")
-    given_m = any(a == "-m" or a.startswith("-m") and len(a) > 2 for a in rest)
+    given_m = any(a.startswith("-m") for a in rest)  # -m EXPR or -mEXPR
     selection = [] if given_m else SELECTIONS[chosen[0] if chosen else "--fast"]
     return [
         ("ruff lint", [PY, "-m", "ruff", "check", "paymobctl", "tests", "scripts", "examples"]),

@@ -17,8 +17,8 @@ import pytest
 from paymobctl import callbacks, serving, tunnel
 from paymobctl.callbacks import TransactionSpec
 from paymobctl.delivery import wire_json
-from paymobctl.receiver import create_app as create_receiver
 from paymobctl.errors import TunnelError
+from paymobctl.receiver import create_app as create_receiver
 from paymobctl.sandbox_profile import SANDBOX
 from paymobctl.store import Store
 

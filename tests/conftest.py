@@ -58,6 +58,31 @@ def shared_default_tls_context() -> Iterator[None]:
         module.create_ssl_context = original  # type: ignore[attr-defined]
 
 
+@pytest.fixture(autouse=True, scope="session")
+def reuse_built_commands() -> Iterator[None]:
+    """Build each typer app's click command once per session, not on every ``run_cli``.
+
+    ``paymobctl.cli.main`` turns the typer apps into click commands each time it runs: right for
+    one process running one command, but the suite runs about 1,500 commands in process and the
+    building was a sixth of its CPU. Click commands are made to be invoked again (each run gets
+    a fresh context); the command-line start-up itself is timed by scripts/bench_startup.py.
+    """
+    import typer.main
+
+    original = typer.main.get_command
+    built: dict[int, tuple[Any, Any]] = {}  # id(typer app) -> (app, its command): app kept alive
+
+    def get_command(typer_instance: Any) -> Any:
+        key = id(typer_instance)
+        if key not in built:
+            built[key] = (typer_instance, original(typer_instance))
+        return built[key][1]
+
+    typer.main.get_command = get_command
+    yield
+    typer.main.get_command = original
+
+
 @pytest.fixture(autouse=True)
 def hermetic(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     """Every test gets its own HOME, XDG dirs and working directory, and no PAYMOB_* variables."""

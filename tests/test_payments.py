@@ -74,6 +74,21 @@ def stack(
     yield from run_stack(tmp_path, monkeypatch, order=order)
 
 
+@pytest.fixture(autouse=True)
+def quick_store_polling(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`deposit --wait` looks at the store every second (Paymob's inquiry every --interval):
+    here every 50 ms, so a test waits for the webhook, not for the next second."""
+    from paymobctl import payments
+
+    def quick(seconds: float) -> None:
+        time.sleep(min(seconds, 0.05))
+
+    original = payments.wait_for_payment
+    monkeypatch.setattr(
+        payments, "wait_for_payment", lambda *a, **kw: original(*a, **{"sleep": quick, **kw})
+    )
+
+
 def client(base: str, http: httpx.Client, **kwargs: Any) -> PaymobClient:
     return PaymobClient(
         http,
@@ -248,7 +263,7 @@ def test_only_idempotent_calls_are_retried() -> None:
 def test_network_errors() -> None:
     port = free_port()
     with httpx.Client() as http:
-        paymob = client(f"http://127.0.0.1:{port}", http)
+        paymob = client(f"http://127.0.0.1:{port}", http, sleep=lambda s: None)  # no backoff
         with pytest.raises(NetworkError, match="nothing answers") as info:
             paymob.auth_token()
         assert "paymobctl sandbox" in (info.value.hint or "")

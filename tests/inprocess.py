@@ -11,7 +11,8 @@ header deadlines, streamed responses and the server's own limits stay with the r
 (``servers.serve``, marked ``slow`` where they only exist for that).
 
 Requests to any other address go out over the network as usual: the patch on httpx's two
-transports only routes addresses registered here.
+transports only routes addresses registered here. Clients that open their own sockets (the load
+generator, Locust, a subprocess) need a real server: ``servers.serve``.
 """
 
 from __future__ import annotations

@@ -18,8 +18,7 @@ from paymobctl.receiver import create_app
 from paymobctl.store import Store
 
 from .conftest import run_cli
-from .inprocess import in_process
-from .servers import Recorder, free_port
+from .servers import Recorder, free_port, serve
 
 SECRET = "load-test-secret"
 WEBHOOK = "/api/payments/webhook/"
@@ -58,7 +57,7 @@ def test_requests_are_what_delivery_would_send() -> None:
 def listen_url(tmp_path: Path) -> Iterator[tuple[str, Store]]:
     store = Store(tmp_path / "listen.db")
     try:
-        with in_process(create_app(store=store, secret=SECRET)) as base:
+        with serve(create_app(store=store, secret=SECRET)) as base:
             yield base + WEBHOOK, store
     finally:
         store.close()
@@ -88,7 +87,7 @@ def test_every_delivery_is_distinct_and_valid_for_listen(listen_url: tuple[str, 
 @pytest.mark.slow
 def test_rate_and_duration_bound_what_is_sent() -> None:
     recorder = Recorder()
-    with in_process(recorder.app()) as base:
+    with serve(recorder.app()) as base:
         report = load.run(
             load.Plan(
                 url=base + WEBHOOK,
@@ -107,7 +106,7 @@ def test_rate_and_duration_bound_what_is_sent() -> None:
 @pytest.mark.slow
 def test_status_histogram_and_errors() -> None:
     recorder = Recorder(answers=[500, 503], status=200)
-    with in_process(recorder.app()) as base:
+    with serve(recorder.app()) as base:
         report = load.run(
             load.Plan(url=base + WEBHOOK, secret=SECRET, template=TEMPLATE, count=10, concurrency=1)
         )
@@ -236,7 +235,7 @@ def test_command_json_is_stored(
 def test_command_exit_codes(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PAYMOB_HMAC_SECRET", SECRET)
     recorder = Recorder(status=401)
-    with in_process(recorder.app()) as base:
+    with serve(recorder.app()) as base:
         rejected = run_cli("simulate", "transaction", "--to", base + WEBHOOK, "--count", "3")
     assert rejected.code == 1 and "0 of 3 answered 2xx" in rejected.stdout
     down = run_cli(

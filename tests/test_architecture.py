@@ -27,9 +27,14 @@ def imports(path: Path, *, top_level_only: bool = False) -> set[str]:
     return set(_imports(path, top_level_only))
 
 
-@functools.cache  # every test walks the same modules: parse each once per run
+@functools.cache  # every test walks the same modules: parse each once per run (read-only trees)
+def parsed(path: Path) -> ast.Module:
+    return ast.parse(path.read_text())
+
+
+@functools.cache
 def _imports(path: Path, top_level_only: bool) -> frozenset[str]:
-    tree = ast.parse(path.read_text())
+    tree = parsed(path)
     nodes = tree.body if top_level_only else list(ast.walk(tree))
     names: set[str] = set()
     for node in nodes:
@@ -158,7 +163,7 @@ def test_web_pages_stay_off_the_receiver_and_the_emulator_stays_off_the_inspecto
 def package_imports(path: Path) -> set[str]:
     """:func:`imports`, with ``from paymobctl import x`` also counted as ``paymobctl.x``."""
     names = imports(path)
-    for node in ast.walk(ast.parse(path.read_text())):
+    for node in ast.walk(parsed(path)):
         if isinstance(node, ast.ImportFrom) and node.module == "paymobctl" and node.level == 0:
             names.update(f"paymobctl.{alias.name}" for alias in node.names)
     return names
@@ -287,7 +292,7 @@ def public_definitions() -> dict[str, bool]:
     docstring."""
     found = {}
     for name, path in MODS.items():
-        for node in ast.parse(path.read_text()).body:
+        for node in parsed(path).body:
             definition = ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef
             if isinstance(node, definition) and not node.name.startswith("_"):
                 found[f"{name}:{node.name}"] = ast.get_docstring(node) is not None

@@ -14,8 +14,9 @@ from __future__ import annotations
 
 import copy
 import json
+import operator
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
@@ -182,37 +183,83 @@ class Prototype:
 
     def __init__(self, shape: Any, name: str) -> None:
         self.shape = shape
-        # render(): each distinct value rendered once into a local (strings and integers inline,
-        # the rest by json_text), then one join of those and the constants' text between them.
-        values: dict[str, str] = {}  # expression -> local name
-        merged: list[str] = []
-        literal = ""
-        for is_code, piece in _text(shape, "c"):
-            if not is_code:
-                literal += piece
-                continue
-            if literal:
-                merged.append(repr(literal))
-                literal = ""
-            merged.append(values.setdefault(piece, f"v{len(values)}"))
-        if literal:
-            merged.append(repr(literal))
-        lines = [
-            f"    {local} = {expression}\n"
-            f"    {local} = _quote({local}) if (t := type({local})) is str "
-            f"else _int({local}) if t is int else _json({local})\n"
-            for expression, local in values.items()
-        ]
+        text = _Text(_text(shape, "c"))
+        values = "".join(f"{expression}, " for expression in text.expressions)
         source = (
             f"def build(c):\n    return {_python(shape, 'c')}\n\n"
-            f"def render(c):\n{''.join(lines)}    return ''.join(({', '.join(merged)},))\n"
+            f"def render(c):\n    return _text(({values}))\n"
         )
-        namespace: dict[str, Any] = {"_json": json_text, "_quote": _quote, "_int": int.__repr__}
+        namespace: dict[str, Any] = {"_text": text}
         # The source holds only repr() of the package's own template constants and context
         # lookups by hole name (\w+): nothing from a user or the network reaches it.
         exec(compile(source, f"<prototype {name}>", "exec"), namespace)  # noqa: S102
         self.build: Callable[[Mapping[str, Any]], Any] = namespace["build"]
         self.render: Callable[[Mapping[str, Any]], str] = namespace["render"]
+
+
+_UNSAFE = re.compile(r'[\x00-\x1f"\\]')  # what the encoder escapes (ensure_ascii=False)
+_Plan = tuple[str, Callable[[Sequence[Any]], tuple[Any, ...]] | None, tuple[int, ...]]
+
+
+class _Text:
+    """A prototype's JSON text from the tuple of its distinct values: one ``%`` format per
+    combination of value types, strings and integers inserted as they are (a string only when
+    it needs no escaping, checked in one regex pass), anything else through :func:`json_text`."""
+
+    def __init__(self, pieces: list[tuple[bool, str]]) -> None:
+        self.expressions: dict[str, int] = {}  # expression -> index in the values tuple
+        self.literals = [""]  # the constant text around each occurrence of a value
+        self.occurrences: list[int] = []
+        for is_code, piece in pieces:
+            if is_code:
+                self.occurrences.append(self.expressions.setdefault(piece, len(self.expressions)))
+                self.literals.append("")
+            else:
+                self.literals[-1] += piece
+        self.expand = _picker(self.occurrences)
+        self.slow = self._format(["%s"] * len(self.occurrences))
+        self.plans: dict[tuple[type, ...], _Plan] = {}
+
+    def _format(self, holes: Sequence[str]) -> str:
+        escaped = [literal.replace("%", "%%") for literal in self.literals]
+        return escaped[0] + "".join(
+            hole + text for hole, text in zip(holes, escaped[1:], strict=True)
+        )
+
+    def _plan(self, kinds: tuple[type, ...]) -> _Plan:
+        strings = [index for index, kind in enumerate(kinds) if kind is str]
+        other = tuple(
+            index for index, kind in enumerate(kinds) if kind is not str and kind is not int
+        )
+        holes = ['"%s"' if kinds[index] is str else "%s" for index in self.occurrences]
+        return self._format(holes), _picker(strings) if strings else None, other
+
+    def __call__(self, values: tuple[Any, ...]) -> str:
+        kinds = tuple(map(type, values))
+        plan = self.plans.get(kinds)
+        if plan is None:
+            plan = self._plan(kinds)
+            if len(self.plans) < 64:  # a few combinations occur (None or text, int or float)
+                self.plans[kinds] = plan
+        form, strings, other = plan
+        if strings is not None and _UNSAFE.search("".join(strings(values))):
+            return self.slow % self.expand(tuple(map(json_text, values)))
+        if other:
+            changed = list(values)
+            for index in other:
+                changed[index] = json_text(changed[index])
+            return form % self.expand(changed)
+        return form % self.expand(values)
+
+
+def _picker(indices: Sequence[int]) -> Callable[[Sequence[Any]], tuple[Any, ...]]:
+    """The items at ``indices``, always as a tuple (``%`` needs one)."""
+    if len(indices) > 1:
+        return operator.itemgetter(*indices)
+    if indices:
+        index = indices[0]
+        return lambda values: (values[index],)
+    return lambda values: ()
 
 
 def _python(value: Any, context: str) -> str:

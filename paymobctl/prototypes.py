@@ -20,6 +20,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
+from itertools import chain
 from typing import Any
 
 # Every template file shipped in paymobctl/templates, and what it is for. A test checks that
@@ -198,13 +199,17 @@ class Prototype:
 
 
 _UNSAFE = re.compile(r'[\x00-\x1f"\\]')  # what the encoder escapes (ensure_ascii=False)
-_Plan = tuple[str, Callable[[Sequence[Any]], tuple[Any, ...]] | None, tuple[int, ...]]
+# Per combination of value types: the constant text before each value and after the last (with
+# the quotes of string values folded in), which values are strings, which need json_text.
+_Plan = tuple[
+    tuple[str, ...], str, Callable[[Sequence[Any]], tuple[Any, ...]] | None, tuple[int, ...]
+]
 
 
 class _Text:
-    """A prototype's JSON text from the tuple of its distinct values: one ``%`` format per
-    combination of value types, strings and integers inserted as they are (a string only when
-    it needs no escaping, checked in one regex pass), anything else through :func:`json_text`."""
+    """A prototype's JSON text from the tuple of its distinct values, joined with the constant
+    text between them without a Python step per value: strings (when one regex pass finds
+    nothing to escape) and integers go in as they are, anything else through :func:`json_text`."""
 
     def __init__(self, pieces: list[tuple[bool, str]]) -> None:
         self.expressions: dict[str, int] = {}  # expression -> index in the values tuple
@@ -217,22 +222,17 @@ class _Text:
             else:
                 self.literals[-1] += piece
         self.expand = _picker(self.occurrences)
-        self.slow = self._format(["%s"] * len(self.occurrences))
         self.plans: dict[tuple[type, ...], _Plan] = {}
 
-    def _format(self, holes: Sequence[str]) -> str:
-        escaped = [literal.replace("%", "%%") for literal in self.literals]
-        return escaped[0] + "".join(
-            hole + text for hole, text in zip(holes, escaped[1:], strict=True)
-        )
-
     def _plan(self, kinds: tuple[type, ...]) -> _Plan:
+        literals = list(self.literals)
+        for position, index in enumerate(self.occurrences):
+            if kinds[index] is str:
+                literals[position] += '"'
+                literals[position + 1] = '"' + literals[position + 1]
         strings = [index for index, kind in enumerate(kinds) if kind is str]
-        other = tuple(
-            index for index, kind in enumerate(kinds) if kind is not str and kind is not int
-        )
-        holes = ['"%s"' if kinds[index] is str else "%s" for index in self.occurrences]
-        return self._format(holes), _picker(strings) if strings else None, other
+        other = tuple(i for i, kind in enumerate(kinds) if kind is not str and kind is not int)
+        return tuple(literals[:-1]), literals[-1], _picker(strings) if strings else None, other
 
     def __call__(self, values: tuple[Any, ...]) -> str:
         kinds = tuple(map(type, values))
@@ -241,15 +241,20 @@ class _Text:
             plan = self._plan(kinds)
             if len(self.plans) < 64:  # a few combinations occur (None or text, int or float)
                 self.plans[kinds] = plan
-        form, strings, other = plan
+        literals, last, strings, other = plan
         if strings is not None and _UNSAFE.search("".join(strings(values))):
-            return self.slow % self.expand(tuple(map(json_text, values)))
+            plain = self.literals
+            texts = self.expand(tuple(map(json_text, values)))
+            return "".join(chain.from_iterable(zip(plain, texts, strict=False))) + plain[-1]
         if other:
             changed = list(values)
             for index in other:
                 changed[index] = json_text(changed[index])
-            return form % self.expand(changed)
-        return form % self.expand(values)
+            values = tuple(changed)
+        return (
+            "".join(chain.from_iterable(zip(literals, map(str, self.expand(values)), strict=True)))
+            + last
+        )
 
 
 def _picker(indices: Sequence[int]) -> Callable[[Sequence[Any]], tuple[Any, ...]]:

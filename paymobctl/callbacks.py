@@ -567,11 +567,7 @@ def without_param(url: str, name: str) -> str:
 def _plain_path(url: str) -> bool:
     """An absolute path with no query, fragment or characters urlsplit would drop (a receiver
     path such as the testing API's): splitting and joining it changes nothing."""
-    return (
-        url[:1] == "/"
-        and url[1:2] != "/"
-        and not any(mark in url for mark in "?#\t\r\n")
-    )
+    return url[:1] == "/" and url[1:2] != "/" and not any(mark in url for mark in "?#\t\r\n")
 
 
 def pay_response(obj: Mapping[str, Any], hmac: str) -> dict[str, Any]:

@@ -14,13 +14,11 @@ from __future__ import annotations
 
 import copy
 import json
-import operator
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
-from itertools import chain
 from typing import Any
 
 # Every template file shipped in paymobctl/templates, and what it is for. A test checks that
@@ -184,87 +182,37 @@ class Prototype:
 
     def __init__(self, shape: Any, name: str) -> None:
         self.shape = shape
-        text = _Text(_text(shape, "c"))
-        values = "".join(f"{expression}, " for expression in text.expressions)
+        # render(): each distinct value rendered once into a local (strings and integers inline,
+        # the rest by json_text), then one join of those and the constants' text between them.
+        values: dict[str, str] = {}  # expression -> local name
+        merged: list[str] = []
+        literal = ""
+        for is_code, piece in _text(shape, "c"):
+            if not is_code:
+                literal += piece
+                continue
+            if literal:
+                merged.append(repr(literal))
+                literal = ""
+            merged.append(values.setdefault(piece, f"v{len(values)}"))
+        if literal:
+            merged.append(repr(literal))
+        lines = [
+            f"    {local} = {expression}\n"
+            f"    {local} = _quote({local}) if (t := type({local})) is str "
+            f"else _int({local}) if t is int else _json({local})\n"
+            for expression, local in values.items()
+        ]
         source = (
             f"def build(c):\n    return {_python(shape, 'c')}\n\n"
-            f"def render(c):\n    return _text(({values}))\n"
+            f"def render(c):\n{''.join(lines)}    return ''.join(({', '.join(merged)},))\n"
         )
-        namespace: dict[str, Any] = {"_text": text}
+        namespace: dict[str, Any] = {"_json": json_text, "_quote": _quote, "_int": int.__repr__}
         # The source holds only repr() of the package's own template constants and context
         # lookups by hole name (\w+): nothing from a user or the network reaches it.
         exec(compile(source, f"<prototype {name}>", "exec"), namespace)  # noqa: S102
         self.build: Callable[[Mapping[str, Any]], Any] = namespace["build"]
         self.render: Callable[[Mapping[str, Any]], str] = namespace["render"]
-
-
-_UNSAFE = re.compile(r'[\x00-\x1f"\\]')  # what the encoder escapes (ensure_ascii=False)
-# Per combination of value types: the constant text before each value and after the last (with
-# the quotes of string values folded in), which values are strings, which need json_text.
-_Plan = tuple[
-    tuple[str, ...], str, Callable[[Sequence[Any]], tuple[Any, ...]] | None, tuple[int, ...]
-]
-
-
-class _Text:
-    """A prototype's JSON text from the tuple of its distinct values, joined with the constant
-    text between them without a Python step per value: strings (when one regex pass finds
-    nothing to escape) and integers go in as they are, anything else through :func:`json_text`."""
-
-    def __init__(self, pieces: list[tuple[bool, str]]) -> None:
-        self.expressions: dict[str, int] = {}  # expression -> index in the values tuple
-        self.literals = [""]  # the constant text around each occurrence of a value
-        self.occurrences: list[int] = []
-        for is_code, piece in pieces:
-            if is_code:
-                self.occurrences.append(self.expressions.setdefault(piece, len(self.expressions)))
-                self.literals.append("")
-            else:
-                self.literals[-1] += piece
-        self.expand = _picker(self.occurrences)
-        self.plans: dict[tuple[type, ...], _Plan] = {}
-
-    def _plan(self, kinds: tuple[type, ...]) -> _Plan:
-        literals = list(self.literals)
-        for position, index in enumerate(self.occurrences):
-            if kinds[index] is str:
-                literals[position] += '"'
-                literals[position + 1] = '"' + literals[position + 1]
-        strings = [index for index, kind in enumerate(kinds) if kind is str]
-        other = tuple(i for i, kind in enumerate(kinds) if kind is not str and kind is not int)
-        return tuple(literals[:-1]), literals[-1], _picker(strings) if strings else None, other
-
-    def __call__(self, values: tuple[Any, ...]) -> str:
-        kinds = tuple(map(type, values))
-        plan = self.plans.get(kinds)
-        if plan is None:
-            plan = self._plan(kinds)
-            if len(self.plans) < 64:  # a few combinations occur (None or text, int or float)
-                self.plans[kinds] = plan
-        literals, last, strings, other = plan
-        if strings is not None and _UNSAFE.search("".join(strings(values))):
-            plain = self.literals
-            texts = self.expand(tuple(map(json_text, values)))
-            return "".join(chain.from_iterable(zip(plain, texts, strict=False))) + plain[-1]
-        if other:
-            changed = list(values)
-            for index in other:
-                changed[index] = json_text(changed[index])
-            values = tuple(changed)
-        return (
-            "".join(chain.from_iterable(zip(literals, map(str, self.expand(values)), strict=True)))
-            + last
-        )
-
-
-def _picker(indices: Sequence[int]) -> Callable[[Sequence[Any]], tuple[Any, ...]]:
-    """The items at ``indices``, always as a tuple (``%`` needs one)."""
-    if len(indices) > 1:
-        return operator.itemgetter(*indices)
-    if indices:
-        index = indices[0]
-        return lambda values: (values[index],)
-    return lambda values: ()
 
 
 def _python(value: Any, context: str) -> str:

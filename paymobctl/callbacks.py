@@ -67,12 +67,6 @@ DECLINE_CODES: dict[str, str] = {
     "62": "Restricted card",
 }
 
-DELIVERY_STATUSES = (
-    "Scheduled", "Contacting Merchant", "Picking Up", "Courier Received", "At Warehouse",
-    "Agent Out", "On Route", "At Customer", "Delivered", "Canceled", "Delivery Failed",
-    "Return Scheduled", "Package Returned",
-)  # fmt: skip
-
 # --- MPGS (card gateway) renderings ------------------------------------------------------------
 
 
@@ -116,6 +110,8 @@ def amount_major(cents: int, currency: str) -> int | float:
 
 @dataclass(frozen=True)
 class Customer:
+    """The payer a built TRANSACTION names (billing data, shipping data, email)."""
+
     first_name: str = "Mona"
     last_name: str = "Adel"
     email: str = "customer@example.com"
@@ -434,6 +430,8 @@ def check_signed_fields(kind: CallbackKind, obj: Mapping[str, Any]) -> None:
 
 @dataclass(frozen=True)
 class TokenSpec:
+    """What a TOKEN (saved card) callback should say; unset ids are drawn from ``seed``."""
+
     order_id: int
     email: str = "customer@example.com"
     card_subtype: str = "MasterCard"
@@ -541,6 +539,7 @@ def redirect_params(obj: Mapping[str, Any], hmac: str | None) -> list[tuple[str,
 
 
 def encode_params(params: Sequence[tuple[str, str]]) -> str:
+    """A query string of ``params``, percent-encoded as Paymob's redirect is (dots kept)."""
     return "&".join(f"{quote(k, safe='._')}={quote(v, safe='')}" for k, v in params)
 
 
@@ -589,6 +588,8 @@ def pay_response(obj: Mapping[str, Any], hmac: str) -> dict[str, Any]:
 
 @dataclass(frozen=True)
 class Override:
+    """One ``--set PATH=VALUE``: the dotted path, the JSON value, and the text as typed."""
+
     path: tuple[str, ...]
     value: Any
     text: str
@@ -647,4 +648,5 @@ def apply_overrides(
 
 
 def with_body(callback: Callback, body: dict[str, Any]) -> Callback:
+    """``callback`` with another body (same kind)."""
     return replace(callback, body=body)

@@ -113,6 +113,7 @@ def build_order(spec: OrderSpec, *, shipping_id: int) -> dict[str, Any]:
 
 @cache
 def order_shape() -> Any:
+    """templates/order.json as a prototype shape, shipping_data filled in the same pass."""
     # shipping_data has fixed keys: filled in the same pass, not serialised as a value.
     keys = shipping_data(0, 0, Region.EG)
     return nest(skeleton(template("order.json")), {"shipping_data": _fields(keys)})
@@ -134,6 +135,7 @@ def _merchant_created_at(region: Region) -> str:
 
 
 def order_context(spec: OrderSpec, shipping_id: int) -> dict[str, Any]:
+    """The values that fill :func:`order_shape` for ``spec``."""
     region = region_values(spec.region)
     return {
         "order_id": spec.id,
@@ -216,6 +218,7 @@ def payment_key_claims(
 
 @cache
 def claims_shape(flow: KeyFlow) -> dict[str, Any]:
+    """The claims of ``flow``'s payment key as a prototype shape, keys in JSONB order."""
     shape = jsonb_order(skeleton(template("payment_key_claims.json")[flow.value]))
     nested: dict[str, Any] = nest(shape, {"billing_data": _fields(billing_data({}))})
     return nested
@@ -241,6 +244,7 @@ def claims_context(
     redirect_url: str = "",
     next_payment_intention: str = "",
 ) -> dict[str, Any]:
+    """The values that fill :func:`claims_shape` (payment_key_claims without ``optional``)."""
     return {
         "exp": exp,
         "extra": dict(extra or {}),

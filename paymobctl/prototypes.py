@@ -59,11 +59,6 @@ def shared(name: str) -> Mapping[str, Any]:
     return template(name)
 
 
-def template_files() -> list[str]:
-    folder = resources.files("paymobctl") / "templates"
-    return sorted(entry.name for entry in folder.iterdir() if entry.name.endswith(".json"))
-
-
 # --- filling holes -------------------------------------------------------------------------------
 
 _HOLE = re.compile(r"\{\{(\w+)\}\}")
@@ -84,6 +79,7 @@ def fill(value: Any, context: Mapping[str, Any]) -> Any:
 
 
 def deep_merge(base: dict[str, Any], overlay: Mapping[str, Any]) -> dict[str, Any]:
+    """Merge ``overlay`` into ``base`` (objects recursively, anything else replaced by a copy)."""
     for key, value in overlay.items():
         if isinstance(value, Mapping) and isinstance(base.get(key), dict):
             deep_merge(base[key], value)

@@ -68,7 +68,7 @@ def test_pure_modules() -> None:
 @pytest.mark.parametrize(
     ("library", "allowed"),
     [
-        ("sqlite3", ("paymobctl.store",)),
+        ("sqlite3", ("paymobctl.store.",)),  # the store package's modules
         ("typer", ("paymobctl.cli",)),
         ("rich", ("paymobctl.cli",)),
         ("pyngrok", ("paymobctl.tunnel",)),
@@ -82,6 +82,14 @@ def test_libraries_stay_in_their_module(library: str, allowed: tuple[str, ...]) 
         uses = any(n == library or n.startswith(library + ".") for n in imports(path))
         if uses:
             assert name.startswith(allowed), f"{name} imports {library}"
+
+
+def test_the_store_is_used_through_its_package() -> None:
+    """Other modules import ``paymobctl.store``, never one of its modules: the split is private."""
+    for name, path in MODS.items():
+        if not name.startswith("paymobctl.store"):
+            inner = {d for d in internal(imports(path)) if d.startswith("paymobctl.store.")}
+            assert not inner, f"{name} imports {inner}"
 
 
 def test_emulator_and_receiver_never_import_each_other_or_the_client() -> None:
@@ -202,3 +210,84 @@ def test_the_sandbox_rules_know_no_http_framework() -> None:
             for d in internal(imports(MODS[name]))
             if d.startswith("paymobctl.emulator.") and d.rsplit(".", 1)[1] not in rules
         }, name
+
+
+# Public module-level functions and classes still without a docstring, in modules other helpers
+# were editing when the check came in (issue 13). Shrink this set; never grow it.
+UNDOCUMENTED = {
+    "paymobctl.cli.events_cmd:event_record",
+    "paymobctl.cli.hmac_cmd:Input",
+    "paymobctl.cli.listen_cmd:format_forwarded",
+    "paymobctl.cli.payments_cmd:paymob",
+    "paymobctl.cli.runtime:GlobalOptions",
+    "paymobctl.cli.runtime:Runtime",
+    "paymobctl.cli.runtime:reset_runtime",
+    "paymobctl.cli.runtime:runtime",
+    "paymobctl.cli.runtime:set_runtime",
+    "paymobctl.client:new_http_client",
+    "paymobctl.config:ConfigFile",
+    "paymobctl.config:DotenvEntry",
+    "paymobctl.config:KeySpec",
+    "paymobctl.config:Resolved",
+    "paymobctl.config:Source",
+    "paymobctl.config:ValueKind",
+    "paymobctl.config:check_profile_name",
+    "paymobctl.config:fix_hint",
+    "paymobctl.config:read_dotenv",
+    "paymobctl.config:set_default_profile",
+    "paymobctl.delivery:HttpRequest",
+    "paymobctl.delivery:async_http_client",
+    "paymobctl.delivery:attempt_async",
+    "paymobctl.delivery:get",
+    "paymobctl.delivery:http_client",
+    "paymobctl.delivery:post_json",
+    "paymobctl.pans:luhn_valid",
+    "paymobctl.paths:default_config_path",
+    "paymobctl.paths:default_db_path",
+    "paymobctl.payments:DepositRequest",
+    "paymobctl.payments:IntentionUrls",
+    "paymobctl.payments:PaymentOutcome",
+    "paymobctl.payments:Tick",
+    "paymobctl.payments:TokenPayment",
+    "paymobctl.payments:client_for",
+    "paymobctl.payments:usable_card",
+    "paymobctl.receiver:Receiver",
+    "paymobctl.receiver:ReceiverConfig",
+    "paymobctl.receiver:browser_noise",
+    "paymobctl.receiver:healthz",
+    "paymobctl.sandbox_runtime:RunningSandbox",
+    "paymobctl.sandbox_runtime:withdraw",
+    "paymobctl.serving:base_url",
+    "paymobctl.signing:Diagnosis",
+    "paymobctl.signing:Explanation",
+    "paymobctl.signing:Verification",
+    "paymobctl.signing:fields_for",
+    "paymobctl.signing:signing_string",
+    "paymobctl.simulation:Prepared",
+    "paymobctl.simulation:Signature",
+    "paymobctl.simulation:What",
+    "paymobctl.simulation:record",
+}
+
+
+def public_definitions() -> dict[str, bool]:
+    """Every public module-level function and class as ``module:name``, and whether it has a
+    docstring."""
+    found = {}
+    for name, path in MODS.items():
+        for node in ast.parse(path.read_text()).body:
+            definition = ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef
+            if isinstance(node, definition) and not node.name.startswith("_"):
+                found[f"{name}:{node.name}"] = ast.get_docstring(node) is not None
+    return found
+
+
+def test_public_definitions_have_a_docstring() -> None:
+    missing = {name for name, documented in public_definitions().items() if not documented}
+    assert sorted(missing - UNDOCUMENTED) == [], "add a one-line docstring saying what it is for"
+
+
+def test_undocumented_allow_list_is_current() -> None:
+    documented = {name for name, has in public_definitions().items() if has}
+    gone = UNDOCUMENTED - set(public_definitions())
+    assert sorted((UNDOCUMENTED & documented) | gone) == [], "remove these from UNDOCUMENTED"

@@ -19,6 +19,7 @@ from paymobctl.delivery import Result, RetryPolicy
 from paymobctl.emulator.records import Attempt, Outbound
 from paymobctl.emulator.state import Sandbox
 from paymobctl.emulator.validation import LINK_LOCAL_REFUSED, link_local
+from paymobctl.models import FailureKind
 from paymobctl.tasks import TaskSet
 
 if TYPE_CHECKING:
@@ -85,7 +86,12 @@ class Notifier:
         for number in range(1, self.policy.attempts + 1):
             refused = await _resolves_link_local(item.request.url)
             result = (
-                Result(item.request.url, error="blocked", error_message=refused, attempt=number)
+                Result(
+                    item.request.url,
+                    error=FailureKind.BLOCKED,
+                    error_message=refused,
+                    attempt=number,
+                )
                 if refused
                 else await delivery.attempt_async(
                     self._client, item.request, timeout=self.timeout, attempt_no=number

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import sqlite3
 import sys
@@ -60,6 +61,16 @@ def _tighten(path: Path) -> None:
         with contextlib.suppress(OSError):  # absent, or not ours to change: still usable
             if candidate.stat().st_mode & 0o077:
                 candidate.chmod(0o600)
+
+
+def _row_dict(row: sqlite3.Row) -> dict[str, Any]:
+    """A row as ``{column: value}``; the record dataclasses name their fields like the columns."""
+    return dict(zip(row.keys(), tuple(row), strict=True))
+
+
+def dumps(value: Any) -> str:
+    """Compact JSON for storage."""
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False, default=str)
 
 
 def utc_now() -> str:

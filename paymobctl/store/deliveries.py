@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from paymobctl import pans
 from paymobctl.models import mask_url_credentials
-from paymobctl.store.connection import StoreBase, _masked, utc_now
-from paymobctl.store.records import Delivery, HmacCheck, _delivery, _hmac_check, dumps
+from paymobctl.store.connection import StoreBase, _masked, dumps, utc_now
+
+if TYPE_CHECKING:  # the records load with the first query that returns one (start-up: hmac verify)
+    from paymobctl.store.records import Delivery, HmacCheck
 
 
 class DeliveryQueries(StoreBase):
@@ -104,11 +106,15 @@ class DeliveryQueries(StoreBase):
 
     def deliveries(self, *, limit: int = 50, kind: str | None = None) -> list[Delivery]:
         """The newest deliveries, optionally of one kind."""
+        from paymobctl.store.records import _delivery
+
         rows = self._newest("SELECT * FROM deliveries", {"kind = ?": kind}, limit)
         return [_delivery(row) for row in rows]
 
     def delivery(self, delivery_id: int) -> Delivery | None:
         """One delivery by id, or None."""
+        from paymobctl.store.records import _delivery
+
         rows = self._query("SELECT * FROM deliveries WHERE id = ?", (delivery_id,))
         return _delivery(rows[0]) if rows else None
 
@@ -149,5 +155,7 @@ class DeliveryQueries(StoreBase):
 
     def hmac_checks(self, limit: int = 50) -> list[HmacCheck]:
         """The newest recorded HMAC verifications."""
+        from paymobctl.store.records import _hmac_check
+
         rows = self._query("SELECT * FROM hmac_checks ORDER BY id DESC LIMIT ?", (limit,))
         return [_hmac_check(row) for row in rows]

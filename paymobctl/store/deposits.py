@@ -8,10 +8,10 @@ from typing import TYPE_CHECKING
 from paymobctl import pans
 from paymobctl.models import DepositStatus
 from paymobctl.store.connection import StoreBase, utc_now
-from paymobctl.store.records import Deposit, PaymentMethod, _deposit, _payment_method
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # the records load with the first query that returns one
     from paymobctl.payments import DepositChange
+    from paymobctl.store.records import Deposit, PaymentMethod
 
 
 # The only statements that change a deposit's status, one per new status (payments.DepositChange);
@@ -118,11 +118,15 @@ class DepositQueries(StoreBase):
 
     def deposit(self, deposit_id: int) -> Deposit | None:
         """One deposit by id, or None."""
+        from paymobctl.store.records import _deposit
+
         rows = self._query("SELECT * FROM deposits WHERE id = ?", (deposit_id,))
         return _deposit(rows[0]) if rows else None
 
     def deposit_by_order(self, order_id: int) -> Deposit | None:
         """The newest deposit for a Paymob order id, or None."""
+        from paymobctl.store.records import _deposit
+
         rows = self._query(
             "SELECT * FROM deposits WHERE order_id = ? ORDER BY id DESC LIMIT 1", (order_id,)
         )
@@ -132,6 +136,8 @@ class DepositQueries(StoreBase):
         self, *, profile: str | None = None, status: DepositStatus | None = None, limit: int = 50
     ) -> list[Deposit]:
         """The newest deposits, optionally of one profile and status."""
+        from paymobctl.store.records import _deposit
+
         rows = self._newest(
             "SELECT * FROM deposits", {"profile = ?": profile, "status = ?": status}, limit
         )
@@ -157,6 +163,8 @@ class DepositQueries(StoreBase):
 
     def payment_methods(self, *, include_removed: bool = False) -> list[PaymentMethod]:
         """Saved cards, newest first (removed ones only when asked)."""
+        from paymobctl.store.records import _payment_method
+
         sql = "SELECT * FROM payment_methods"
         if not include_removed:
             sql += " WHERE removed = 0"
@@ -165,6 +173,8 @@ class DepositQueries(StoreBase):
 
     def payment_method(self, method_id: int) -> PaymentMethod | None:
         """One saved card by id, or None."""
+        from paymobctl.store.records import _payment_method
+
         rows = self._query("SELECT * FROM payment_methods WHERE id = ?", (method_id,))
         return _payment_method(rows[0]) if rows else None
 
@@ -186,6 +196,8 @@ class DepositQueries(StoreBase):
             (utc_now(), token, masked, card_subtype, email, order_id, paymob_id),
         )
         row = self._query("SELECT * FROM payment_methods WHERE token = ?", (token,))[0]
+        from paymobctl.store.records import _payment_method
+
         return _payment_method(row)
 
     def remove_payment_method(self, method_id: int) -> bool:

@@ -5,21 +5,23 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from paymobctl import pans
 from paymobctl.models import DepositStatus
-from paymobctl.store.connection import StoreBase, _masked, _storable, _storable_text, utc_now
-from paymobctl.store.deposits import apply_change
-from paymobctl.store.records import (
-    Event,
-    ForwardAttempt,
-    NewEvent,
-    StoredEvent,
-    _event,
+from paymobctl.store.connection import (
+    StoreBase,
+    _masked,
     _row_dict,
+    _storable,
+    _storable_text,
     dumps,
+    utc_now,
 )
+from paymobctl.store.deposits import apply_change
+
+if TYPE_CHECKING:  # the records load with the first query that returns one
+    from paymobctl.store.records import Event, ForwardAttempt, NewEvent, StoredEvent
 
 
 def _transaction_effect(
@@ -125,6 +127,8 @@ class EventQueries(StoreBase):
         Full card numbers are masked before anything is written. One commit for a few
         concurrent callbacks costs less than one each (scripts/bench_listen.py).
         """
+        from paymobctl.store.records import StoredEvent
+
         now = utc_now()
         rows = [self._event_params(event, now) for event in events]
         affecting = any(self._may_affect(event) for event in events)
@@ -325,6 +329,8 @@ class EventQueries(StoreBase):
         after_id: int | None = None,
     ) -> list[Event]:
         """Received requests, newest first (or ascending), filtered by kind, verdict, time or id."""
+        from paymobctl.store.records import _event
+
         sql = "SELECT * FROM events WHERE 1 = 1"
         params: list[Any] = []
         if after_id is not None:
@@ -346,6 +352,8 @@ class EventQueries(StoreBase):
 
     def event(self, event_id: int) -> Event | None:
         """One received request by id, or None."""
+        from paymobctl.store.records import _event
+
         rows = self._query("SELECT * FROM events WHERE id = ?", (event_id,))
         return _event(rows[0]) if rows else None
 
@@ -394,6 +402,8 @@ class EventQueries(StoreBase):
 
     def forward_attempts(self, event_id: int) -> list[ForwardAttempt]:
         """The forwarding attempts of one received request, oldest first."""
+        from paymobctl.store.records import ForwardAttempt
+
         rows = self._query(
             "SELECT * FROM forward_attempts WHERE event_id = ? ORDER BY id", (event_id,)
         )

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from paymobctl.models import DepositStatus, EventKind, TransactionChild, Verdict
+from paymobctl.store.connection import _row_dict
 
 
 @dataclass(frozen=True)
@@ -206,11 +207,6 @@ class PaymentMethod:
     removed: bool
 
 
-def _row_dict(row: sqlite3.Row) -> dict[str, Any]:
-    """A row as ``{column: value}``; the record dataclasses name their fields like the columns."""
-    return dict(zip(row.keys(), tuple(row), strict=True))
-
-
 def _pairs(text: str) -> list[tuple[str, str]]:
     """Header lists are stored as JSON arrays of ``[name, value]`` pairs."""
     return [tuple(pair) for pair in json.loads(text)]
@@ -233,8 +229,3 @@ def _payment_method(row: sqlite3.Row) -> PaymentMethod:
     values = _row_dict(row)
     values["removed"] = bool(values["removed"])
     return PaymentMethod(**values)
-
-
-def dumps(value: Any) -> str:
-    """Compact JSON for storage."""
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False, default=str)

@@ -8,8 +8,7 @@ from typing import Any
 
 from paymobctl import pans
 from paymobctl.models import mask_url_credentials
-from paymobctl.store.connection import StoreBase, _masked
-from paymobctl.store.records import _row_dict
+from paymobctl.store.connection import StoreBase, _masked, _row_dict
 
 
 class RunQueries(StoreBase):

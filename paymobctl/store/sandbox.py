@@ -7,8 +7,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from paymobctl import pans
-from paymobctl.store.connection import StoreBase, utc_now
-from paymobctl.store.records import dumps
+from paymobctl.store.connection import StoreBase, dumps, utc_now
 
 
 class SandboxQueries(StoreBase):

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 
@@ -61,12 +60,13 @@ def mask_secret(value: str) -> str:
     return "****"
 
 
-_URL_PASSWORD = re.compile(r"(?P<head>[a-zA-Z][a-zA-Z0-9+.-]*://[^/?#@:\s]*):(?P<pw>[^/?#@\s]+)@")
+# compiled (and cached) by re on first use, not at start-up
+_URL_PASSWORD = r"(?P<head>[a-zA-Z][a-zA-Z0-9+.-]*://[^/?#@:\s]*):(?P<pw>[^/?#@\s]+)@"
 
 
 def mask_url_credentials(text: str) -> str:
     """``http://user:****@host/``: the password of every URL in ``text`` masked (idempotent)."""
-    return _URL_PASSWORD.sub(lambda m: f"{m.group('head')}:****@", text)
+    return re.sub(_URL_PASSWORD, lambda m: f"{m.group('head')}:****@", text)
 
 
 class CallbackKind(StrEnum):
@@ -154,15 +154,23 @@ class Mode(StrEnum):
     LIVE = "live"
 
 
-@dataclass(frozen=True)
 class RegionInfo:
-    """What differs per region: host, currency, country code, time zone."""
+    """What differs per region: host, currency, country code, time zone (a plain class: a
+    dataclass costs ~4 M instructions to create, on every command's start-up)."""
 
-    base_url: str
-    currency: str
-    country: str  # ISO 3166 alpha-3, as Paymob's merchant objects carry it
-    time_zone: str  # IANA zone of the account's local time (docs/paymob.md §2, §14)
-    naive_times: bool = False  # Egypt renders local time without an offset (docs/paymob.md §14)
+    __slots__ = ("base_url", "country", "currency", "naive_times", "time_zone")
+
+    def __init__(
+        self, base_url: str, currency: str, country: str, time_zone: str, naive_times: bool = False
+    ) -> None:
+        self.base_url = base_url
+        self.currency = currency
+        self.country = country  # ISO 3166 alpha-3, as Paymob's merchant objects carry it
+        self.time_zone = time_zone  # IANA zone of the account's local time (docs/paymob.md §2, §14)
+        self.naive_times = naive_times  # Egypt: local time without an offset (docs/paymob.md §14)
+
+    def __repr__(self) -> str:
+        return f"RegionInfo({self.base_url!r}, {self.currency!r}, {self.country!r})"
 
 
 class Region(StrEnum):

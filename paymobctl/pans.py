@@ -30,8 +30,9 @@ from paymobctl.documents import loads_json
 # 13–19 digits, optionally grouped by single spaces or dashes, not part of a longer number.
 # A maximal run of digit groups holding 13 digits or more (groups split by single spaces or
 # dashes); which consecutive groups form a card number is _mask_run's question.
-_PAN_RE = re.compile(r"(?<![0-9])(?:[0-9][ -]?){12,}[0-9](?![0-9])")
-_SEPARATORS = re.compile(r"[ -]")
+# The patterns are compiled (and cached) by re on first use, not at start-up: most commands
+# never mask a card number.
+_PAN_RE = r"(?<![0-9])(?:[0-9][ -]?){12,}[0-9](?![0-9])"
 _HEX = frozenset("0123456789abcdefABCDEF")
 HEX_WORD_EXEMPT = 64  # hex words at least this long are digests, not card data
 
@@ -42,16 +43,16 @@ HEX_WORD_EXEMPT = 64  # hex words at least this long are digests, not card data
 # become "0"; separators (space, dash, plus) are deleted; c, v, s, e, r, i (any case) are kept
 # for the security-code keys (cvv, cvc, cvn → "cv"; csc; security → "sec0ri"); everything else
 # is "|". A run of 13 "0" is then the only way a card number can be there.
-def _scan_byte(b: int) -> int:
-    char = chr(b).lower() if b < 128 else ""
-    if char.isdigit() or char in ("%", "\\", "u"):
-        return ord("0")
-    if char in ("c", "v", "s", "e", "r", "i"):
-        return ord(char)
-    return ord("|")
+def _scan_map() -> bytes:
+    table = bytearray(b"|" * 256)
+    for b in b"0123456789%\\uU":
+        table[b] = ord("0")
+    for b in b"cvseri":
+        table[b] = table[b - 32] = b  # and the upper case letter
+    return bytes(table)
 
 
-_SCAN_MAP = bytes(_scan_byte(b) for b in range(256))
+_SCAN_MAP = _scan_map()
 _THIRTEEN = b"0" * 13
 
 
@@ -62,13 +63,11 @@ def _scan(text: str | bytes) -> bytes:
 
 # Keys whose values are card security codes: never stored (PCI DSS 3.2).
 _CVV_NAMES = ("cvv", "cvv2", "cvc", "cvc2", "csc", "cvn", "securitycode", "cardsecuritycode")
-_CVV_TEXT = re.compile(
-    r"""(?ix)
+_CVV_TEXT = r"""(?ix)
     (["']?(?:[a-z_]*[_-])?(?:cvv2?|cvc2?|csc|cvn|security[_-]?code)["']?\s*[:=]\s*["']?)
     ([0-9]{3,4})
     (?![0-9])
     """
-)
 REDACTED = "***"
 
 
@@ -126,13 +125,13 @@ def _might_hold_card_data(text: str | bytes) -> bool:
     return _THIRTEEN in scanned or _cvv_hint(scanned)
 
 
-_DIGEST = re.compile(rf"[0-9a-fA-F]{{{HEX_WORD_EXEMPT},}}")
+_DIGEST = rf"[0-9a-fA-F]{{{HEX_WORD_EXEMPT},}}"
 
 
 def is_digest(text: str) -> bool:
     """A whole value that is one long hex word (an HMAC): nothing in it is masked, so the
     card-number checks can skip it (a Paymob HMAC holds a 13-digit run every few requests)."""
-    return _DIGEST.fullmatch(text) is not None
+    return re.fullmatch(_DIGEST, text) is not None
 
 
 def _in_hex_word(text: str, start: int, end: int) -> bool:
@@ -192,17 +191,17 @@ def _mask_plain(text: str) -> tuple[str, int]:
         count += found
         return masked
 
-    return _PAN_RE.sub(replace, text), count
+    return re.sub(_PAN_RE, replace, text), count
 
 
-_JSON_ESCAPE = re.compile(r"\\u([0-9a-fA-F]{4})")
+_JSON_ESCAPE = r"\\u([0-9a-fA-F]{4})"
 
 
 def _decoded(text: str) -> str:
     """The text with percent-encoding, ``+`` and JSON ``\\u`` escapes undone (twice, for
     double encoding)."""
     for _ in range(2):
-        decoded = _JSON_ESCAPE.sub(lambda m: chr(int(m.group(1), 16)), text)
+        decoded = re.sub(_JSON_ESCAPE, lambda m: chr(int(m.group(1), 16)), text)
         if "%" in decoded or "+" in decoded:
             decoded = unquote_plus(decoded, errors="surrogateescape")
         if decoded == text:
@@ -247,7 +246,7 @@ def mask_cvv_text(text: str) -> tuple[str, int]:
         count += 1
         return match.group(1) + REDACTED
 
-    return _CVV_TEXT.sub(replace, text), count
+    return re.sub(_CVV_TEXT, replace, text), count
 
 
 def mask_value(value: Any, *, _depth: int = 0) -> tuple[Any, int]:

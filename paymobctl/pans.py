@@ -119,9 +119,16 @@ def might_contain_cvv(text: str | bytes) -> bool:
 
 # ``find``, not ``in``: ``bytes.__contains__`` first tries its argument as an integer and
 # formats a TypeError it then discards (~2,000 instructions per test, measured with callgrind).
+# "cv" is found through its "v" (one byte: memchr; a callback has a dozen), not as a two-byte
+# needle, which costs as much as the card-number scan itself.
 def _cvv_hint(scanned: bytes) -> bool:
     find = scanned.find
-    return find(b"cv") >= 0 or find(b"csc") >= 0 or find(b"sec0ri") >= 0
+    at = find(b"v", 1)
+    while at > 0:
+        if scanned[at - 1] == 99:  # "c"
+            return True
+        at = find(b"v", at + 1)
+    return find(b"csc") >= 0 or find(b"sec0ri") >= 0
 
 
 def _might_hold_card_data(text: str | bytes) -> bool:
@@ -148,15 +155,19 @@ def might_hold_card_data(
     return scanned.find(_THIRTEEN) >= 0 or _cvv_hint(scanned)
 
 
-_HEX_DIGITS = "0123456789abcdefABCDEF"
+_HEX_DIGITS = b"0123456789abcdefABCDEF"
 
 
 def is_digest(text: str) -> bool:
     """A whole value that is one long hex word (an HMAC): nothing in it is masked, so the
     card-number checks can skip it (a Paymob HMAC holds a 13-digit run every few requests)."""
-    # [0-9a-fA-F]{64,} without a regex (cheaper on the hot path): no character is left once
-    # the hex digits are stripped.
-    return len(text) >= HEX_WORD_EXEMPT and not text.strip(_HEX_DIGITS)
+    # [0-9a-fA-F]{64,} without a regex (a third of its cost on the hot path): ASCII, and no
+    # byte is left once the hex digits are deleted.
+    return (
+        len(text) >= HEX_WORD_EXEMPT
+        and text.isascii()
+        and not text.encode("ascii").translate(None, _HEX_DIGITS)
+    )
 
 
 def _in_hex_word(text: str, start: int, end: int) -> bool:

@@ -505,9 +505,6 @@ class PaymobClient:
     def pay_with_token(self, *, payment_key: str, card_token: str) -> dict[str, Any]:
         return self._pay(payment_key, card_token, "TOKEN", action="paying with the saved card")
 
-    def pay_wallet(self, *, payment_key: str, phone: str) -> dict[str, Any]:
-        return self._pay(payment_key, phone, "WALLET", action="paying with the wallet")
-
     def _pay(
         self, payment_key: str, identifier: str, subtype: str, *, action: str
     ) -> dict[str, Any]:

@@ -261,10 +261,15 @@ def client(*, verify: bool | ssl.SSLContext = True, user_agent: str | None = Non
     import httpx
 
     transport = httpx.HTTPTransport(verify=verify, trust_env=False)
-    # httpx exposes no network backend option; the pool is rebuilt with ours (same TLS context).
+    # httpx exposes no network backend option; the pool is rebuilt with ours (same TLS context)
+    # and httpx's default limits (httpcore's own allow 10 connections: 50 concurrent deliveries,
+    # PMB-WH-072, queued for one and timed the wait as the receiver's latency).
     transport._pool = httpcore.ConnectionPool(
         ssl_context=httpx.create_ssl_context(verify=verify, trust_env=False),
         network_backend=_deadline_backend(),
+        max_connections=100,
+        max_keepalive_connections=20,
+        keepalive_expiry=5.0,
     )
     headers = {"User-Agent": user_agent} if user_agent else None
     return httpx.Client(transport=transport, trust_env=False, headers=headers, verify=verify)

@@ -68,7 +68,7 @@ def test_pure_modules() -> None:
 @pytest.mark.parametrize(
     ("library", "allowed"),
     [
-        ("sqlite3", ("paymobctl.store",)),
+        ("sqlite3", ("paymobctl.store.",)),  # the store package's modules
         ("typer", ("paymobctl.cli",)),
         ("rich", ("paymobctl.cli",)),
         ("pyngrok", ("paymobctl.tunnel",)),
@@ -82,6 +82,14 @@ def test_libraries_stay_in_their_module(library: str, allowed: tuple[str, ...]) 
         uses = any(n == library or n.startswith(library + ".") for n in imports(path))
         if uses:
             assert name.startswith(allowed), f"{name} imports {library}"
+
+
+def test_the_store_is_used_through_its_package() -> None:
+    """Other modules import ``paymobctl.store``, never one of its modules: the split is private."""
+    for name, path in MODS.items():
+        if not name.startswith("paymobctl.store"):
+            inner = {d for d in internal(imports(path)) if d.startswith("paymobctl.store.")}
+            assert not inner, f"{name} imports {inner}"
 
 
 def test_emulator_and_receiver_never_import_each_other_or_the_client() -> None:
@@ -139,3 +147,66 @@ def test_web_pages_stay_off_the_receiver_and_the_emulator_stays_off_the_inspecto
             assert not {
                 d for d in deps if d.startswith(("paymobctl.emulator", "paymobctl.receiver"))
             }, name
+
+
+def package_imports(path: Path) -> set[str]:
+    """:func:`imports`, with ``from paymobctl import x`` also counted as ``paymobctl.x``."""
+    names = imports(path)
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom) and node.module == "paymobctl" and node.level == 0:
+            names.update(f"paymobctl.{alias.name}" for alias in node.names)
+    return names
+
+
+CHECKLIST = {
+    f"paymobctl.checklist{suffix}"
+    for suffix in (
+        "",
+        ".results",
+        ".registry",
+        ".tls",
+        ".probes",
+        ".webhook",
+        ".account",
+        ".runner",
+        ".history",
+    )
+}
+
+
+def test_checklist_package_layers() -> None:
+    """The checklist's results, registry and history are data (no HTTP, no sockets, no checks).
+    Its probes go out through delivery.attempt (outbound's byte cap and total deadline, no
+    redirect followed): only the account checks call outbound themselves, for the iframe page
+    through the Paymob client's session; only tls and the runner open sockets."""
+    found = {name: path for name, path in MODS.items() if name.startswith("paymobctl.checklist")}
+    assert set(found) == CHECKLIST
+    data = {"paymobctl.checklist.results", "paymobctl.diagnosis", "paymobctl.store"}
+    for name in ("results", "registry", "history"):
+        deps = package_imports(found[f"paymobctl.checklist.{name}"])
+        assert internal(deps) <= data, name
+        assert third_party(deps) == set(), name
+    for name, path in found.items():
+        deps = package_imports(path)
+        if "paymobctl.outbound" in deps:
+            assert name == "paymobctl.checklist.account", name
+        if deps & {"socket", "ssl"}:
+            assert name in ("paymobctl.checklist.tls", "paymobctl.checklist.runner"), name
+
+
+def test_the_sandbox_rules_know_no_http_framework() -> None:
+    """``emulator.state`` and its parts are rules only: the routes (``app``, ``api``, ``hosted``,
+    ``admin``, ``routing``, ``dashboard``) translate HTTP, the notifier delivers."""
+    rules = (
+        "records", "validation", "persistence", "context", "auth", "orders", "payments",
+        "ledger", "intentions", "deliveries", "state", "cards",
+    )  # fmt: skip
+    for short in rules:
+        name = f"paymobctl.emulator.{short}"
+        assert name in MODS, name
+        assert not third_party(imports(MODS[name])) & {"starlette", "uvicorn", "httpx"}, name
+        assert not {
+            d
+            for d in internal(imports(MODS[name]))
+            if d.startswith("paymobctl.emulator.") and d.rsplit(".", 1)[1] not in rules
+        }, name

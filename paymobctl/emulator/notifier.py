@@ -16,7 +16,10 @@ from urllib.parse import urlsplit
 
 from paymobctl import delivery
 from paymobctl.delivery import Result, RetryPolicy
-from paymobctl.emulator.state import LINK_LOCAL_REFUSED, Attempt, Outbound, Sandbox, link_local
+from paymobctl.emulator.records import Attempt, Outbound
+from paymobctl.emulator.state import Sandbox
+from paymobctl.emulator.validation import LINK_LOCAL_REFUSED, link_local
+from paymobctl.models import FailureKind
 from paymobctl.tasks import TaskSet
 
 if TYPE_CHECKING:
@@ -37,6 +40,8 @@ _ERRORS = {
 
 
 class Notifier:
+    """Delivers the sandbox's callbacks in the background, with retries, recording each attempt."""
+
     def __init__(
         self,
         sandbox: Sandbox,
@@ -53,6 +58,7 @@ class Notifier:
         self._tasks = TaskSet()
 
     async def close(self) -> None:
+        """Cancel pending deliveries and close the HTTP client."""
         await self._tasks.cancel()
         if self._client is not None:
             await self._client.aclose()
@@ -80,7 +86,12 @@ class Notifier:
         for number in range(1, self.policy.attempts + 1):
             refused = await _resolves_link_local(item.request.url)
             result = (
-                Result(item.request.url, error="blocked", error_message=refused, attempt=number)
+                Result(
+                    item.request.url,
+                    error=FailureKind.BLOCKED,
+                    error_message=refused,
+                    attempt=number,
+                )
                 if refused
                 else await delivery.attempt_async(
                     self._client, item.request, timeout=self.timeout, attempt_no=number

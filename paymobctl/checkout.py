@@ -31,6 +31,8 @@ DEFAULT_OTP = "1234"  # the sandbox's 3-D Secure OTP (emulator/cards.py), Paymob
 
 @dataclass
 class Form:
+    """A form found on a checkout page: where it posts, and the values it already carries."""
+
     action: str
     method: str
     fields: dict[str, str] = field(default_factory=dict)  # hidden and pre-filled inputs
@@ -61,6 +63,8 @@ class _FormParser(HTMLParser):
 
 @dataclass
 class Page:
+    """A page the browser landed on, with the redirects that led there."""
+
     url: str
     status: int
     text: str
@@ -68,6 +72,7 @@ class Page:
     failure: str | None = None  # why the last redirect's page could not be loaded
 
     def form(self) -> Form:
+        """The page's first form, to fill in and submit; fails when the page has none."""
         parser = _FormParser()
         parser.feed(self.text)
         if not parser.forms:
@@ -88,9 +93,11 @@ class Browser:
         self.timeout = timeout
 
     def open(self, url: str) -> Page:
+        """Load a page with GET, following its redirects."""
         return self._go("GET", url, None)
 
     def submit(self, page: Page, values: dict[str, str]) -> Page:
+        """Submit the page's form with ``values`` added; fails on a field the form lacks."""
         form = page.form()
         missing = [name for name in values if name not in form.inputs]
         if missing:
@@ -189,6 +196,8 @@ class CallbackSent:
 
 @dataclass(frozen=True)
 class CheckoutResult:
+    """How a checkout ended: the transaction, its outcome, and where the payer was sent."""
+
     checkout_url: str
     flow: str  # iframe | unified
     three_ds: bool  # an OTP page was answered
@@ -203,6 +212,7 @@ class CheckoutResult:
 
     @property
     def approved(self) -> bool:
+        """Whether the sandbox's redirect reported the payment approved."""
         return self.outcome == "approved"
 
 

@@ -93,6 +93,10 @@ def record_replay(
 
 
 class Forwarder:
+    """Sends each received callback on to the local app(s) in the background, retrying and
+    recording every attempt in the store.
+    """
+
     def __init__(
         self,
         store: Store,
@@ -121,6 +125,7 @@ class Forwarder:
         return list(self.targets)
 
     def submit(self, incoming: Incoming) -> int:
+        """Start forwarding one received request to its targets; returns how many there are."""
         targets = self.targets_for(incoming.kind)
         for target in targets:
             self._tasks.spawn(self._forward(incoming, target))
@@ -163,9 +168,11 @@ class Forwarder:
             await asyncio.sleep(self.policy.delay(number))
 
     async def drain(self, timeout: float = 30.0) -> None:
+        """Wait up to ``timeout`` seconds for the forwards under way to finish."""
         await self._tasks.drain(timeout)
 
     async def close(self) -> None:
+        """Finish (briefly) or cancel the forwards under way and close the HTTP client."""
         await self.drain(timeout=5.0)
         await self._tasks.cancel()
         if self._client is not None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import functools
 import sys
 from pathlib import Path
 
@@ -23,7 +24,17 @@ def modules() -> dict[str, Path]:
 
 
 def imports(path: Path, *, top_level_only: bool = False) -> set[str]:
-    tree = ast.parse(path.read_text())
+    return set(_imports(path, top_level_only))
+
+
+@functools.cache  # every test walks the same modules: parse each once per run (read-only trees)
+def parsed(path: Path) -> ast.Module:
+    return ast.parse(path.read_text())
+
+
+@functools.cache
+def _imports(path: Path, top_level_only: bool) -> frozenset[str]:
+    tree = parsed(path)
     nodes = tree.body if top_level_only else list(ast.walk(tree))
     names: set[str] = set()
     for node in nodes:
@@ -33,7 +44,7 @@ def imports(path: Path, *, top_level_only: bool = False) -> set[str]:
             names.add(node.module)
         elif isinstance(node, ast.If) and top_level_only:
             continue  # TYPE_CHECKING blocks
-    return names
+    return frozenset(names)
 
 
 def internal(names: set[str]) -> set[str]:
@@ -152,7 +163,7 @@ def test_web_pages_stay_off_the_receiver_and_the_emulator_stays_off_the_inspecto
 def package_imports(path: Path) -> set[str]:
     """:func:`imports`, with ``from paymobctl import x`` also counted as ``paymobctl.x``."""
     names = imports(path)
-    for node in ast.walk(ast.parse(path.read_text())):
+    for node in ast.walk(parsed(path)):
         if isinstance(node, ast.ImportFrom) and node.module == "paymobctl" and node.level == 0:
             names.update(f"paymobctl.{alias.name}" for alias in node.names)
     return names
@@ -210,3 +221,84 @@ def test_the_sandbox_rules_know_no_http_framework() -> None:
             for d in internal(imports(MODS[name]))
             if d.startswith("paymobctl.emulator.") and d.rsplit(".", 1)[1] not in rules
         }, name
+
+
+# Public module-level functions and classes still without a docstring, in modules other helpers
+# were editing when the check came in (issue 13). Shrink this set; never grow it.
+UNDOCUMENTED = {
+    "paymobctl.cli.events_cmd:event_record",
+    "paymobctl.cli.hmac_cmd:Input",
+    "paymobctl.cli.listen_cmd:format_forwarded",
+    "paymobctl.cli.payments_cmd:paymob",
+    "paymobctl.cli.runtime:GlobalOptions",
+    "paymobctl.cli.runtime:Runtime",
+    "paymobctl.cli.runtime:reset_runtime",
+    "paymobctl.cli.runtime:runtime",
+    "paymobctl.cli.runtime:set_runtime",
+    "paymobctl.client:new_http_client",
+    "paymobctl.config:ConfigFile",
+    "paymobctl.config:DotenvEntry",
+    "paymobctl.config:KeySpec",
+    "paymobctl.config:Resolved",
+    "paymobctl.config:Source",
+    "paymobctl.config:ValueKind",
+    "paymobctl.config:check_profile_name",
+    "paymobctl.config:fix_hint",
+    "paymobctl.config:read_dotenv",
+    "paymobctl.config:set_default_profile",
+    "paymobctl.delivery:HttpRequest",
+    "paymobctl.delivery:async_http_client",
+    "paymobctl.delivery:attempt_async",
+    "paymobctl.delivery:get",
+    "paymobctl.delivery:http_client",
+    "paymobctl.delivery:post_json",
+    "paymobctl.pans:luhn_valid",
+    "paymobctl.paths:default_config_path",
+    "paymobctl.paths:default_db_path",
+    "paymobctl.payments:DepositRequest",
+    "paymobctl.payments:IntentionUrls",
+    "paymobctl.payments:PaymentOutcome",
+    "paymobctl.payments:Tick",
+    "paymobctl.payments:TokenPayment",
+    "paymobctl.payments:client_for",
+    "paymobctl.payments:usable_card",
+    "paymobctl.receiver:Receiver",
+    "paymobctl.receiver:ReceiverConfig",
+    "paymobctl.receiver:browser_noise",
+    "paymobctl.receiver:healthz",
+    "paymobctl.sandbox_runtime:RunningSandbox",
+    "paymobctl.sandbox_runtime:withdraw",
+    "paymobctl.serving:base_url",
+    "paymobctl.signing:Diagnosis",
+    "paymobctl.signing:Explanation",
+    "paymobctl.signing:Verification",
+    "paymobctl.signing:fields_for",
+    "paymobctl.signing:signing_string",
+    "paymobctl.simulation:Prepared",
+    "paymobctl.simulation:Signature",
+    "paymobctl.simulation:What",
+    "paymobctl.simulation:record",
+}
+
+
+def public_definitions() -> dict[str, bool]:
+    """Every public module-level function and class as ``module:name``, and whether it has a
+    docstring."""
+    found = {}
+    for name, path in MODS.items():
+        for node in parsed(path).body:
+            definition = ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef
+            if isinstance(node, definition) and not node.name.startswith("_"):
+                found[f"{name}:{node.name}"] = ast.get_docstring(node) is not None
+    return found
+
+
+def test_public_definitions_have_a_docstring() -> None:
+    missing = {name for name, documented in public_definitions().items() if not documented}
+    assert sorted(missing - UNDOCUMENTED) == [], "add a one-line docstring saying what it is for"
+
+
+def test_undocumented_allow_list_is_current() -> None:
+    documented = {name for name, has in public_definitions().items() if has}
+    gone = UNDOCUMENTED - set(public_definitions())
+    assert sorted((UNDOCUMENTED & documented) | gone) == [], "remove these from UNDOCUMENTED"

@@ -90,6 +90,9 @@ SPINNER_DELAY = 1.0  # seconds a call may take before a spinner shows it
 ATOMIC_WIDTH = 24  # a space-free cell up to this long is an id or a word: never split
 
 
+_LAST_ZONE: dict[tuple[object, ...], Any] = {}  # local_time's last zone lookup
+
+
 def local_time(iso: str | None, *, clock_only: bool = False) -> str:
     """A stored time (ISO-8601, UTC) for people: the local zone, offset shown
     (``2026-12-02 12:40:00+02:00``; ``12:40:00.123+02:00`` with ``clock_only``). Every
@@ -102,7 +105,20 @@ def local_time(iso: str | None, *, clock_only: bool = False) -> str:
         moment = datetime.fromisoformat(iso)
     except ValueError:
         return iso
-    local = (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).astimezone()
+    aware = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+    # astimezone() asks the C library for the zone of every call (half of a `listen` log
+    # line's cost); its answer only changes with the second (zone transitions are whole
+    # seconds) or the zone setting, so the last one is kept (a burst is logged at one
+    # lookup per second).
+    import time
+
+    key = (aware.timestamp() // 1, time.tzname, time.timezone, os.environ.get("TZ"))
+    zone = _LAST_ZONE.get(key)
+    if zone is None:
+        zone = aware.astimezone().tzinfo
+        _LAST_ZONE.clear()
+        _LAST_ZONE[key] = zone
+    local = aware.astimezone(zone)
     if clock_only:
         return local.isoformat(timespec="milliseconds")[11:]
     return local.isoformat(sep=" ", timespec="seconds")

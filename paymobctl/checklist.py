@@ -25,7 +25,7 @@ from urllib.parse import urljoin, urlsplit, urlunsplit
 from paymobctl import callbacks, delivery, diagnosis, outbound
 from paymobctl.diagnosis import Probe, make_probe, probe_callback
 from paymobctl.errors import PaymobctlError, UsageError
-from paymobctl.models import CallbackKind, is_local, is_tunnel_host
+from paymobctl.models import CallbackKind, is_local, is_tunnel_host, lenient_int
 
 if TYPE_CHECKING:
     import httpx
@@ -1266,7 +1266,11 @@ def api_checks(client: PaymobClient, settings: Settings) -> list[CheckResult]:
     )
     integration = settings.get("integration_id")
     try:
-        listed = {int(i["id"]): i for i in client.integrations() if str(i.get("id", "")).isdigit()}
+        listed = {
+            number: i
+            for i in client.integrations()
+            if (number := lenient_int(i.get("id"), minimum=0)) is not None
+        }
     except PaymobctlError as exc:
         listed = {}
         results.append(

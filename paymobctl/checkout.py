@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urljoin, urlsplit
 
 from paymobctl.errors import NetworkError, UsageError, VerificationFailed
+from paymobctl.models import lenient_int
 from paymobctl.signing import parse_query
 
 if TYPE_CHECKING:
@@ -301,7 +302,7 @@ def _result(
     success, pending = params.get("success") == "true", params.get("pending") == "true"
     outcome = "approved" if success else ("pending" if pending else "declined")
     raw_id = str(params.get("id", ""))
-    transaction_id = int(raw_id) if raw_id.isdigit() else None
+    transaction_id = lenient_int(raw_id)
     parts = urlsplit(checkout_url)
     sandbox = f"{parts.scheme}://{parts.netloc}"
     sent = (

@@ -15,7 +15,7 @@ from urllib.parse import urlencode, urlsplit
 
 from paymobctl import outbound
 from paymobctl.errors import ApiError, NetworkError
-from paymobctl.models import Secret
+from paymobctl.models import Secret, lenient_int
 
 if TYPE_CHECKING:
     from contextlib import AbstractContextManager
@@ -789,10 +789,11 @@ def intention_order_id(intention: Mapping[str, Any]) -> int | None:
     if isinstance(keys, list):
         candidates += [k.get("order_id") for k in keys if isinstance(k, Mapping)]
     for value in candidates:
-        if isinstance(value, int) and not isinstance(value, bool) and value > 0:
-            return value
-        if isinstance(value, str) and value.isascii() and value.isdigit():
-            return int(value)
+        if isinstance(value, int) and value <= 0:
+            continue  # a non-positive integer is not an order; a later candidate may be
+        number = lenient_int(value)
+        if number is not None:
+            return number
     return None
 
 
@@ -803,15 +804,14 @@ def _opt_str(value: Any) -> str | None:
 def field_int(body: Mapping[str, Any], key: str, *, action: str) -> int:
     """An integer field of Paymob's answer, or an API error saying the answer was not Paymob's."""
     value = body.get(key)
-    if isinstance(value, bool) or not (
-        isinstance(value, int) or (isinstance(value, str) and value.isdigit())
-    ):
+    number = lenient_int(value)
+    if number is None:
         raise ApiError(
             f"{action}: unexpected answer, {key!r} is {value!r}",
             hint="is base_url/region pointing at Paymob (or `paymobctl sandbox`)?",
             body=body,
         )
-    return int(value)
+    return number
 
 
 def _body(response: Reply) -> Any:

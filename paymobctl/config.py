@@ -21,7 +21,7 @@ from urllib.parse import urlsplit
 
 from paymobctl.documents import loads_toml
 from paymobctl.errors import ConfigError, UsageError
-from paymobctl.models import Mode, Region, Secret, check_currency
+from paymobctl.models import Mode, Region, Secret, check_currency, lenient_int
 from paymobctl.paths import CONFIG_ENV, config_path
 from paymobctl.sandbox_profile import (
     DEFAULT_CALLBACK_URL,
@@ -166,11 +166,9 @@ def parse_value(spec: KeySpec, raw: object, *, from_text: bool) -> Any:
     if spec.kind is ValueKind.INT:
         if isinstance(raw, bool):
             raise ValueError("expected a whole number, got a boolean")
-        if isinstance(raw, int):
-            value = raw
-        elif from_text and isinstance(raw, str) and raw.strip().isdigit():
-            value = int(raw.strip())
-        else:
+        text = raw.strip() if from_text and isinstance(raw, str) else None
+        value = lenient_int(raw if isinstance(raw, int) else text)
+        if value is None:
             raise ValueError(f"expected a whole number, got {raw!r}")
         if value <= 0:
             raise ValueError(f"expected a positive number, got {value}")

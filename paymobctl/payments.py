@@ -16,7 +16,7 @@ from urllib.parse import urlsplit
 
 from paymobctl.client import Billing, Checkout, PaymobClient
 from paymobctl.errors import ApiError, ConfigError, NetworkError, PaymobctlError, UsageError
-from paymobctl.models import is_local
+from paymobctl.models import is_local, lenient_int
 
 if TYPE_CHECKING:
     import httpx
@@ -239,9 +239,7 @@ def transaction_outcome(obj: dict[str, Any]) -> PaymentOutcome:
     message = obj.get("data.message") or (data or {}).get("message")
     code = obj.get("txn_response_code") or (data or {}).get("txn_response_code")
     identifier = obj.get("id")
-    transaction_id = (
-        int(identifier) if isinstance(identifier, int | str) and str(identifier).isdigit() else None
-    )
+    transaction_id = lenient_int(identifier, minimum=0)
     if flag("success"):
         return PaymentOutcome("paid", transaction_id, None, "inquiry")
     if flag("pending"):
@@ -278,8 +276,9 @@ def inquiry_mismatch(found: dict[str, Any], deposit: Deposit) -> str | None:
     from paymobctl.models import format_amount
 
     amount, currency = found.get("amount_cents"), found.get("currency")
-    if isinstance(amount, str) and amount.isascii() and amount.isdigit():
-        amount = int(amount)  # the flat, string-typed shape
+    number = lenient_int(amount) if isinstance(amount, str) else None
+    if number is not None:
+        amount = number  # the flat, string-typed shape
     order = found.get("order")
     order_id = order.get("id") if isinstance(order, dict) else order
     if order_id is not None and str(order_id) != str(deposit.order_id):
@@ -408,11 +407,11 @@ def lookup_status(client: PaymobClient, store: Store, reference: str, by: str) -
     text = reference.strip()
     if by == "merchant-order" or (by == "auto" and not text.isdigit()):
         return _inquire_or_store(client, store, merchant_order_id=text)
-    if not (text.isascii() and text.isdigit()):
+    number = lenient_int(text)
+    if number is None:
         raise UsageError(
             f"{reference!r} is not a number", hint="order and transaction ids are numbers"
         )
-    number = int(text)
     if by == "order" or (by == "auto" and store.deposit_by_order(number) is not None):
         return _inquire_or_store(client, store, order_id=number)
     if by == "transaction":

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from paymobctl import callbacks, delivery
 from paymobctl.callbacks import Callback, Override, TransactionSpec
-from paymobctl.models import CardBrand, KeyFlow, Outcome, PaymentSource, Region
+from paymobctl.models import CardBrand, KeyFlow, Outcome, PaymentSource, Region, lenient_int
 from paymobctl.signing import CallbackKind
 
 if TYPE_CHECKING:
@@ -173,7 +173,7 @@ def prepare(
         transaction_id=obj.get("id")
         if isinstance(obj.get("id"), int) and req.what is not What.TOKEN
         else None,
-        order_id=_as_int(order_id),
+        order_id=lenient_int(order_id),
         merchant_order_id=order.get("merchant_order_id") if isinstance(order, dict) else None,
         signature=req.signature,
         notes=tuple(notes),
@@ -199,16 +199,6 @@ def sent_outcome(preset: Outcome, obj: dict[str, Any], overrides: tuple[Any, ...
     if flag("success"):  # approved (or the refund/void/capture the preset made)
         return Outcome.APPROVED if preset in (*failures, Outcome.PENDING) else preset
     return preset if preset in failures else Outcome.DECLINED
-
-
-def _as_int(value: object) -> int | None:
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int):
-        return value
-    if isinstance(value, str) and value.isdigit():
-        return int(value)
-    return None
 
 
 def _token(req: Request, store: Store | None, now: datetime | None) -> tuple[Callback, list[str]]:

@@ -33,7 +33,7 @@ from paymobctl import callbacks, delivery, simulation
 from paymobctl.checkout import DEFAULT_OTP, Card, CheckoutResult
 from paymobctl.documents import loads_json
 from paymobctl.errors import UsageError, WaitTimedOut
-from paymobctl.models import CardBrand, Outcome, PaymentSource
+from paymobctl.models import CardBrand, Outcome, PaymentSource, lenient_int
 from paymobctl.sandbox_profile import RESPONSE_PATH, SANDBOX, WEBHOOK_PATH, SandboxCredentials
 
 if TYPE_CHECKING:
@@ -516,4 +516,4 @@ def _order_of(item: Delivery) -> int | None:
     obj = item.obj
     order = obj.get("order")
     raw = order.get("id") if isinstance(order, dict) else obj.get("order_id")
-    return int(raw) if isinstance(raw, int | str) and str(raw).isdigit() else None
+    return lenient_int(raw, minimum=0)

@@ -89,16 +89,16 @@ def paymob(*, allow_mixed: bool = False) -> Iterator[tuple[Settings, PaymobClien
 
 
 def _cents(amount: str, cents: bool, currency: str) -> int:
-    from paymobctl.models import check_cents, parse_amount
+    from paymobctl.models import check_cents, lenient_int, parse_amount
 
     if cents:
-        text = amount.strip()
-        if not text.isascii() or not text.isdigit() or len(text) > 15:
+        number = lenient_int(amount.strip(), max_digits=15)
+        if number is None:
             raise UsageError(
                 f"invalid amount {amount!r} with --cents",
                 hint="give a positive whole number of minor units",
             )
-        return check_cents(int(text), text=amount)
+        return check_cents(number, text=amount)
     return parse_amount(amount, currency, minor_flag="--cents")
 
 
@@ -407,11 +407,14 @@ def pay(
 
 def _minor(obj: dict[str, Any], key: str) -> str | None:
     """A minor-units field of a transaction in major units with its currency (``250.00 EGP``)."""
+    from paymobctl.models import lenient_int
+
     value = obj.get(key)
     currency = obj.get("currency")
-    if isinstance(value, bool) or not str(value).isdigit() or not isinstance(currency, str):
+    number = lenient_int(value, minimum=0)
+    if number is None or not isinstance(currency, str):
         return None if value in (None, "", 0) else str(value)
-    return _money(int(str(value)), currency) if int(str(value)) else None
+    return _money(number, currency) if number else None
 
 
 def _transaction_rows(obj: dict[str, Any]) -> list[tuple[str, Any]]:
@@ -473,6 +476,7 @@ def status(
     ] = "auto",
 ) -> None:
     """Ask Paymob about a payment (transaction inquiry); updates the matching deposit in the store."""
+    from paymobctl.models import lenient_int
     from paymobctl.payments import lookup_status, record_inquiry
 
     rt = runtime()
@@ -496,8 +500,9 @@ def status(
         return
     order = obj.get("order")
     order_id = order.get("id") if isinstance(order, dict) else order
-    if isinstance(order_id, int | str) and str(order_id).isdigit():
-        deposit = store.deposit_by_order(int(order_id))
+    number = lenient_int(order_id, max_digits=18, minimum=0)
+    if number is not None:
+        deposit = store.deposit_by_order(number)
         if deposit is not None:
             _, mismatch = record_inquiry(store, deposit, obj)
             if mismatch is not None:
@@ -509,6 +514,7 @@ def status(
 
 
 def _child_result(child: dict[str, Any], verb: str) -> None:
+    from paymobctl.models import lenient_int
     from paymobctl.payments import transaction_outcome
 
     rt = runtime()
@@ -518,9 +524,8 @@ def _child_result(child: dict[str, Any], verb: str) -> None:
     outcome = transaction_outcome(child)
     amount = child.get("amount_cents")
     currency = str(child.get("currency") or "")
-    money = (
-        _money(int(str(amount)), currency) if str(amount).isdigit() and currency else str(amount)
-    )
+    cents = lenient_int(amount, minimum=0)
+    money = _money(cents, currency) if cents is not None and currency else str(amount)
     if outcome.status == "paid":
         rt.out.ok(
             f"✓ {verb} {money}: transaction {child.get('id')} (parent {child.get('parent_transaction')})"

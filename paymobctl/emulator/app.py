@@ -30,7 +30,7 @@ from paymobctl.emulator.state import (
     SandboxError,
     Transaction,
 )
-from paymobctl.models import CallbackOrder, format_amount
+from paymobctl.models import CallbackOrder, format_amount, lenient_int
 from paymobctl.sandbox_profile import SANDBOX, SandboxCredentials
 from paymobctl.serving import BoundedBodies
 
@@ -187,9 +187,10 @@ def _amount(txn_or_cents: Transaction | int, currency: str = "EGP") -> str:
 
 
 def _int_param(value: str, what: str) -> int:
-    if not value.isdigit():
+    number = lenient_int(value)
+    if number is None:
         raise PageError(404, "Not found", f"{what} {value!r} is not a number.")
-    return int(value)
+    return number
 
 
 # --- legacy API ---------------------------------------------------------------------------------
@@ -353,8 +354,9 @@ async def post_pay(request: Request) -> Response:
     errors: dict[str, list[str]] = {}
     for name in ("amount_cents", "id"):
         raw = params.get(name, "0") or "0"
-        if raw.isascii() and raw.isdigit() and len(raw) <= 18:
-            numbers[name] = int(raw)
+        number = lenient_int(raw, max_digits=18)
+        if number is not None:
+            numbers[name] = number
         else:
             errors[name] = ["A valid integer is required."]
     if errors:
@@ -495,11 +497,11 @@ async def admin_deliveries(request: Request) -> Response:
     sandbox = _sandbox(request)
     _control(request)
     raw_limit = request.query_params.get("limit", "100") or "100"
-    if not (raw_limit.isascii() and raw_limit.isdigit()) or not 1 <= int(raw_limit) <= 10_000:
+    limit = lenient_int(raw_limit, max_digits=18)
+    if limit is None or not 1 <= limit <= 10_000:
         return JSONResponse(
             {"limit": ["Ensure this value is a whole number from 1 to 10000."]}, status_code=400
         )
-    limit = int(raw_limit)
     items = sorted(sandbox.deliveries.values(), key=lambda d: d.id, reverse=True)[:limit]
     return JSONResponse(
         [

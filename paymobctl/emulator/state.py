@@ -38,6 +38,7 @@ from paymobctl.models import (
     PaymentSource,
     Region,
     currency_exponent,
+    lenient_int,
     mask_pans,
     mask_url_credentials,
 )
@@ -752,8 +753,8 @@ class Sandbox:
         integration: Integration | None = None
         if isinstance(value, int) and not isinstance(value, bool):
             integration = self.integrations.get(value)
-        elif isinstance(value, str) and value.strip().isdigit():
-            integration = self.integrations.get(int(value))
+        elif isinstance(value, str) and (number := lenient_int(value.strip())) is not None:
+            integration = self.integrations.get(number)
         elif isinstance(value, str):
             integration = next(
                 (i for i in self.integrations.values() if i.name == value.strip()), None

@@ -16,6 +16,7 @@ from paymobctl import delivery, signing, web
 from paymobctl.config import check_url
 from paymobctl.inspector import commands, views
 from paymobctl.inspector.views import BASE, EventFilter
+from paymobctl.models import lenient_int
 
 if TYPE_CHECKING:
     import httpx
@@ -68,14 +69,15 @@ class Inspector:
         params = request.query_params
         deposit = params.get("deposit", "").strip()
         order_id = None
-        if deposit.isdigit():
-            found = self.store.deposit(int(deposit))
+        number = lenient_int(deposit, max_digits=18)
+        if number is not None:
+            found = self.store.deposit(number)
             order_id = found.order_id if found else None
         return EventFilter(
             kind=params.get("type", "").strip().upper()[:20],
             verdict=params.get("verdict", "").strip().lower()[:10],
             order_id=order_id,
-            deposit=deposit[:19] if deposit.isdigit() else "",
+            deposit=deposit if number is not None else "",
             q=params.get("q", "").strip()[:100],
         )
 
@@ -93,7 +95,7 @@ class Inspector:
     async def stream(self, request: Request) -> Response:
         chosen = self._filter(request)
         text = request.headers.get("last-event-id") or request.query_params.get("after", "0")
-        after = int(text) if text.isdigit() else 0
+        after = lenient_int(text, max_digits=18) or 0
         return StreamingResponse(
             self.rows(chosen, after, request.is_disconnected),
             media_type="text/event-stream",
@@ -132,7 +134,8 @@ class Inspector:
 
     def _event(self, request: Request) -> Event | None:
         text = request.path_params["event_id"]
-        return self.store.event(int(text)) if text.isdigit() and len(text) < 19 else None
+        number = lenient_int(text, max_digits=18)
+        return None if number is None else self.store.event(number)
 
     def _effects(self, event: Event) -> list[str]:
         effects = []

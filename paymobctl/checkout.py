@@ -330,10 +330,14 @@ def _callbacks_of(
 ) -> tuple[CallbackSent, ...]:
     import httpx
 
+    from paymobctl import outbound
+
     try:
-        http.post(f"{sandbox}/_sandbox/drain", params={"timeout": f"{wait:g}"}, timeout=wait + 5)
-        response = http.get(f"{sandbox}/_sandbox/deliveries", params={"limit": 50}, timeout=timeout)
-        items: Any = response.json() if response.status_code == 200 else []
+        drain = f"{sandbox}/_sandbox/drain"
+        outbound.request(http, "POST", drain, params={"timeout": f"{wait:g}"}, timeout=wait + 5)
+        deliveries = f"{sandbox}/_sandbox/deliveries"
+        reply = outbound.request(http, "GET", deliveries, params={"limit": 50}, timeout=timeout)
+        items: Any = reply.json() if reply.status_code == 200 else []
     except (httpx.HTTPError, ValueError):
         return ()  # not a paymobctl sandbox (or gone): the payment itself is still reported
     sent = []

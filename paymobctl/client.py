@@ -819,9 +819,3 @@ def _body(response: Reply) -> Any:
         return response.json()
     except ValueError:
         return response.text
-
-
-def new_http_client(*, verify: bool = True) -> httpx.Client:
-    from paymobctl.delivery import http_client
-
-    return http_client(verify=verify)

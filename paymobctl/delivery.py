@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from paymobctl import __version__, outbound
+from paymobctl import outbound
 from paymobctl.errors import NetworkError
 
 if TYPE_CHECKING:
@@ -23,7 +23,7 @@ if TYPE_CHECKING:
 
     from paymobctl.outbound import Reply
 
-USER_AGENT = f"paymobctl/{__version__}"
+USER_AGENT = outbound.USER_AGENT  # every request paymobctl sends names itself
 EXCERPT_CHARS = 600
 
 
@@ -267,15 +267,3 @@ class RetryPolicy:
     def is_final(self, result: Result, attempt_no: int) -> bool:
         """Attempt ``attempt_no`` ends the delivery: it succeeded, was the last, or is not retried."""
         return result.ok or attempt_no == self.attempts or not self.should_retry(result)
-
-
-def http_client(*, verify: bool | ssl.SSLContext = True) -> httpx.Client:
-    return outbound.client(verify=verify, user_agent=USER_AGENT)
-
-
-def async_http_client(
-    *, verify: bool | ssl.SSLContext = True, max_connections: int = 100
-) -> httpx.AsyncClient:
-    return outbound.async_client(
-        verify=verify, max_connections=max_connections, user_agent=USER_AGENT
-    )

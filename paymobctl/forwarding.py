@@ -7,7 +7,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from paymobctl import delivery
+from paymobctl import delivery, outbound
 from paymobctl.callbacks import with_query
 from paymobctl.delivery import HttpRequest, RetryPolicy
 from paymobctl.tasks import TaskSet
@@ -110,7 +110,7 @@ class Forwarder:
         self.policy = policy
         self.timeout = timeout
         self.sink = sink
-        self._client_factory = client_factory or (lambda: delivery.async_http_client(verify=True))
+        self._client_factory = client_factory or (lambda: outbound.async_client(verify=True))
         self._client: httpx.AsyncClient | None = None
         self._tasks = TaskSet()
 

@@ -29,7 +29,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, Literal
 
-from paymobctl import callbacks, delivery, simulation
+from paymobctl import callbacks, delivery, outbound, simulation
 from paymobctl.checkout import DEFAULT_OTP, Card, CheckoutResult
 from paymobctl.documents import loads_json
 from paymobctl.errors import UsageError, WaitTimedOut
@@ -128,7 +128,7 @@ class SignedCallback:
             request = delivery.HttpRequest(
                 self.method, self.url(target), self.content, (*self.headers.items(),)
             )
-            with delivery.http_client() as http:
+            with outbound.client() as http:
                 result = delivery.attempt(http, request, timeout=timeout)
             delivery.raise_for(result, timeout=timeout)
             return result
@@ -300,7 +300,7 @@ class Sandbox:
         )
         self._server = serving.Background(self._app, what="the test sandbox")
         self._server.__enter__()
-        self._http = delivery.http_client()
+        self._http = outbound.client()
         return self
 
     def __exit__(

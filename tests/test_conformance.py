@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from paymobctl import callbacks, conformance, delivery, signing
+from paymobctl import callbacks, conformance, delivery, outbound, signing
 from paymobctl.checklist import Severity, Status
 from paymobctl.conformance import CASES, Report, Target
 from paymobctl.conformance.cases import VALID_TRANSACTIONS
@@ -29,7 +29,7 @@ SECRET = "conformance-listen-secret"
 
 def _run(base: str, secret: str) -> Report:
     target = Target(webhook_url=base + WEBHOOK, response_url=base + RESPONSE, secret=secret)
-    with delivery.http_client() as http:
+    with outbound.client() as http:
         return conformance.run(target, http=http)
 
 

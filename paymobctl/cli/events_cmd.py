@@ -284,7 +284,7 @@ def replay(
     ] = False,
 ) -> None:
     """Re-deliver a stored request byte for byte: same method, body, query (with hmac), content type."""
-    from paymobctl import delivery
+    from paymobctl import delivery, outbound
     from paymobctl.config import check_url
     from paymobctl.forwarding import record_replay, replay_request
 
@@ -305,7 +305,7 @@ def replay(
     except ValueError as exc:
         raise UsageError(f"--to: {exc}") from None
     request = replay_request(event, to)
-    with delivery.http_client(verify=not insecure) as client:
+    with outbound.client(verify=not insecure) as client:
         result = delivery.attempt(client, request, timeout=timeout)
     record_replay(rt.store(), event, request, result)
     if rt.json:

@@ -75,14 +75,14 @@ AllowMixedOpt = Annotated[
 
 @contextlib.contextmanager
 def paymob(*, allow_mixed: bool = False) -> Iterator[tuple[Settings, PaymobClient]]:
-    from paymobctl.client import new_http_client
+    from paymobctl import outbound
     from paymobctl.payments import client_for
 
     rt = runtime()
     settings = rt.located_settings()
     rt.refuse_mixed_mode(settings, allowed=allow_mixed)
     rt.announce_mode(settings)
-    with new_http_client() as http:
+    with outbound.client() as http:
         client = client_for(settings, http)
         client.progress = rt.out.waiting
         yield settings, client

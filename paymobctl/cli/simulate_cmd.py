@@ -279,7 +279,7 @@ def _simulate(
     expect_reject: bool = False,
     load: tuple[int | None, int | None, float | None, float | None] = (None, None, None, None),
 ) -> None:
-    from paymobctl import callbacks, delivery, diagnosis, simulation
+    from paymobctl import callbacks, delivery, diagnosis, outbound, simulation
     from paymobctl.callbacks import parse_override
     from paymobctl.models import check_currency
     from paymobctl.sandbox_profile import SANDBOX
@@ -375,7 +375,7 @@ def _simulate(
             + "\n"
         )
         return
-    with delivery.http_client(verify=not insecure) as client:
+    with outbound.client(verify=not insecure) as client:
         result = simulation.send(prepared, client=client, timeout=timeout, store=store)
         found = None
         if not expect_reject and request.signature is simulation.Signature.SIGNED:

@@ -14,7 +14,7 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
-from paymobctl import delivery
+from paymobctl import delivery, outbound
 from paymobctl.delivery import Result, RetryPolicy
 from paymobctl.emulator.state import LINK_LOCAL_REFUSED, Attempt, Outbound, Sandbox, link_local
 from paymobctl.tasks import TaskSet
@@ -48,7 +48,7 @@ class Notifier:
         self.sandbox = sandbox
         self.policy = policy
         self.timeout = timeout
-        self._client_factory = client_factory or (lambda: delivery.async_http_client(verify=False))
+        self._client_factory = client_factory or (lambda: outbound.async_client(verify=False))
         self._client: httpx.AsyncClient | None = None
         self._tasks = TaskSet()
 

@@ -12,7 +12,7 @@ from starlette.responses import HTMLResponse, PlainTextResponse, Response, Strea
 from starlette.routing import Route
 from starlette.types import ASGIApp
 
-from paymobctl import delivery, signing, web
+from paymobctl import outbound, signing, web
 from paymobctl.config import check_url
 from paymobctl.inspector import commands, views
 from paymobctl.inspector.views import BASE, EventFilter
@@ -270,7 +270,7 @@ def create_inspector(
         secret,
         token=token or web.ActionToken(),
         replay_targets=replay_targets or (lambda kind: []),
-        client_factory=client_factory or (lambda: delivery.async_http_client(verify=True)),
+        client_factory=client_factory or (lambda: outbound.async_client(verify=True)),
     )
     app = Starlette(
         routes=[

@@ -13,7 +13,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode, urlsplit
 
-from paymobctl import outbound
+from paymobctl import delivery, outbound
+from paymobctl.delivery import RetryPolicy
 from paymobctl.errors import ApiError, NetworkError
 from paymobctl.models import Secret, lenient_int
 
@@ -31,7 +32,9 @@ AUTH_TOKEN_TTL = (
     55 * 60
 )  # Paymob's tokens live one hour (docs/paymob.md §3.1); renew a little early
 DEFAULT_TIMEOUT = 20.0
-RETRY_DELAYS = (0.25, 0.75)  # idempotent calls only
+# Idempotent calls are retried after no answer or a 5xx, 0.25 then 0.75 s apart; others never.
+IDEMPOTENT_RETRY = RetryPolicy(attempts=3, first_delay=0.25, factor=3.0, max_delay=0.75)
+NO_RETRY = RetryPolicy(attempts=1)
 
 BILLING_OPTIONAL = ("apartment", "floor", "street", "building", "shipping_method", "postal_code", "city",
                     "country", "state")  # fmt: skip
@@ -261,12 +264,13 @@ class PaymobClient:
         import httpx
 
         url = f"{self.base_url}{path}"
-        attempts = len(RETRY_DELAYS) + 1 if idempotent else 1
+        policy = IDEMPOTENT_RETRY if idempotent else NO_RETRY
         started = self.clock()
-        for attempt in range(attempts):
+
+        def send(number: int) -> Reply | httpx.HTTPError:
             try:
-                with self.progress(action, attempt) if self.progress else nullcontext():
-                    response = outbound.request(
+                with self.progress(action, number - 1) if self.progress else nullcontext():
+                    return outbound.request(
                         self.http,
                         method,
                         url,
@@ -275,44 +279,41 @@ class PaymobClient:
                         headers=headers,
                         timeout=self.timeout,
                     )
-            except httpx.TimeoutException:
-                if attempt + 1 < attempts:
-                    self.sleep(RETRY_DELAYS[attempt])
-                    continue
-                spent = self.clock() - started
-                tries = f"{attempts} attempts, " if attempts > 1 else ""
-                raise NetworkError(
-                    f"{action}: {self.base_url} did not answer within {self.timeout:g} s "
-                    f"({tries}{spent:.1f} s in all)",
-                    hint="check your network, or try again",
-                ) from None
             except httpx.HTTPError as exc:
-                if attempt + 1 < attempts:
-                    self.sleep(RETRY_DELAYS[attempt])
-                    continue
-                raise self._unreachable(action, exc) from None
-            if response.status_code >= 500 and attempt + 1 < attempts:
-                self.sleep(RETRY_DELAYS[attempt])
-                continue
-            body = _body(response)
-            if response.status_code not in expect:
-                raise api_error(response.status_code, body, action=action, credential=credential)
-            if (
-                isinstance(body, Mapping)
-                and body.get("success") in (False, "false")
-                and path.endswith(("/refund", "/void", "/capture"))
-            ):
-                raise api_error(response.status_code, body, action=action, credential=credential)
-            if not isinstance(body, dict):
-                raise ApiError(
-                    f"{action}: unexpected answer from {self.base_url} (HTTP {response.status_code}, "
-                    f"not a JSON object: {str(body)[:80]!r})",
-                    hint="is base_url/region pointing at Paymob (or `paymobctl sandbox`)?",
-                    status=response.status_code,
-                    body=body,
-                )
-            return body
-        raise AssertionError("unreachable")  # pragma: no cover
+                return exc
+
+        def answered(outcome: Reply | httpx.HTTPError, number: int) -> bool:
+            return not isinstance(outcome, httpx.HTTPError) and outcome.status_code < 500
+
+        response = delivery.retry(send, policy, final=answered, sleep=self.sleep)
+        if isinstance(response, httpx.TimeoutException):
+            spent = self.clock() - started
+            tries = f"{policy.attempts} attempts, " if policy.attempts > 1 else ""
+            raise NetworkError(
+                f"{action}: {self.base_url} did not answer within {self.timeout:g} s "
+                f"({tries}{spent:.1f} s in all)",
+                hint="check your network, or try again",
+            ) from None
+        if isinstance(response, httpx.HTTPError):
+            raise self._unreachable(action, response) from None
+        body = _body(response)
+        if response.status_code not in expect:
+            raise api_error(response.status_code, body, action=action, credential=credential)
+        if (
+            isinstance(body, Mapping)
+            and body.get("success") in (False, "false")
+            and path.endswith(("/refund", "/void", "/capture"))
+        ):
+            raise api_error(response.status_code, body, action=action, credential=credential)
+        if not isinstance(body, dict):
+            raise ApiError(
+                f"{action}: unexpected answer from {self.base_url} (HTTP {response.status_code}, "
+                f"not a JSON object: {str(body)[:80]!r})",
+                hint="is base_url/region pointing at Paymob (or `paymobctl sandbox`)?",
+                status=response.status_code,
+                body=body,
+            )
+        return body
 
     def _unreachable(self, action: str, exc: Exception) -> NetworkError:
         host = urlsplit(self.base_url).netloc

@@ -10,9 +10,9 @@ import json
 import socket
 import ssl
 import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import urlsplit
 
 from paymobctl import outbound
@@ -23,6 +23,7 @@ if TYPE_CHECKING:
 
     from paymobctl.outbound import Reply
 
+T = TypeVar("T")
 USER_AGENT = outbound.USER_AGENT  # every request paymobctl sends names itself
 EXCERPT_CHARS = 600
 
@@ -267,3 +268,55 @@ class RetryPolicy:
     def is_final(self, result: Result, attempt_no: int) -> bool:
         """Attempt ``attempt_no`` ends the delivery: it succeeded, was the last, or is not retried."""
         return result.ok or attempt_no == self.attempts or not self.should_retry(result)
+
+
+# -- the one retry loop (results are recorded per attempt, so it is ours, not a library's) -------
+
+OnAttempt = Callable[[T, int, bool], None]  # (what attempt n gave, n, whether it is the last)
+
+
+def retry(
+    attempt_fn: Callable[[int], T],
+    policy: RetryPolicy,
+    on_attempt: OnAttempt[T] | None = None,
+    *,
+    final: Callable[[T, int], bool],
+    sleep: Callable[[float], None] = time.sleep,
+) -> T:
+    """Call ``attempt_fn(1)``, ``attempt_fn(2)``… until ``final(result, n)`` or the policy's last
+    attempt, sleeping ``policy.delay(n)`` between; ``on_attempt`` sees each result first."""
+    number = 1
+    while True:
+        result = attempt_fn(number)
+        last = number >= policy.attempts or final(result, number)
+        if on_attempt is not None:
+            on_attempt(result, number, last)
+        if last:
+            return result
+        sleep(policy.delay(number))
+        number += 1
+
+
+async def retry_async(
+    attempt_fn: Callable[[int], Awaitable[T]],
+    policy: RetryPolicy,
+    on_attempt: OnAttempt[T] | None = None,
+    *,
+    final: Callable[[T, int], bool],
+    sleep: Callable[[float], Awaitable[None]] | None = None,
+) -> T:
+    """:func:`retry` for an awaitable attempt (the sleep, ``asyncio.sleep`` by default, is
+    awaited: other work goes on)."""
+    import asyncio
+
+    pause = sleep or asyncio.sleep
+    number = 1
+    while True:
+        result = await attempt_fn(number)
+        last = number >= policy.attempts or final(result, number)
+        if on_attempt is not None:
+            on_attempt(result, number, last)
+        if last:
+            return result
+        await pause(policy.delay(number))
+        number += 1

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from paymobctl import delivery, outbound
 from paymobctl.callbacks import with_query
-from paymobctl.delivery import HttpRequest, RetryPolicy
+from paymobctl.delivery import HttpRequest, Result, RetryPolicy
 from paymobctl.tasks import TaskSet
 
 if TYPE_CHECKING:
@@ -133,12 +132,14 @@ class Forwarder:
     async def _forward(self, incoming: Incoming, target: str) -> None:
         if self._client is None:
             self._client = self._client_factory()
-        request = request_for(incoming, target)
-        for number in range(1, self.policy.attempts + 1):
-            result = await delivery.attempt_async(
-                self._client, request, timeout=self.timeout, attempt_no=number
+        client, request = self._client, request_for(incoming, target)
+
+        async def send(number: int) -> Result:
+            return await delivery.attempt_async(
+                client, request, timeout=self.timeout, attempt_no=number
             )
-            final = self.policy.is_final(result, number)
+
+        def record(result: Result, number: int, final: bool) -> None:
             error = result.error_message if result.error else None
             self.store.record_forward_attempt(
                 event_id=incoming.event_id,
@@ -162,9 +163,8 @@ class Forwarder:
                         final,
                     )
                 )
-            if final:
-                return
-            await asyncio.sleep(self.policy.delay(number))
+
+        await delivery.retry_async(send, self.policy, record, final=self.policy.is_final)
 
     async def drain(self, timeout: float = 30.0) -> None:
         await self._tasks.drain(timeout)

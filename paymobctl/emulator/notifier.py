@@ -26,6 +26,7 @@ DEFAULT_POLICY = RetryPolicy(
     attempts=5, first_delay=0.5, factor=2.0, max_delay=8.0, retry_on=frozenset({"non-2xx"})
 )
 DEFAULT_TIMEOUT = 10.0
+BLOCKED = "blocked"  # the Result.error of an attempt refused before sending (link-local host)
 
 _ERRORS = {
     "refused": "nothing is listening",
@@ -76,20 +77,23 @@ class Notifier:
         """Deliver ``item`` with retries; ``followers`` start after its first attempt."""
         if self._client is None:
             self._client = self._client_factory()
-        short = item.request.url.split("?", 1)[0]
-        for number in range(1, self.policy.attempts + 1):
+        client, short = self._client, item.request.url.split("?", 1)[0]
+
+        async def send(number: int) -> Result:
             refused = await _resolves_link_local(item.request.url)
-            result = (
-                Result(item.request.url, error="blocked", error_message=refused, attempt=number)
-                if refused
-                else await delivery.attempt_async(
-                    self._client, item.request, timeout=self.timeout, attempt_no=number
+            if refused:
+                return Result(
+                    item.request.url, error=BLOCKED, error_message=refused, attempt=number
                 )
+            return await delivery.attempt_async(
+                client, item.request, timeout=self.timeout, attempt_no=number
             )
+
+        def record(result: Result, number: int, final: bool) -> None:
+            nonlocal followers
             if followers:
                 self.submit(followers)
                 followers = []
-            final = bool(refused) or self.policy.is_final(result, number)
             self.sandbox.record_attempt(
                 item.delivery_id,
                 Attempt(
@@ -111,20 +115,23 @@ class Notifier:
                 self.sandbox.on_event(
                     "callback", f"{item.kind.value} → {short}: {what} ({result.latency_ms:.0f} ms)"
                 )
-                return
-            if final:
+            elif final:
                 self.sandbox.on_event(
                     "callback-failed",
                     f"{item.kind.value} → {short}: {what}; gave up after {number} attempt(s) — "
                     "check the URL, or run `paymobctl listen`",
                 )
-                return
-            wait = self.policy.delay(number)
-            self.sandbox.on_event(
-                "callback-retry",
-                f"{item.kind.value} → {short}: {what} (attempt {number}/{self.policy.attempts}, retrying in {wait:g} s)",
-            )
-            await asyncio.sleep(wait)
+            else:
+                wait = self.policy.delay(number)
+                self.sandbox.on_event(
+                    "callback-retry",
+                    f"{item.kind.value} → {short}: {what} (attempt {number}/{self.policy.attempts}, retrying in {wait:g} s)",
+                )
+
+        def final(result: Result, number: int) -> bool:
+            return result.error == BLOCKED or self.policy.is_final(result, number)
+
+        await delivery.retry_async(send, self.policy, record, final=final)
 
 
 async def _resolves_link_local(url: str) -> str | None:

@@ -16,7 +16,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, overload
 from urllib.parse import urlsplit
 
 from paymobctl.documents import loads_toml
@@ -116,6 +116,19 @@ KEYS: dict[str, KeySpec] = {
         ),
     )
 }
+
+# The keys by the type their values parse to (tests hold these against KEYS' kinds).
+SecretKey = Literal["api_key", "secret_key", "hmac_secret", "ngrok_authtoken"]
+IntKey = Literal[
+    "integration_id",
+    "moto_integration_id",
+    "wallet_integration_id",
+    "kiosk_integration_id",
+    "iframe_id",
+]
+TextKey = Literal[
+    "public_key", "base_url", "currency", "processed_callback_url", "response_callback_url"
+]
 
 ENV_NAMES: frozenset[str] = frozenset(name for spec in KEYS.values() for name in spec.env) | {
     PROFILE_ENV
@@ -516,18 +529,34 @@ class Settings:
     config: ConfigFile
     values: Mapping[str, Resolved] = field(default_factory=dict)
 
-    def get(self, key: str) -> Any:
+    @overload
+    def get(self, key: SecretKey) -> Secret | None: ...
+    @overload
+    def get(self, key: IntKey) -> int | None: ...
+    @overload
+    def get(self, key: TextKey) -> str | None: ...
+    @overload
+    def get(self, key: Literal["region"]) -> Region | None: ...
+    @overload
+    def get(self, key: Literal["mode"]) -> Mode | None: ...
+    @overload
+    def get(self, key: Literal["ngrok_install"]) -> bool | None: ...
+    @overload
+    def get(self, key: str) -> object: ...
+    def get(self, key: str) -> object:
+        """The value of ``key`` (typed by its :class:`ValueKind`), or None when it is not set."""
         resolved = self.values.get(key)
         return resolved.value if resolved else None
 
-    def secret(self, key: str) -> Secret | None:
-        value = self.get(key)
-        return value if isinstance(value, Secret) else None
+    def secret(self, key: SecretKey) -> Secret | None:
+        """The secret ``key``, or None when it is not set."""
+        return self.get(key)
 
     @property
     def mode(self) -> Mode:
+        """test or live (test unless set)."""
         value = self.get("mode")
-        return value if isinstance(value, Mode) else Mode.TEST
+        return value if value is not None else Mode.TEST
 
     @property
     def is_live(self) -> bool:
@@ -539,8 +568,9 @@ class Settings:
 
     @property
     def region(self) -> Region:
+        """The account's region (Egypt unless set)."""
         value = self.get("region")
-        return value if isinstance(value, Region) else Region.EG
+        return value if value is not None else Region.EG
 
     @property
     def currency(self) -> str:
@@ -554,8 +584,9 @@ class Settings:
 
     @property
     def base_url(self) -> str:
+        """The API host: ``base_url`` when set, else the region's."""
         value = self.get("base_url")
-        return (value if isinstance(value, str) else self.region.base_url).rstrip("/")
+        return (value if value is not None else self.region.base_url).rstrip("/")
 
     def origin(self, key: str) -> str:
         resolved = self.values.get(key)
@@ -579,16 +610,18 @@ class Settings:
                     hint=self.missing_hint(key),
                 )
 
-    def require_secret(self, key: str, *, purpose: str) -> Secret:
-        self.require(key, purpose=purpose)
-        value = self.secret(key)
-        assert value is not None
-        return value
-
-    def require_int(self, key: str, *, purpose: str) -> int:
+    def require_secret(self, key: SecretKey, *, purpose: str) -> Secret:
+        """The secret ``key``, or a configuration error saying how to set it."""
         self.require(key, purpose=purpose)
         value = self.get(key)
-        assert isinstance(value, int)
+        assert value is not None  # require() raised otherwise
+        return value
+
+    def require_int(self, key: IntKey, *, purpose: str) -> int:
+        """The integer ``key``, or a configuration error saying how to set it."""
+        self.require(key, purpose=purpose)
+        value = self.get(key)
+        assert value is not None  # require() raised otherwise
         return value
 
 

@@ -16,7 +16,7 @@ from paymobctl.signing import CallbackKind
 if TYPE_CHECKING:
     import httpx
 
-    from paymobctl.config import Settings
+    from paymobctl.config import IntKey, Settings
     from paymobctl.store import Store
 
 
@@ -54,7 +54,7 @@ class Request:
     flow: KeyFlow = KeyFlow.INTENTION
 
 
-_INTEGRATION_KEYS = {
+_INTEGRATION_KEYS: dict[PaymentSource, IntKey] = {
     PaymentSource.CARD: "integration_id",
     PaymentSource.WALLET: "wallet_integration_id",
     PaymentSource.KIOSK: "kiosk_integration_id",
@@ -72,7 +72,7 @@ def integration_for(settings: Settings, source: PaymentSource) -> int:
         PaymentSource.KIOSK: SANDBOX.kiosk_integration_id,
     }
     configured = settings.get(_INTEGRATION_KEYS[source])
-    return configured if isinstance(configured, int) else defaults[source]
+    return configured if configured is not None else defaults[source]
 
 
 @dataclass(frozen=True)

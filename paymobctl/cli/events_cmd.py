@@ -285,7 +285,7 @@ def replay(
 ) -> None:
     """Re-deliver a stored request byte for byte: same method, body, query (with hmac), content type."""
     from paymobctl import delivery, outbound
-    from paymobctl.config import check_url
+    from paymobctl.config import TextKey, check_url
     from paymobctl.forwarding import record_replay, replay_request
 
     rt = runtime()
@@ -296,8 +296,10 @@ def replay(
         )
     if to is None:
         settings = rt.settings()
-        key = "response_callback_url" if event.method == "GET" else "processed_callback_url"
-        to = str(settings.get(key) or "")
+        key: TextKey = (
+            "response_callback_url" if event.method == "GET" else "processed_callback_url"
+        )
+        to = settings.get(key) or ""
         if not to:
             raise UsageError("no target", hint="pass --to URL")
     try:

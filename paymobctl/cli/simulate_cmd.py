@@ -158,16 +158,16 @@ def _amount(amount: str | None, cents: int | None, currency: str) -> int:
 
 
 def _target(to: str | None, *, response: bool) -> str:
-    from paymobctl.config import check_url
+    from paymobctl.config import TextKey, check_url
     from paymobctl.sandbox_profile import DEFAULT_CALLBACK_URL, DEFAULT_RESPONSE_URL
 
     if to is None:
         settings = runtime().settings()
-        key = "response_callback_url" if response else "processed_callback_url"
+        key: TextKey = "response_callback_url" if response else "processed_callback_url"
         configured = settings.get(key)
         to = _running_sandbox_target(key) or (
             configured
-            if isinstance(configured, str)
+            if configured is not None
             else (DEFAULT_RESPONSE_URL if response else DEFAULT_CALLBACK_URL)
         )
     try:

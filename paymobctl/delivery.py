@@ -37,6 +37,8 @@ def wire_json(value: Any) -> bytes:
 
 @dataclass(frozen=True)
 class HttpRequest:
+    """One request to send: method, URL, body bytes and headers, exactly as they go on the wire."""
+
     method: str
     url: str
     body: bytes | None = None
@@ -49,6 +51,7 @@ class HttpRequest:
 
     @property
     def content_type(self) -> str | None:
+        """The request's Content-Type header, or None."""
         for name, value in self.headers:
             if name.lower() == "content-type":
                 return value
@@ -56,11 +59,13 @@ class HttpRequest:
 
 
 def post_json(url: str, body: Any, *, extra_headers: Sequence[tuple[str, str]] = ()) -> HttpRequest:
+    """A POST of ``body`` as compact JSON (what Paymob's webhooks send)."""
     headers = (("Content-Type", "application/json"), ("User-Agent", USER_AGENT), *extra_headers)
     return HttpRequest("POST", url, wire_json(body), tuple(headers))
 
 
 def get(url: str) -> HttpRequest:
+    """A GET of ``url`` (a signed redirect)."""
     return HttpRequest("GET", url, None, (("User-Agent", USER_AGENT),))
 
 
@@ -82,6 +87,7 @@ class Result:
 
     @property
     def ok(self) -> bool:
+        """The answer was a 2xx."""
         return self.status is not None and 200 <= self.status < 300
 
     @property
@@ -93,6 +99,7 @@ class Result:
         )
 
     def as_dict(self) -> dict[str, Any]:
+        """The result as JSON-ready data (for --json and the store)."""
         return {
             "url": self.url,
             "status": self.status,
@@ -200,6 +207,7 @@ def attempt(
 async def attempt_async(
     client: httpx.AsyncClient, request: HttpRequest, *, timeout: float, attempt_no: int = 1
 ) -> Result:
+    """One asynchronous attempt; never raises for network problems."""
     import httpx
 
     started = time.perf_counter()
@@ -259,6 +267,7 @@ class RetryPolicy:
         return float(min(self.max_delay, self.first_delay * self.factor ** (attempt_no - 1)))
 
     def should_retry(self, result: Result) -> bool:
+        """Whether a failed ``result`` is worth another attempt under this policy."""
         if result.ok:
             return False
         if "non-2xx" in self.retry_on:

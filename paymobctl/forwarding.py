@@ -92,6 +92,8 @@ def record_replay(
 
 
 class Forwarder:
+    """Re-sends received callbacks to the developer's app in the background, retried, every attempt stored."""
+
     def __init__(
         self,
         store: Store,
@@ -115,6 +117,7 @@ class Forwarder:
 
     @property
     def active(self) -> bool:
+        """Whether anything is forwarded at all."""
         return bool(self.targets or self.routes)
 
     def targets_for(self, kind: str) -> list[str]:
@@ -124,6 +127,7 @@ class Forwarder:
         return list(self.targets)
 
     def submit(self, incoming: Incoming) -> int:
+        """Forward ``incoming`` to its targets in the background; how many targets."""
         targets = self.targets_for(incoming.kind)
         for target in targets:
             self._tasks.spawn(self._forward(incoming, target))
@@ -167,9 +171,11 @@ class Forwarder:
         await delivery.retry_async(send, self.policy, record, final=self.policy.is_final)
 
     async def drain(self, timeout: float = 30.0) -> None:
+        """Wait until every forward under way has finished."""
         await self._tasks.drain(timeout)
 
     async def close(self) -> None:
+        """Finish (briefly) or cancel the forwards under way and close the client."""
         await self.drain(timeout=5.0)
         await self._tasks.cancel()
         if self._client is not None:

@@ -32,6 +32,7 @@ class Secret:
 
     @property
     def masked(self) -> str:
+        """``****`` and the last four characters."""
         return mask_secret(self._value)
 
     def __repr__(self) -> str:
@@ -79,12 +80,16 @@ class CallbackKind(StrEnum):
 
 
 class Mode(StrEnum):
+    """test or live."""
+
     TEST = "test"
     LIVE = "live"
 
 
 @dataclass(frozen=True)
 class RegionInfo:
+    """A Paymob region's API host, currency and time zone."""
+
     base_url: str
     currency: str
     country: str  # ISO 3166 alpha-3, as Paymob's merchant objects carry it
@@ -105,6 +110,7 @@ class Region(StrEnum):
 
     @property
     def info(self) -> RegionInfo:
+        """The region's host, currency and time zone."""
         return _REGIONS[self]
 
     @classmethod
@@ -115,6 +121,7 @@ class Region(StrEnum):
 
     @property
     def base_url(self) -> str:
+        """The region's API host."""
         return self.info.base_url
 
 
@@ -153,6 +160,7 @@ _CURRENCY_RE = re.compile(r"^[A-Z]{3}$")
 
 
 def currency_exponent(currency: str) -> int:
+    """Minor units per major unit as a power of ten (EGP 2, OMR 3)."""
     return CURRENCY_EXPONENT.get(currency.upper(), 2)
 
 
@@ -250,6 +258,8 @@ def show_amount(cents: int | None, currency: str | None) -> str:
 
 
 class Outcome(StrEnum):
+    """What a simulated payment ends as."""
+
     APPROVED = "approved"
     DECLINED = "declined"
     INSUFFICIENT_FUNDS = "insufficient_funds"
@@ -262,6 +272,7 @@ class Outcome(StrEnum):
 
     @property
     def is_child(self) -> bool:
+        """A refund, void or capture: a child transaction of a paid one."""
         return self in (Outcome.REFUND, Outcome.VOID, Outcome.CAPTURE)
 
 
@@ -283,26 +294,33 @@ class KeyFlow(StrEnum):
 
 
 class PaymentSource(StrEnum):
+    """How a payment is made: card, mobile wallet or kiosk."""
+
     CARD = "card"
     WALLET = "wallet"
     KIOSK = "kiosk"
 
 
 class CardBrand(StrEnum):
+    """A card scheme paymobctl simulates."""
+
     MASTERCARD = "MasterCard"
     VISA = "Visa"
 
     @property
     def bin(self) -> str:
         # Paymob's documented test cards (docs/paymob.md §9): 5123456789012346 and 4111111111111111.
+        """The first six digits of the brand's test card."""
         return "512345" if self is CardBrand.MASTERCARD else "411111"
 
     @property
     def default_last4(self) -> str:
+        """The last four digits of the brand's test card."""
         return "2346" if self is CardBrand.MASTERCARD else "1111"
 
     @property
     def card_type(self) -> str:
+        """The brand in capitals (MASTERCARD, VISA), as Paymob's card_type fields write it."""
         return "MASTERCARD" if self is CardBrand.MASTERCARD else "VISA"
 
 

@@ -116,6 +116,8 @@ def test_cli_startup_path_is_light() -> None:
     for name, path in MODS.items():
         if name.startswith("paymobctl.cli") or name in (
             "paymobctl.config",
+            "paymobctl.config_keys",
+            "paymobctl.config_files",
             "paymobctl.models",
             "paymobctl.pans",
             "paymobctl.signing",

@@ -445,6 +445,7 @@ def test_settings_get_is_typed_by_each_keys_kind() -> None:
 
     from paymobctl import config
     from paymobctl.config import KEYS, IntKey, SecretKey, TextKey, ValueKind
+    from paymobctl.models import Mode, Secret
 
     groups = {
         ValueKind.SECRET: set(get_args(SecretKey)),
@@ -459,5 +460,5 @@ def test_settings_get_is_typed_by_each_keys_kind() -> None:
         if spec.kind in groups:
             assert name in groups[spec.kind], name
     settings = config.resolve(environ={"PAYMOB_INTEGRATION_ID": "42"})
-    assert settings.get("integration_id") == 42 and settings.get("mode") is config.Mode.TEST
-    assert isinstance(settings.get("hmac_secret"), config.Secret)
+    assert settings.get("integration_id") == 42 and settings.get("mode") is Mode.TEST
+    assert isinstance(settings.get("hmac_secret"), Secret)

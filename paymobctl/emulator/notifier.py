@@ -38,6 +38,8 @@ _ERRORS = {
 
 
 class Notifier:
+    """Delivers the sandbox's callbacks in the background with retries, recording every attempt."""
+
     def __init__(
         self,
         sandbox: Sandbox,
@@ -54,6 +56,7 @@ class Notifier:
         self._tasks = TaskSet()
 
     async def close(self) -> None:
+        """Cancel the deliveries under way and close the client."""
         await self._tasks.cancel()
         if self._client is not None:
             await self._client.aclose()

@@ -84,6 +84,7 @@ class Result:
     attempt: int = 1
     location: str | None = None
     truncated: bool = False  # the answer's body went over outbound.MAX_RESPONSE and was cut
+    body: bytes = field(default=b"", repr=False)  # the first ``keep_body`` bytes, when asked
 
     @property
     def ok(self) -> bool:
@@ -152,7 +153,7 @@ def _classify(exc: Exception) -> tuple[str, str]:
     return "other", text
 
 
-def _result(response: Reply, url: str, started: float, attempt: int) -> Result:
+def _result(response: Reply, url: str, started: float, attempt: int, keep_body: int) -> Result:
     return Result(
         url=url,
         status=response.status_code,
@@ -163,6 +164,7 @@ def _result(response: Reply, url: str, started: float, attempt: int) -> Result:
         attempt=attempt,
         location=response.headers.get("location"),
         truncated=response.truncated,
+        body=response.content[:keep_body],
     )
 
 
@@ -189,9 +191,17 @@ def _failure(exc: Exception, request: HttpRequest, started: float, attempt_no: i
 
 
 def attempt(
-    client: httpx.Client, request: HttpRequest, *, timeout: float, attempt_no: int = 1
+    client: httpx.Client,
+    request: HttpRequest,
+    *,
+    timeout: float,
+    attempt_no: int = 1,
+    keep_body: int = 0,
 ) -> Result:
-    """One synchronous attempt; never raises for network problems (see :func:`raise_for`)."""
+    """One synchronous attempt; never raises for network problems (see :func:`raise_for`).
+
+    ``keep_body``: how many bytes of the answer's body to keep in ``Result.body`` (the
+    checklist reads pages: CSRF and debug pages are recognised by their text)."""
     import httpx
 
     started = time.perf_counter()
@@ -201,7 +211,7 @@ def attempt(
         )
     except (httpx.HTTPError, ValueError, ssl.SSLError, OSError) as exc:
         return _failure(exc, request, started, attempt_no)
-    return _result(response, request.url, started, attempt_no)
+    return _result(response, request.url, started, attempt_no, keep_body)
 
 
 async def attempt_async(
@@ -217,7 +227,7 @@ async def attempt_async(
         )
     except (httpx.HTTPError, ValueError, ssl.SSLError, OSError) as exc:
         return _failure(exc, request, started, attempt_no)
-    return _result(response, request.url, started, attempt_no)
+    return _result(response, request.url, started, attempt_no, 0)
 
 
 def raise_for(result: Result, *, timeout: float) -> None:

@@ -141,3 +141,48 @@ def test_web_pages_stay_off_the_receiver_and_the_emulator_stays_off_the_inspecto
             assert not {
                 d for d in deps if d.startswith(("paymobctl.emulator", "paymobctl.receiver"))
             }, name
+
+
+def package_imports(path: Path) -> set[str]:
+    """:func:`imports`, with ``from paymobctl import x`` also counted as ``paymobctl.x``."""
+    names = imports(path)
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom) and node.module == "paymobctl" and node.level == 0:
+            names.update(f"paymobctl.{alias.name}" for alias in node.names)
+    return names
+
+
+CHECKLIST = {
+    f"paymobctl.checklist{suffix}"
+    for suffix in (
+        "",
+        ".results",
+        ".registry",
+        ".tls",
+        ".probes",
+        ".webhook",
+        ".account",
+        ".runner",
+        ".history",
+    )
+}
+
+
+def test_checklist_package_layers() -> None:
+    """The checklist's results, registry and history are data (no HTTP, no sockets, no checks).
+    Its probes go out through delivery.attempt (outbound's byte cap and total deadline, no
+    redirect followed): only the account checks call outbound themselves, for the iframe page
+    through the Paymob client's session; only tls and the runner open sockets."""
+    found = {name: path for name, path in MODS.items() if name.startswith("paymobctl.checklist")}
+    assert set(found) == CHECKLIST
+    data = {"paymobctl.checklist.results", "paymobctl.diagnosis", "paymobctl.store"}
+    for name in ("results", "registry", "history"):
+        deps = package_imports(found[f"paymobctl.checklist.{name}"])
+        assert internal(deps) <= data, name
+        assert third_party(deps) == set(), name
+    for name, path in found.items():
+        deps = package_imports(path)
+        if "paymobctl.outbound" in deps:
+            assert name == "paymobctl.checklist.account", name
+        if deps & {"socket", "ssl"}:
+            assert name in ("paymobctl.checklist.tls", "paymobctl.checklist.runner"), name

@@ -16,6 +16,7 @@ from starlette.responses import JSONResponse, PlainTextResponse, RedirectRespons
 from starlette.routing import Route
 
 from paymobctl import checklist, config
+from paymobctl.checklist import account
 from paymobctl.emulator import create_app as create_sandbox
 from paymobctl.receiver import create_app as create_receiver
 from paymobctl.sandbox_profile import SANDBOX
@@ -417,7 +418,7 @@ def test_configuration_checks_for_a_real_deployment() -> None:
         "https://abc.ngrok-free.app/api/payments/webhook/", config.Source.PROFILE, "x"
     )
     tunnel = config.Settings(settings.profile, "", True, settings.config, values)
-    result = checklist._callback_url_check(
+    result = account._callback_url_check(
         "PMB-CFG-003",
         tunnel,
         "processed_callback_url",
@@ -432,7 +433,7 @@ def test_configuration_checks_for_a_real_deployment() -> None:
         "https://shop.example/api/payments/webhook/", config.Source.PROFILE, "x"
     )
     good = config.Settings(settings.profile, "", True, settings.config, values)
-    result = checklist._callback_url_check(
+    result = account._callback_url_check(
         "PMB-CFG-003", good, "processed_callback_url", "https", "shop.example", WEBHOOK, False, 443
     )
     assert result.status is checklist.Status.PASS
@@ -512,3 +513,44 @@ def test_history_ignores_a_trailing_slash(django_url: str, profile: None, tmp_pa
     assert (
         run_cli("--db", str(db), "checklist", "history", f"{django_url}/good/", "--diff").code == 0
     )
+
+
+def test_history_diff_in_process(tmp_path: Path) -> None:
+    """``history --diff`` is a library function: the last two runs of a URL, compared by check."""
+    from paymobctl.checklist import history
+
+    def record(store: Store, url: str, statuses: dict[str, str], suite: str = "checklist") -> None:
+        store.record_checklist_run(
+            url=url,
+            profile="p",
+            mode="test",
+            started_at="2026-01-01T00:00:00+00:00",
+            duration_ms=1.0,
+            fail_level="error",
+            exit_code=0,
+            probe_order_id=None,
+            results=[
+                {"id": c, "area": "a", "severity": "error", "status": s, "detail": f"{c} {s}"}
+                for c, s in statuses.items()
+            ],
+            suite=suite,
+        )
+
+    with Store(tmp_path / "h.db") as store:
+        assert history.diff(store, "checklist") is None
+        record(store, "https://a.example", {"PMB-NET-001": "fail", "PMB-TLS-001": "pass"})
+        record(store, "https://b.example", {"PMB-NET-001": "pass"})
+        record(store, "https://a.example", {"PMB-NET-001": "pass", "PMB-DBG-001": "fail"})
+        record(store, "https://a.example", {"PMB-NET-001": "pass"}, suite="webhook")
+        assert history.diff(store, "checklist", "https://b.example/") is None
+        found = history.diff(store, "checklist")  # the latest URL with two runs
+        assert found is not None and found.url == "https://a.example"
+        assert (found.from_run, found.to_run) == (1, 3)
+        assert [(c.id, c.before, c.now) for c in found.changes] == [
+            ("PMB-NET-001", "fail", "pass"),
+            ("PMB-DBG-001", history.ABSENT, "fail"),
+            ("PMB-TLS-001", "pass", history.ABSENT),
+        ]
+        assert found.as_dict()["changes"][2]["detail"] == "no longer run"
+        listed = history.summaries(store, "checklist", "https://a.example/")
+        assert [(s.run["id"], s.passed, s.failed) for s in listed] == [(3, 1, 1), (1, 1, 1)]

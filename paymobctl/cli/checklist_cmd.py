@@ -262,49 +262,27 @@ def show_history(
 ) -> None:
     """Stored graded runs of ``suite`` (checklist, webhook), or with ``diff`` what changed
     between the last two runs of a URL. Shared by ``checklist history`` and ``webhook history``."""
+    from paymobctl.checklist import history
+
     rt = runtime()
-    store = rt.store()
-    url = url.rstrip("/") if url else url
     if diff:
-        runs = store.checklist_runs(url=url or _latest_url(store, suite), limit=2, suite=suite)
-        if len(runs) < 2:
+        found = history.diff(rt.store(), suite, url)
+        if found is None:
             raise UsageError("--diff needs two runs of the same URL", hint=again)
-        changes = _diff(
-            store.checklist_results(runs[1]["id"]), store.checklist_results(runs[0]["id"])
-        )
         if rt.json:
-            rt.out.json(
-                {
-                    "url": runs[0]["url"],
-                    "from_run": runs[1]["id"],
-                    "to_run": runs[0]["id"],
-                    "changes": changes,
-                }
-            )
+            rt.out.json(found.as_dict())
             return
         rt.out.line(
-            f"{runs[0]['url']}: run {runs[1]['id']} ({runs[1]['started_at']}) → run {runs[0]['id']} "
-            f"({runs[0]['started_at']})"
+            f"{found.url}: run {found.from_run} ({found.from_started_at}) → run {found.to_run} "
+            f"({found.to_started_at})"
         )
         rt.out.table(
             ["check", "before", "now", "result now"],
-            [(c["id"], c["before"], c["now"], c["detail"]) for c in changes],
+            [(c.id, c.before, c.now, c.detail) for c in found.changes],
             empty="nothing changed",
         )
         return
-    runs = store.checklist_runs(url=url, limit=limit, suite=suite)
-    summaries = []
-    for run_row in runs:
-        results = store.checklist_results(run_row["id"])
-        failed = [r for r in results if r["status"] == "fail"]
-        summaries.append(
-            {
-                **run_row,
-                "passed": sum(r["status"] == "pass" for r in results),
-                "failed": len(failed),
-                "critical": sum(r["severity"] == "critical" for r in failed),
-            }
-        )
+    summaries = [s.as_dict() for s in history.summaries(rt.store(), suite, url, limit)]
     if rt.json:
         rt.out.json(summaries)
         return
@@ -325,29 +303,3 @@ def show_history(
         ],
         empty=empty,
     )
-
-
-def _latest_url(store: Any, suite: str) -> str | None:
-    """The URL whose newest run is the most recent among URLs with two runs (what --diff can
-    compare), else the most recent URL (then --diff says it needs two runs)."""
-    runs = store.checklist_runs(limit=1000, suite=suite)
-    urls = [str(run["url"]) for run in runs]
-    newest_first = list(dict.fromkeys(urls))
-    return next((u for u in newest_first if urls.count(u) >= 2), urls[0] if urls else None)
-
-
-def _diff(before: list[dict[str, Any]], after: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    old = {r["check_id"]: r for r in before}
-    changes = []
-    for r in after:
-        previous = old.pop(r["check_id"], None)
-        was = previous["status"] if previous else "—"
-        if previous is None or previous["status"] != r["status"]:
-            changes.append(
-                {"id": r["check_id"], "before": was, "now": r["status"], "detail": r["detail"]}
-            )
-    for check_id, r in old.items():
-        changes.append(
-            {"id": check_id, "before": r["status"], "now": "—", "detail": "no longer run"}
-        )
-    return changes

@@ -10,7 +10,8 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from paymobctl import delivery
-from paymobctl.checklist import Graded, Severity, Status, _is_csrf, _send
+from paymobctl.checklist import Graded, Severity, Status
+from paymobctl.checklist.probes import is_csrf, send
 from paymobctl.conformance.cases import CASES, Case, Expect
 from paymobctl.conformance.probes import BUILDERS, GET_CASES, Probes, Target
 from paymobctl.diagnosis import Verdict, explain_rejection
@@ -158,7 +159,7 @@ def _csrf_result(
     """PMB-WH-070, and the status CSRF protection answers with (None when it does not block)."""
     case = CASES["PMB-WH-070"]
     request = probes.post(probes.transaction())
-    answer = _send(http, "POST", request.url, request.body, probes.target.timeout)
+    answer = send(http, "POST", request.url, request.body, probes.target.timeout)
     result = delivery.Result(
         request.url,
         status=answer.status,
@@ -176,7 +177,7 @@ def _csrf_result(
             None,
             result,
         )
-    if _is_csrf(answer):
+    if is_csrf(answer):
         detail = f"the POST was rejected by CSRF protection ({observed})"
         failed = CaseResult(case, Status.FAIL, observed, detail, case.severity, statuses)
         return failed, answer.status, result

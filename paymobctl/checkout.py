@@ -32,6 +32,8 @@ DEFAULT_OTP = "1234"  # the sandbox's 3-D Secure OTP (emulator/cards.py), Paymob
 
 @dataclass
 class Form:
+    """A page's form: where it posts, its pre-filled fields and every input name."""
+
     action: str
     method: str
     fields: dict[str, str] = field(default_factory=dict)  # hidden and pre-filled inputs
@@ -62,6 +64,8 @@ class _FormParser(HTMLParser):
 
 @dataclass
 class Page:
+    """A loaded page: URL, status, HTML, and the redirects followed to get there."""
+
     url: str
     status: int
     text: str
@@ -69,6 +73,7 @@ class Page:
     failure: str | None = None  # why the last redirect's page could not be loaded
 
     def form(self) -> Form:
+        """The page's first form (an error when it has none)."""
         parser = _FormParser()
         parser.feed(self.text)
         if not parser.forms:
@@ -89,9 +94,11 @@ class Browser:
         self.timeout = timeout
 
     def open(self, url: str) -> Page:
+        """Load ``url``, following redirects."""
         return self._go("GET", url, None)
 
     def submit(self, page: Page, values: dict[str, str]) -> Page:
+        """Submit the page's form with ``values`` (each must be an input of the form)."""
         form = page.form()
         missing = [name for name in values if name not in form.inputs]
         if missing:
@@ -190,6 +197,8 @@ class CallbackSent:
 
 @dataclass(frozen=True)
 class CheckoutResult:
+    """What paying a hosted checkout did: the outcome, the signed redirect, the callbacks sent."""
+
     checkout_url: str
     flow: str  # iframe | unified
     three_ds: bool  # an OTP page was answered
@@ -204,6 +213,7 @@ class CheckoutResult:
 
     @property
     def approved(self) -> bool:
+        """The payment was approved."""
         return self.outcome == "approved"
 
 

@@ -42,6 +42,8 @@ DEMO_CARD = checkout.Card()  # Paymob's documented Mastercard, 3-D Secure with O
 
 @dataclass(frozen=True)
 class Step:
+    """One step of the demo: what happened and how long it took."""
+
     title: str
     detail: str
     seconds: float
@@ -49,6 +51,8 @@ class Step:
 
 @dataclass
 class DemoReport:
+    """What the demo did: its steps, deposits, stored events and saved cards."""
+
     steps: list[Step] = field(default_factory=list)
     deposits: list[Deposit] = field(default_factory=list)
     events: dict[str, int] = field(default_factory=dict)
@@ -63,6 +67,7 @@ def run_demo(
     timeout: float = 20.0,
     callback_order: CallbackOrder = CallbackOrder.TOKEN_FIRST,
 ) -> DemoReport:
+    """Run the offline demo end to end (sandbox and listener in process); its report."""
     report = DemoReport()
     started = time.perf_counter()
     last = started

@@ -27,6 +27,7 @@ if TYPE_CHECKING:
 
 
 def client_for(settings: Settings, http: httpx.Client) -> PaymobClient:
+    """A PaymobClient for the profile's credentials and API host."""
     public = settings.get("public_key")
     return PaymobClient(
         http,
@@ -39,6 +40,8 @@ def client_for(settings: Settings, http: httpx.Client) -> PaymobClient:
 
 @dataclass(frozen=True)
 class DepositRequest:
+    """What a deposit asks for: amount, currency, billing, flow and options."""
+
     amount_cents: int
     currency: str
     billing: Billing
@@ -50,6 +53,8 @@ class DepositRequest:
 
 @dataclass(frozen=True)
 class IntentionUrls:
+    """The notification and redirection URLs an intention is created with."""
+
     notification_url: str | None  # None: the integration's callback URLs apply
     redirection_url: str | None
     note: str | None = None  # what to tell the user about where they came from
@@ -222,6 +227,8 @@ def inquire(client: PaymobClient, store: Store, deposit: Deposit) -> dict[str, A
 
 @dataclass(frozen=True)
 class PaymentOutcome:
+    """How a payment ended (paid, declined, pending, none) and who said so."""
+
     status: str  # paid | declined | pending | none
     transaction_id: int | None = None
     reason: str | None = None
@@ -318,6 +325,8 @@ def record_inquiry(
 
 @dataclass(frozen=True)
 class Tick:
+    """One step of waiting for a payment: time spent and the state so far."""
+
     elapsed: float
     state: str
 
@@ -474,6 +483,8 @@ def _inquire_or_store(
 
 @dataclass(frozen=True)
 class TokenPayment:
+    """A saved-card payment: its deposit, Paymob's answer and the outcome."""
+
     deposit: Deposit
     result: dict[str, Any]
     outcome: PaymentOutcome
@@ -481,6 +492,7 @@ class TokenPayment:
 
 
 def usable_card(store: Store, card_id: int) -> PaymentMethod:
+    """The saved card ``card_id`` when it can be charged, else a usage error saying why."""
     card = store.payment_method(card_id)
     if card is None or card.removed:
         raise UsageError(f"no saved card {card_id}", hint="see `paymobctl cards list`")

@@ -21,12 +21,16 @@ if TYPE_CHECKING:
 
 
 class Signature(StrEnum):
+    """How a simulated callback is signed: correctly, not at all, or with a wrong HMAC."""
+
     SIGNED = "signed"
     UNSIGNED = "unsigned"
     BAD = "bad-hmac"
 
 
 class What(StrEnum):
+    """Which callback simulate sends: a TRANSACTION, a TOKEN, or the GET response redirect."""
+
     TRANSACTION = "transaction"
     TOKEN = "token"
     RESPONSE = "response"
@@ -77,6 +81,8 @@ def integration_for(settings: Settings, source: PaymentSource) -> int:
 
 @dataclass(frozen=True)
 class Prepared:
+    """A simulated callback ready to send: the signed request, its payload and what it claims."""
+
     what: What
     kind: CallbackKind
     request: delivery.HttpRequest
@@ -235,6 +241,7 @@ def send(
 
 
 def record(prepared: Prepared, store: Store, *, origin: str, result: delivery.Result | None) -> int:
+    """Store a simulated delivery (and its result, when sent); the delivery's row id."""
     request = prepared.request
     return store.record_delivery(
         origin=origin,

@@ -186,3 +186,21 @@ def test_checklist_package_layers() -> None:
             assert name == "paymobctl.checklist.account", name
         if deps & {"socket", "ssl"}:
             assert name in ("paymobctl.checklist.tls", "paymobctl.checklist.runner"), name
+
+
+def test_the_sandbox_rules_know_no_http_framework() -> None:
+    """``emulator.state`` and its parts are rules only: the routes (``app``, ``api``, ``hosted``,
+    ``admin``, ``routing``, ``dashboard``) translate HTTP, the notifier delivers."""
+    rules = (
+        "records", "validation", "persistence", "context", "auth", "orders", "payments",
+        "ledger", "intentions", "deliveries", "state", "cards",
+    )  # fmt: skip
+    for short in rules:
+        name = f"paymobctl.emulator.{short}"
+        assert name in MODS, name
+        assert not third_party(imports(MODS[name])) & {"starlette", "uvicorn", "httpx"}, name
+        assert not {
+            d
+            for d in internal(imports(MODS[name]))
+            if d.startswith("paymobctl.emulator.") and d.rsplit(".", 1)[1] not in rules
+        }, name

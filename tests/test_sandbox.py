@@ -1123,15 +1123,15 @@ def test_forged_auth_token_text_is_a_401(sandbox: Sandbox) -> None:
 
 
 def test_generated_identifiers_never_read_as_card_numbers(monkeypatch: pytest.MonkeyPatch) -> None:
-    from paymobctl.emulator import state
+    from paymobctl.emulator import context as state
     from paymobctl.models import mask_pans
 
     candidates = iter(["4111111111111111" + "ab" * 8, "c0ffee" * 6])
     monkeypatch.setattr(state.secrets, "token_hex", lambda n: next(candidates))
-    assert state._hex_id(16) == "c0ffee" * 6
+    assert state.hex_id(16) == "c0ffee" * 6
     monkeypatch.undo()
     for _ in range(2000):
-        assert mask_pans(state._hex_id(16))[1] == 0
+        assert mask_pans(state.hex_id(16))[1] == 0
 
 
 def test_no_time_in_a_sandbox_callback_is_after_it_became_final(sandbox: Sandbox) -> None:

@@ -30,7 +30,7 @@ UrlOpt = Annotated[
 
 
 def _check(name: str, value: str | None) -> str | None:
-    from paymobctl.emulator.state import callback_url_error
+    from paymobctl.emulator.validation import callback_url_error
 
     if value in (None, ""):
         return value

@@ -11,6 +11,8 @@ from paymobctl.models import CardBrand, lenient_int, luhn_valid
 
 
 class Behaviour(StrEnum):
+    """What a test card does when paid with."""
+
     APPROVE = "approve"  # approved without a 3-D Secure step
     DECLINE = "decline"  # declined by the issuer
     THREE_DS = "3ds"  # 3-D Secure OTP page first (OTP 1234), then approved
@@ -19,6 +21,8 @@ class Behaviour(StrEnum):
 
 @dataclass(frozen=True)
 class TestCard:
+    """A documented test card number and what it does."""
+
     number: str
     brand: CardBrand
     behaviour: Behaviour
@@ -34,10 +38,12 @@ class TestCard:
 
     @property
     def last4(self) -> str:
+        """The last four digits."""
         return self.number[-4:]
 
     @property
     def grouped(self) -> str:
+        """The number in groups of four, as printed on a card."""
         return " ".join(self.number[i : i + 4] for i in range(0, len(self.number), 4))
 
 
@@ -68,6 +74,8 @@ _BY_NUMBER = {card.number: card for card in TEST_CARDS}
 
 @dataclass(frozen=True)
 class ExpiryRule:
+    """An expiry date that selects a failure (MPGS test convention), and what it answers."""
+
     expiry: str
     txn_response_code: str
     acq_response_code: str
@@ -102,10 +110,12 @@ class CardEntry:
 
     @property
     def last4(self) -> str:
+        """The last four digits."""
         return self.number[-4:]
 
 
 def normalise_number(text: str) -> str:
+    """A typed card number without its spaces and dashes."""
     return re.sub(r"[\s-]", "", text)
 
 
@@ -155,10 +165,12 @@ def error_field(message: str) -> str | None:
 
 
 def lookup(number: str) -> TestCard | None:
+    """The test card with this number, if it is one."""
     return _BY_NUMBER.get(number)
 
 
 def brand_of(number: str) -> CardBrand:
+    """The card's brand: a test card's own, else Visa for a 4, Mastercard otherwise."""
     card = lookup(number)
     if card is not None:
         return card.brand

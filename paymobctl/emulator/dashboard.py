@@ -17,12 +17,13 @@ from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route, request_response
 
 from paymobctl import web
-from paymobctl.emulator.state import SandboxError
+from paymobctl.emulator.validation import SandboxError
 from paymobctl.models import format_amount, lenient_int
 
 if TYPE_CHECKING:
     from paymobctl.emulator.notifier import Notifier
-    from paymobctl.emulator.state import Sandbox, Transaction
+    from paymobctl.emulator.records import Transaction
+    from paymobctl.emulator.state import Sandbox
 
 BASE = "/_sandbox"
 LIMIT = 50
@@ -30,6 +31,7 @@ OPERATIONS = ("refund", "void", "capture")
 
 
 def e(value: object) -> str:
+    """``value`` as HTML-escaped text (None as empty)."""
     return escape("" if value is None else str(value))
 
 
@@ -231,7 +233,7 @@ def routes(token: web.ActionToken | None = None) -> list[Route]:
             fields: dict[str, Any] = {"transaction_id": _id(body, "transaction_id")}
             if operation != "void":
                 fields["amount_cents"] = _id(body, "amount_cents")
-            child = getattr(sandbox, operation)(fields)
+            child = sandbox.manage(operation, fields)
             notifier.submit(sandbox.child_completion(child))
             return f"{operation}: transaction {child.id} created"
 

@@ -16,7 +16,9 @@ from urllib.parse import urlsplit
 
 from paymobctl import delivery, outbound
 from paymobctl.delivery import Result, RetryPolicy
-from paymobctl.emulator.state import LINK_LOCAL_REFUSED, Attempt, Outbound, Sandbox, link_local
+from paymobctl.emulator.records import Attempt, Outbound
+from paymobctl.emulator.state import Sandbox
+from paymobctl.emulator.validation import LINK_LOCAL_REFUSED, link_local
 from paymobctl.tasks import TaskSet
 
 if TYPE_CHECKING:
@@ -38,7 +40,7 @@ _ERRORS = {
 
 
 class Notifier:
-    """Delivers the sandbox's callbacks in the background with retries, recording every attempt."""
+    """Delivers the sandbox's callbacks in the background, with retries, recording each attempt."""
 
     def __init__(
         self,
@@ -56,7 +58,7 @@ class Notifier:
         self._tasks = TaskSet()
 
     async def close(self) -> None:
-        """Cancel the deliveries under way and close the client."""
+        """Cancel pending deliveries and close the HTTP client."""
         await self._tasks.cancel()
         if self._client is not None:
             await self._client.aclose()

@@ -28,6 +28,7 @@ code{background:#f0f2f6;padding:1px 4px;border-radius:3px}
 
 
 def page(title: str, body: str) -> str:
+    """A whole sandbox page around ``body`` (already HTML)."""
     return (
         "<!doctype html><html lang=en><head><meta charset=utf-8>"
         '<meta name=viewport content="width=device-width,initial-scale=1">'
@@ -38,6 +39,7 @@ def page(title: str, body: str) -> str:
 
 
 def error_page(title: str, message: str) -> str:
+    """The page a hosted checkout shows when it cannot go on."""
     return page(title, f"<h1>{escape(title)}</h1><div class=error>{escape(message)}</div>")
 
 
@@ -101,6 +103,7 @@ def checkout(
     error: str | None = None,
     values: Mapping[str, str] | None = None,
 ) -> str:
+    """The card iframe's checkout form."""
     saved = ""
     if saved_card:
         saved = (
@@ -120,14 +123,14 @@ def checkout(
     )
 
 
-def acs(*, action: str, amount: str, last4: str, error: str | None = None) -> str:
+def acs(*, action: str, amount: str, last4: str) -> str:
+    """The 3-D Secure page asking for the OTP."""
     return page(
         "3-D Secure",
         "<h1>3-D Secure authentication</h1>"
         f"<div class=muted>Your bank asks you to confirm a payment of {escape(amount)} with the card ending "
         f"{escape(last4)}.</div>"
-        + (f"<div class=error>{escape(error)}</div>" if error else "")
-        + f'<form method=post action="{escape(action, quote=True)}"><label for=otp>One-time password</label>'
+        f'<form method=post action="{escape(action, quote=True)}"><label for=otp>One-time password</label>'
         "<input type=text id=otp name=otp inputmode=numeric autocomplete=one-time-code>"
         f"<p class=muted>Sandbox OTP: <code>{cards.OTP}</code>. Anything else fails authentication.</p>"
         "<button type=submit id=confirm>Confirm</button></form>",
@@ -135,6 +138,7 @@ def acs(*, action: str, amount: str, last4: str, error: str | None = None) -> st
 
 
 def wallet(*, action: str, amount: str, number: str) -> str:
+    """The mobile wallet page asking for the MPIN and OTP."""
     return page(
         "Mobile wallet",
         f"<h1>Mobile wallet payment</h1><div class=muted>{escape(amount)} from wallet {escape(number)}</div>"
@@ -149,6 +153,7 @@ def wallet(*, action: str, amount: str, number: str) -> str:
 def result(
     *, success: bool, pending: bool, transaction_id: int, amount: str, message: str, note: str
 ) -> str:
+    """The sandbox's own result page (no response callback URL configured)."""
     title = (
         "Payment successful" if success else ("Payment pending" if pending else "Payment failed")
     )
@@ -173,6 +178,7 @@ def unified_checkout(
     error: str | None = None,
     values: Mapping[str, str] | None = None,
 ) -> str:
+    """The unified checkout of an intention: saved cards, a new card, a wallet."""
     saved = list(saved_cards)
     choices = "".join(
         f'<label><input type=radio name=card_token value="{escape(c["token"], quote=True)}"'
@@ -212,6 +218,7 @@ def index(
     urls: Mapping[str, Any],
     transactions: Iterable[Mapping[str, Any]],
 ) -> str:
+    """The sandbox's home page: credentials, callback URLs, recent transactions."""
     creds = "".join(
         f"<tr><td>{escape(k)}</td><td><code>{escape(str(v))}</code></td></tr>"
         for k, v in credentials.items()

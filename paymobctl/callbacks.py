@@ -44,12 +44,6 @@ DECLINE_CODES: dict[str, str] = {
     "62": "Restricted card",
 }
 
-DELIVERY_STATUSES = (
-    "Scheduled", "Contacting Merchant", "Picking Up", "Courier Received", "At Warehouse",
-    "Agent Out", "On Route", "At Customer", "Delivered", "Canceled", "Delivery Failed",
-    "Return Scheduled", "Package Returned",
-)  # fmt: skip
-
 # Every template file shipped in paymobctl/templates, and what it is for. A test checks that
 # this registry and the folder agree, and that every template builds and verifies.
 TEMPLATES: dict[str, str] = {
@@ -80,11 +74,6 @@ def template(name: str) -> dict[str, Any]:
     data: dict[str, Any] = json.loads(_template_text(name))
     data.pop("_comment", None)
     return data
-
-
-def template_files() -> list[str]:
-    folder = resources.files("paymobctl") / "templates"
-    return sorted(entry.name for entry in folder.iterdir() if entry.name.endswith(".json"))
 
 
 # --- filling holes -------------------------------------------------------------------------------

@@ -396,10 +396,6 @@ class PaymobClient:
         """Pay a payment key with a saved card token (MOTO)."""
         return self._pay(payment_key, card_token, "TOKEN", action="paying with the saved card")
 
-    def pay_wallet(self, *, payment_key: str, phone: str) -> dict[str, Any]:
-        """Pay a payment key with a mobile wallet number."""
-        return self._pay(payment_key, phone, "WALLET", action="paying with the wallet")
-
     def _pay(
         self, payment_key: str, identifier: str, subtype: str, *, action: str
     ) -> dict[str, Any]:

@@ -17,6 +17,7 @@ from urllib.parse import urlsplit
 
 from paymobctl import outbound
 from paymobctl.errors import NetworkError
+from paymobctl.models import FailureKind
 
 if TYPE_CHECKING:
     import httpx
@@ -69,6 +70,10 @@ def get(url: str) -> HttpRequest:
     return HttpRequest("GET", url, None, (("User-Agent", USER_AGENT),))
 
 
+# No answer, but worth retrying (a name that does not resolve yet included: a container starting).
+_TRANSIENT = (FailureKind.REFUSED, FailureKind.DNS, FailureKind.TIMEOUT, FailureKind.OTHER)
+
+
 @dataclass(frozen=True)
 class Result:
     """What happened to one attempt: a response, or an error that says what to do."""
@@ -79,7 +84,7 @@ class Result:
     latency_ms: float = 0.0
     headers: tuple[tuple[str, str], ...] = ()
     excerpt: str = ""
-    error: str | None = None  # refused | dns | timeout | tls | invalid-url | other | blocked
+    error: FailureKind | None = None
     error_message: str | None = None
     attempt: int = 1
     location: str | None = None
@@ -95,7 +100,7 @@ class Result:
     def failed_transiently(self) -> bool:
         """Worth retrying: no answer (a name that does not resolve yet included: a container
         still starting), or a server error / throttling."""
-        return self.error in ("refused", "dns", "timeout", "other") or (
+        return self.error in _TRANSIENT or (
             self.status is not None and (self.status >= 500 or self.status == 429)
         )
 
@@ -120,12 +125,12 @@ def _excerpt(content: bytes) -> str:
     return text if len(text) <= EXCERPT_CHARS else text[:EXCERPT_CHARS] + "…"
 
 
-def _classify(exc: Exception) -> tuple[str, str]:
+def _classify(exc: Exception) -> tuple[FailureKind, str]:
     import httpx
 
     text = str(exc) or type(exc).__name__
     if isinstance(exc, httpx.TimeoutException):
-        return "timeout", text
+        return FailureKind.TIMEOUT, text
     cause: BaseException | None = exc
     while cause is not None:
         if (
@@ -133,12 +138,12 @@ def _classify(exc: Exception) -> tuple[str, str]:
             or "CERTIFICATE_VERIFY_FAILED" in str(cause)
             or "SSL" in type(cause).__name__
         ):
-            return "tls", str(cause)
+            return FailureKind.TLS, str(cause)
         cause = cause.__cause__ or cause.__context__
     cause = exc
     while cause is not None:
         if isinstance(cause, socket.gaierror):
-            return "dns", str(cause)
+            return FailureKind.DNS, str(cause)
         cause = cause.__cause__ or cause.__context__
     if isinstance(exc, httpx.ConnectError):
         if (
@@ -146,11 +151,11 @@ def _classify(exc: Exception) -> tuple[str, str]:
             or "nodename nor servname" in text
             or "getaddrinfo" in text
         ):
-            return "dns", text
-        return "refused", text
+            return FailureKind.DNS, text
+        return FailureKind.REFUSED, text
     if isinstance(exc, httpx.UnsupportedProtocol | httpx.InvalidURL):
-        return "invalid-url", text
-    return "other", text
+        return FailureKind.INVALID_URL, text
+    return FailureKind.OTHER, text
 
 
 def _result(response: Reply, url: str, started: float, attempt: int, keep_body: int) -> Result:
@@ -235,27 +240,27 @@ def raise_for(result: Result, *, timeout: float) -> None:
     if result.error is None:
         return
     url = result.url.split("?", 1)[0]
-    if result.error == "refused":
+    if result.error == FailureKind.REFUSED:
         raise NetworkError(
             f"nothing is listening at {url}",
             hint="start your app, or run `paymobctl listen` to receive callbacks locally",
         )
-    if result.error == "dns":
+    if result.error == FailureKind.DNS:
         host = urlsplit(result.url).hostname or url
         raise NetworkError(
             f"cannot resolve {host}", hint="check the hostname in the URL (and your DNS)"
         )
-    if result.error == "timeout":
+    if result.error == FailureKind.TIMEOUT:
         raise NetworkError(
             f"{url} did not answer within {timeout:g} s",
             hint="check the app is not blocked, or raise --timeout",
         )
-    if result.error == "tls":
+    if result.error == FailureKind.TLS:
         raise NetworkError(
             f"TLS handshake with {url} failed ({result.error_message})",
             hint="for a local server with a self-signed certificate, pass --insecure",
         )
-    if result.error == "invalid-url":
+    if result.error == FailureKind.INVALID_URL:
         raise NetworkError(
             f"cannot send to {url}: {result.error_message}", hint="use an http(s):// URL"
         )

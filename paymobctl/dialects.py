@@ -107,8 +107,6 @@ DIALECTS: tuple[Dialect, ...] = (
     ),
 )
 
-BY_MISTAKE: dict[Mistake, Dialect] = {d.mistake: d for d in DIALECTS}
-
 
 @dataclass(frozen=True)
 class Signed:

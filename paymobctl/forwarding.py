@@ -115,11 +115,6 @@ class Forwarder:
         self._client: httpx.AsyncClient | None = None
         self._tasks = TaskSet()
 
-    @property
-    def active(self) -> bool:
-        """Whether anything is forwarded at all."""
-        return bool(self.targets or self.routes)
-
     def targets_for(self, kind: str) -> list[str]:
         """A per-type route replaces the --forward-to targets for that type."""
         if kind in self.routes:

@@ -14,10 +14,11 @@ import asyncio
 import math
 import secrets
 import ssl
-import time
+import sys
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from time import perf_counter
 from typing import Any, cast
 from urllib.parse import urlsplit
 
@@ -25,7 +26,9 @@ from paymobctl import callbacks, delivery, signing
 from paymobctl.callbacks import Callback
 from paymobctl.errors import UsageError
 
-MAX_RESPONSE_BYTES = 1_048_576  # an answer larger than this ends its connection ("too-large")
+# An answer larger than this (status line, headers and body) ends its connection ("too-large");
+# counted per read, so there is no parser callback per body chunk.
+MAX_RESPONSE_BYTES = 1_048_576
 LOAD_ORDER_BASE = 999_950_000_000  # above the conformance probes' orders: none is real
 LOAD_TRANSACTION_BASE = 999_850_000_000
 MAX_COUNT = 10_000_000
@@ -62,11 +65,17 @@ class Plan:
             raise UsageError(f"invalid URL {self.url!r}", hint="use an http(s):// URL")
 
 
-# Stand-ins for the per-callback values while the template is rendered once; each must occur
-# exactly once in the signed string and in the body (checked), so substituting them is exact.
+# Stand-ins for the per-callback values while the template is rendered; each must occur exactly
+# once in the body, and the two ids once in the signed string (checked), so splitting is exact.
 _TX_MARK = 987_654_321_987_654_321
 _ORDER_MARK = 987_654_321_123_456_789
 _MOI_MARK = "paymobctl-load-mark-5f3c9e1a"
+# Callback numbers come in blocks of 10**7 sharing every digit but the last seven: both id bases
+# are multiples of it, so within a block the transaction id, the order id and the merchant order
+# id differ only in one 7-digit field, formatted once per callback.
+_BLOCK = 10_000_000
+_DIGITS = 7  # b"%07d"
+_SHA512_BLOCK = 128  # bytes: HMAC pads (or hashes) the key to the hash's block size
 
 
 class Signer:
@@ -75,33 +84,27 @@ class Signer:
     :meth:`callback` is the plain definition (a copy of the template's obj with new ids, signed by
     :func:`paymobctl.signing.compute`). :meth:`wire` produces the same bytes far faster, so the
     generator is not what a load run measures: the body and the signed string are rendered once
-    with stand-ins and become ``bytes %`` templates (one C call per callback), and the HMAC
-    starts from SHA-512 states already fed the padded key (RFC 2104), as OpenSSL's HMAC object
-    does, but copying two hash states costs about half of copying the HMAC object here. Tests
-    check both ways agree byte for byte, for long and non-ASCII secrets too.
+    per block of numbers and split around the 7 varying digits (a callback is a ``bytes.join``
+    of constant segments and one formatted number), and the HMAC starts from SHA-512 states
+    already fed the padded key (RFC 2104), as OpenSSL's HMAC object does, but copying two hash
+    states costs about half of copying the HMAC object here. Tests check both ways agree byte
+    for byte, for long and non-ASCII secrets and across blocks too.
     """
 
     def __init__(self, template: Callback, secret: str, *, tag: str | None = None) -> None:
         import hashlib
-        import operator
 
         self.template = template
         self.secret = secret
         self.tag = tag or secrets.token_hex(4)
         self.kind = template.kind
-        body, _ = self._with(_TX_MARK, _ORDER_MARK, _MOI_MARK)
-        message = signing.signing_string(signing.collect_fields(self.kind, body["obj"]))
-        marks = (str(_TX_MARK), str(_ORDER_MARK), _MOI_MARK)
-        self._message, message_order = _template(message.encode("utf-8"), marks[:2])
-        self._message_values = operator.itemgetter(*message_order)
-        self._body, body_order = _template(delivery.wire_json(body), marks)
-        self._body_values = operator.itemgetter(*body_order)
         key = secret.encode("utf-8")
         if len(key) > _SHA512_BLOCK:
             key = hashlib.sha512(key).digest()
         key = key.ljust(_SHA512_BLOCK, b"\0")
-        self._inner = hashlib.sha512(bytes(b ^ 0x36 for b in key))
-        self._outer = hashlib.sha512(bytes(b ^ 0x5C for b in key))
+        self.inner = hashlib.sha512(bytes(b ^ 0x36 for b in key))
+        self.outer = hashlib.sha512(bytes(b ^ 0x5C for b in key))
+        self._segments: dict[int, tuple[tuple[bytes, ...], tuple[bytes, ...]]] = {}
 
     def _with(
         self, transaction_id: int, order_id: int, merchant_order_id: str
@@ -121,48 +124,64 @@ class Signer:
         body, obj = self._with(
             LOAD_TRANSACTION_BASE + number,
             LOAD_ORDER_BASE + number,
-            f"paymobctl-load-{self.tag}-{number}",
+            f"paymobctl-load-{self.tag}-{number:07d}",
         )
         return body, signing.compute(self.kind, obj, self.secret)
 
+    def segments(self, block: int) -> tuple[tuple[bytes, ...], tuple[bytes, ...]]:
+        """The signed string and the body of block ``block``'s callbacks, split where the low 7
+        digits of the callback number go: the signed string has them twice (``s0 D s1 D s2``),
+        the body three times (``b0 D b1 D b2 D b3``)."""
+        found = self._segments.get(block)
+        if found is None:
+            body, _ = self._with(_TX_MARK, _ORDER_MARK, _MOI_MARK)
+            message = signing.signing_string(signing.collect_fields(self.kind, body["obj"]))
+            prefixes = {
+                str(_TX_MARK): f"{LOAD_TRANSACTION_BASE // _BLOCK + block}",
+                str(_ORDER_MARK): f"{LOAD_ORDER_BASE // _BLOCK + block}",
+                _MOI_MARK: f"paymobctl-load-{self.tag}-{block or ''}",
+            }
+            marks = list(prefixes.items())
+            found = (
+                _split(message.encode("utf-8"), marks[:2]),
+                _split(delivery.wire_json(body), marks),
+            )
+            self._segments = {block: found}  # one block at a time
+        return found
+
     def wire(self, number: int) -> tuple[bytes, str]:
         """The exact body bytes (``delivery.wire_json``) and HMAC of callback ``number``."""
-        values = (
-            b"%d" % (LOAD_TRANSACTION_BASE + number),
-            b"%d" % (LOAD_ORDER_BASE + number),
-            b"paymobctl-load-%b-%d" % (self.tag.encode("ascii"), number),
-        )
-        inner = self._inner.copy()
-        inner.update(self._message % self._message_values(values))
-        outer = self._outer.copy()
+        block, low = divmod(number, _BLOCK)
+        message, body = self.segments(block)
+        digits = b"%07d" % low
+        inner = self.inner.copy()
+        inner.update(digits.join(message))
+        outer = self.outer.copy()
         outer.update(inner.digest())
-        return self._body % self._body_values(values), outer.hexdigest()
+        return digits.join(body), outer.hexdigest()
 
     def request(self, url: str, number: int) -> delivery.HttpRequest:
         body, digest = self.callback(number)
         return delivery.post_json(callbacks.with_query(url, f"hmac={digest}"), body)
 
 
-_SHA512_BLOCK = 128  # bytes: HMAC pads (or hashes) the key to the hash's block size
-
-
-def _template(data: bytes, marks: tuple[str, ...]) -> tuple[bytes, tuple[int, ...]]:
-    """``data`` as a ``bytes %`` template with ``%b`` where each mark was (each must occur exactly
-    once), and which mark each ``%b`` stands for, in order."""
-    found: list[tuple[int, int]] = []
-    for index, mark in enumerate(marks):
+def _split(data: bytes, marks: Sequence[tuple[str, str]]) -> tuple[bytes, ...]:
+    """``data`` cut where each mark was (each must occur exactly once), the mark's prefix kept at
+    the end of the segment before the cut: ``data`` is then ``digits.join(segments)``."""
+    found: list[tuple[int, bytes, bytes]] = []
+    for mark, prefix in marks:
         encoded = mark.encode("utf-8")
         if data.count(encoded) != 1:
             raise ValueError(f"template marker {mark} occurs {data.count(encoded)} times")
-        found.append((data.index(encoded), index))
+        found.append((data.index(encoded), encoded, prefix.encode("utf-8")))
     found.sort()
-    pieces: list[bytes] = []
+    segments: list[bytes] = []
     position = 0
-    for start, index in found:
-        pieces.append(data[position:start].replace(b"%", b"%%"))
-        position = start + len(marks[index].encode("utf-8"))
-    pieces.append(data[position:].replace(b"%", b"%%"))
-    return b"%b".join(pieces), tuple(index for _, index in found)
+    for start, cut, kept in found:
+        segments.append(data[position:start] + kept)
+        position = start + len(cut)
+    segments.append(data[position:])
+    return tuple(segments)
 
 
 def percentile(values: Sequence[float], fraction: float) -> float:
@@ -188,7 +207,9 @@ class Report:
     statuses: Counter[int] = field(default_factory=Counter)
     errors: Counter[str] = field(default_factory=Counter)
     first_error: str | None = None
-    latencies_ms: list[float] = field(default_factory=list)
+    # Not in the repr: Python 3.11's asyncio.Runner formats the main task's result while it
+    # restores the SIGINT handler, and a repr of every latency cost ~1.4 µs per delivery.
+    latencies_ms: list[float] = field(default_factory=list, repr=False)
     concurrency: int = 0
     rate: float | None = None
 
@@ -232,6 +253,8 @@ class Report:
 
 # --- the HTTP/1.1 client -------------------------------------------------------------------------
 
+_NEVER = sys.maxsize  # a count limit no run reaches
+
 
 class _Failed(Exception):
     def __init__(self, kind: str, message: str) -> None:
@@ -239,26 +262,82 @@ class _Failed(Exception):
         self.kind = kind
 
 
+class _Requests:
+    """Whole HTTP/1.1 requests, as :func:`paymobctl.delivery.post_json` would send them.
+
+    The request line up to ``hmac=`` comes first, then the digest, then the rest of the head and
+    the body: the signer's body segments with the head's tail in front of the first one (the
+    Content-Length is the same for every callback of a block), joined on the callback's digits.
+    """
+
+    def __init__(self, signer: Signer, url: str, host_header: str) -> None:
+        self.signer = signer
+        parts = urlsplit(url)
+        target = parts.path or "/"
+        target += f"?{parts.query}&hmac=" if parts.query else "?hmac="
+        sample = delivery.post_json(url, {})
+        headers = "".join(f"\r\n{name}: {value}" for name, value in sample.headers)
+        self._line = f"POST {target}".encode("latin-1")
+        self._head = f" HTTP/1.1\r\nHost: {host_header}{headers}\r\nContent-Length: "
+        self._inner = signer.inner
+        self._outer = signer.outer
+        self._first = 0  # the first callback number of the current block
+        self._message: tuple[bytes, ...] = ()
+        self._parts: list[bytes] = []
+        self._enter(0)
+
+    def _enter(self, block: int) -> None:
+        message, body = self.signer.segments(block)
+        length = sum(map(len, body)) + _DIGITS * (len(body) - 1)
+        head = f"{self._head}{length}\r\n\r\n".encode("latin-1")
+        self._first = block * _BLOCK
+        self._message = message
+        b0, b1, b2, b3 = body  # the digits go in three places (Signer.segments)
+        # The whole request is one join: the digest goes at 1, the digits at 3, 5 and 7.
+        self._parts = [self._line, b"", head + b0, b"", b1, b"", b2, b"", b3]
+
+    def payload(self, number: int) -> bytes:
+        low = number - self._first
+        if not 0 <= low < _BLOCK:
+            self._enter(number // _BLOCK)
+            low = number - self._first
+        digits = b"%07d" % low
+        inner = self._inner.copy()
+        inner.update(digits.join(self._message))
+        outer = self._outer.copy()
+        outer.update(inner.digest())
+        parts = self._parts
+        parts[1] = outer.hexdigest().encode()
+        parts[3] = parts[5] = parts[7] = digits
+        return b"".join(parts)
+
+
 class _Connection(asyncio.Protocol):
-    """One keep-alive connection of a sender: hands each complete answer's status to it."""
+    """One keep-alive connection of a sender. A complete answer is recorded, and the sender's next
+    request written, from the parser's callback: no task, future or timer per request."""
+
+    _transport: asyncio.Transport
 
     def __init__(self, sender: _Sender) -> None:
         import httptools
 
         self._parser = httptools.HttpResponseParser(self)
         self._sender = sender
-        self._transport: asyncio.Transport | None = None
-        self._body_bytes = 0
+        self._run = sender.run
+        self._statuses = sender.run.statuses
+        self.received = 0  # bytes of the answer to the request in flight
         self.closed = False
         self.answers = 0  # complete answers on this connection
-        self.heard = False  # any byte of an answer to the request in flight
 
     # asyncio.Protocol
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self._transport = cast("asyncio.Transport", transport)  # uvloop's are not subclasses
 
     def data_received(self, data: bytes) -> None:
-        self.heard = True
+        self.received += len(data)
+        if self.received > MAX_RESPONSE_BYTES:
+            self._sender.failed(self, "too-large", f"answer larger than {MAX_RESPONSE_BYTES} bytes")
+            return
         try:
             self._parser.feed_data(data)
         except Exception as exc:  # httptools.HttpParserError and friends
@@ -268,49 +347,44 @@ class _Connection(asyncio.Protocol):
         self.closed = True
         self._sender.failed(self, "closed", f"the server closed the connection ({exc or 'EOF'})")
 
-    # httptools callbacks
-    def on_body(self, body: bytes) -> None:
-        self._body_bytes += len(body)
-        if self._body_bytes > MAX_RESPONSE_BYTES:
-            self._sender.failed(self, "too-large", f"answer larger than {MAX_RESPONSE_BYTES} bytes")
-
+    # httptools callback: the hot path of a run, so the common case is inline here
     def on_message_complete(self) -> None:
+        now = perf_counter()
+        sender = self._sender
+        began = sender.began
+        if sender.connection is not self or not began:
+            return
+        run = self._run
+        report = run.report
+        report.latencies_ms.append((now - began) * 1000)
+        self._statuses[self._parser.get_status_code()] += 1
+        report.answered += 1
         self.answers += 1
-        if not self._parser.should_keep_alive():
+        sender.began = 0.0
+        number = run.next_number
+        if self._parser.should_keep_alive():
+            if number < run.fast_limit and now < run.deadline:
+                # Sender.next and Sender.send for an unpaced run on a connection kept alive.
+                run.next_number = number + 1
+                payload = run.requests.payload(number)
+                report.sent += 1
+                sender.number = number
+                self.received = 0
+                sender.began = perf_counter()
+                self._transport.write(payload)
+                return
+        else:
             self.close()
-        self._sender.answered(self, self._parser.get_status_code())
+        sender.next()
 
     def write(self, payload: bytes) -> None:
-        assert self._transport is not None
-        self._body_bytes = 0
-        self.heard = False
+        self.received = 0
         self._transport.write(payload)
 
     def close(self) -> None:
         self.closed = True
-        if self._transport is not None:
+        if hasattr(self, "_transport"):
             self._transport.close()
-
-
-class _Requests:
-    """Whole HTTP/1.1 requests, as :func:`paymobctl.delivery.post_json` would send them."""
-
-    def __init__(self, signer: Signer, url: str, host_header: str) -> None:
-        self.signer = signer
-        parts = urlsplit(url)
-        target = parts.path or "/"
-        target += f"?{parts.query}&hmac=" if parts.query else "?hmac="
-        sample = delivery.post_json(url, {})
-        headers = "".join(f"\r\n{name}: {value}" for name, value in sample.headers)
-        head = f"POST {target}\0 HTTP/1.1\r\nHost: {host_header}{headers}\r\nContent-Length: \1\r\n\r\n"
-        # A bytes % template: the digest goes at \0 and the body length at \1; a % of the URL
-        # (percent-encoding) is escaped first.
-        escaped = head.replace("%", "%%").replace("\0", "%b").replace("\1", "%d")
-        self._head = escaped.encode("latin-1")
-
-    def payload(self, number: int) -> bytes:
-        body, digest = self.signer.wire(number)
-        return self._head % (digest.encode("ascii"), len(body)) + body
 
 
 class _Pool:
@@ -372,9 +446,15 @@ class _Run:
         self.requests = _Requests(
             Signer(plan.template, plan.secret), plan.url, self.pool.host_header
         )
-        self.started = time.perf_counter()
+        self.started = perf_counter()
         self.deadline = self.started + plan.duration if plan.duration is not None else math.inf
+        # Answers per status code (httptools allows 3 digits); the report's Counter at the end.
+        self.statuses = [0] * 1000
         self.next_number = 0
+        self.limit = plan.count if plan.count is not None else _NEVER
+        # Below this number a connection's answer sends the next callback inline (see
+        # _Connection.on_message_complete); paced and stopped runs go through Sender.next.
+        self.fast_limit = self.limit if plan.rate is None else 0
         self.stopped = False
         self.senders = [_Sender(self) for _ in range(plan.concurrency)]
         self.running = len(self.senders)
@@ -383,13 +463,15 @@ class _Run:
 
     def take(self) -> int | None:
         """The next callback number, or None when the run is over."""
-        if self.stopped or (self.plan.count is not None and self.next_number >= self.plan.count):
-            return None
-        if time.perf_counter() >= self.deadline:
+        if self.stopped or self.next_number >= self.limit or perf_counter() >= self.deadline:
             return None
         number = self.next_number
         self.next_number += 1
         return number
+
+    def stop(self) -> None:
+        self.stopped = True
+        self.fast_limit = 0
 
     def error(self, kind: str, message: str) -> None:
         self.report.errors[kind] += 1
@@ -410,7 +492,7 @@ class _Run:
         timeout = self.plan.timeout
         while True:
             await asyncio.sleep(min(0.05, timeout / 4))
-            now = time.perf_counter()
+            now = perf_counter()
             for sender in self.senders:
                 if sender.connection is not None and sender.began and now - sender.began > timeout:
                     sender.failed(sender.connection, "timeout", f"no answer within {timeout:g} s")
@@ -436,14 +518,14 @@ class _Sender:
             return
         rate = self.run.plan.rate
         if rate is not None:
-            wait = self.run.started + number / rate - time.perf_counter()
+            wait = self.run.started + number / rate - perf_counter()
             if wait > 0:
                 self.run.loop.call_later(wait, self.send, number)
                 return
         self.send(number)
 
     def send(self, number: int, *, resend: bool = False) -> None:
-        if time.perf_counter() >= self.run.deadline and not resend:
+        if perf_counter() >= self.run.deadline and not resend:
             self.finish()
             return
         connection = self.connection
@@ -454,7 +536,7 @@ class _Sender:
         if not resend:
             self.run.report.sent += 1
         self.number = number
-        self.began = time.perf_counter()
+        self.began = perf_counter()
         connection.write(payload)
 
     async def connect_and_send(self, number: int, *, resend: bool = False) -> None:
@@ -465,21 +547,11 @@ class _Sender:
                 self.run.report.sent += 1
             self.run.error(exc.kind, str(exc))
             if exc.kind == "refused" and self.run.report.answered == 0:
-                self.run.stopped = True  # nothing ever answered: stop rather than fail N times
+                self.run.stop()  # nothing ever answered: stop rather than fail N times
             await asyncio.sleep(0.05)  # a server that is restarting: back off a little
             self.next()
             return
         self.send(number, resend=resend)
-
-    def answered(self, connection: _Connection, status: int) -> None:
-        if connection is not self.connection or not self.began:
-            return
-        report = self.run.report
-        report.latencies_ms.append((time.perf_counter() - self.began) * 1000)
-        report.statuses[status] += 1
-        report.answered += 1
-        self.began = 0.0
-        self.next()
 
     def failed(self, connection: _Connection, kind: str, message: str) -> None:
         if connection is not self.connection:
@@ -492,7 +564,7 @@ class _Sender:
         if (
             kind == "closed"
             and connection.answers > 0
-            and not connection.heard
+            and not connection.received
             and self.resent != self.number
         ):
             # A keep-alive connection the server closed after its last answer, before reading
@@ -534,7 +606,7 @@ async def run_async(plan: Plan, *, on_progress: Callable[[Progress], None] | Non
         while True:
             await asyncio.sleep(0.1)
             if on_progress is not None:
-                on_progress(Progress(report.sent, plan.count, time.perf_counter() - run.started))
+                on_progress(Progress(report.sent, plan.count, perf_counter() - run.started))
 
     helpers = [asyncio.create_task(ticker()), asyncio.create_task(run.watchdog())]
     try:
@@ -546,7 +618,8 @@ async def run_async(plan: Plan, *, on_progress: Callable[[Progress], None] | Non
             task.cancel()
         for sender in run.senders:
             sender.finish()
-    report.elapsed_s = time.perf_counter() - run.started
+    report.elapsed_s = perf_counter() - run.started
+    report.statuses.update({code: n for code, n in enumerate(run.statuses) if n})
     if on_progress is not None:
         on_progress(Progress(report.sent, plan.count, report.elapsed_s))
     return report

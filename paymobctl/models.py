@@ -32,7 +32,7 @@ class Secret:
 
     @property
     def masked(self) -> str:
-        """``****`` and the last four characters."""
+        """The masked form shown everywhere (``****`` plus the last four characters)."""
         return mask_secret(self._value)
 
     def __repr__(self) -> str:
@@ -79,8 +79,77 @@ class CallbackKind(StrEnum):
     RESPONSE = "RESPONSE"
 
 
+class EventKind(StrEnum):
+    """What ``listen`` stored a request as: a callback kind, or UNKNOWN (any other request)."""
+
+    TRANSACTION = "TRANSACTION"
+    TOKEN = "TOKEN"
+    DELIVERY_STATUS = "DELIVERY_STATUS"
+    RESPONSE = "RESPONSE"
+    UNKNOWN = "UNKNOWN"
+
+
+class Verdict(StrEnum):
+    """The HMAC verdict of a received request (``n/a``: not a callback, or not storable as one)."""
+
+    VALID = "valid"
+    INVALID = "invalid"
+    MISSING = "missing"
+    NOT_APPLICABLE = "n/a"
+    MALFORMED = "malformed-signed-fields"  # signed fields misshapen: never trusted (§14)
+
+
+class TransactionChild(StrEnum):
+    """What a transaction is from its signed flags, when not a plain payment (receiver._child)."""
+
+    REFUND = "refund"
+    VOID = "void"
+    CAPTURE = "capture"
+    REVERSED = "reversed"  # a payment already marked voided or refunded
+
+
+class DepositStatus(StrEnum):
+    """A deposit's status in the store."""
+
+    PENDING = "pending"
+    PAID = "paid"
+    DECLINED = "declined"
+    REFUNDED = "refunded"  # refunds reached the deposit's amount
+    VOIDED = "voided"
+    FAILED = "failed"  # a step after the order's creation failed: nobody can pay it
+
+
+class PaymentStatus(StrEnum):
+    """What waiting for, or asking about, a payment learnt (``none``: nothing before the timeout)."""
+
+    PAID = "paid"
+    DECLINED = "declined"
+    PENDING = "pending"
+    NONE = "none"
+
+
+class DeliveryState(StrEnum):
+    """Where a callback the sandbox sends stands."""
+
+    PENDING = "pending"
+    DELIVERED = "delivered"  # answered 2xx
+    FAILED = "failed"  # every attempt failed
+
+
+class FailureKind(StrEnum):
+    """Why an HTTP attempt got no answer at all (delivery.Result.error)."""
+
+    REFUSED = "refused"
+    DNS = "dns"
+    TIMEOUT = "timeout"
+    TLS = "tls"
+    INVALID_URL = "invalid-url"
+    OTHER = "other"
+    BLOCKED = "blocked"  # the sandbox refused to call the URL
+
+
 class Mode(StrEnum):
-    """test or live."""
+    """Test or live: which of a profile's keys and integrations are used."""
 
     TEST = "test"
     LIVE = "live"
@@ -88,14 +157,12 @@ class Mode(StrEnum):
 
 @dataclass(frozen=True)
 class RegionInfo:
-    """A Paymob region's API host, currency and time zone."""
+    """What differs per region: host, currency, country code, time zone."""
 
     base_url: str
     currency: str
     country: str  # ISO 3166 alpha-3, as Paymob's merchant objects carry it
-    key_prefix: str  # secret/public key prefix (docs/paymob.md §1.2)
     time_zone: str  # IANA zone of the account's local time (docs/paymob.md §2, §14)
-    phone_prefix: str
     naive_times: bool = False  # Egypt renders local time without an offset (docs/paymob.md §14)
 
 
@@ -110,7 +177,7 @@ class Region(StrEnum):
 
     @property
     def info(self) -> RegionInfo:
-        """The region's host, currency and time zone."""
+        """This region's host, currency, country and time zone."""
         return _REGIONS[self]
 
     @classmethod
@@ -121,7 +188,7 @@ class Region(StrEnum):
 
     @property
     def base_url(self) -> str:
-        """The region's API host."""
+        """This region's Paymob host."""
         return self.info.base_url
 
 
@@ -142,14 +209,12 @@ REGION_ALIASES: dict[str, str] = {
 
 _REGIONS: dict[Region, RegionInfo] = {
     Region.EG: RegionInfo(
-        "https://accept.paymob.com", "EGP", "EGY", "egy", "Africa/Cairo", "+20", naive_times=True
+        "https://accept.paymob.com", "EGP", "EGY", "Africa/Cairo", naive_times=True
     ),
-    Region.KSA: RegionInfo("https://ksa.paymob.com", "SAR", "SAU", "sau", "Asia/Riyadh", "+966"),
-    Region.UAE: RegionInfo("https://uae.paymob.com", "AED", "ARE", "are", "Asia/Dubai", "+971"),
-    Region.OMAN: RegionInfo("https://oman.paymob.com", "OMR", "OMN", "omn", "Asia/Muscat", "+968"),
-    Region.PAKISTAN: RegionInfo(
-        "https://pakistan.paymob.com", "PKR", "PAK", "pak", "Asia/Karachi", "+92"
-    ),
+    Region.KSA: RegionInfo("https://ksa.paymob.com", "SAR", "SAU", "Asia/Riyadh"),
+    Region.UAE: RegionInfo("https://uae.paymob.com", "AED", "ARE", "Asia/Dubai"),
+    Region.OMAN: RegionInfo("https://oman.paymob.com", "OMR", "OMN", "Asia/Muscat"),
+    Region.PAKISTAN: RegionInfo("https://pakistan.paymob.com", "PKR", "PAK", "Asia/Karachi"),
 }
 
 # Minor-unit exponent per currency. OMR has three decimals; Paymob's own plugin multiplies
@@ -160,7 +225,7 @@ _CURRENCY_RE = re.compile(r"^[A-Z]{3}$")
 
 
 def currency_exponent(currency: str) -> int:
-    """Minor units per major unit as a power of ten (EGP 2, OMR 3)."""
+    """Decimal places of a currency's minor unit (2 unless known otherwise)."""
     return CURRENCY_EXPONENT.get(currency.upper(), 2)
 
 
@@ -258,7 +323,7 @@ def show_amount(cents: int | None, currency: str | None) -> str:
 
 
 class Outcome(StrEnum):
-    """What a simulated payment ends as."""
+    """What a simulated or sandbox transaction turns out as (a payment, or a child of one)."""
 
     APPROVED = "approved"
     DECLINED = "declined"
@@ -272,7 +337,7 @@ class Outcome(StrEnum):
 
     @property
     def is_child(self) -> bool:
-        """A refund, void or capture: a child transaction of a paid one."""
+        """A refund, void or capture: a transaction with a parent payment."""
         return self in (Outcome.REFUND, Outcome.VOID, Outcome.CAPTURE)
 
 
@@ -294,7 +359,7 @@ class KeyFlow(StrEnum):
 
 
 class PaymentSource(StrEnum):
-    """How a payment is made: card, mobile wallet or kiosk."""
+    """How a payer pays: card, mobile wallet or kiosk."""
 
     CARD = "card"
     WALLET = "wallet"
@@ -302,15 +367,15 @@ class PaymentSource(StrEnum):
 
 
 class CardBrand(StrEnum):
-    """A card scheme paymobctl simulates."""
+    """The brands of Paymob's documented test cards."""
 
     MASTERCARD = "MasterCard"
     VISA = "Visa"
 
     @property
     def bin(self) -> str:
-        # Paymob's documented test cards (docs/paymob.md §9): 5123456789012346 and 4111111111111111.
         """The first six digits of the brand's test card."""
+        # Paymob's documented test cards (docs/paymob.md §9): 5123456789012346 and 4111111111111111.
         return "512345" if self is CardBrand.MASTERCARD else "411111"
 
     @property
@@ -320,7 +385,7 @@ class CardBrand(StrEnum):
 
     @property
     def card_type(self) -> str:
-        """The brand in capitals (MASTERCARD, VISA), as Paymob's card_type fields write it."""
+        """The brand as Paymob's ``source_data.sub_type`` spells it."""
         return "MASTERCARD" if self is CardBrand.MASTERCARD else "VISA"
 
 
@@ -350,11 +415,6 @@ def parse_since(text: str, now: datetime) -> str:
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
     return moment.astimezone(UTC).isoformat(timespec="microseconds")
-
-
-def masked_pan_display(last4: str) -> str:
-    """Paymob's TOKEN ``masked_pan`` form (docs/paymob.md §7.3)."""
-    return f"xxxx-xxxx-xxxx-{last4}"
 
 
 def is_local(host: str) -> bool:

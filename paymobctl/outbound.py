@@ -277,19 +277,18 @@ def client(
     import httpx
 
     if transport is None:
+        sizes = limits or httpx.Limits(max_connections=100, max_keepalive_connections=20)
         http_transport = httpx.HTTPTransport(verify=verify, trust_env=False)
-        sizes: dict[str, Any] = {}
-        if limits is not None:
-            sizes = {
-                "max_connections": limits.max_connections,
-                "max_keepalive_connections": limits.max_keepalive_connections,
-                "keepalive_expiry": limits.keepalive_expiry,
-            }
-        # httpx exposes no network backend option; the pool is rebuilt with ours (same TLS).
+        # httpx exposes no network backend option; the pool is rebuilt with ours (same TLS
+        # context) and httpx's default limits unless given (httpcore's own allow 10 connections:
+        # 50 concurrent deliveries, PMB-WH-072, queued for one and timed the wait as the
+        # receiver's latency).
         http_transport._pool = httpcore.ConnectionPool(
             ssl_context=httpx.create_ssl_context(verify=verify, trust_env=False),
             network_backend=_deadline_backend(),
-            **sizes,
+            max_connections=sizes.max_connections,
+            max_keepalive_connections=sizes.max_keepalive_connections,
+            keepalive_expiry=sizes.keepalive_expiry,
         )
         transport = http_transport
     return httpx.Client(

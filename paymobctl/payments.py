@@ -16,7 +16,14 @@ from urllib.parse import urlsplit
 
 from paymobctl.client import Billing, Checkout, PaymobClient
 from paymobctl.errors import ApiError, ConfigError, NetworkError, PaymobctlError, UsageError
-from paymobctl.models import is_local, lenient_int
+from paymobctl.models import (
+    DepositStatus,
+    PaymentStatus,
+    TransactionChild,
+    format_amount,
+    is_local,
+    lenient_int,
+)
 
 if TYPE_CHECKING:
     import httpx
@@ -187,7 +194,7 @@ def create_deposit(
 def fail_recorded(store: Store, recorded: list[Deposit], exc: PaymobctlError) -> None:
     """A step after the order's creation failed: keep the order as a failed deposit, and say so."""
     if recorded:
-        failed = store.update_deposit(recorded[0].id, status="failed", reason=exc.message)
+        failed = store.apply_deposit_change(recorded[0].id, creation_failed(exc.message))
         exc.message += f" (order {failed.order_id} is recorded as failed deposit {failed.id})"
 
 
@@ -222,14 +229,147 @@ def inquire(client: PaymobClient, store: Store, deposit: Deposit) -> dict[str, A
     return found
 
 
+# --- deposit state: the one owner --------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class DepositFacts:
+    """What the rules need of a deposit (the store reads these four columns on listen's path)."""
+
+    id: int
+    amount_cents: int
+    currency: str
+    refunded_cents: int
+
+
+@dataclass(frozen=True, slots=True)
+class PaymentFacts:
+    """A transaction's outcome: a verified webhook's signed fields, or Paymob's own answer."""
+
+    success: bool
+    transaction_id: int | None
+    amount_cents: int | None = None
+    currency: str | None = None
+    child: TransactionChild | None = None  # a refund, void or capture of a payment
+    reason: str | None = None  # why it was declined (data.message)
+
+
+@dataclass(frozen=True, slots=True)
+class DepositChange:
+    """One guarded update: applied only while the deposit's status is one of ``allowed``."""
+
+    status: DepositStatus  # a refund: REFUNDED once the refunds reach the amount
+    allowed: tuple[DepositStatus, ...]
+    effect: str  # what listen's line says when it applied
+    transaction_id: int | None = None
+    reason: str | None = None
+    refund_cents: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Mismatch:
+    """A payment whose amount or currency does not fit the deposit: the deposit stays as it is."""
+
+    problem: str  # stored in the event's problem
+    effect: str  # listen's line
+
+
+def deposit_change(deposit: DepositFacts, payment: PaymentFacts) -> DepositChange | Mismatch | None:
+    """The one owner of a deposit's status: what a payment does to it (``listen``'s receiver,
+    ``deposit --wait``/``status`` inquiries and saved-card payments all apply this).
+
+    A payment must carry the deposit's amount and currency; a void or capture at most its
+    amount, a successful refund at most what is left. Paid comes from pending or declined,
+    declined only from pending, never downgrading a paid deposit; refunds add up to refunded.
+    """
+    child, amount, currency = payment.child, payment.amount_cents, deposit.currency
+    if child == TransactionChild.REVERSED:
+        return None  # a payment already voided or refunded: nothing to mark paid
+    expected, left, number = (
+        deposit.amount_cents,
+        deposit.amount_cents - deposit.refunded_cents,
+        deposit.id,
+    )
+    mismatch = None
+    if payment.currency != currency:
+        mismatch = f"signed currency {payment.currency!r}, deposit {number} is in {currency}"
+    elif amount is None:
+        mismatch = "no signed amount"
+    elif child is None and amount != expected:
+        mismatch = f"signed {format_amount(amount, currency)}, deposit {number} is {format_amount(expected, currency)}"
+    elif child in (TransactionChild.VOID, TransactionChild.CAPTURE) and amount > expected:
+        mismatch = f"{child} of {format_amount(amount, currency)} exceeds deposit {number}'s {format_amount(expected, currency)}"
+    elif child == TransactionChild.REFUND and payment.success and amount > left:
+        mismatch = (
+            f"refund of {format_amount(amount, currency)} exceeds what deposit {number} has left"
+            f" ({format_amount(left, currency)})"
+        )
+    if mismatch is not None:
+        return Mismatch(
+            f"amount mismatch: {mismatch}; deposit unchanged",
+            f"amount mismatch (deposit {number} unchanged)",
+        )
+    if not payment.success or child == TransactionChild.CAPTURE:
+        if child is not None:
+            return None  # a failed refund/void/capture, or a capture: the deposit stays paid
+        return DepositChange(
+            DepositStatus.DECLINED,
+            (DepositStatus.PENDING,),
+            "deposit declined",
+            payment.transaction_id,
+            payment.reason or "declined",
+        )
+    if child == TransactionChild.REFUND:
+        return DepositChange(
+            DepositStatus.REFUNDED,
+            (DepositStatus.PAID, DepositStatus.REFUNDED),
+            "deposit refund recorded",
+            refund_cents=amount or 0,
+        )
+    if child == TransactionChild.VOID:
+        return DepositChange(DepositStatus.VOIDED, (DepositStatus.PAID,), "deposit voided")
+    return DepositChange(
+        DepositStatus.PAID,
+        (DepositStatus.PENDING, DepositStatus.DECLINED),
+        "deposit paid",
+        payment.transaction_id,
+    )
+
+
+def creation_failed(reason: str) -> DepositChange:
+    """A step after the order's creation failed: the pending deposit becomes ``failed``."""
+    return DepositChange(
+        DepositStatus.FAILED, (DepositStatus.PENDING,), "deposit failed", reason=reason
+    )
+
+
+def _settle(store: Store, deposit: Deposit, outcome: PaymentOutcome) -> Deposit:
+    """Apply Paymob's own answer (an inquiry, a saved-card payment) to a deposit whose amount,
+    currency and order it was checked against."""
+    payment = PaymentFacts(
+        success=outcome.status == PaymentStatus.PAID,
+        transaction_id=outcome.transaction_id,
+        amount_cents=deposit.amount_cents,
+        currency=deposit.currency,
+        reason=outcome.reason,
+    )
+    facts = DepositFacts(deposit.id, deposit.amount_cents, deposit.currency, deposit.refunded_cents)
+    change = deposit_change(facts, payment)
+    assert isinstance(change, DepositChange)
+    return store.apply_deposit_change(deposit.id, change)
+
+
 # --- learning the outcome ----------------------------------------------------------------------
+
+
+_SETTLED = (PaymentStatus.PAID, PaymentStatus.DECLINED)  # outcomes that settle a deposit
 
 
 @dataclass(frozen=True)
 class PaymentOutcome:
     """How a payment ended (paid, declined, pending, none) and who said so."""
 
-    status: str  # paid | declined | pending | none
+    status: PaymentStatus
     transaction_id: int | None = None
     reason: str | None = None
     source: str = ""  # "webhook" (listen) or "inquiry" (Paymob)
@@ -248,11 +388,13 @@ def transaction_outcome(obj: dict[str, Any]) -> PaymentOutcome:
     identifier = obj.get("id")
     transaction_id = lenient_int(identifier, minimum=0)
     if flag("success"):
-        return PaymentOutcome("paid", transaction_id, None, "inquiry")
+        return PaymentOutcome(PaymentStatus.PAID, transaction_id, None, "inquiry")
     if flag("pending"):
-        return PaymentOutcome("pending", transaction_id, str(message or "pending"), "inquiry")
+        return PaymentOutcome(
+            PaymentStatus.PENDING, transaction_id, str(message or "pending"), "inquiry"
+        )
     reason = " — ".join(str(part) for part in (message, code) if part) or "declined"
-    return PaymentOutcome("declined", transaction_id, reason, "inquiry")
+    return PaymentOutcome(PaymentStatus.DECLINED, transaction_id, reason, "inquiry")
 
 
 def transaction_result(obj: dict[str, Any]) -> str:
@@ -263,7 +405,7 @@ def transaction_result(obj: dict[str, Any]) -> str:
     def flag(name: str) -> bool:
         return obj.get(name) is True or obj.get(name) == "true"
 
-    if outcome.status != "paid":
+    if outcome.status != PaymentStatus.PAID:
         return outcome.status + (f" ({outcome.reason})" if outcome.reason else "")
     if flag("is_voided"):
         return "voided"
@@ -313,13 +455,8 @@ def record_inquiry(
     """
     outcome = transaction_outcome(found)
     mismatch = inquiry_mismatch(found, deposit)
-    if mismatch is None and deposit.status == "pending" and outcome.status in ("paid", "declined"):
-        store.update_deposit(
-            deposit.id,
-            status=outcome.status,
-            transaction_id=outcome.transaction_id,
-            reason=outcome.reason,
-        )
+    if mismatch is None and deposit.status == DepositStatus.PENDING and outcome.status in _SETTLED:
+        _settle(store, deposit, outcome)
     return outcome, mismatch
 
 
@@ -356,11 +493,11 @@ def wait_for_payment(
         deposit = store.deposit(deposit_id)
         if deposit is None:
             raise UsageError(f"deposit {deposit_id} disappeared from the store")
-        if deposit.status in ("paid", "refunded", "voided"):
-            return PaymentOutcome("paid", deposit.transaction_id, None, "webhook")
-        if deposit.status == "declined":
+        if deposit.status in (DepositStatus.PAID, DepositStatus.REFUNDED, DepositStatus.VOIDED):
+            return PaymentOutcome(PaymentStatus.PAID, deposit.transaction_id, None, "webhook")
+        if deposit.status == DepositStatus.DECLINED:
             return PaymentOutcome(
-                "declined", deposit.transaction_id, deposit.decline_reason, "webhook"
+                PaymentStatus.DECLINED, deposit.transaction_id, deposit.decline_reason, "webhook"
             )
         if now >= next_inquiry:
             next_inquiry = now + interval
@@ -374,7 +511,7 @@ def wait_for_payment(
                 outcome, mismatch = record_inquiry(store, deposit, found)
                 if mismatch is not None:
                     state = f"amount mismatch: {mismatch}; still waiting"
-                elif outcome.status in ("paid", "declined"):
+                elif outcome.status in _SETTLED:
                     return outcome
                 else:
                     state = f"transaction {outcome.transaction_id} pending ({outcome.reason})"
@@ -386,7 +523,7 @@ def wait_for_payment(
         if on_tick is not None:
             on_tick(Tick(elapsed, state))
         if elapsed >= timeout:
-            return PaymentOutcome("none", None, f"no payment after {timeout:g} s", "")
+            return PaymentOutcome(PaymentStatus.NONE, None, f"no payment after {timeout:g} s", "")
         sleep(max(0.0, min(1.0, timeout - elapsed)))
 
 
@@ -571,13 +708,8 @@ def pay_with_saved_card(
         result.get("redirection_url") if isinstance(result.get("redirection_url"), str) else None
     )
     deposit = store.set_checkout_url(recorded[0].id, redirect or "")
-    if outcome.status in ("paid", "declined"):
-        deposit = store.update_deposit(
-            deposit.id,
-            status=outcome.status,
-            transaction_id=outcome.transaction_id,
-            reason=outcome.reason,
-        )
+    if outcome.status in _SETTLED:
+        deposit = _settle(store, deposit, outcome)
     return TokenPayment(deposit, result, outcome, redirect or None)
 
 

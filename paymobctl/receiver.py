@@ -26,7 +26,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from paymobctl import signing
 from paymobctl.errors import StoreError
 from paymobctl.forwarding import Forwarder, Incoming
-from paymobctl.models import CallbackKind, lenient_int
+from paymobctl.models import CallbackKind, EventKind, TransactionChild, Verdict, lenient_int
 from paymobctl.sandbox_profile import RESPONSE_PATH, WEBHOOK_PATH
 from paymobctl.serving import KEPT_BODY, MAX_BODY, READ_TIMEOUT, read_body
 from paymobctl.store import NewEvent, Store, StoredEvent
@@ -36,7 +36,6 @@ PROCESSED_KINDS = {
     for kind in (CallbackKind.TRANSACTION, CallbackKind.TOKEN, CallbackKind.DELIVERY_STATUS)
 }
 INVALID_HMAC = "Invalid HMAC Signature"
-MALFORMED = "malformed-signed-fields"  # the verdict of a callback whose signed fields are misshapen
 
 
 @dataclass(slots=True)
@@ -47,9 +46,9 @@ class Received:
     time: str
     method: str
     path: str
-    kind: str
+    kind: EventKind
     status: int
-    verdict: str
+    verdict: Verdict
     convention: str | None
     duplicate: bool
     transaction_id: int | None
@@ -85,9 +84,11 @@ class _Outcome:
     allow: str | None = None
 
 
-def _problem(status: int, problem: str, kind: str = "UNKNOWN") -> _Outcome:
+def _problem(status: int, problem: str, kind: str = EventKind.UNKNOWN) -> _Outcome:
     return _Outcome(
-        status, problem, {"kind": kind, "status": status, "verdict": "n/a", "problem": problem}
+        status,
+        problem,
+        {"kind": kind, "status": status, "verdict": Verdict.NOT_APPLICABLE, "problem": problem},
     )
 
 
@@ -178,7 +179,9 @@ class GroupCommit:
                 f"could not store every field ({type(exc).__name__}); stored the raw request"
             )
             event.token = None
-            event.verdict = "n/a" if event.verdict == "valid" else event.verdict
+            event.verdict = (
+                Verdict.NOT_APPLICABLE if event.verdict == Verdict.VALID else event.verdict
+            )
             try:
                 result = self.store.record_events([event])[0]
             except Exception as again:
@@ -253,10 +256,12 @@ class Receiver:
         received = params.pop("hmac", None)
         if "id" not in params and "order" not in params and "order_id" not in params:
             return _problem(
-                400, "not a transaction response redirect: no id or order in the query", "RESPONSE"
+                400,
+                "not a transaction response redirect: no id or order in the query",
+                EventKind.RESPONSE,
             )
         fields: dict[str, Any] = {
-            "kind": "RESPONSE",
+            "kind": EventKind.RESPONSE,
             "hmac": received,
             "object_id": params.get("id"),
             "transaction_id": _int(params.get("id")),
@@ -282,17 +287,19 @@ class Receiver:
             # Shapes first: an HMAC over a concatenation proves nothing about which field a
             # digit belongs to (docs/paymob.md §14). Stored, answered 400, never "valid".
             problem = signing.describe_shape_problems(result.malformed)
-            fields.update(status=400, verdict=MALFORMED, token=None, child=None, problem=problem)
+            fields.update(
+                status=400, verdict=Verdict.MALFORMED, token=None, child=None, problem=problem
+            )
             return _Outcome(400, problem, fields)
         if not received:
-            fields.update(status=401, verdict="missing", token=None)
+            fields.update(status=401, verdict=Verdict.MISSING, token=None)
             return _Outcome(401, INVALID_HMAC, fields)
         if not result.valid:
-            fields.update(status=401, verdict="invalid", token=None)
+            fields.update(status=401, verdict=Verdict.INVALID, token=None)
             return _Outcome(401, INVALID_HMAC, fields)
         fields.update(
             status=200,
-            verdict="valid",
+            verdict=Verdict.VALID,
             convention=result.convention.value if result.convention else None,
         )
         return _Outcome(200, "ok", fields)
@@ -363,7 +370,7 @@ class Receiver:
             )
             return
         forwards = 0
-        if self.forwarder is not None and event.kind != "UNKNOWN" and outcome.status < 404:
+        if self.forwarder is not None and event.kind != EventKind.UNKNOWN and outcome.status < 404:
             forwards = self.forwarder.submit(
                 Incoming(
                     stored.id,
@@ -427,7 +434,7 @@ def _hmac_param(query: str) -> str | None:
     return None
 
 
-def _child(get: Callable[[str], Any]) -> str | None:
+def _child(get: Callable[[str], Any]) -> TransactionChild | None:
     """What a transaction is, from its signed flags only (docs/paymob.md §8.1).
 
     A child transaction (``has_parent_transaction``) is a capture (``is_capture``), a void
@@ -438,17 +445,20 @@ def _child(get: Callable[[str], Any]) -> str | None:
     """
     if get("has_parent_transaction") is True:
         if get("is_capture") is True:
-            return "capture"
-        return "void" if get("is_voided") is True else "refund"
+            return TransactionChild.CAPTURE
+        return TransactionChild.VOID if get("is_voided") is True else TransactionChild.REFUND
     if get("is_voided") is True or get("is_refunded") is True:
-        return "reversed"
+        return TransactionChild.REVERSED
     return None
 
 
-def _unsigned_warning(get: Callable[[str], Any], child: str | None) -> str | None:
+def _unsigned_warning(get: Callable[[str], Any], child: TransactionChild | None) -> str | None:
     claims = [
         name
-        for name, meaning in (("is_refund", "refund"), ("is_void", "void"))
+        for name, meaning in (
+            ("is_refund", TransactionChild.REFUND),
+            ("is_void", TransactionChild.VOID),
+        )
         if get(name) is True and child != meaning
     ]
     if not claims:

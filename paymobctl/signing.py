@@ -15,7 +15,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, cast
-from urllib.parse import parse_qsl, quote, urlsplit
+from urllib.parse import parse_qsl, urlsplit
 
 from paymobctl.documents import loads_json
 from paymobctl.errors import PaymobctlError, UsageError
@@ -650,13 +650,6 @@ def hmac_from_url(url: str) -> str | None:
     return None
 
 
-def flatten_query(values: Mapping[str, object]) -> str:
-    """Encode a flat mapping as Paymob's redirect does: every value rendered as text."""
-    return "&".join(
-        f"{quote(k, safe='._')}={quote(render_value(v), safe='')}" for k, v in values.items()
-    )
-
-
 # --- explaining --------------------------------------------------------------------------------
 
 
@@ -973,8 +966,3 @@ def _diagnose_mismatch(
         "from Paymob's dashboard, Settings → Account info), or a signed value was changed after "
         "signing (re-serialised timestamps, amounts, booleans)",
     )
-
-
-def constant_time_equal(a: str, b: str) -> bool:
-    """Exposed for callers that compare secrets or signatures themselves."""
-    return _same(a, b)

@@ -238,6 +238,50 @@ def test_grading_of_a_crash_on_a_rejection_is_an_error_not_critical() -> None:
     assert "no answer" in conformance.grade(case, [no_answer], csrf_status=None).detail
 
 
+def _barrier_app(size: int, wait: float) -> Any:
+    """Answers 200 once ``size`` requests are in flight at the same time, 503 to a request that
+    waited ``wait`` seconds for the others: only really concurrent deliveries pass."""
+    import asyncio
+
+    from starlette.applications import Starlette
+    from starlette.responses import Response
+    from starlette.routing import Route
+
+    arrived = 0
+    everyone = asyncio.Event()
+
+    async def endpoint(request: Any) -> Response:
+        nonlocal arrived
+        await request.body()
+        arrived += 1
+        if arrived >= size:
+            everyone.set()
+        try:
+            await asyncio.wait_for(everyone.wait(), wait)
+        except TimeoutError:
+            return Response(status_code=503)
+        return Response(status_code=200)
+
+    return Starlette(routes=[Route("/{path:path}", endpoint, methods=["POST"])])
+
+
+@pytest.mark.slow
+def test_concurrent_deliveries_are_all_in_flight_at_once() -> None:
+    """PMB-WH-072 sends its 50 deliveries on 50 connections at once. The client's pool allowed
+    10 connections: deliveries queued in the client, their deadline running, so a loaded machine
+    timed out the last ones (and the wait counted as the receiver's latency)."""
+    from paymobctl.conformance.suite import _send_all
+
+    with serve(_barrier_app(conformance.CONCURRENT, wait=5.0)) as base:
+        target = Target(webhook_url=base + WEBHOOK, secret=SECRET, timeout=20.0)
+        requests = conformance.requests_for("PMB-WH-072", target)
+        assert len(requests) == conformance.CONCURRENT
+        with outbound.client() as http:
+            results = _send_all(http, requests, target.timeout, concurrent=True)
+    graded = conformance.grade(CASES["PMB-WH-072"], results, csrf_status=None)
+    assert graded.status is Status.PASS, graded.detail
+
+
 # --- the command -------------------------------------------------------------------------------
 
 

@@ -22,6 +22,8 @@ from paymobctl.diagnosis import diagnose, explain_rejection, make_probe, probe_c
 from paymobctl.dialects import Mistake
 from paymobctl.models import CallbackKind
 
+BY_MISTAKE = {d.mistake: d for d in dialects.DIALECTS}
+
 SECRET = "dialect-test-secret-0000"
 SETTINGS = sandbox_settings("http://127.0.0.1:9")
 
@@ -187,7 +189,7 @@ def test_each_dialect_is_accepted_only_by_its_own_mistake(kind: CallbackKind) ->
 
 def test_dialects_do_not_apply_where_the_mistake_cannot_show() -> None:
     token = probe_data(CallbackKind.TOKEN)
-    python = dialects.BY_MISTAKE[Mistake.PYTHON_BOOL]
+    python = BY_MISTAKE[Mistake.PYTHON_BOOL]
     assert dialects.sign(python, CallbackKind.TOKEN, token, SECRET) is None  # no booleans signed
     assert Mistake.URL_ENCODED not in {
         d.mistake for d in dialects.applicable(CallbackKind.TRANSACTION)
@@ -217,7 +219,7 @@ def _endpoint(verifier: Verifier) -> httpx.Client:
 
 @pytest.mark.parametrize("mistake", list(Mistake))
 def test_diagnosis_names_the_mistake_the_endpoint_makes(mistake: Mistake) -> None:
-    dialect = dialects.BY_MISTAKE[mistake]
+    dialect = BY_MISTAKE[mistake]
     kind = next(iter(sorted(dialect.kinds)))
     with _endpoint(MISTAKEN[mistake]) as http:
         found = diagnose(

@@ -8,6 +8,7 @@ import socket
 import threading
 from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import parse_qsl
 
 import pytest
 
@@ -29,16 +30,33 @@ TEMPLATE = callbacks.build_transaction(TransactionSpec(seed=3))
 def test_fast_wire_form_is_the_plain_callback(secret: str) -> None:
     signer = load.Signer(TEMPLATE, secret)
     seen = set()
-    for number in (0, 1, 9, 10, 12345, 999_999):
+    # Numbers come in blocks of 10**7 (their own segments): both sides of the first boundaries.
+    numbers = (0, 1, 9, 10, 12345, 999_999, 9_999_999, 10_000_000, 10_000_001, 123_456_789)
+    for number in numbers:
         body, digest = signer.callback(number)
         wire, wire_digest = signer.wire(number)
         assert wire == delivery.wire_json(body) and wire_digest == digest
         obj = json.loads(wire)["obj"]
         assert signing.verify(CallbackKind.TRANSACTION, obj, secret, digest).valid
-        assert obj["order"]["id"] >= load.LOAD_ORDER_BASE
-        assert obj["order"]["merchant_order_id"].startswith("paymobctl-load-")
+        assert obj["id"] == load.LOAD_TRANSACTION_BASE + number
+        assert obj["order"]["id"] == load.LOAD_ORDER_BASE + number
+        assert obj["order"]["merchant_order_id"] == f"paymobctl-load-{signer.tag}-{number:07d}"
         seen.add((obj["id"], obj["order"]["id"], digest))
-    assert len(seen) == 6
+    assert len(seen) == len(numbers)
+
+
+def test_the_template_is_the_builders_callback_with_new_ids() -> None:
+    """Only the transaction id, order id and merchant order id change; the rest is the
+    template ``callbacks.build_transaction`` produced, and every HMAC is ``signing.compute``'s."""
+    signer = load.Signer(TEMPLATE, SECRET)
+    body, digest = signer.callback(77)
+    expected = json.loads(json.dumps(TEMPLATE.body))
+    expected["obj"]["id"] = load.LOAD_TRANSACTION_BASE + 77
+    expected["obj"]["order"]["id"] = load.LOAD_ORDER_BASE + 77
+    expected["obj"]["order"]["merchant_order_id"] = f"paymobctl-load-{signer.tag}-0000077"
+    assert body == expected
+    assert digest == signing.compute(CallbackKind.TRANSACTION, expected["obj"], SECRET)
+    assert signer.wire(77) == (delivery.wire_json(expected), digest)
 
 
 def test_requests_are_what_delivery_would_send() -> None:
@@ -51,6 +69,23 @@ def test_requests_are_what_delivery_would_send() -> None:
     assert lines[0] == f"POST /hook%20s/?{expected.url.split('?', 1)[1]} HTTP/1.1"
     assert "Content-Type: application/json" in lines and f"Content-Length: {len(body)}" in lines
     assert body == expected.body
+
+
+def test_requests_across_blocks_are_the_plain_callbacks() -> None:
+    """The request builder keeps one block's segments; numbers from other blocks (a long
+    --duration run) switch them, and going back works too."""
+    signer = load.Signer(TEMPLATE, SECRET)
+    url = "http://127.0.0.1:8000/api/payments/webhook/?tenant=x"
+    requests = load._Requests(signer, url, "127.0.0.1:8000")
+    for number in (0, 9_999_999, 10_000_000, 3, 25_000_000, 25_000_001, 1_234_567_890):
+        head, body = requests.payload(number).split(b"\r\n\r\n", 1)
+        expected = signer.request(url, number)
+        assert (
+            head.split(b" ")[1].decode() == "/api/payments/webhook/?" + expected.url.split("?")[1]
+        )
+        assert body == expected.body and f"Content-Length: {len(body)}".encode() in head
+    # The ids stay exact sums because both bases are whole blocks.
+    assert load.LOAD_TRANSACTION_BASE % load._BLOCK == 0 == load.LOAD_ORDER_BASE % load._BLOCK
 
 
 @pytest.fixture
@@ -82,6 +117,34 @@ def test_every_delivery_is_distinct_and_valid_for_listen(listen_url: tuple[str, 
     assert (
         summary["latency_ms"]["p50"] <= summary["latency_ms"]["p99"] <= summary["latency_ms"]["max"]
     )
+
+
+@pytest.mark.slow
+def test_n_deliveries_are_n_distinct_validly_signed_callbacks() -> None:
+    """The receiver's side: every request the engine sent verifies with the secret, and no
+    transaction id, order id, merchant order id or HMAC repeats."""
+    recorder = Recorder()
+    count = 2000
+    with serve(recorder.app()) as base:
+        report = load.run(
+            load.Plan(
+                url=base + WEBHOOK, secret=SECRET, template=TEMPLATE, count=count, concurrency=16
+            )
+        )
+    assert report.sent == report.ok == len(recorder.requests) == count
+    ids, orders, references, digests = set(), set(), set(), set()
+    for request in recorder.requests:
+        assert request.headers["content-type"] == "application/json"
+        assert int(request.headers["content-length"]) == len(request.body)
+        obj = json.loads(request.body)["obj"]
+        digest = dict(parse_qsl(request.query))["hmac"]
+        assert signing.verify(CallbackKind.TRANSACTION, obj, SECRET, digest).valid
+        ids.add(obj["id"])
+        orders.add(obj["order"]["id"])
+        references.add(obj["order"]["merchant_order_id"])
+        digests.add(digest)
+    assert len(ids) == len(orders) == len(references) == len(digests) == count
+    assert ids == {load.LOAD_TRANSACTION_BASE + n for n in range(count)}
 
 
 @pytest.mark.slow

@@ -23,31 +23,84 @@ def test_new_store_is_wal_and_current(tmp_path: Path) -> None:
         assert "hmac_checks" in s.tables()
 
 
-def test_upgrade_path_from_every_version_keeps_data(tmp_path: Path) -> None:
-    for start in range(1, SCHEMA_VERSION + 1):
-        path = tmp_path / f"v{start}.db"
-        old = Store(path, migrate=False)
-        old.migrate(target=start)
-        assert old.version == start
-        old.record_hmac_check(
-            kind="TRANSACTION", valid=True, convention="empty", profile="p", origin="o"
+def _record_check(store: Store) -> None:
+    store.record_hmac_check(
+        kind="TRANSACTION", valid=True, convention="empty", profile="p", origin="o"
+    )
+
+
+def test_new_database_starts_from_the_baseline(tmp_path: Path) -> None:
+    with Store(tmp_path / "s.db") as s:
+        assert s.version == store_mod.schema.BASELINE_VERSION == SCHEMA_VERSION
+        assert s.tables() == sorted(
+            line.split()[2] for line in store_mod.schema.BASELINE if line.startswith("CREATE TABLE")
         )
-        old.close()
-        with Store(path) as upgraded:
-            assert upgraded.version == SCHEMA_VERSION
-            checks = upgraded.hmac_checks()
-            assert len(checks) == 1 and checks[0].valid and checks[0].profile == "p"
+
+
+def test_upgrade_path_keeps_data(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The mechanism the next real migration uses: a baseline database with data, upgraded by a
+    (here made-up) step after it, keeps its data and reaches the new version."""
+    path = tmp_path / "baseline.db"
+    with Store(path) as old:
+        _record_check(old)
+    step = (
+        "CREATE TABLE notes (check_id INTEGER REFERENCES hmac_checks (id), note TEXT)",
+        "INSERT INTO notes SELECT id, 'migrated' FROM hmac_checks",
+    )
+    monkeypatch.setattr(store_mod.schema, "MIGRATIONS", (step,))
+    with Store(path) as upgraded:
+        assert upgraded.version == store_mod.schema.BASELINE_VERSION + 1
+        assert upgraded._query("SELECT note FROM notes")[0][0] == "migrated"
+        checks = upgraded.hmac_checks()
+        assert len(checks) == 1 and checks[0].valid and checks[0].profile == "p"
+    with Store(tmp_path / "new.db") as fresh:  # a new database gets the baseline, then the step
+        assert fresh.version == store_mod.schema.BASELINE_VERSION + 1
+        assert fresh._query("SELECT count(*) FROM notes")[0][0] == 0
+        _record_check(fresh)
+
+
+def test_migrate_stops_at_a_target(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    steps = (("CREATE TABLE one (x)",), ("CREATE TABLE two (x)",))
+    monkeypatch.setattr(store_mod.schema, "MIGRATIONS", steps)
+    path = tmp_path / "s.db"
+    old = Store(path, migrate=False)
+    old.migrate(target=store_mod.schema.BASELINE_VERSION + 1)
+    assert "one" in old.tables() and "two" not in old.tables()
+    _record_check(old)
+    old.close()
+    with Store(path) as upgraded:
+        assert upgraded.version == store_mod.schema.BASELINE_VERSION + 2
+        assert "two" in upgraded.tables() and len(upgraded.hmac_checks()) == 1
+
+
+@pytest.mark.parametrize("version", [1, 7])
+def test_development_build_database_is_refused_untouched(tmp_path: Path, version: int) -> None:
+    """0.1.0 collapsed the development builds' schema steps 1-7 into its baseline (version 8)."""
+    path = tmp_path / "dev.db"
+    conn = sqlite3.connect(path)
+    conn.execute("CREATE TABLE hmac_checks (id INTEGER PRIMARY KEY)")
+    conn.execute(f"PRAGMA user_version = {version}")
+    conn.commit()
+    conn.close()
+    before = path.read_bytes()
+    with pytest.raises(StoreError, match=f"development build .* \\(schema version {version}\\)"):
+        Store(path)
+    result = run_cli("--db", str(path), "events", "list")
+    assert result.code == 2 and "delete it" in result.stderr and "Traceback" not in result.stderr
+    assert path.read_bytes() == before
 
 
 def test_each_migration_is_atomic(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    broken = (*store_mod.MIGRATIONS, ("CREATE TABLE extra (x)", "THIS IS NOT SQL"))
-    monkeypatch.setattr(store_mod, "MIGRATIONS", broken)
-    monkeypatch.setattr(store_mod, "SCHEMA_VERSION", len(broken))
+    broken = (*store_mod.schema.MIGRATIONS, ("CREATE TABLE extra (x)", "THIS IS NOT SQL"))
+    monkeypatch.setattr(store_mod.schema, "MIGRATIONS", broken)
     path = tmp_path / "s.db"
     with pytest.raises(StoreError):
         Store(path)
     conn = sqlite3.connect(path)
-    assert conn.execute("PRAGMA user_version").fetchone()[0] == len(broken) - 1
+    assert (
+        conn.execute("PRAGMA user_version").fetchone()[0]
+        == store_mod.schema.BASELINE_VERSION + len(broken) - 1
+    )
     assert (
         conn.execute("SELECT count(*) FROM sqlite_master WHERE name = 'extra'").fetchone()[0] == 0
     )

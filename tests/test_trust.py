@@ -15,9 +15,9 @@ from hypothesis import strategies as st
 from paymobctl import signing
 from paymobctl.delivery import wire_json
 from paymobctl.errors import ExitCode
-from paymobctl.models import CallbackKind, Outcome
+from paymobctl.models import CallbackKind, Outcome, Verdict
 from paymobctl.payments import Tick, wait_for_payment
-from paymobctl.receiver import MALFORMED, Receiver
+from paymobctl.receiver import Receiver
 from paymobctl.sandbox_profile import SANDBOX, WEBHOOK_PATH
 from paymobctl.store import Deposit, Store
 
@@ -70,12 +70,12 @@ def test_field_shift_forgery_verifies_bare_but_is_refused(listener: Listener) ->
     assert response.status_code == 400
     assert "order is an integer, not an object" in response.json()["detail"]
     event = listener.store.events()[0]
-    assert event.verdict == MALFORMED and event.status == 400
+    assert event.verdict == Verdict.MALFORMED and event.status == 400
     assert event.problem is not None and "signed order.id renders empty" in event.problem
     assert event.order_id is None  # the bare int is never taken as the order
     after = listener.store.deposit(victim.id)
     assert after is not None and after.status == "pending"
-    assert listener.log[-1].verdict == MALFORMED and listener.log[-1].effect is None
+    assert listener.log[-1].verdict == Verdict.MALFORMED and listener.log[-1].effect is None
 
 
 def test_float_id_cannot_replay_a_refund(listener: Listener) -> None:
@@ -100,7 +100,7 @@ def test_float_id_cannot_replay_a_refund(listener: Listener) -> None:
     assert b".0," in wire_json(replay)
     response = listener.post(replay, hmac=refund_digest)
     assert response.status_code == 400 and "decimal number" in response.json()["detail"]
-    assert listener.log[-1].verdict == MALFORMED
+    assert listener.log[-1].verdict == Verdict.MALFORMED
     # Digits moved between the adjacent id and integration_id: same signature, so a duplicate.
     shifted = copy.deepcopy(refund)
     text = f"{refund['obj']['id']}{refund['obj']['integration_id']}"
@@ -318,7 +318,7 @@ def test_receiver_never_calls_a_misshapen_payload_valid(path: str, value: Any) -
     if wellformed:
         assert outcome.status == 200 and outcome.fields["verdict"] == "valid"
     else:
-        assert outcome.status == 400 and outcome.fields["verdict"] == MALFORMED
+        assert outcome.status == 400 and outcome.fields["verdict"] == Verdict.MALFORMED
 
 
 def test_get_redirect_and_token_shapes(listener: Listener) -> None:
@@ -339,14 +339,14 @@ def test_get_redirect_and_token_shapes(listener: Listener) -> None:
             f"/api/payments/response/?{urlencode({**bad, 'hmac': digest})}"
         )
         assert response.status_code == 400, (key, value)
-        assert listener.log[-1].verdict == MALFORMED
+        assert listener.log[-1].verdict == Verdict.MALFORMED
     token = callbacks.build_token(callbacks.token_spec_for(txn.obj, seed=35))
     body, digest = signed(token)
     assert listener.post(body, hmac=digest).status_code == 200
     shifted = copy.deepcopy(body)
     shifted["obj"]["merchant_id"] = str(body["obj"]["merchant_id"])  # a string, not an int
     assert listener.post(shifted, hmac=digest).status_code == 400
-    assert listener.log[-1].verdict == MALFORMED
+    assert listener.log[-1].verdict == Verdict.MALFORMED
 
 
 def test_status_and_wait_record_an_inquiry_only_when_it_fits(tmp_path: Path) -> None:
@@ -363,4 +363,20 @@ def test_status_and_wait_record_an_inquiry_only_when_it_fits(tmp_path: Path) -> 
     obj["amount_cents"] = 75000
     assert record_inquiry(store, deposit, obj)[1] is None
     assert store.deposit(deposit.id).status == "paid"  # type: ignore[union-attr]
+    store.close()
+
+
+def test_a_stale_inquiry_never_downgrades_a_paid_deposit(tmp_path: Path) -> None:
+    """Every path applies payments.deposit_change under the same status guard: an inquiry that
+    read the deposit while pending cannot turn it declined once something marked it paid."""
+    from paymobctl.payments import record_inquiry
+
+    store = Store(tmp_path / "s.db")
+    stale = deposit_of(store, VICTIM_ORDER, 75000)
+    paid = transaction(seed=38, order_id=VICTIM_ORDER, amount_cents=75000).obj
+    assert record_inquiry(store, stale, paid)[0].status == "paid"
+    declined = {**paid, "success": False}
+    outcome, mismatch = record_inquiry(store, stale, declined)  # stale: still says pending
+    assert outcome.status == "declined" and mismatch is None
+    assert store.deposit(stale.id).status == "paid"  # type: ignore[union-attr]
     store.close()

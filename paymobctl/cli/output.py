@@ -180,14 +180,6 @@ class Output:
         else:
             self.stdout.write(text + "\n")
 
-    def markup(self, text: str, plain: str) -> None:
-        """Rich markup on a colour terminal, ``plain`` otherwise (both written by paymobctl,
-        never holding request data)."""
-        if self.color:
-            self.console.print(text)
-        else:
-            self.stdout.write(terminal_safe(plain) + "\n")
-
     def pairs(self, rows: Iterable[tuple[str, Any]]) -> None:
         """``Label: value`` lines, aligned."""
         items = [

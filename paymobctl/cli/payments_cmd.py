@@ -12,6 +12,7 @@ import typer
 from paymobctl.cli.options import choices, command, runtime
 from paymobctl.cli.output import local_time
 from paymobctl.errors import ExitCode, UsageError
+from paymobctl.models import DepositStatus
 
 if TYPE_CHECKING:
     from paymobctl.client import PaymobClient
@@ -678,7 +679,8 @@ def deposits_list(
     statuses = ("pending", "paid", "declined", "refunded", "voided", "failed")
     if status_ is not None and status_ not in statuses:
         raise UsageError(f"unknown --status {status_!r}", hint="use one of: " + ", ".join(statuses))
-    deposits = rt.store().deposits(status=status_, limit=limit)
+    wanted = DepositStatus(status_) if status_ is not None else None
+    deposits = rt.store().deposits(status=wanted, limit=limit)
     if rt.json:
         rt.out.json([_deposit_json(d) for d in deposits])
         return

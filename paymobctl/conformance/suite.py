@@ -16,6 +16,7 @@ from paymobctl.conformance.cases import CASES, Case, Expect
 from paymobctl.conformance.probes import BUILDERS, GET_CASES, Probes, Target
 from paymobctl.diagnosis import Verdict, explain_rejection
 from paymobctl.load import percentile
+from paymobctl.models import FailureKind
 from paymobctl.signing import CallbackKind
 
 if TYPE_CHECKING:
@@ -165,7 +166,7 @@ def _csrf_result(
         status=answer.status,
         latency_ms=answer.ms,
         excerpt=answer.text[: delivery.EXCERPT_CHARS],
-        error="other" if answer.status is None else None,
+        error=FailureKind.OTHER if answer.status is None else None,
         error_message=answer.error,
     )
     observed = _observed([result])

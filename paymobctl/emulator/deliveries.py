@@ -23,7 +23,7 @@ from paymobctl.emulator.records import (
     Transaction,
 )
 from paymobctl.emulator.validation import SandboxError
-from paymobctl.models import CallbackKind, CallbackOrder, mask_url_credentials
+from paymobctl.models import CallbackKind, CallbackOrder, DeliveryState, mask_url_credentials
 
 
 class Deliveries:
@@ -148,8 +148,8 @@ class Deliveries:
         item = self.ctx.tables.deliveries[delivery_id]
         item.attempts.append(attempt)
         if ok:
-            item.state = "delivered"
+            item.state = DeliveryState.DELIVERED
         elif final:
-            item.state = "failed"
+            item.state = DeliveryState.FAILED
         self.ctx.tables.save_delivery(item)
         return item

@@ -19,6 +19,7 @@ from paymobctl.delivery import Result, RetryPolicy
 from paymobctl.emulator.records import Attempt, Outbound
 from paymobctl.emulator.state import Sandbox
 from paymobctl.emulator.validation import LINK_LOCAL_REFUSED, link_local
+from paymobctl.models import FailureKind
 from paymobctl.tasks import TaskSet
 
 if TYPE_CHECKING:
@@ -28,7 +29,6 @@ DEFAULT_POLICY = RetryPolicy(
     attempts=5, first_delay=0.5, factor=2.0, max_delay=8.0, retry_on=frozenset({"non-2xx"})
 )
 DEFAULT_TIMEOUT = 10.0
-BLOCKED = "blocked"  # the Result.error of an attempt refused before sending (link-local host)
 
 _ERRORS = {
     "refused": "nothing is listening",
@@ -88,7 +88,10 @@ class Notifier:
             refused = await _resolves_link_local(item.request.url)
             if refused:
                 return Result(
-                    item.request.url, error=BLOCKED, error_message=refused, attempt=number
+                    item.request.url,
+                    error=FailureKind.BLOCKED,
+                    error_message=refused,
+                    attempt=number,
                 )
             return await delivery.attempt_async(
                 client, item.request, timeout=self.timeout, attempt_no=number
@@ -134,7 +137,7 @@ class Notifier:
                 )
 
         def final(result: Result, number: int) -> bool:
-            return result.error == BLOCKED or self.policy.is_final(result, number)
+            return result.error == FailureKind.BLOCKED or self.policy.is_final(result, number)
 
         await delivery.retry_async(send, self.policy, record, final=final)
 

@@ -17,6 +17,7 @@ from paymobctl.emulator.records import (
     PaymentKey,
     Transaction,
 )
+from paymobctl.models import DeliveryState
 
 
 class Persistence(Protocol):
@@ -167,6 +168,8 @@ class Tables:
             for raw in stored.get(kind, []):
                 if kind == "delivery":
                     raw["attempts"] = [Attempt(**a) for a in raw.get("attempts", [])]
+                    if "state" in raw:
+                        raw["state"] = DeliveryState(raw["state"])
                 item = cls(**raw)
                 table[key_of(item)] = item
         for name, values in (

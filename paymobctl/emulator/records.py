@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from paymobctl.models import CallbackKind, PaymentSource
+from paymobctl.models import CallbackKind, DeliveryState, PaymentSource
 
 if TYPE_CHECKING:
     from paymobctl import delivery
@@ -181,7 +181,7 @@ class Delivery:
     method: str
     body: str | None  # JSON text as sent
     created_at: str
-    state: str = "pending"  # pending | delivered | failed
+    state: DeliveryState = DeliveryState.PENDING
     attempts: list[Attempt] = field(default_factory=list)
 
     def public(self) -> dict[str, Any]:

@@ -32,7 +32,7 @@ DEFAULT_OTP = "1234"  # the sandbox's 3-D Secure OTP (emulator/cards.py), Paymob
 
 @dataclass
 class Form:
-    """A page's form: where it posts, its pre-filled fields and every input name."""
+    """A form found on a checkout page: where it posts, and the values it already carries."""
 
     action: str
     method: str
@@ -64,7 +64,7 @@ class _FormParser(HTMLParser):
 
 @dataclass
 class Page:
-    """A loaded page: URL, status, HTML, and the redirects followed to get there."""
+    """A page the browser landed on, with the redirects that led there."""
 
     url: str
     status: int
@@ -73,7 +73,7 @@ class Page:
     failure: str | None = None  # why the last redirect's page could not be loaded
 
     def form(self) -> Form:
-        """The page's first form (an error when it has none)."""
+        """The page's first form, to fill in and submit; fails when the page has none."""
         parser = _FormParser()
         parser.feed(self.text)
         if not parser.forms:
@@ -94,11 +94,11 @@ class Browser:
         self.timeout = timeout
 
     def open(self, url: str) -> Page:
-        """Load ``url``, following redirects."""
+        """Load a page with GET, following its redirects."""
         return self._go("GET", url, None)
 
     def submit(self, page: Page, values: dict[str, str]) -> Page:
-        """Submit the page's form with ``values`` (each must be an input of the form)."""
+        """Submit the page's form with ``values`` added; fails on a field the form lacks."""
         form = page.form()
         missing = [name for name in values if name not in form.inputs]
         if missing:
@@ -197,7 +197,7 @@ class CallbackSent:
 
 @dataclass(frozen=True)
 class CheckoutResult:
-    """What paying a hosted checkout did: the outcome, the signed redirect, the callbacks sent."""
+    """How a checkout ended: the transaction, its outcome, and where the payer was sent."""
 
     checkout_url: str
     flow: str  # iframe | unified
@@ -213,7 +213,7 @@ class CheckoutResult:
 
     @property
     def approved(self) -> bool:
-        """The payment was approved."""
+        """Whether the sandbox's redirect reported the payment approved."""
         return self.outcome == "approved"
 
 

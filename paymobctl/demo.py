@@ -42,7 +42,7 @@ DEMO_CARD = checkout.Card()  # Paymob's documented Mastercard, 3-D Secure with O
 
 @dataclass(frozen=True)
 class Step:
-    """One step of the demo: what happened and how long it took."""
+    """One step of the demo, with the time it took, for the terminal."""
 
     title: str
     detail: str
@@ -51,7 +51,7 @@ class Step:
 
 @dataclass
 class DemoReport:
-    """What the demo did: its steps, deposits, stored events and saved cards."""
+    """What the demo did and left behind: its steps, deposits, events by type and saved cards."""
 
     steps: list[Step] = field(default_factory=list)
     deposits: list[Deposit] = field(default_factory=list)
@@ -67,7 +67,11 @@ def run_demo(
     timeout: float = 20.0,
     callback_order: CallbackOrder = CallbackOrder.TOKEN_FIRST,
 ) -> DemoReport:
-    """Run the offline demo end to end (sandbox and listener in process); its report."""
+    """Pay by card with 3-D Secure, then again with the saved card, through a throwaway
+    sandbox and a listener recording into ``store_path``; fails when a step does not happen.
+
+    Both servers run on free loopback ports and are stopped before this returns.
+    """
     report = DemoReport()
     started = time.perf_counter()
     last = started

@@ -34,6 +34,7 @@ class Probe:
 
 
 def make_probe() -> Probe:
+    """A probe with random ids in the ranges no real order or transaction uses."""
     suffix = secrets.token_hex(4)
     return Probe(
         order_id=999_900_000_000 + secrets.randbelow(99_999),
@@ -72,11 +73,14 @@ class Tried:
 
     @property
     def accepted(self) -> bool:
+        """Whether the endpoint answered the probe with a 2xx."""
         return self.status is not None and 200 <= self.status < 300
 
 
 @dataclass(frozen=True)
 class Diagnosis:
+    """Every probe sent to one endpoint and how it answered; the properties draw the conclusion."""
+
     kind: CallbackKind
     url: str
     tried: tuple[Tried, ...]
@@ -101,6 +105,7 @@ class Diagnosis:
 
     @property
     def canonical_accepted(self) -> bool:
+        """Whether the correctly signed probe got past the signature check."""
         found = self._get("canonical")
         return found is not None and self.passed(found)
 
@@ -112,10 +117,12 @@ class Diagnosis:
 
     @property
     def matched(self) -> tuple[Dialect, ...]:
+        """The implementation mistakes whose probes got past the signature check."""
         return tuple(t.dialect for t in self.tried if t.dialect is not None and self.passed(t))
 
     @property
     def unreachable(self) -> bool:
+        """Whether no probe got any answer at all (the endpoint is down or unreachable)."""
         return all(t.status is None for t in self.tried)
 
     @property
@@ -162,6 +169,7 @@ class Diagnosis:
 
     @property
     def fix(self) -> str | None:
+        """What to change in the receiver, when a known mistake matched."""
         return "; ".join(d.fix for d in self.matched) or None
 
 
@@ -281,6 +289,7 @@ class Verdict:
     tried: tuple[tuple[str, int | None], ...] = ()
 
     def as_dict(self) -> dict[str, Any]:
+        """The verdict as plain JSON-ready data for ``--json`` output."""
         return {
             "finding": self.text,
             "fix": self.fix,

@@ -23,6 +23,8 @@ from paymobctl.signing import FieldValue, NullConvention, SignedField
 
 
 class Mistake(StrEnum):
+    """The names of common ways receivers get Paymob's HMAC wrong, as shown to users."""
+
     PYTHON_BOOL = "python-bool"
     PHP_BOOL = "php-bool"
     ORDER_ID = "order_id-for-order"
@@ -35,6 +37,8 @@ class Mistake(StrEnum):
 
 @dataclass(frozen=True)
 class Dialect:
+    """One common HMAC mistake: the callbacks it affects, what it looks like, and its fix."""
+
     mistake: Mistake
     kinds: frozenset[CallbackKind]  # the callbacks where this mistake can show
     finding: str  # what the endpoint does, and what Paymob does
@@ -119,6 +123,7 @@ class Signed:
 
 
 def applicable(kind: CallbackKind) -> tuple[Dialect, ...]:
+    """The mistakes worth probing for a callback of this kind."""
     return tuple(d for d in DIALECTS if kind in d.kinds)
 
 

@@ -92,7 +92,9 @@ def record_replay(
 
 
 class Forwarder:
-    """Re-sends received callbacks to the developer's app in the background, retried, every attempt stored."""
+    """Sends each received callback on to the local app(s) in the background, retrying and
+    recording every attempt in the store.
+    """
 
     def __init__(
         self,
@@ -122,7 +124,7 @@ class Forwarder:
         return list(self.targets)
 
     def submit(self, incoming: Incoming) -> int:
-        """Forward ``incoming`` to its targets in the background; how many targets."""
+        """Start forwarding one received request to its targets; returns how many there are."""
         targets = self.targets_for(incoming.kind)
         for target in targets:
             self._tasks.spawn(self._forward(incoming, target))
@@ -166,11 +168,11 @@ class Forwarder:
         await delivery.retry_async(send, self.policy, record, final=self.policy.is_final)
 
     async def drain(self, timeout: float = 30.0) -> None:
-        """Wait until every forward under way has finished."""
+        """Wait up to ``timeout`` seconds for the forwards under way to finish."""
         await self._tasks.drain(timeout)
 
     async def close(self) -> None:
-        """Finish (briefly) or cancel the forwards under way and close the client."""
+        """Finish (briefly) or cancel the forwards under way and close the HTTP client."""
         await self.drain(timeout=5.0)
         await self._tasks.cancel()
         if self._client is not None:

@@ -50,6 +50,7 @@ class Plan:
     verify: bool | ssl.SSLContext = True
 
     def check(self) -> None:
+        """Reject impossible values (count, rate, duration, URL) before anything is sent."""
         if self.count is None and self.duration is None:
             raise UsageError("give --count N or --duration S", hint="e.g. --count 1000")
         if self.count is not None and not 1 <= self.count <= MAX_COUNT:
@@ -161,6 +162,7 @@ class Signer:
         return digits.join(body), outer.hexdigest()
 
     def request(self, url: str, number: int) -> delivery.HttpRequest:
+        """The signed POST of callback ``number``, its HMAC in the query as Paymob sends it."""
         body, digest = self.callback(number)
         return delivery.post_json(callbacks.with_query(url, f"hmac={digest}"), body)
 
@@ -192,6 +194,8 @@ def percentile(values: Sequence[float], fraction: float) -> float:
 
 @dataclass
 class Progress:
+    """How far a run has got, for a progress bar."""
+
     done: int = 0
     total: int | None = None  # None with --duration
     elapsed: float = 0.0
@@ -199,6 +203,8 @@ class Progress:
 
 @dataclass
 class Report:
+    """What a load run measured: answers by status, errors, throughput and latency percentiles."""
+
     url: str
     started_at: str
     elapsed_s: float
@@ -215,10 +221,12 @@ class Report:
 
     @property
     def ok(self) -> int:
+        """How many requests got a 2xx answer."""
         return sum(n for status, n in self.statuses.items() if 200 <= status < 300)
 
     @property
     def throughput(self) -> float:
+        """Answers per second over the whole run."""
         return self.answered / self.elapsed_s if self.elapsed_s > 0 else 0.0
 
     def percentile(self, fraction: float) -> float | None:
@@ -226,6 +234,8 @@ class Report:
         return percentile(self.latencies_ms, fraction) if self.latencies_ms else None
 
     def summary(self) -> dict[str, Any]:
+        """The report as plain JSON-ready data for ``--json`` output."""
+
         def ms(value: float | None) -> float | None:
             return None if value is None else round(value, 2)
 

@@ -94,6 +94,7 @@ class PaymobCallbackUser(FastHttpUser):
 
     @task
     def transaction(self) -> None:
+        """Send the next distinct, validly signed TRANSACTION callback."""
         signer, numbers = _Callbacks.get(self.environment)
         options = self.environment.parsed_options
         path = getattr(options, "paymob_webhook_path", "/api/payments/webhook/")

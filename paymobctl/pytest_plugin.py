@@ -17,6 +17,7 @@ if TYPE_CHECKING:
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
+    """Add the plugin's ``--paymob-*`` command-line options to pytest."""
     group = parser.getgroup("paymob", "paymobctl: Paymob sandbox and signed callbacks")
     group.addoption(
         "--paymob-hmac-secret",

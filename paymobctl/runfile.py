@@ -29,6 +29,8 @@ MAX_RECORD_BYTES = 64 * 1024  # a record is a few hundred bytes; anything bigger
 
 @dataclass(frozen=True)
 class ListenerRecord:
+    """What a running ``listen`` writes about itself so other commands can find it."""
+
     pid: int
     local_url: str  # http://127.0.0.1:8000
     webhook_path: str  # /api/payments/webhook/
@@ -40,21 +42,26 @@ class ListenerRecord:
 
     @property
     def public_webhook(self) -> str | None:
+        """The webhook URL to give Paymob while the tunnel is up."""
         return f"{self.public_url}{self.webhook_path}" if self.public_url else None
 
     @property
     def public_response(self) -> str | None:
+        """The response (redirect) URL to give Paymob while the tunnel is up."""
         return f"{self.public_url}{self.response_path}" if self.public_url else None
 
     def with_tunnel(self, public_url: str | None, state: str) -> ListenerRecord:
+        """A copy with the tunnel's new public URL and state."""
         return replace(self, public_url=public_url, tunnel_state=state)
 
 
 def listener_path() -> Path:
+    """Where the running listener's record lives."""
     return runtime_dir() / "listen.json"
 
 
 def pid_alive(pid: int) -> bool:
+    """Whether a process with this id is still running (to spot a stale record)."""
     if pid <= 0:
         return False
     try:

@@ -16,12 +16,16 @@ _FOLDER = Path(__file__).with_name("samples")
 
 
 class Origin(StrEnum):
+    """Where a sample's values come from: Paymob's own documentation, or written for paymobctl."""
+
     REAL = "real"  # published by Paymob (its docs): the values are Paymob's own
     INVENTED = "invented"  # written for paymobctl after the reference; HMAC recomputed
 
 
 @dataclass(frozen=True)
 class Sample:
+    """A bundled callback with its provenance, to check a receiver or the signer against."""
+
     name: str
     description: str
     origin: Origin
@@ -33,10 +37,12 @@ class Sample:
 
     @property
     def body_text(self) -> str:
+        """The body as JSON text, as it is sent."""
         return json.dumps(self.body, ensure_ascii=False)
 
     @property
     def verifiable(self) -> bool:
+        """Whether the sample's HMAC can be checked (its secret was published)."""
         return self.secret is not None
 
     def require_secret(self) -> str:
@@ -66,12 +72,14 @@ def _load(name: str) -> Sample:
 
 
 def names() -> list[str]:
+    """The bundled samples' names, sorted, to list or to pick one for :func:`load`."""
     return sorted(
         p.name.removesuffix(".json") for p in _FOLDER.iterdir() if p.name.endswith(".json")
     )
 
 
 def load(name: str) -> Sample:
+    """The bundled sample called ``name``; a usage error lists the names when there is none."""
     available = names()
     if name not in available:
         raise UsageError(

@@ -38,6 +38,7 @@ class SandboxCredentials:
 
     @property
     def base_url(self) -> str:
+        """Where the local sandbox serves its API."""
         return f"http://{SANDBOX_HOST}:{SANDBOX_PORT}"
 
 

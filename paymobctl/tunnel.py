@@ -62,6 +62,8 @@ NGROK_BROWSER_WARNING = (
 
 @dataclass(frozen=True)
 class TunnelOptions:
+    """How to open an ngrok tunnel: authtoken, static domain, region and agent."""
+
     authtoken: str | None = None
     domain: str | None = None  # an ngrok static domain, e.g. your-name.ngrok-free.app
     region: str | None = None
@@ -70,10 +72,13 @@ class TunnelOptions:
 
 
 class Tunnel(Protocol):
+    """A way to expose the local listener on a public HTTPS URL (ngrok, cloudflared)."""
+
     def open(self, port: int) -> str:
         """Expose 127.0.0.1:port; return the public base URL (no trailing slash)."""
 
-    def close(self) -> None: ...
+    def close(self) -> None:
+        """Take the public URL down and stop whatever serves it."""
 
 
 def settle_seconds(tunnel: Tunnel) -> float:
@@ -94,6 +99,7 @@ def check_domain(text: str) -> str:
 
 
 def check_region(text: str) -> str:
+    """Normalise an ``--tunnel-region`` value; a usage error when ngrok has no such region."""
     value = text.strip().lower()
     if value not in NGROK_REGIONS:
         raise UsageError(
@@ -142,6 +148,7 @@ def default_agent_path() -> str:
 
 
 def find_agent(explicit: str | None = None) -> str | None:
+    """The ngrok agent executable to run, or ``None`` when none is installed."""
     if explicit:
         return _agent(explicit)
     return _agent(default_agent_path()) or _agent(shutil.which("ngrok"))
@@ -201,6 +208,8 @@ def config_authtoken(path: Path) -> str | None:
 
 @dataclass(frozen=True)
 class AgentConfig:
+    """The ngrok config file the agent runs with and where its authtoken comes from."""
+
     path: str  # the ngrok config file the agent is started with
     token_origin: str  # where the authtoken comes from, for the user
 
@@ -239,11 +248,14 @@ def _quiet(text: str) -> None:
 
 @dataclass
 class NgrokTunnel:
+    """A tunnel through the ngrok agent, driven by pyngrok."""
+
     options: TunnelOptions = field(default_factory=TunnelOptions)
     say: Say = _quiet
     _config: Any = field(default=None, init=False)
 
     def open(self, port: int) -> str:
+        """Start the agent (installing it when allowed) and return the tunnel's public URL."""
         from pyngrok import conf, ngrok
         from pyngrok.exception import PyngrokError, PyngrokNgrokError
 
@@ -291,6 +303,7 @@ class NgrokTunnel:
         return public_base(str(opened.public_url or ""))
 
     def close(self) -> None:
+        """Stop the agent, best effort; nothing to do when it never started."""
         if self._config is None:
             return
         from pyngrok import ngrok
@@ -353,6 +366,7 @@ class CloudflaredTunnel:
         self._reader: threading.Thread | None = None
 
     def open(self, port: int) -> str:
+        """Start a cloudflared quick tunnel and return its public URL from its log."""
         binary = shutil.which("cloudflared")
         if binary is None:
             raise TunnelError(
@@ -401,6 +415,7 @@ class CloudflaredTunnel:
         )
 
     def close(self) -> None:
+        """Stop cloudflared, killing it if it does not exit in time."""
         process, self._process = self._process, None
         if process is None:
             return
@@ -442,6 +457,7 @@ FACTORIES: dict[str, Callable[[TunnelOptions, Say], Tunnel]] = {
 
 
 def create(kind: str, options: TunnelOptions, say: Say = _quiet) -> Tunnel:
+    """The tunnel named by ``--tunnel``; a usage error for an unknown name."""
     factory = FACTORIES.get(kind)
     if factory is None:
         raise UsageError(
@@ -454,6 +470,8 @@ def create(kind: str, options: TunnelOptions, say: Say = _quiet) -> Tunnel:
 
 
 class TunnelState(StrEnum):
+    """Whether the supervised tunnel is up, reconnecting, or gave up."""
+
     UP = "up"
     DOWN = "down"  # a check failed; reconnecting
     FAILED = "failed"  # reconnecting gave up (for now, or for good with --require-tunnel)
@@ -461,6 +479,8 @@ class TunnelState(StrEnum):
 
 @dataclass(frozen=True)
 class TunnelEvent:
+    """A change in the tunnel's state, reported once to the terminal and the run file."""
+
     state: TunnelState
     public_url: str | None
     message: str  # one line for the terminal
@@ -564,10 +584,12 @@ class Supervisor:
             }
 
     def start(self) -> None:
+        """Start watching the tunnel from a daemon thread."""
         self._thread = threading.Thread(target=self._run, name="paymobctl-tunnel", daemon=True)
         self._thread.start()
 
     def stop(self) -> None:
+        """Stop watching; waits up to 10 s for the thread to end."""
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout=10)
@@ -658,6 +680,8 @@ class Supervisor:
 
 @dataclass(frozen=True)
 class Finding:
+    """One line of ``config doctor``'s tunnel readiness: good or not, and what was found."""
+
     ok: bool
     text: str
 

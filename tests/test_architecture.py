@@ -212,3 +212,62 @@ def test_the_sandbox_rules_know_no_http_framework() -> None:
             for d in internal(imports(MODS[name]))
             if d.startswith("paymobctl.emulator.") and d.rsplit(".", 1)[1] not in rules
         }, name
+
+
+# Public module-level functions and classes still without a docstring, in modules other helpers
+# were editing when the check came in (issue 13). Shrink this set; never grow it.
+UNDOCUMENTED = {
+    "paymobctl.callbacks:Customer",
+    "paymobctl.callbacks:Override",
+    "paymobctl.callbacks:TokenSpec",
+    "paymobctl.callbacks:deep_merge",
+    "paymobctl.callbacks:encode_params",
+    "paymobctl.callbacks:with_body",
+    "paymobctl.cli.events_cmd:event_record",
+    "paymobctl.cli.hmac_cmd:Input",
+    "paymobctl.cli.listen_cmd:format_forwarded",
+    "paymobctl.cli.payments_cmd:paymob",
+    "paymobctl.cli.runtime:GlobalOptions",
+    "paymobctl.cli.runtime:Runtime",
+    "paymobctl.cli.runtime:reset_runtime",
+    "paymobctl.cli.runtime:runtime",
+    "paymobctl.cli.runtime:set_runtime",
+    "paymobctl.pans:luhn_valid",
+    "paymobctl.paths:default_config_path",
+    "paymobctl.paths:default_db_path",
+    "paymobctl.receiver:Receiver",
+    "paymobctl.receiver:ReceiverConfig",
+    "paymobctl.receiver:browser_noise",
+    "paymobctl.receiver:healthz",
+    "paymobctl.sandbox_runtime:RunningSandbox",
+    "paymobctl.sandbox_runtime:withdraw",
+    "paymobctl.serving:base_url",
+    "paymobctl.signing:Diagnosis",
+    "paymobctl.signing:Explanation",
+    "paymobctl.signing:Verification",
+    "paymobctl.signing:fields_for",
+    "paymobctl.signing:signing_string",
+}
+
+
+def public_definitions() -> dict[str, bool]:
+    """Every public module-level function and class as ``module:name``, and whether it has a
+    docstring."""
+    found = {}
+    for name, path in MODS.items():
+        for node in ast.parse(path.read_text()).body:
+            definition = ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef
+            if isinstance(node, definition) and not node.name.startswith("_"):
+                found[f"{name}:{node.name}"] = ast.get_docstring(node) is not None
+    return found
+
+
+def test_public_definitions_have_a_docstring() -> None:
+    missing = {name for name, documented in public_definitions().items() if not documented}
+    assert sorted(missing - UNDOCUMENTED) == [], "add a one-line docstring saying what it is for"
+
+
+def test_undocumented_allow_list_is_current() -> None:
+    documented = {name for name, has in public_definitions().items() if has}
+    gone = UNDOCUMENTED - set(public_definitions())
+    assert sorted((UNDOCUMENTED & documented) | gone) == [], "remove these from UNDOCUMENTED"

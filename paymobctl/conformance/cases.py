@@ -26,6 +26,8 @@ class Expect(StrEnum):
 
 @dataclass(frozen=True)
 class Case:
+    """One conformance check: what a correct receiver answers, why, and how to fix a failure."""
+
     id: str
     area: str
     title: str

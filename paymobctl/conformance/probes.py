@@ -56,6 +56,7 @@ class Probes:
     used: int = 0
 
     def next_ids(self) -> tuple[int, int]:
+        """A fresh (order id, transaction id) pair from the probe ranges for the next request."""
         self.used += 1
         return self.order_base + self.used, PROBE_TRANSACTION_BASE + (
             self.order_base - PROBE_ORDER_BASE + self.used
@@ -64,6 +65,7 @@ class Probes:
     def transaction(
         self, outcome: Outcome = Outcome.DECLINED, source: PaymentSource = PaymentSource.CARD
     ) -> Callback:
+        """A correctly signed TRANSACTION callback (declined by default) for a fresh probe order."""
         order_id, transaction_id = self.next_ids()
         return callbacks.build_transaction(
             TransactionSpec(
@@ -82,6 +84,7 @@ class Probes:
         )
 
     def token(self) -> Callback:
+        """A correctly signed TOKEN callback for a fresh probe order."""
         order_id, token_id = self.next_ids()
         return callbacks.build_token(TokenSpec(order_id=order_id, token_id=token_id))
 
@@ -94,6 +97,7 @@ class Probes:
         )
 
     def get(self, obj: dict[str, Any], digest: str | None) -> delivery.HttpRequest:
+        """The GET redirect to the response URL: ``obj`` as its query, signed with ``digest``."""
         assert self.target.response_url is not None
         query = callbacks.encode_params(callbacks.redirect_params(obj, digest))
         return delivery.get(callbacks.with_query(self.target.response_url, query))

@@ -27,6 +27,8 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class CaseResult:
+    """How the receiver answered one case: pass, fail or skip, with what was observed."""
+
     case: Case
     status: Status
     observed: str  # what came back, e.g. "HTTP 401" or "HTTP 200, 200"
@@ -38,9 +40,11 @@ class CaseResult:
 
     @property
     def failed(self) -> bool:
+        """Whether the receiver got this case wrong (a skipped case did not fail)."""
         return self.status is Status.FAIL
 
     def as_dict(self) -> dict[str, Any]:
+        """The result as plain JSON-ready data for ``--json`` output and history."""
         return {
             "id": self.case.id,
             "area": self.case.area,
@@ -59,6 +63,8 @@ class CaseResult:
 
 @dataclass
 class Report(Graded):
+    """A whole ``webhook test`` run against one endpoint: every case's result and the diagnosis."""
+
     url: str
     response_url: str | None
     started_at: str

@@ -37,6 +37,8 @@ NAV = [("Events", PATH), ("Deposits", f"{BASE}/deposits"), ("Saved cards", f"{BA
 
 
 class Inspector:
+    """The inspector's routes over one store: event list, live stream, event pages and actions."""
+
     def __init__(
         self,
         store: Store,
@@ -53,6 +55,7 @@ class Inspector:
         self.client_factory = client_factory
 
     def page(self, request: Request, title: str, body: str, *, live: str | None = None) -> Response:
+        """Wrap ``body`` in the inspector's layout as an HTML response with its security headers."""
         html = web.layout(
             title=title,
             product="paymobctl inspector",
@@ -82,6 +85,7 @@ class Inspector:
         )
 
     async def events(self, request: Request) -> Response:
+        """The filtered event list, with a live stream of newer events."""
         chosen = self._filter(request)
         found = [e for e in self.store.events(limit=SCAN_LIMIT) if chosen.matches(e)]
         newest = max((e.id for e in found), default=0)
@@ -93,6 +97,7 @@ class Inspector:
         return self.page(request, "Events", body, live=live)
 
     async def stream(self, request: Request) -> Response:
+        """Server-sent events: a table row for each new event matching the filter."""
         chosen = self._filter(request)
         text = request.headers.get("last-event-id") or request.query_params.get("after", "0")
         after = lenient_int(text, max_digits=18) or 0
@@ -159,6 +164,7 @@ class Inspector:
         ok: bool = True,
         status: int = 200,
     ) -> Response:
+        """One event's page, with its HMAC explanation, forwards and an optional action message."""
         found = commands.payload(event)
         explanation = (
             signing.explain(
@@ -183,12 +189,14 @@ class Inspector:
         return response
 
     async def event(self, request: Request) -> Response:
+        """One event's page by its id; a "not found" page for an unknown id."""
         event = self._event(request)
         if event is None:
             return self.page(request, "Not found", "<h1>No such event</h1>")
         return self.event_response(request, event)
 
     async def replay(self, request: Request) -> Response:
+        """Re-send a received callback to a local URL (POST with the page token)."""
         event = self._event(request)
         form = await web.small_form(request)
         if not self.token.accepts(request, form.get("token")):
@@ -225,6 +233,7 @@ class Inspector:
         return self.event_response(request, event, text, ok=result.ok)
 
     async def copy(self, request: Request) -> Response:
+        """A curl or ``paymobctl simulate`` command that reproduces an event (POST, page token)."""
         event = self._event(request)
         form = await web.small_form(request)
         if not self.token.accepts(request, form.get("token")):
@@ -245,13 +254,16 @@ class Inspector:
         return PlainTextResponse(text + "\n", headers=web.SECURITY_HEADERS)
 
     async def deposits(self, request: Request) -> Response:
+        """The deposits page: recent deposits and their status."""
         return self.page(request, "Deposits", views.deposits_page(self.store.deposits(limit=200)))
 
     async def cards(self, request: Request) -> Response:
+        """The saved cards page, removed ones included."""
         methods = self.store.payment_methods(include_removed=True)
         return self.page(request, "Saved cards", views.cards_page(methods))
 
     async def asset(self, request: Request) -> Response:
+        """Serve one of the pages' hand-written static files."""
         return web.asset(request.path_params["name"])
 
 

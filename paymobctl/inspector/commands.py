@@ -18,6 +18,7 @@ REPLAYABLE = ("TRANSACTION", "TOKEN", "DELIVERY_STATUS", "RESPONSE")
 
 
 def content_type(event: Event) -> str | None:
+    """The Content-Type header the event was received with, if any."""
     return next((v for k, v in event.headers if k.lower() == "content-type"), None)
 
 

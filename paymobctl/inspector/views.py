@@ -21,6 +21,7 @@ VERDICTS = ("valid", "invalid", "missing", "n/a")
 
 
 def e(value: object) -> str:
+    """Escape any value (``None`` as empty) for HTML text or a quoted attribute."""
     return escape("" if value is None else str(value))
 
 
@@ -35,6 +36,7 @@ class EventFilter:
     q: str = ""
 
     def matches(self, event: Event) -> bool:
+        """Whether the event passes every filter the user set."""
         if self.kind and event.kind != self.kind:
             return False
         if self.verdict and event.verdict != self.verdict:
@@ -47,6 +49,7 @@ class EventFilter:
         return True
 
     def query(self) -> str:
+        """The filter as a URL query string (set filters only), for links and the stream."""
         values = {"type": self.kind, "verdict": self.verdict, "deposit": self.deposit, "q": self.q}
         return urlencode({k: v for k, v in values.items() if v})
 
@@ -55,6 +58,7 @@ amount = show_amount
 
 
 def verdict_badge(verdict: str) -> str:
+    """A colored badge saying whether the event's HMAC was valid, invalid or missing."""
     css = {"valid": "ok", "invalid": "bad", "missing": "bad"}.get(verdict, "")
     label = {"valid": "HMAC valid", "invalid": "HMAC invalid", "missing": "no HMAC"}.get(
         verdict, "not a callback"
@@ -97,6 +101,7 @@ def _options(values: Iterable[str], chosen: str, label: str) -> str:
 
 
 def events_page(events: Sequence[Event], chosen: EventFilter, deposits: Sequence[Deposit]) -> str:
+    """The event list's HTML: the filter form and one row per event."""
     deposit_ids = [str(d.id) for d in deposits]
     form = (
         f'<form class=filters method=get action="{BASE}/">'
@@ -150,6 +155,7 @@ def _json_html(value: Any, path: str, signed: frozenset[str], indent: int = 0) -
 
 
 def body_html(event: Event) -> str:
+    """A request's body (or signed query) as HTML, with the signed fields highlighted."""
     if event.kind == "RESPONSE" or (event.method == "GET" and event.query):
         keys = {f.get_key for f in signing.fields_for(CallbackKind.RESPONSE)}
         keys |= {a for f in signing.fields_for(CallbackKind.RESPONSE) for a in f.get_aliases}
@@ -224,6 +230,7 @@ def event_page(
     message_ok: bool = True,
     token: str,
 ) -> str:
+    """One event's HTML: request facts, HMAC explanation, body, effects, forwards and actions."""
     url = event.path + (f"?{event.query}" if event.query else "")
     facts = [
         ("received", e(event.received_at)),
@@ -300,6 +307,7 @@ def event_page(
 
 
 def deposits_page(deposits: Sequence[Deposit]) -> str:
+    """The deposits page's HTML: one row per deposit, linking to its events."""
     rows = (
         "".join(
             f'<tr><td class=num>{d.id}</td><td class="small hide-narrow">{e(d.created_at[:19])}</td>'
@@ -320,6 +328,7 @@ def deposits_page(deposits: Sequence[Deposit]) -> str:
 
 
 def cards_page(methods: Sequence[PaymentMethod]) -> str:
+    """The saved cards page's HTML: masked card numbers and where each came from."""
     rows = (
         "".join(
             f"<tr><td class=num>{m.id}</td><td><code>{e(m.masked_pan)}</code></td><td>{e(m.card_subtype)}</td>"

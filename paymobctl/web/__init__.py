@@ -102,7 +102,7 @@ class ActionToken:
         self.value = value or secrets.token_urlsafe(24)
 
     def accepts(self, request: Request, supplied: object) -> bool:
-        """Whether a state-changing request comes from our own page with this token."""
+        """Whether a state-changing request comes from our own page and carries the token."""
         origin = request.headers.get("origin")
         if origin is not None and origin != _origin(request):
             return False

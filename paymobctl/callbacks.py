@@ -8,8 +8,8 @@ them sends has the same shape and verifies with :mod:`paymobctl.signing`.
 from __future__ import annotations
 
 import copy
-import json
 import math
+import os
 import random
 import re
 from collections.abc import Mapping, Sequence
@@ -17,10 +17,8 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from functools import cache
-from importlib import resources
 from typing import Any
 from urllib.parse import quote, urlsplit, urlunsplit
-from zoneinfo import ZoneInfo
 
 from paymobctl import signing
 from paymobctl.documents import loads_json
@@ -33,7 +31,32 @@ from paymobctl.models import (
     Region,
     currency_exponent,
 )
+from paymobctl.orders import (
+    OrderSpec,
+    build_order,
+    claims_context,
+    claims_shape,
+    jsonb_order,
+    local_time,
+    order_context,
+    order_shape,
+    parse_paymob_timestamp,
+    payment_key_claims,
+    paymob_timestamp,
+    region_values,
+)
+from paymobctl.prototypes import Prototype, deep_merge, nest, shared, skeleton, template
 from paymobctl.signing import CallbackKind
+
+# Re-exported: the sandbox and the tests build orders and claims, and read times, through callbacks.
+__all__ = [
+    "OrderSpec",
+    "build_order",
+    "jsonb_order",
+    "parse_paymob_timestamp",
+    "payment_key_claims",
+    "paymob_timestamp",
+]
 
 # Issuer decline codes (ISO 8583 response codes Mastercard Gateway passes through).
 DECLINE_CODES: dict[str, str] = {
@@ -44,109 +67,36 @@ DECLINE_CODES: dict[str, str] = {
     "62": "Restricted card",
 }
 
-# Every template file shipped in paymobctl/templates, and what it is for. A test checks that
-# this registry and the folder agree, and that every template builds and verifies.
-TEMPLATES: dict[str, str] = {
-    "transaction.json": "TRANSACTION envelope and obj",
-    "source.card.json": "card fields (MIGS gateway data)",
-    "source.wallet.json": "mobile wallet fields",
-    "source.kiosk.json": "kiosk (aggregator) fields",
-    "outcomes.json": "outcome overlays per source, and refused combinations",
-    "order.json": "the order object (callbacks and the orders API)",
-    "payment_key_claims.json": "payment key claims per key flow (legacy, intention)",
-    "regions.json": "region-true cities, phones, wallets and acquirers",
-    "token.json": "TOKEN envelope",
-    "delivery_status.json": "DELIVERY_STATUS envelope (experimental)",
-    "redirect.json": "GET response-callback parameters",
-    "pay_response.json": "payments/pay flat TOKEN response",
-}
-
-
-@cache
-def _template_text(name: str) -> str:
-    if name not in TEMPLATES:
-        raise KeyError(name)
-    return (resources.files("paymobctl") / "templates" / name).read_text(encoding="utf-8")
-
-
-def template(name: str) -> dict[str, Any]:
-    """A fresh copy of a template, without its ``_comment``."""
-    data: dict[str, Any] = json.loads(_template_text(name))
-    data.pop("_comment", None)
-    return data
-
-
-# --- filling holes -------------------------------------------------------------------------------
-
-_HOLE = re.compile(r"\{\{(\w+)\}\}")
-
-
-def fill(value: Any, context: Mapping[str, Any]) -> Any:
-    """Replace ``{{name}}`` holes. A string that is only a hole takes the value's own type."""
-    if isinstance(value, dict):
-        return {k: fill(v, context) for k, v in value.items()}
-    if isinstance(value, list):
-        return [fill(v, context) for v in value]
-    if isinstance(value, str):
-        whole = _HOLE.fullmatch(value)
-        if whole:
-            return context[whole.group(1)]
-        return _HOLE.sub(lambda m: str(context[m.group(1)]), value)
-    return value
-
-
-def deep_merge(base: dict[str, Any], overlay: Mapping[str, Any]) -> dict[str, Any]:
-    for key, value in overlay.items():
-        if isinstance(value, Mapping) and isinstance(base.get(key), dict):
-            deep_merge(base[key], value)
-        else:
-            base[key] = copy.deepcopy(value)
-    return base
-
-
-# --- time and region ------------------------------------------------------------------------------
-
-
-def local_time(moment: datetime, region: Region) -> datetime:
-    """``moment`` in the account's zone: Cairo observes summer time again since 2023 (§14)."""
-    return moment.astimezone(ZoneInfo(region.info.time_zone))
-
-
-def paymob_timestamp(moment: datetime, region: Region) -> str:
-    """Paymob's rendering: naive local time in Egypt, an explicit offset elsewhere (§2, §14)."""
-    local = local_time(moment, region)
-    if region.info.naive_times:
-        return local.replace(tzinfo=None).isoformat(timespec="microseconds")
-    return local.isoformat(timespec="microseconds")
-
-
-def parse_paymob_timestamp(text: str, region: Region) -> datetime | None:
-    """The instant a Paymob timestamp names; naive text is the region's local time."""
-    try:
-        moment = datetime.fromisoformat(text)
-    except ValueError:
-        return None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=ZoneInfo(region.info.time_zone))
-    return moment.astimezone(UTC)
+# --- MPGS (card gateway) renderings ------------------------------------------------------------
 
 
 def _gateway_utc(moment: datetime) -> str:
     """The card gateway's ``data.created_at``: naive UTC (docs sample: 08:34 for 11:34 Cairo)."""
-    return moment.astimezone(UTC).replace(tzinfo=None).isoformat(timespec="microseconds")
+    return moment.astimezone(UTC).isoformat(timespec="microseconds")[:26]
 
 
 def _migs_time(moment: datetime) -> str:
     """MPGS times: UTC, milliseconds, ``Z``."""
+    utc = moment.astimezone(UTC)
+    if utc.year >= 1000 and utc.microsecond == moment.microsecond:  # isoformat's text is strftime's
+        return utc.isoformat(timespec="milliseconds")[:23] + "Z"
+    return utc.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+
+
+def _acquirer_day(moment: datetime, region: Region) -> tuple[int, str, str, str]:
+    """MPGS acquirer fields of ``moment``'s local day: batch (YYYYMMDD), date (MMDD),
+    settlement date (YYYY-MM-DD) and the zone's offset (+HHMM)."""
+    local = local_time(moment, region)
+    text = local.isoformat(timespec="microseconds")
+    if local.year >= 1000 and len(text) == 32:  # a four-digit year, an offset in whole minutes
+        day = text[:10]
+        return int(day[:4] + day[5:7] + day[8:]), day[5:7] + day[8:], day, text[26:29] + text[30:]
     return (
-        moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+        int(local.strftime("%Y%m%d")),
+        local.strftime("%m%d"),
+        local.strftime("%Y-%m-%d"),
+        local.strftime("%z"),
     )
-
-
-def region_values(region: Region) -> dict[str, Any]:
-    """City, phones, wallet number and acquirer of ``region`` (templates/regions.json)."""
-    values: dict[str, Any] = template("regions.json")[region.value]
-    return values
 
 
 def amount_major(cents: int, currency: str) -> int | float:
@@ -155,17 +105,13 @@ def amount_major(cents: int, currency: str) -> int | float:
     return int(value) if value == value.to_integral_value() else float(value)
 
 
-def jsonb_order(mapping: Mapping[str, Any]) -> dict[str, Any]:
-    """Keys as PostgreSQL's jsonb returns them (shortest first, then bytewise): the order of
-    ``payment_key_claims`` and its ``billing_data`` in every real callback."""
-    return {key: mapping[key] for key in sorted(mapping, key=lambda k: (len(k), k))}
-
-
 # --- specs ---------------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
 class Customer:
+    """The payer a built TRANSACTION names (billing data, shipping data, email)."""
+
     first_name: str = "Mona"
     last_name: str = "Adel"
     email: str = "customer@example.com"
@@ -207,15 +153,28 @@ class TransactionSpec:
 
 def check_combination(outcome: Outcome, source: PaymentSource) -> None:
     """Refuse an outcome/source pair Paymob cannot produce, with the reason (exit 2)."""
-    overlays = template("outcomes.json")[outcome.value]
+    reason = _refusal(outcome, source)
+    if reason is not None:
+        raise UsageError(f"--outcome {outcome.value} with --source {source.value}: {reason}")
+
+
+@cache
+def _refusal(outcome: Outcome, source: PaymentSource) -> str | None:
+    overlays = shared("outcomes.json")[outcome.value]
     if source.value in overlays:
-        return
-    reason = overlays.get("refused", {}).get(source.value, "not a combination Paymob produces")
-    raise UsageError(f"--outcome {outcome.value} with --source {source.value}: {reason}")
+        return None
+    reason: str = overlays.get("refused", {}).get(source.value, "not a combination Paymob produces")
+    return reason
+
+
+# Unseeded draws share one generator (seeding a new one from the OS costs more than a callback);
+# a forked child reseeds it, as the random module does its own, so siblings draw different ids.
+_DRAWS = random.Random()
+os.register_at_fork(after_in_child=_DRAWS.seed)
 
 
 def _rng(seed: int | None) -> random.Random:
-    return random.Random(seed) if seed is not None else random.Random()
+    return random.Random(seed) if seed is not None else _DRAWS
 
 
 _SEED_EPOCH = datetime(2025, 3, 17, 10, 0, 0, tzinfo=UTC)
@@ -258,134 +217,6 @@ def intention_id(rng: random.Random, *, live: bool = False) -> str:
     return f"pi_{'live' if live else 'test'}_{rng.getrandbits(128):032x}"
 
 
-# --- shared pieces: the order and the payment key's claims ---------------------------------------
-
-
-@dataclass(frozen=True)
-class OrderSpec:
-    """The order object as Paymob renders it in callbacks and in the orders API."""
-
-    id: int
-    created_at: str  # already in Paymob's rendering
-    amount_cents: int
-    currency: str
-    region: Region = Region.EG
-    profile_id: int = 993047
-    merchant_order_id: str | None = None
-    paid_amount_cents: int = 0
-    is_payment_locked: bool = False
-    delivery_needed: bool = False
-    shipping_data: Mapping[str, Any] | None = None
-    items: Sequence[Mapping[str, Any]] = ()
-    order_url: str = "NA"
-    company_name: str = "Example Store"
-    company_emails: Sequence[str] | None = ("ops@example.com",)
-
-
-def shipping_data(
-    order_id: int, shipping_id: int, region: Region, given: Mapping[str, Any] | None = None
-) -> dict[str, Any]:
-    """``order.shipping_data``: "NA" wherever the merchant gave nothing (every sample)."""
-    base: dict[str, Any] = {
-        "id": shipping_id,
-        "first_name": "NA",
-        "last_name": "NA",
-        "street": "NA",
-        "building": "NA",
-        "floor": "NA",
-        "apartment": "NA",
-        "city": "NA",
-        "state": "NA",
-        "country": region_values(region)["shipping_country"],
-        "email": "NA",
-        "phone_number": "NA",
-        "postal_code": "NA",
-        "extra_description": "",
-        "shipping_method": "UNK",
-    }
-    base.update({k: v for k, v in (given or {}).items() if k in base and k != "id"})
-    base.update(order_id=order_id, order=order_id)
-    return base
-
-
-def build_order(spec: OrderSpec, *, shipping_id: int) -> dict[str, Any]:
-    """The order object (templates/order.json), shared by callbacks and the sandbox's API."""
-    region = region_values(spec.region)
-    context = {
-        "order_id": spec.id,
-        "order_created_at": spec.created_at,
-        "delivery_needed": spec.delivery_needed,
-        "profile_id": spec.profile_id,
-        "merchant_created_at": paymob_timestamp(
-            datetime(2024, 1, 8, 8, 0, tzinfo=UTC), spec.region
-        ),
-        "merchant_phone": region["merchant_phone"],
-        "company_emails": None if spec.company_emails is None else list(spec.company_emails),
-        "company_name": spec.company_name,
-        "merchant_country": spec.region.info.country,
-        "city": region["city"],
-        "order_amount_cents": spec.amount_cents,
-        "shipping_data": shipping_data(spec.id, shipping_id, spec.region, spec.shipping_data),
-        "order_currency": spec.currency,
-        "is_payment_locked": spec.is_payment_locked,
-        "merchant_order_id": spec.merchant_order_id,
-        "paid_amount_cents": spec.paid_amount_cents,
-        "items": [dict(item) for item in spec.items],
-        "order_url": spec.order_url,
-        "payment_status": "PAID" if spec.paid_amount_cents >= spec.amount_cents else "UNPAID",
-    }
-    order: dict[str, Any] = fill(template("order.json"), context)
-    return order
-
-
-def billing_data(values: Mapping[str, Any]) -> dict[str, Any]:
-    """``payment_key_claims.billing_data``: the 13 billing fields, "NA" when not given."""
-    names = (
-        "first_name", "last_name", "email", "phone_number", "street", "building", "floor",
-        "apartment", "city", "state", "country", "postal_code", "extra_description",
-    )  # fmt: skip
-    return jsonb_order({name: values.get(name, "NA") for name in names})
-
-
-def payment_key_claims(
-    *,
-    flow: KeyFlow,
-    user_id: int,
-    amount_cents: int,
-    currency: str,
-    integration_id: int,
-    order_id: int,
-    billing: Mapping[str, Any],
-    exp: int,
-    lock_order_when_paid: bool = False,
-    extra: Mapping[str, Any] | None = None,
-    pmk_ip: str = "127.0.0.1",
-    redirect_url: str = "",
-    next_payment_intention: str = "",
-    optional: Mapping[str, Any] | None = None,
-) -> dict[str, Any]:
-    """The claims of a payment key (templates/payment_key_claims.json): one builder for
-    ``simulate``, the sandbox and the checklist. ``optional`` adds what only some keys carry
-    (``notification_url``, ``redirection_url`` of an intention that set them)."""
-    context = {
-        "exp": exp,
-        "extra": dict(extra or {}),
-        "pmk_ip": pmk_ip,
-        "user_id": user_id,
-        "currency": currency,
-        "order_id": order_id,
-        "amount_cents": amount_cents,
-        "billing_data": billing_data(billing),
-        "integration_id": integration_id,
-        "lock_order_when_paid": lock_order_when_paid,
-        "redirect_url": redirect_url,
-        "next_payment_intention": next_payment_intention,
-    }
-    claims: dict[str, Any] = fill(template("payment_key_claims.json")[flow.value], context)
-    claims.update(optional or {})
-    return jsonb_order(claims)
-
-
 @dataclass(frozen=True)
 class Callback:
     """One built callback: the JSON envelope Paymob POSTs and the HMAC it would carry."""
@@ -405,6 +236,30 @@ class Callback:
 
 def build_transaction(spec: TransactionSpec, *, now: datetime | None = None) -> Callback:
     """A TRANSACTION callback with the full documented shape (docs/paymob.md §7.1, §14)."""
+    prototype, context = _transaction(spec, now)
+    callback = Callback(CallbackKind.TRANSACTION, prototype.build(context))
+    check_signed_fields(CallbackKind.TRANSACTION, callback.obj)
+    return callback
+
+
+def build_transaction_with_wire(
+    spec: TransactionSpec, *, now: datetime | None = None
+) -> tuple[Callback, bytes]:
+    """:func:`build_transaction` and its body's bytes on the wire (``delivery.wire_json`` of
+    the body as built), rendered by the prototype instead of serialising the dict."""
+    prototype, context = _transaction(spec, now)
+    callback = Callback(CallbackKind.TRANSACTION, prototype.build(context))
+    check_signed_fields(CallbackKind.TRANSACTION, callback.obj)
+    return callback, prototype.render(context).encode("utf-8")
+
+
+_LAST4 = re.compile(r"\d{4}")
+_DECLINE_CHOICES = sorted(DECLINE_CODES)
+
+
+def _transaction(spec: TransactionSpec, now: datetime | None) -> tuple[Prototype, dict[str, Any]]:
+    """The prototype for ``spec``'s shape and the context that fills it: every id, time and
+    amount, drawn in one fixed order so a seed always gives the same callback."""
     check_combination(spec.outcome, spec.source)
     rng = _rng(spec.seed)
     region = region_values(spec.region)
@@ -417,9 +272,9 @@ def build_transaction(spec: TransactionSpec, *, now: datetime | None = None) -> 
     if spec.outcome.is_child and parent_id is None:
         parent_id = transaction_id - rng.randrange(1, 5000)
     last4 = spec.pan_last4 or spec.brand.default_last4
-    if not re.fullmatch(r"\d{4}", last4):
+    if not _LAST4.fullmatch(last4):
         raise UsageError(f"invalid last four digits {last4!r}", hint="give exactly four digits")
-    decline_code = spec.decline_code or rng.choice(sorted(DECLINE_CODES))
+    decline_code = spec.decline_code or rng.choice(_DECLINE_CHOICES)
     order_created = created - timedelta(
         seconds=rng.randrange(20, 600), microseconds=rng.randrange(10**6)
     )
@@ -440,7 +295,7 @@ def build_transaction(spec: TransactionSpec, *, now: datetime | None = None) -> 
         "phone_number": phone,
         "country": region["shipping_country"],
     }
-    order = build_order(
+    order = order_context(
         OrderSpec(
             id=order_id,
             created_at=paymob_timestamp(order_created, spec.region),
@@ -452,12 +307,11 @@ def build_transaction(spec: TransactionSpec, *, now: datetime | None = None) -> 
             paid_amount_cents=paid,
             shipping_data={**customer, "street": "NA"},
         ),
-        shipping_id=rng.randrange(100_000_000, 199_999_999),
+        rng.randrange(100_000_000, 199_999_999),
     )
     key_created = order_created + timedelta(seconds=rng.randrange(1, 10))
     pi = spec.next_payment_intention or intention_id(rng, live=spec.is_live)
-    claims = payment_key_claims(
-        flow=spec.flow,
+    claims = claims_context(
         user_id=spec.merchant_id,
         amount_cents=spec.amount_cents,
         currency=currency,
@@ -470,8 +324,7 @@ def build_transaction(spec: TransactionSpec, *, now: datetime | None = None) -> 
         f"{rng.getrandbits(256):064x}&trx_id={transaction_id}",
         next_payment_intention=pi,
     )
-    local_gateway = local_time(gateway_at, spec.region)
-    offset = local_gateway.strftime("%z")
+    batch, acquirer_date, settlement_date, offset = _acquirer_day(gateway_at, spec.region)
     context: dict[str, Any] = {
         "transaction_id": transaction_id,
         "transaction_id_text": str(transaction_id),
@@ -487,7 +340,7 @@ def build_transaction(spec: TransactionSpec, *, now: datetime | None = None) -> 
         "integration_id": spec.integration_id,
         "profile_id": spec.profile_id,
         "merchant_id": spec.merchant_id,
-        "company_name": order["merchant"]["company_name"],
+        "company_name": order["company_name"],
         "created_at": paymob_timestamp(created, spec.region),
         "updated_at": paymob_timestamp(updated, spec.region),
         "gateway_created_at": _gateway_utc(gateway_at),
@@ -502,9 +355,9 @@ def build_transaction(spec: TransactionSpec, *, now: datetime | None = None) -> 
         "receipt_no": f"{rng.randrange(10**5, 10**6)}{authorization}",
         # MPGS test mode answers every test card with transaction 123456789 (all test samples).
         "transaction_no": f"{rng.randrange(10**8, 10**9)}" if spec.is_live else "123456789",
-        "batch": int(local_gateway.strftime("%Y%m%d")),
-        "acquirer_date": local_gateway.strftime("%m%d"),
-        "settlement_date": local_gateway.strftime("%Y-%m-%d"),
+        "batch": batch,
+        "acquirer_date": acquirer_date,
+        "settlement_date": settlement_date,
         "acquirer_time_zone": offset,
         "acquirer_id": acquirer["id"],
         "acquirer_merchant_id": acquirer["merchant_id"],
@@ -521,26 +374,39 @@ def build_transaction(spec: TransactionSpec, *, now: datetime | None = None) -> 
         "bill_reference": spec.bill_reference or rng.randrange(10**7, 10**8),
         "parent_transaction_id": parent_id,
     }
+    auth = bool(spec.is_auth) or spec.outcome is Outcome.CAPTURE
+    numeric = spec.source is PaymentSource.CARD and bool(region["numeric_approval"])
+    return _transaction_prototype(spec.outcome, spec.source, spec.flow, auth, numeric), context
+
+
+@cache
+def _transaction_prototype(
+    outcome: Outcome, source: PaymentSource, flow: KeyFlow, auth: bool, numeric: bool
+) -> Prototype:
+    """transaction.json + source.<source>.json + the outcome's overlay, adjusted for an
+    authorisation and for numeric approval codes, with the order and claims templates inside."""
     body = template("transaction.json")
-    deep_merge(body, template(f"source.{spec.source.value}.json"))
-    deep_merge(body, template("outcomes.json")[spec.outcome.value][spec.source.value])
-    filled: dict[str, Any] = fill(body, context)
-    obj = filled["obj"]
-    if spec.is_auth or spec.outcome is Outcome.CAPTURE:
+    deep_merge(body, template(f"source.{source.value}.json"))
+    deep_merge(body, template("outcomes.json")[outcome.value][source.value])
+    shape = skeleton(body)
+    obj = shape["obj"]
+    if auth:
         # An authorisation is "is_auth"; its capture is a child with is_capture and is_auth false.
-        obj["is_auth"] = spec.outcome is not Outcome.CAPTURE
-        if spec.source is PaymentSource.CARD and spec.outcome is not Outcome.CAPTURE:
+        obj["is_auth"] = outcome is not Outcome.CAPTURE
+        if source is PaymentSource.CARD and outcome is not Outcome.CAPTURE:
             obj["data"]["migs_order"]["status"] = "AUTHORIZED"
             obj["data"]["migs_transaction"]["type"] = "AUTHORIZATION"
             obj["data"]["migs_order"]["totalCapturedAmount"] = 0
-    if spec.source is PaymentSource.CARD and region["numeric_approval"]:
+    if numeric:
         # KSA (2025 sample): the numeric code in txn_response_code, the word beside it.
         data = obj["data"]
+        if not isinstance(data["txn_response_code"], str):
+            raise TypeError("txn_response_code must be literal text in the templates")
         data["txn_response_code_new"] = data["txn_response_code"]
         if data["txn_response_code"] == "APPROVED":
             data["txn_response_code"] = "0"
-    check_signed_fields(CallbackKind.TRANSACTION, obj)
-    return Callback(CallbackKind.TRANSACTION, filled)
+    nested = {"order": order_shape(), "payment_key_claims": claims_shape(flow)}
+    return Prototype(nest(shape, nested), f"transaction {outcome.value}/{source.value}")
 
 
 def transaction_body(obj: dict[str, Any]) -> dict[str, Any]:
@@ -552,6 +418,8 @@ def transaction_body(obj: dict[str, Any]) -> dict[str, Any]:
 
 def check_signed_fields(kind: CallbackKind, obj: Mapping[str, Any]) -> None:
     """Built callbacks never carry a null or missing signed field (Paymob never defines them)."""
+    if None not in signing.signed_values(kind, obj):
+        return
     bad = [f.name for f in signing.collect_fields(kind, obj) if f.missing or f.raw is None]
     if bad:
         raise UsageError(
@@ -562,6 +430,8 @@ def check_signed_fields(kind: CallbackKind, obj: Mapping[str, Any]) -> None:
 
 @dataclass(frozen=True)
 class TokenSpec:
+    """What a TOKEN (saved card) callback should say; unset ids are drawn from ``seed``."""
+
     order_id: int
     email: str = "customer@example.com"
     card_subtype: str = "MasterCard"
@@ -610,7 +480,7 @@ def build_token(spec: TokenSpec, *, now: datetime | None = None) -> Callback:
     """A TOKEN (saved card) callback (docs/paymob.md §7.3, §14), for simulate and the sandbox."""
     rng = _rng(spec.seed if spec.seed is None else spec.seed + 7919)
     created = spec.created_at or (now or datetime.now(UTC))
-    if not re.fullmatch(r"\d{4}", spec.pan_last4):
+    if not _LAST4.fullmatch(spec.pan_last4):
         raise UsageError(f"invalid last four digits {spec.pan_last4!r}")
     context = {
         "token_id": spec.token_id or rng.randrange(9_000_000, 9_999_999),
@@ -623,9 +493,14 @@ def build_token(spec: TokenSpec, *, now: datetime | None = None) -> Callback:
         "order_id_text": str(spec.order_id),
         "next_payment_intention": spec.next_payment_intention or intention_id(rng),
     }
-    body: dict[str, Any] = fill(template("token.json"), context)
+    body: dict[str, Any] = _prototype("token.json").build(context)
     check_signed_fields(CallbackKind.TOKEN, body["obj"])
     return Callback(CallbackKind.TOKEN, body)
+
+
+@cache
+def _prototype(name: str) -> Prototype:
+    return Prototype(skeleton(template(name)), name)
 
 
 def build_delivery_status(
@@ -643,7 +518,7 @@ def build_delivery_status(
         "merchant_id": merchant_id,
         "updated_at": paymob_timestamp(now or datetime.now(UTC), region),
     }
-    body: dict[str, Any] = fill(template("delivery_status.json"), context)
+    body: dict[str, Any] = _prototype("delivery_status.json").build(context)
     return Callback(CallbackKind.DELIVERY_STATUS, body)
 
 
@@ -653,7 +528,7 @@ def build_delivery_status(
 def redirect_params(obj: Mapping[str, Any], hmac: str | None) -> list[tuple[str, str]]:
     """The GET response-callback parameters, as text, in Paymob's order (docs/paymob.md §7.2)."""
     params: list[tuple[str, str]] = []
-    for name, path in template("redirect.json")["params"]:
+    for name, path in shared("redirect.json")["params"]:
         value = signing.lookup_path(obj, path)
         if value is None:
             continue  # merchant_order_id unless sent; acq_response_code of wallets, BLOCKED (§14)
@@ -664,11 +539,14 @@ def redirect_params(obj: Mapping[str, Any], hmac: str | None) -> list[tuple[str,
 
 
 def encode_params(params: Sequence[tuple[str, str]]) -> str:
+    """A query string of ``params``, percent-encoded as Paymob's redirect is (dots kept)."""
     return "&".join(f"{quote(k, safe='._')}={quote(v, safe='')}" for k, v in params)
 
 
 def with_query(url: str, query: str) -> str:
     """Append ``query`` to ``url``, keeping any query it already has."""
+    if _plain_path(url):
+        return f"{url}?{query}" if query else url  # what urlunsplit(urlsplit(url)) gives
     parts = urlsplit(url)
     joined = f"{parts.query}&{query}" if parts.query else query
     return urlunsplit((parts.scheme, parts.netloc, parts.path, joined, parts.fragment))
@@ -676,6 +554,8 @@ def with_query(url: str, query: str) -> str:
 
 def without_param(url: str, name: str) -> str:
     """``url`` minus every ``name=`` query parameter (the rest kept byte for byte)."""
+    if "?" not in url:
+        return url
     parts = urlsplit(url)
     if not parts.query:
         return url
@@ -683,10 +563,16 @@ def without_param(url: str, name: str) -> str:
     return urlunsplit((parts.scheme, parts.netloc, parts.path, "&".join(kept), parts.fragment))
 
 
+def _plain_path(url: str) -> bool:
+    """An absolute path with no query, fragment or characters urlsplit would drop (a receiver
+    path such as the testing API's): splitting and joining it changes nothing."""
+    return url[:1] == "/" and url[1:2] != "/" and not any(mark in url for mark in "?#\t\r\n")
+
+
 def pay_response(obj: Mapping[str, Any], hmac: str) -> dict[str, Any]:
     """The flattened string-typed record ``payments/pay`` returns for a TOKEN payment."""
     record: dict[str, Any] = {}
-    for name, path in template("pay_response.json")["params"]:
+    for name, path in shared("pay_response.json")["params"]:
         value = signing.lookup_path(obj, path)
         record[name] = None if value is None else signing.render_value(value)
     record["hmac"] = hmac
@@ -702,6 +588,8 @@ def pay_response(obj: Mapping[str, Any], hmac: str) -> dict[str, Any]:
 
 @dataclass(frozen=True)
 class Override:
+    """One ``--set PATH=VALUE``: the dotted path, the JSON value, and the text as typed."""
+
     path: tuple[str, ...]
     value: Any
     text: str
@@ -733,9 +621,12 @@ def _no_constant(name: str) -> Any:
     raise ValueError(f"{name} is not JSON")
 
 
-def apply_overrides(body: dict[str, Any], overrides: Sequence[Override]) -> dict[str, Any]:
-    """Apply ``--set`` paths to a copy of ``body``; a missing or non-object parent is an error."""
-    result = copy.deepcopy(body)
+def apply_overrides(
+    body: dict[str, Any], overrides: Sequence[Override], *, in_place: bool = False
+) -> dict[str, Any]:
+    """Apply ``--set`` paths to a copy of ``body`` (``in_place``: to ``body`` itself, a fresh
+    one nobody else holds); a missing or non-object parent is an error."""
+    result = body if in_place else copy.deepcopy(body)
     for override in overrides:
         target: Any = result
         walked: list[str] = []
@@ -757,4 +648,5 @@ def apply_overrides(body: dict[str, Any], overrides: Sequence[Override]) -> dict
 
 
 def with_body(callback: Callback, body: dict[str, Any]) -> Callback:
+    """``callback`` with another body (same kind)."""
     return replace(callback, body=body)

@@ -59,10 +59,16 @@ class HttpRequest:
         return None
 
 
-def post_json(url: str, body: Any, *, extra_headers: Sequence[tuple[str, str]] = ()) -> HttpRequest:
+def post_json(
+    url: str,
+    body: Any,
+    *,
+    extra_headers: Sequence[tuple[str, str]] = (),
+    wire: bytes | None = None,  # wire_json(body), when the caller already has it
+) -> HttpRequest:
     """A POST of ``body`` as compact JSON (what Paymob's webhooks send)."""
     headers = (("Content-Type", "application/json"), ("User-Agent", USER_AGENT), *extra_headers)
-    return HttpRequest("POST", url, wire_json(body), tuple(headers))
+    return HttpRequest("POST", url, wire_json(body) if wire is None else wire, tuple(headers))
 
 
 def get(url: str) -> HttpRequest:

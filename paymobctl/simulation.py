@@ -140,15 +140,17 @@ def prepare(
 ) -> Prepared:
     """Build the callback, apply ``--set`` overrides, sign, and shape the HTTP request."""
     notes: list[str] = []
+    wire: bytes | None = None  # the body's bytes, while nothing has changed it
     if req.what is What.TOKEN:
         callback, notes = _token(req, store, now)
-    else:
+    elif req.what is What.RESPONSE:  # a GET: no body to send
         callback = callbacks.build_transaction(_spec(req), now=now)
-    # apply_overrides copies the body; a freshly built one needs no copy when nothing is set.
-    body = (
-        callbacks.apply_overrides(callback.body, req.overrides) if req.overrides else callback.body
-    )
-    callback = callbacks.with_body(callback, body)
+    else:
+        callback, wire = callbacks.build_transaction_with_wire(_spec(req), now=now)
+    body = callback.body
+    if req.overrides:  # the body was just built: nobody else holds it
+        body = callbacks.apply_overrides(body, req.overrides, in_place=True)
+        wire = None
     obj = callback.obj
     kind = CallbackKind.RESPONSE if req.what is What.RESPONSE else callback.kind
     signed_kind = CallbackKind.TRANSACTION if kind is CallbackKind.RESPONSE else kind
@@ -159,7 +161,7 @@ def prepare(
         request = delivery.get(callbacks.with_query(url, query))
     else:
         target = callbacks.with_query(url, f"hmac={digest}") if digest else url
-        request = delivery.post_json(target, body)
+        request = delivery.post_json(target, body, wire=wire)
     order = obj.get("order")
     order_id = order.get("id") if isinstance(order, dict) else obj.get("order_id")
     outcome = None if req.what is What.TOKEN else sent_outcome(req.outcome, obj, req.overrides)

@@ -20,6 +20,69 @@ _SCRUB_PREFIXES = ("PAYMOB_", "PAYMOBCTL_", "NGROK_")
 _TESTS = Path(__file__).resolve().parent
 
 
+@pytest.fixture(autouse=True, scope="session")
+def shared_default_tls_context() -> Iterator[None]:
+    """One default TLS context for every httpx client the suite creates.
+
+    httpx builds a context loading certifi's CA bundle for each client with ``verify=True``
+    (about 45 ms of CPU), even one that only ever talks plain http to 127.0.0.1: that was a
+    tenth of the suite's time. Tests never reach a public CA-signed server, so sharing one
+    context changes nothing they see; any other ``verify`` (False, a trustme context, a path)
+    still gets its own.
+    """
+    import httpx._config
+    import httpx._transports.default
+
+    original = httpx._config.create_ssl_context
+    shared: dict[tuple[object, ...], Any] = {}
+
+    def create_ssl_context(*args: Any, **kwargs: Any) -> Any:
+        verify = kwargs.get("verify", args[0] if args else True)
+        if verify is not True or args[1:] or kwargs.get("cert") is not None:
+            return original(*args, **kwargs)
+        # What the default context depends on: whether and what the environment names.
+        key = (
+            kwargs.get("trust_env", True),
+            os.environ.get("SSL_CERT_FILE"),
+            os.environ.get("SSL_CERT_DIR"),
+        )
+        if key not in shared:
+            shared[key] = original(*args, **kwargs)
+        return shared[key]
+
+    modules = (httpx, httpx._config, httpx._transports.default)
+    for module in modules:
+        module.create_ssl_context = create_ssl_context  # type: ignore[attr-defined]
+    yield
+    for module in modules:
+        module.create_ssl_context = original  # type: ignore[attr-defined]
+
+
+@pytest.fixture(autouse=True, scope="session")
+def reuse_built_commands() -> Iterator[None]:
+    """Build each typer app's click command once per session, not on every ``run_cli``.
+
+    ``paymobctl.cli.main`` turns the typer apps into click commands each time it runs: right for
+    one process running one command, but the suite runs about 1,500 commands in process and the
+    building was a sixth of its CPU. Click commands are made to be invoked again (each run gets
+    a fresh context); the command-line start-up itself is timed by scripts/bench_startup.py.
+    """
+    import typer.main
+
+    original = typer.main.get_command
+    built: dict[int, tuple[Any, Any]] = {}  # id(typer app) -> (app, its command): app kept alive
+
+    def get_command(typer_instance: Any) -> Any:
+        key = id(typer_instance)
+        if key not in built:
+            built[key] = (typer_instance, original(typer_instance))
+        return built[key][1]
+
+    typer.main.get_command = get_command
+    yield
+    typer.main.get_command = original
+
+
 @pytest.fixture(autouse=True)
 def hermetic(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     """Every test gets its own HOME, XDG dirs and working directory, and no PAYMOB_* variables."""

@@ -27,7 +27,7 @@ from paymobctl.store import Store
 
 from .servers import Recorder, serve
 
-pytestmark = pytest.mark.browser
+pytestmark = [pytest.mark.browser, pytest.mark.slow]  # slow: a real chromium, real sockets
 
 CHROMIUM = os.environ.get("PAYMOBCTL_CHROMIUM", "/usr/bin/chromium")
 ARGS = [

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import math
 import re
 from datetime import UTC, datetime, timedelta
 from importlib import resources
@@ -14,7 +15,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from paymobctl import callbacks, samples, signing
+from paymobctl import callbacks, delivery, prototypes, samples, signing
 from paymobctl.callbacks import TransactionSpec
 from paymobctl.errors import UsageError
 from paymobctl.models import CardBrand, KeyFlow, Outcome, PaymentSource, Region
@@ -56,10 +57,10 @@ def allowed_combinations() -> list[tuple[Outcome, PaymentSource]]:
 def test_every_template_is_registered_and_shipped() -> None:
     folder = resources.files("paymobctl") / "templates"
     shipped = sorted(entry.name for entry in folder.iterdir() if entry.name.endswith(".json"))
-    assert shipped == sorted(callbacks.TEMPLATES)
+    assert shipped == sorted(prototypes.TEMPLATES)
 
 
-@pytest.mark.parametrize("name", sorted(callbacks.TEMPLATES))
+@pytest.mark.parametrize("name", sorted(prototypes.TEMPLATES))
 def test_every_template_builds_and_verifies_with_its_own_signature(name: str) -> None:
     built: list[callbacks.Callback] = []
     if name in ("order.json", "payment_key_claims.json", "regions.json"):
@@ -398,3 +399,85 @@ def test_real_samples_order_their_times_like_ours() -> None:
         updated = callbacks.parse_paymob_timestamp(obj["updated_at"], region)
         assert updated is not None
         assert_nothing_after(obj, updated, region)
+
+
+# --- prototypes: templates compiled once (paymobctl.prototypes) --------------------------------
+
+
+def _holes(shape: Any) -> set[str]:
+    if isinstance(shape, dict):
+        return set().union(*(_holes(v) for v in shape.values()))
+    if isinstance(shape, list):
+        return set().union(*(_holes(v) for v in shape))
+    if isinstance(shape, prototypes.Hole):
+        return {shape.name}
+    if isinstance(shape, prototypes.Joined):
+        return {p.name for p in shape.parts if isinstance(p, prototypes.Hole)}
+    return set()
+
+
+_ODD_VALUES: list[Any] = [
+    "plain", "", 'quo"te\\ \n\t\x00 ü € 😀', "\u2028", 0, -1, 2**70, True, False, None, 1.5,
+    1e16, -0.0, [], {}, [1, "a", None, {"k": [True]}], {"x": {"y": []}, "2": 3.25},
+    Outcome.APPROVED, CardBrand.VISA, {1: "int key"},
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "template",
+    [
+        {"a": "{{x}}", "b": ["{{x}}", "pre {{y}} mid {{x}}{{y}} post", {"c": "{{y}}"}], "d": 1},
+        {"only": "{{x}}"},
+        {"empty": [], "nested": {"deeper": {"deepest": "x{{x}}"}}, "n": None, "t": True},
+        *[callbacks.template(name) for name in ("order.json", "token.json")],
+        *callbacks.template("payment_key_claims.json").values(),
+        callbacks.template("delivery_status.json"),
+        callbacks.template("source.card.json"),
+    ],
+)
+def test_a_prototype_builds_what_fill_builds_and_renders_its_wire_json(template: Any) -> None:
+    shape = prototypes.skeleton(template)
+    compiled = prototypes.Prototype(shape, "test")
+    names = sorted(_holes(shape))
+    for index in range(len(_ODD_VALUES)):
+        context = {
+            name: _ODD_VALUES[(index + offset) % len(_ODD_VALUES)]
+            for offset, name in enumerate(names)
+        }
+        built = compiled.build(context)
+        assert built == prototypes.fill(template, context)
+        assert json.dumps(built) == json.dumps(prototypes.fill(template, context))  # key order
+        assert compiled.render(context).encode() == delivery.wire_json(built)
+    if names:
+        with pytest.raises(KeyError):
+            compiled.build({})
+        nan = dict.fromkeys(names, math.nan)  # as text inside a string; refused as a value
+        outcomes = []
+        for write in (
+            lambda: delivery.wire_json(compiled.build(nan)),
+            lambda: compiled.render(nan).encode(),
+        ):
+            try:
+                outcomes.append(write())
+            except ValueError as error:
+                outcomes.append(str(error))
+        assert outcomes[0] == outcomes[1]
+
+
+def test_a_prototype_fills_a_nested_template_from_its_own_context() -> None:
+    outer = {"id": "{{id}}", "inner": "{{inner}}", "tail": "t{{id}}"}
+    inner = {"id": "{{id}}", "list": ["{{id}}"]}
+    shape = prototypes.nest(prototypes.skeleton(outer), {"inner": prototypes.skeleton(inner)})
+    compiled = prototypes.Prototype(shape, "nested")
+    context = {"id": 1, "inner": {"id": "ü"}}
+    expected = prototypes.fill(outer, {"id": 1, "inner": prototypes.fill(inner, {"id": "ü"})})
+    assert compiled.build(context) == expected
+    assert compiled.render(context).encode() == delivery.wire_json(expected)
+
+
+def test_prototypes_build_fresh_containers() -> None:
+    compiled = prototypes.Prototype(prototypes.skeleton({"a": [], "b": {"c": []}}), "fresh")
+    first = compiled.build({})
+    first["a"].append(1)
+    first["b"]["c"].append(2)
+    assert compiled.build({}) == {"a": [], "b": {"c": []}}

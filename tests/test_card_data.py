@@ -19,7 +19,8 @@ from paymobctl.forwarding import Forwarder
 from paymobctl.receiver import create_app
 from paymobctl.store import NewEvent, Store
 
-from .servers import Recorder, serve
+from .inprocess import in_process
+from .servers import Recorder
 from .test_listen import SECRET, WEBHOOK, signed, transaction, wait_for
 
 PAN = "4539578763621486"  # Luhn-valid, not a test card anywhere else in the suite
@@ -93,7 +94,7 @@ def test_every_encoding_and_column_is_masked_in_a_real_listener(tmp_path: Path) 
     db = tmp_path / "cards.db"
     store = Store(db)
     app = Recorder()
-    with serve(app.app()) as downstream:
+    with in_process(app.app()) as downstream:
         forwarder = Forwarder(
             store,
             targets=[f"{downstream}/hook/?card={PAN}"],
@@ -101,7 +102,7 @@ def test_every_encoding_and_column_is_masked_in_a_real_listener(tmp_path: Path) 
             timeout=2,
         )
         receiver = create_app(store=store, secret=SECRET, forwarder=forwarder)
-        with serve(receiver) as url, httpx.Client(base_url=url) as http:
+        with in_process(receiver) as url, httpx.Client(base_url=url) as http:
             headers = {
                 "Content-Type": "application/json",
                 "Referer": f"https://shop.example/pay?card={'%20'.join(GROUPS)}",
@@ -141,7 +142,10 @@ def test_every_encoding_and_column_is_masked_in_a_real_listener(tmp_path: Path) 
 def test_cvv_keys_are_dropped_from_stored_bodies(tmp_path: Path, mode: str) -> None:
     db = tmp_path / "cvv.db"
     store = Store(db)
-    with serve(create_app(store=store, secret=SECRET)) as url, httpx.Client(base_url=url) as http:
+    with (
+        in_process(create_app(store=store, secret=SECRET)) as url,
+        httpx.Client(base_url=url) as http,
+    ):
         if mode == "query":
             http.get("/api/payments/response/?id=1&order=2&cvc=Q731&Card_CVV=Q842")
         else:

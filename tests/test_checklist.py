@@ -24,6 +24,7 @@ from paymobctl.store import Store
 
 from . import django_site
 from .conftest import run_cli
+from .inprocess import in_process
 from .servers import Recorder, free_port, serve
 
 WEBHOOK = "/api/payments/webhook/"
@@ -46,7 +47,7 @@ def profile(monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.fixture(scope="module")
 def django_url() -> Iterator[str]:
-    with serve(django_site.application(), lifespan="off") as base:
+    with in_process(django_site.application(), lifespan="off") as base:
         yield base
 
 
@@ -142,7 +143,7 @@ def test_unrouted_webhook_path(django_url: str, profile: None) -> None:
 
 def test_probes_are_declined_unknown_order_transactions(profile: None) -> None:
     recorder = Recorder()
-    with serve(recorder.app()) as base:
+    with in_process(recorder.app()) as base:
         run(base, "--response-path", "/r/")
     posts = [json.loads(r.body) for r in recorder.requests if r.method == "POST" and r.body]
     assert len(posts) == 4  # unsigned, tampered, signed, field-shift forgery (PMB-HMAC-005)
@@ -327,7 +328,7 @@ def test_http_redirects_to_https(
 
     with https(tmp_path, authority, "127.0.0.1") as base:
         for endpoint, expected in ((redirect, "pass"), (plain, "fail")):
-            with serve(Starlette(routes=[Route("/{p:path}", endpoint)])) as http_base:
+            with in_process(Starlette(routes=[Route("/{p:path}", endpoint)])) as http_base:
                 port = http_base.rsplit(":", 1)[1]
                 result = tls_run(base, bundle, "--http-port", port)
                 assert checks(result)["PMB-TLS-007"]["status"] == expected
@@ -354,7 +355,7 @@ def test_version_leak(profile: None) -> None:
         response.headers["Server"] = "nginx/1.18.0"
         return response
 
-    with serve(Starlette(routes=[Route("/{p:path}", leaky, methods=["GET", "POST"])])) as base:
+    with in_process(Starlette(routes=[Route("/{p:path}", leaky, methods=["GET", "POST"])])) as base:
         result = run(base)
     found = checks(result)["PMB-DBG-002"]
     assert found["status"] == "fail" and found["severity"] == "warning"
@@ -366,14 +367,14 @@ def test_version_leak(profile: None) -> None:
 
 @pytest.fixture
 def sandbox(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[str]:
-    with serve(create_sandbox()) as base:
+    with in_process(create_sandbox()) as base:
         monkeypatch.setenv("PAYMOB_BASE_URL", base)
         yield base
 
 
 def test_api_checks_against_the_sandbox(sandbox: str, tmp_path: Path) -> None:
     store = Store(tmp_path / "r.db")
-    with serve(create_receiver(store=store, secret=SANDBOX.hmac_secret)) as listener:
+    with in_process(create_receiver(store=store, secret=SANDBOX.hmac_secret)) as listener:
         result = run_cli("checklist", listener, "--json", "--timeout", "5")
         found = checks(result)
         assert [

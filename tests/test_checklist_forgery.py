@@ -14,12 +14,12 @@ from paymobctl.store import Store
 
 from . import django_site
 from .conftest import run_cli
-from .servers import serve
+from .inprocess import in_process
 
 
 @pytest.fixture(scope="module")
 def django_url() -> Iterator[str]:
-    with serve(django_site.application(), lifespan="off") as base:
+    with in_process(django_site.application(), lifespan="off") as base:
         yield base
 
 
@@ -100,7 +100,7 @@ def test_listen_refuses_the_field_shift_forgery(
     secret = "checklist-forgery-listen-secret"
     monkeypatch.setenv("PAYMOB_HMAC_SECRET", secret)
     with Store(tmp_path / "listen.db") as store:
-        with serve(create_receiver(store=store, secret=secret)) as base:
+        with in_process(create_receiver(store=store, secret=secret)) as base:
             result = run(base)
         forgery = checks(result)["PMB-HMAC-005"]
         assert forgery["status"] == "pass", forgery
@@ -112,7 +112,7 @@ def test_listen_answers_the_probes_today(tmp_path: Path, monkeypatch: pytest.Mon
     secret = "checklist-forgery-listen-secret"
     monkeypatch.setenv("PAYMOB_HMAC_SECRET", secret)
     with Store(tmp_path / "listen.db") as store:
-        with serve(create_receiver(store=store, secret=secret)) as base:
+        with in_process(create_receiver(store=store, secret=secret)) as base:
             result = run(base)
         found = checks(result)
         assert found["PMB-HMAC-003"]["status"] == "pass"

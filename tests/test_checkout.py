@@ -25,7 +25,8 @@ from paymobctl.paths import runtime_dir
 from paymobctl.sandbox_profile import SANDBOX
 
 from .conftest import run_cli
-from .servers import Recorder, free_port, serve, start_paymobctl, stop_paymobctl
+from .inprocess import in_process
+from .servers import Recorder, free_port, start_paymobctl, stop_paymobctl
 
 BILLING = Billing("Mona", "Adel", "mona@example.com", "+201234567890")
 
@@ -65,12 +66,12 @@ class Merchant:
 @pytest.fixture
 def merchant() -> Iterator[Merchant]:
     recorder = Recorder()
-    with serve(recorder.app()) as app:
+    with in_process(recorder.app()) as app:
         sandbox_app = create_sandbox(
             callback_url=f"{app}/api/payments/webhook/",
             response_url=f"{app}/api/payments/response/",
         )
-        with serve(sandbox_app) as sandbox:
+        with in_process(sandbox_app) as sandbox:
             yield Merchant(sandbox, app, recorder)
 
 
@@ -135,7 +136,7 @@ def test_the_redirect_is_never_updated_after_it_is_sent(merchant: Merchant) -> N
 def test_a_response_page_that_cannot_load_is_reported_not_fatal() -> None:
     dead = f"http://127.0.0.1:{free_port()}"
     app = create_sandbox(response_url=f"{dead}/api/payments/response/")
-    with serve(app) as sandbox, httpx.Client() as http:
+    with in_process(app) as sandbox, httpx.Client() as http:
         url = Merchant(sandbox, dead, Recorder()).iframe_url()
         paid = checkout.pay(http, url)
     assert paid.approved and paid.landed_status is None and paid.landed_error
@@ -206,7 +207,7 @@ def test_stale_runtime_files_are_removed_and_ignored() -> None:
 
 
 def test_the_newest_answering_sandbox_wins() -> None:
-    with serve(create_sandbox()) as first, serve(create_sandbox()) as second:
+    with in_process(create_sandbox()) as first, in_process(create_sandbox()) as second:
         _note(first, os.getpid(), "2026-01-01T00:00:00+00:00")
         newer = _note(second, os.getppid(), "2026-01-02T00:00:00+00:00")
         found = sandbox_runtime.find()
@@ -215,7 +216,7 @@ def test_the_newest_answering_sandbox_wins() -> None:
 
 def test_commands_use_the_running_sandbox_and_say_so(monkeypatch: pytest.MonkeyPatch) -> None:
     recorder = Recorder()
-    with serve(recorder.app()) as app, serve(create_sandbox()) as sandbox:
+    with in_process(recorder.app()) as app, in_process(create_sandbox()) as sandbox:
         _note(sandbox, os.getpid())
         deposit = run_cli("deposit", "150")
         assert deposit.code == 0, deposit.output
@@ -240,7 +241,7 @@ def test_commands_use_the_running_sandbox_and_say_so(monkeypatch: pytest.MonkeyP
 
 
 def test_sandbox_callbacks_save_to_the_profile(config_file: Path) -> None:
-    with serve(create_sandbox(callback_url="http://127.0.0.1:8001/w/")) as sandbox:
+    with in_process(create_sandbox(callback_url="http://127.0.0.1:8001/w/")) as sandbox:
         result = run_cli("sandbox", "callbacks", "--url", sandbox, "--save")
     assert result.code == 0 and "saved to profile 'sandbox'" in result.stdout
     assert "http://127.0.0.1:8001/w/" in config_file.read_text()
@@ -295,7 +296,7 @@ def test_a_too_large_checkout_page_exits_3_not_declined() -> None:
         return HTMLResponse("<html>" + "x" * (checkout.MAX_PAGE_BYTES + 1000) + "</html>")
 
     app = Starlette(routes=[Route("/api/acceptance/iframes/{iframe}", huge)])
-    with serve(app) as base:
+    with in_process(app) as base:
         result = run_cli("sandbox", "pay", f"{base}/api/acceptance/iframes/1?payment_token=x")
     assert result.code == 3, result.output
     assert "not a checkout page" in result.stderr and result.stderr.count("\n") <= 2

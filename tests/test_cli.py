@@ -50,6 +50,7 @@ def test_version() -> None:
     assert result.code == 0 and result.stdout.strip() == f"paymobctl {__version__}"
 
 
+@pytest.mark.slow
 def test_python_dash_m_and_console_script(hermetic: Path) -> None:
     out = subprocess.run(
         [sys.executable, "-m", "paymobctl", "--version"],
@@ -324,6 +325,7 @@ def test_lazy_group_help_matches_the_modules() -> None:
         assert first in sub.info.help.lower() or name == "sandbox", (name, short)
 
 
+@pytest.mark.slow
 def test_root_help_does_not_import_command_groups() -> None:
     probe = (
         "import sys; from paymobctl.cli import main; main({args}); "
@@ -345,6 +347,7 @@ def test_root_help_does_not_import_command_groups() -> None:
     assert loaded(["hmac", "verify", "--help"]) == "['paymobctl.cli.hmac_cmd'] False False"
 
 
+@pytest.mark.slow
 def test_broken_pipe_is_not_an_error(tmp_path: Path) -> None:
     from paymobctl.store import NewEvent
 
@@ -465,6 +468,7 @@ def complete(words: str) -> list[str]:
     return done.stdout.split()
 
 
+@pytest.mark.slow
 def test_completion_of_profiles_flows_outcomes_and_sources(config_file: Path) -> None:
     write_config(
         config_file, '[profiles.shop]\nmode = "test"\n[profiles.shop-live]\nmode = "live"\n'

@@ -369,7 +369,7 @@ def test_init_needs_the_required_values_and_verifies(
 ) -> None:
     from paymobctl.emulator import create_app as create_sandbox
 
-    from .servers import serve
+    from .inprocess import in_process
 
     bare = run_cli("--profile", "x", "config", "init", "--no-input")
     assert bare.code == 2
@@ -377,7 +377,7 @@ def test_init_needs_the_required_values_and_verifies(
         assert name in bare.stderr
     assert not config_file.exists()
     monkeypatch.setenv("PAYMOB_HMAC_SECRET", "s")
-    with serve(create_sandbox()) as base:
+    with in_process(create_sandbox()) as base:
         monkeypatch.setenv("PAYMOB_API_KEY", SANDBOX.api_key)
         good = run_cli(
             "--profile", "shop", "config", "init", "--no-input", "--from-env", "--base-url",

@@ -20,6 +20,7 @@ from paymobctl.store import Store
 
 from . import django_site, fastapi_site
 from .conftest import run_cli
+from .inprocess import in_process
 from .servers import free_port, serve
 
 WEBHOOK = "/api/payments/webhook/"
@@ -39,7 +40,7 @@ def _by_id(report: Report) -> dict[str, conformance.CaseResult]:
 
 @pytest.fixture(scope="module")
 def django_base() -> Iterator[str]:
-    with serve(django_site.application(), lifespan="off") as base:
+    with in_process(django_site.application(), lifespan="off") as base:
         yield base
 
 
@@ -92,6 +93,7 @@ def test_failures_say_what_a_correct_receiver_does(django_reports: dict[str, Rep
 
 @pytest.mark.slow
 def test_fastapi_receiver_passes_every_case() -> None:
+    # Over a real socket (uvicorn): the FastAPI target's end-to-end run.
     with serve(fastapi_site.create_app()) as base:
         report = _run(base, fastapi_site.SECRET)
     assert [r.case.id for r in report.results if r.status is not Status.PASS] == []
@@ -104,7 +106,7 @@ def test_fastapi_receiver_passes_every_case() -> None:
 def listen_report(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Report]:
     store = Store(tmp_path_factory.mktemp("listen") / "paymobctl.db")
     try:
-        with serve(create_app(store=store, secret=SECRET)) as base:
+        with in_process(create_app(store=store, secret=SECRET)) as base:
             yield _run(base, SECRET)
     finally:
         store.close()

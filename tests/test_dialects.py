@@ -281,10 +281,11 @@ def test_every_probe_is_a_declined_unknown_order() -> None:
 
 def test_simulate_expect_reject() -> None:
     from .conftest import run_cli
-    from .servers import Recorder, serve
+    from .inprocess import in_process
+    from .servers import Recorder
 
     recorder = Recorder(status=401)
-    with serve(recorder.app()) as base:
+    with in_process(recorder.app()) as base:
         rejected = run_cli(
             "simulate", "transaction", "--to", f"{base}/w/", "--bad-hmac", "--expect-reject"
         )
@@ -301,11 +302,12 @@ def test_simulate_diagnoses_a_rejected_token_and_a_csrf_block(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     from .conftest import run_cli
-    from .servers import Recorder, free_port, serve
+    from .inprocess import in_process
+    from .servers import Recorder, free_port
 
     monkeypatch.setenv("PAYMOB_BASE_URL", f"http://127.0.0.1:{free_port()}")  # no account to ask
     recorder = Recorder(status=403)
-    with serve(recorder.app()) as base:
+    with in_process(recorder.app()) as base:
         result = run_cli("simulate", "token", "--to", f"{base}/w/")
     assert result.code == 1
     # Every probe is refused the same way: no mistake explains it, and with no account to compare
@@ -349,10 +351,11 @@ def test_simulate_blames_the_code_when_the_account_holds_the_same_secret(
     from paymobctl.emulator import create_app as create_sandbox
 
     from .conftest import run_cli
-    from .servers import Recorder, serve
+    from .inprocess import in_process
+    from .servers import Recorder
 
     recorder = Recorder(status=401)
-    with serve(create_sandbox()) as sandbox, serve(recorder.app()) as base:
+    with in_process(create_sandbox()) as sandbox, in_process(recorder.app()) as base:
         monkeypatch.setenv("PAYMOB_BASE_URL", sandbox)
         result = run_cli("simulate", "transaction", "--to", f"{base}/w/")
     assert result.code == 1
@@ -382,12 +385,12 @@ def test_checklist_blames_the_code_when_api_004_passes(monkeypatch: pytest.Monke
 
     from . import django_site
     from .conftest import run_cli
-    from .servers import serve
+    from .inprocess import in_process
 
     # The profile's secret is the account's (the sandbox's); the deployment verifies with another.
     with (
-        serve(create_sandbox()) as sandbox,
-        serve(django_site.application(), lifespan="off") as app,
+        in_process(create_sandbox()) as sandbox,
+        in_process(django_site.application(), lifespan="off") as app,
     ):
         monkeypatch.setenv("PAYMOB_BASE_URL", sandbox)
         result = run_cli("--json", "checklist", f"{app}/good")
@@ -440,10 +443,11 @@ def test_a_404_for_the_signed_probe_only_is_still_diagnosed() -> None:
 @pytest.mark.parametrize("status", [404, 405])
 def test_simulate_expect_reject_does_not_pass_on_no_endpoint(status: int) -> None:
     from .conftest import run_cli
-    from .servers import Recorder, serve
+    from .inprocess import in_process
+    from .servers import Recorder
 
     recorder = Recorder(status=status)
-    with serve(recorder.app()) as base:
+    with in_process(recorder.app()) as base:
         result = run_cli(
             "simulate", "transaction", "--to", f"{base}/typo/", "--bad-hmac", "--expect-reject"
         )

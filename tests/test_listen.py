@@ -23,7 +23,8 @@ from paymobctl.models import CallbackKind, Outcome
 from paymobctl.receiver import Received, create_app
 from paymobctl.store import Deposit, Store
 
-from .servers import Recorder, free_port, serve
+from .inprocess import in_process
+from .servers import Recorder, free_port
 
 SECRET = "listen-test-hmac-secret"
 WEBHOOK = "/api/payments/webhook/"
@@ -76,7 +77,7 @@ def listener(tmp_path: Path) -> Iterator[Listener]:
     store = Store(tmp_path / "listen.db")
     log: list[Received] = []
     with (
-        serve(create_app(store=store, secret=SECRET, sink=log.append)) as url,
+        in_process(create_app(store=store, secret=SECRET, sink=log.append)) as url,
         httpx.Client(base_url=url) as http,
     ):
         yield Listener(http, store, url, log)
@@ -280,7 +281,7 @@ def test_effects_on_deposits(listener: Listener) -> None:
 
 def test_forwarding_exact_bytes_routes_and_retries(tmp_path: Path) -> None:
     app_a, app_b = Recorder(answers=[500, 503]), Recorder()
-    with serve(app_a.app()) as a, serve(app_b.app()) as b:
+    with in_process(app_a.app()) as a, in_process(app_b.app()) as b:
         store = Store(tmp_path / "f.db")
         forwarded: list[Any] = []
         forwarder = Forwarder(
@@ -292,7 +293,7 @@ def test_forwarding_exact_bytes_routes_and_retries(tmp_path: Path) -> None:
             sink=forwarded.append,
         )
         app = create_app(store=store, secret=SECRET, forwarder=forwarder)
-        with serve(app) as url, httpx.Client(base_url=url) as http:
+        with in_process(app) as url, httpx.Client(base_url=url) as http:
             txn = transaction(seed=11)
             body = wire_json(txn.body)
             digest = txn.sign(SECRET)
@@ -341,7 +342,7 @@ def test_forward_to_nothing_gives_up_after_bounded_retries(tmp_path: Path) -> No
         sink=forwarded.append,
     )
     with (
-        serve(create_app(store=store, secret=SECRET, forwarder=forwarder)) as url,
+        in_process(create_app(store=store, secret=SECRET, forwarder=forwarder)) as url,
         httpx.Client(base_url=url) as http,
     ):
         body, digest = signed(transaction(seed=12))

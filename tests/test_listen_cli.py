@@ -18,10 +18,12 @@ from paymobctl import callbacks, serving, tunnel
 from paymobctl.callbacks import TransactionSpec
 from paymobctl.delivery import wire_json
 from paymobctl.errors import TunnelError
+from paymobctl.receiver import create_app as create_receiver
 from paymobctl.sandbox_profile import SANDBOX
 from paymobctl.store import Store
 
 from .conftest import run_cli
+from .inprocess import in_process
 from .servers import Recorder, free_socket, serve, start_paymobctl, stop_paymobctl
 
 WEBHOOK = "/api/payments/webhook/"
@@ -52,6 +54,7 @@ def running(tmp_path: Path, db: Path) -> Iterator[str]:
         stop_paymobctl(process)
 
 
+@pytest.mark.slow
 def test_listen_end_to_end_with_simulate_and_events(tmp_path: Path, db: Path) -> None:
     app = Recorder()
     with serve(app.app()) as target:
@@ -116,15 +119,25 @@ def test_listen_end_to_end_with_simulate_and_events(tmp_path: Path, db: Path) ->
     assert [json.loads(line)["id"] for line in exported] == [1, 2, 3]
 
 
-def test_replay_byte_for_byte(tmp_path: Path, db: Path, running: str) -> None:
+@pytest.fixture
+def receiving(db: Path) -> Iterator[str]:
+    """The receiver `listen` serves, in process, writing `db`."""
+    with (
+        Store(db) as store,
+        in_process(create_receiver(store=store, secret=SANDBOX.hmac_secret)) as url,
+    ):
+        yield url
+
+
+def test_replay_byte_for_byte(tmp_path: Path, db: Path, receiving: str) -> None:
     body, digest = signed_transaction(1)
     httpx.post(
-        f"{running}{WEBHOOK}?hmac={digest}",
+        f"{receiving}{WEBHOOK}?hmac={digest}",
         content=body,
         headers={"Content-Type": "application/json"},
     )
     app = Recorder()
-    with serve(app.app()) as target:
+    with in_process(app.app()) as target:
         result = run_cli("--db", str(db), "events", "replay", "1", "--to", f"{target}/mine/")
         assert result.code == 0, result.output
         assert app.requests[0].body == body and app.requests[0].query == f"hmac={digest}"
@@ -140,6 +153,7 @@ def test_replay_byte_for_byte(tmp_path: Path, db: Path, running: str) -> None:
     assert Store(db).deliveries()[0].origin == "replay"
 
 
+@pytest.mark.slow
 def test_sigkill_mid_burst_loses_no_acknowledged_event(tmp_path: Path, db: Path) -> None:
     process, url = start_listen(tmp_path, db)
     acknowledged: set[int] = set()
@@ -180,6 +194,7 @@ def test_sigkill_mid_burst_loses_no_acknowledged_event(tmp_path: Path, db: Path)
     assert acknowledged <= stored, f"{len(acknowledged - stored)} acknowledged events were lost"
 
 
+@pytest.mark.slow
 def test_reading_events_while_listening_never_fails(tmp_path: Path, db: Path, running: str) -> None:
     stop = threading.Event()
 

@@ -26,7 +26,8 @@ from paymobctl.sandbox_profile import RESPONSE_PATH, SANDBOX, WEBHOOK_PATH
 from paymobctl.store import Store
 
 from .conftest import run_cli
-from .servers import free_port, serve
+from .inprocess import in_process
+from .servers import free_port
 
 BILLING = Billing("Mona", "Adel", "mona@example.com", "+201234567890")
 
@@ -51,13 +52,13 @@ def run_stack(
     callbacks go to a live receiver writing the same store the CLI uses."""
     db = tmp_path / "paymobctl.db"
     receiver_store = Store(db)
-    with serve(create_receiver(store=receiver_store, secret=SANDBOX.hmac_secret)) as listener:
+    with in_process(create_receiver(store=receiver_store, secret=SANDBOX.hmac_secret)) as listener:
         app = create_sandbox(
             callback_url=f"{listener}{WEBHOOK_PATH}",
             response_url=f"{listener}{RESPONSE_PATH}",
             callback_order=order,
         )
-        with serve(wrap(app)) as sandbox:
+        with in_process(wrap(app)) as sandbox:
             monkeypatch.setenv("PAYMOB_BASE_URL", sandbox)
             monkeypatch.setenv("PAYMOBCTL_DB", str(db))
             yield Stack(sandbox, listener, db)
@@ -71,6 +72,21 @@ def stack(
     """Parametrize it indirectly with a CallbackOrder to change the sandbox's --callback-order."""
     order = getattr(request, "param", CallbackOrder.TOKEN_FIRST)
     yield from run_stack(tmp_path, monkeypatch, order=order)
+
+
+@pytest.fixture(autouse=True)
+def quick_store_polling(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`deposit --wait` looks at the store every second (Paymob's inquiry every --interval):
+    here every 50 ms, so a test waits for the webhook, not for the next second."""
+    from paymobctl import payments
+
+    def quick(seconds: float) -> None:
+        time.sleep(min(seconds, 0.05))
+
+    original = payments.wait_for_payment
+    monkeypatch.setattr(
+        payments, "wait_for_payment", lambda *a, **kw: original(*a, **{"sleep": quick, **kw})
+    )
 
 
 def client(base: str, http: httpx.Client, **kwargs: Any) -> PaymobClient:
@@ -247,7 +263,7 @@ def test_only_idempotent_calls_are_retried() -> None:
 def test_network_errors() -> None:
     port = free_port()
     with httpx.Client() as http:
-        paymob = client(f"http://127.0.0.1:{port}", http)
+        paymob = client(f"http://127.0.0.1:{port}", http, sleep=lambda s: None)  # no backoff
         with pytest.raises(NetworkError, match="nothing answers") as info:
             paymob.auth_token()
         assert "paymobctl sandbox" in (info.value.hint or "")
@@ -535,7 +551,7 @@ def test_unexpected_answers_are_api_errors_not_crashes(monkeypatch: pytest.Monke
             return Json({"id": 5, "amount_cents": "abc", "currency": "EGP"})
         return Json({"unexpected": True}, status_code=201)
 
-    with serve(Starlette(routes=[Route("/{p:path}", weird, methods=["GET", "POST"])])) as base:
+    with in_process(Starlette(routes=[Route("/{p:path}", weird, methods=["GET", "POST"])])) as base:
         monkeypatch.setenv("PAYMOB_BASE_URL", base)
         for args in (
             ("deposit", "10"),
@@ -639,17 +655,19 @@ def test_intention_without_order_id_is_linked_by_the_inquiry(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # No listener: only `--wait`'s inquiry (by the intention's reference) can learn the order.
-    with serve(without_intention_order(create_sandbox())) as sandbox:
+    with in_process(without_intention_order(create_sandbox())) as sandbox:
         monkeypatch.setenv("PAYMOB_BASE_URL", sandbox)
         monkeypatch.setenv("PAYMOBCTL_DB", str(tmp_path / "p.db"))
+        # Created before the command starts: two first openings of a new database at once race
+        # on its schema (the second fails with "table ... already exists").
+        store = Store(tmp_path / "p.db")
         thread, box = run_in_thread(
             ["deposit", "80", "--flow", "intention", "--wait", "--interval", "0.5",
              "--timeout", "20"]
         )  # fmt: skip
-        store = Store(tmp_path / "p.db")
         deadline = time.monotonic() + 10
         while not store.deposits(status="pending"):
-            assert time.monotonic() < deadline
+            assert time.monotonic() < deadline, box
             time.sleep(0.02)
         pending = store.deposits(status="pending")[0]
         assert pending.order_id is None
@@ -694,7 +712,7 @@ def test_intention_answer_without_client_secret_is_still_recorded(
     async def half(request: Any) -> Any:
         return Json({"id": "pi_test_half", "status": "intended"}, status_code=201)
 
-    with serve(Starlette(routes=[Route("/v1/intention/", half, methods=["POST"])])) as base:
+    with in_process(Starlette(routes=[Route("/v1/intention/", half, methods=["POST"])])) as base:
         monkeypatch.setenv("PAYMOB_BASE_URL", base)
         result = run_cli("deposit", "10", "--flow", "intention", "--merchant-order-id", "R-9")
         assert result.code == 3 and "recorded as deposit 1 (reference R-9)" in result.stderr
@@ -781,7 +799,7 @@ def test_status_without_transaction_inquiry_falls_back_to_the_store(
         return Json({"token": "t"}, status_code=201)
 
     # A Paymob-compatible server without the inquiry route: starlette's plain-text 404.
-    with serve(Starlette(routes=[Route("/api/auth/tokens", token, methods=["POST"])])) as base:
+    with in_process(Starlette(routes=[Route("/api/auth/tokens", token, methods=["POST"])])) as base:
         monkeypatch.setenv("PAYMOB_BASE_URL", base)
         result = run_cli("status", str(first["order_id"]), "--by", "order")
         assert result.code == 0, result.output

@@ -99,6 +99,7 @@ def test_help_lists_the_option(pytester: pytest.Pytester) -> None:
     result.stdout.fnmatch_lines(["*--paymob-hmac-secret=SECRET*"])
 
 
+@pytest.mark.slow
 def test_loading_the_plugin_imports_nothing_heavy() -> None:
     code = (
         "import sys, paymobctl.pytest_plugin\n"

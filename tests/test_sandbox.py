@@ -24,7 +24,8 @@ from paymobctl.sandbox_profile import SANDBOX
 from paymobctl.signing import CallbackKind
 from paymobctl.store import Store
 
-from .servers import Recorder, serve
+from .inprocess import in_process
+from .servers import Recorder
 from .test_callbacks import assert_nothing_after
 
 FAST = RetryPolicy(
@@ -161,7 +162,7 @@ def sandbox() -> Iterator[Sandbox]:
     merchant = Recorder()
     clock = Clock()
     events: list[tuple[str, str]] = []
-    with serve(merchant.app()) as merchant_url:
+    with in_process(merchant.app()) as merchant_url:
         app = create_app(
             callback_url=f"{merchant_url}/api/payments/webhook/",
             response_url=f"{merchant_url}/api/payments/response/",
@@ -170,7 +171,7 @@ def sandbox() -> Iterator[Sandbox]:
             timeout=2,
             on_event=lambda c, m: events.append((c, m)),
         )
-        with serve(app) as base, httpx.Client(base_url=base, timeout=10) as http:
+        with in_process(app) as base, httpx.Client(base_url=base, timeout=10) as http:
             yield Sandbox(http, merchant, merchant_url, clock, events)
 
 
@@ -1014,7 +1015,7 @@ def test_hmac_secret_and_integrations(sandbox: Sandbox) -> None:
 def persisted_sandbox(path: Path, clock: Clock | None = None) -> Iterator[httpx.Client]:
     """A sandbox keeping its state in the store at `path`, and a client for it."""
     app = create_app(persistence=StorePersistence(Store(path)), clock=clock)
-    with serve(app) as base, httpx.Client(base_url=base) as http:
+    with in_process(app) as base, httpx.Client(base_url=base) as http:
         yield http
 
 

@@ -92,6 +92,7 @@ def merchant() -> Iterator[tuple[Recorder, str]]:
         yield recorder, base
 
 
+@pytest.mark.slow
 def test_prints_the_builtin_profile_credentials_and_stops_cleanly(tmp_path: Path) -> None:
     process, url = start(tmp_path)
     assert httpx.get(f"{url}/healthz").json() == {"status": "ok"}
@@ -152,6 +153,7 @@ def test_port_in_use_and_bad_callback_url(tmp_path: Path) -> None:
     assert result.code == 2 and "--callback-url" in result.stderr and "invalid URL" in result.stderr
 
 
+@pytest.mark.slow
 def test_a_new_users_first_payment(tmp_path: Path, merchant: tuple[Recorder, str]) -> None:
     """The issue's 'done when': payment key with plain HTTP, checkout in a browser, callbacks arrive."""
     recorder, base = merchant
@@ -241,6 +243,7 @@ def test_cards_listing() -> None:
     assert "OTP 1234" in text and "05/39" in text
 
 
+@pytest.mark.slow
 def test_sandbox_callbacks_reach_a_live_listen(tmp_path: Path) -> None:
     """checkout form → signed callbacks → `paymobctl listen` verifies and stores them."""
     db = tmp_path / "events.db"

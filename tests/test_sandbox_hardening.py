@@ -16,7 +16,8 @@ from paymobctl.emulator.notifier import _resolves_link_local
 from paymobctl.emulator.state import LINK_LOCAL_REFUSED, callback_url_error, link_local
 from paymobctl.sandbox_profile import SANDBOX
 
-from .servers import Recorder, serve
+from .inprocess import in_process
+from .servers import Recorder
 from .test_sandbox import FAST, Clock, Sandbox, intention
 
 SECRET_HEADER = {"Authorization": f"Token {SANDBOX.secret_key}"}
@@ -26,9 +27,9 @@ SECRET_HEADER = {"Authorization": f"Token {SANDBOX.secret_key}"}
 def exposed() -> Iterator[tuple[Sandbox, Starlette]]:
     """The sandbox fixture, with its app at hand (to change state behind the validators)."""
     merchant = Recorder()
-    with serve(merchant.app()) as merchant_url:
+    with in_process(merchant.app()) as merchant_url:
         app = create_app(callback_url=f"{merchant_url}/hook", policy=FAST, timeout=2)
-        with serve(app) as base, httpx.Client(base_url=base, timeout=10) as http:
+        with in_process(app) as base, httpx.Client(base_url=base, timeout=10) as http:
             yield Sandbox(http, merchant, merchant_url, Clock(), []), app
 
 

@@ -16,6 +16,7 @@ from paymobctl.sandbox_profile import SANDBOX
 from paymobctl.store import Store
 
 from .conftest import run_cli
+from .inprocess import in_process
 from .servers import Recorder, free_port, serve
 from .test_callbacks import allowed_combinations
 
@@ -65,7 +66,7 @@ def reference_get_hmac(secret: str, query: dict[str, str]) -> str:
 @pytest.fixture
 def merchant() -> Iterator[tuple[Recorder, str]]:
     recorder = Recorder()
-    with serve(recorder.app()) as base:
+    with in_process(recorder.app()) as base:
         yield recorder, base
 
 

@@ -198,3 +198,29 @@ def test_simulated_tokens_match_even_when_masked(tmp_path: Path) -> None:
         assert token not in store.simulated_tokens()  # stored masked
         assert store.is_simulated_token(token)
         assert not store.is_simulated_token("f" * 56)
+
+
+def test_two_first_openings_of_a_new_database_do_not_race(tmp_path: Path) -> None:
+    """Two processes (threads here) creating the schema of one new database at once: both open it."""
+    path = tmp_path / "race.db"
+    barrier = threading.Barrier(4)
+    errors: list[BaseException] = []
+
+    def open_store() -> None:
+        barrier.wait()
+        try:
+            Store(path).close()
+        except BaseException as exc:  # collected and asserted below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=open_store) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    store = Store(path)
+    try:
+        assert store.version == SCHEMA_VERSION
+    finally:
+        store.close()

@@ -100,6 +100,7 @@ def post_callback(base: str, number: int) -> httpx.Response:
     )
 
 
+@pytest.mark.slow
 def test_connect_forwards_the_public_url_to_the_listener(
     agent: Path, listener: tuple[str, Store, Health]
 ) -> None:
@@ -129,6 +130,7 @@ def test_connect_forwards_the_public_url_to_the_listener(
     assert tunnel.probe(public, "listener-1", timeout=2) is not None  # the agent is gone
 
 
+@pytest.mark.slow
 def test_static_domain_and_region(agent: Path, listener: tuple[str, Store, Health]) -> None:
     url, _, _ = listener
     options = tunnel.TunnelOptions(
@@ -163,6 +165,7 @@ def test_static_domain_and_region(agent: Path, listener: tuple[str, Store, Healt
         tunnel.check_region("mars")
 
 
+@pytest.mark.slow
 def test_the_machines_ngrok_config_supplies_the_authtoken(
     agent: Path, listener: tuple[str, Store, Health]
 ) -> None:
@@ -185,6 +188,7 @@ def test_the_machines_ngrok_config_supplies_the_authtoken(
     assert said == [f"ngrok authtoken: from the ngrok config {config}"]
 
 
+@pytest.mark.slow
 def test_a_rejected_authtoken_is_one_clear_error(
     agent: Path, listener: tuple[str, Store, Health]
 ) -> None:
@@ -196,6 +200,7 @@ def test_a_rejected_authtoken_is_one_clear_error(
     assert "\n" not in str(info.value)
 
 
+@pytest.mark.slow
 def test_first_use_installs_the_agent_through_pyngrok(
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
@@ -264,6 +269,7 @@ def supervise(
     return supervisor, events
 
 
+@pytest.mark.slow
 def test_supervisor_sees_a_drop_reconnects_and_reports_the_new_url(
     agent: Path, listener: tuple[str, Store, Health]
 ) -> None:
@@ -297,6 +303,7 @@ def test_supervisor_sees_a_drop_reconnects_and_reports_the_new_url(
         opened.close()
 
 
+@pytest.mark.slow
 def test_supervisor_gives_up_when_required(
     agent: Path, listener: tuple[str, Store, Health]
 ) -> None:
@@ -358,6 +365,7 @@ def test_runtime_record_and_stale_detection(tmp_path: Path) -> None:
 # --- `paymobctl listen --tunnel ngrok` and `deposit --flow intention`, as a user runs them -------
 
 
+@pytest.mark.slow
 def test_listen_with_a_static_domain_prints_the_dashboard_urls_and_records_itself(
     agent: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
@@ -543,6 +551,7 @@ def test_doctor_and_checklist_warn_about_an_old_tunnel_url(
     assert texts[1].startswith("ngrok authtoken: none")
 
 
+@pytest.mark.slow
 def test_listen_installs_the_agent_on_first_use_unless_refused(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -612,6 +621,7 @@ def cloudflared(agent: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return agent
 
 
+@pytest.mark.slow
 def test_cloudflared_quick_tunnel_settles_drops_and_reconnects(
     cloudflared: Path, listener: tuple[str, Store, Health]
 ) -> None:
@@ -637,6 +647,7 @@ def test_cloudflared_quick_tunnel_settles_drops_and_reconnects(
     assert tunnel.probe(str(events[1].public_url), "listener-1", timeout=2) is not None
 
 
+@pytest.mark.slow
 def test_cloudflared_missing_or_offline_is_one_clear_error(
     cloudflared: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
@@ -654,6 +665,7 @@ def test_cloudflared_missing_or_offline_is_one_clear_error(
     assert result.code == 2 and "are ngrok options" in result.stderr
 
 
+@pytest.mark.slow
 def test_listen_require_tunnel_exits_3_when_the_tunnel_cannot_be_restored(
     agent: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:

@@ -259,14 +259,20 @@ class StoreBase:
         """Create a new database from the baseline, then apply the missing migrations, each
         atomically (a foreign, outdated or newer database was already refused on opening)."""
         target = schema.latest_version() if target is None else target
+        # Each step re-reads the version inside its write transaction: two processes opening a
+        # new database at once (listen and a CLI command, say) must not both create the schema.
+        if self.version >= target:
+            return  # the common case: no write transaction at all
         try:
-            if self.version == 0:
-                with self._transaction() as conn:
+            with self._transaction() as conn:
+                if _user_version(conn) == 0:
                     for statement in schema.BASELINE:
                         conn.execute(statement)
                     conn.execute(f"PRAGMA user_version = {schema.BASELINE_VERSION}")
             for version in range(self.version, target):
                 with self._transaction() as conn:
+                    if _user_version(conn) != version:
+                        continue  # another process applied this step meanwhile
                     for statement in schema.MIGRATIONS[version - schema.BASELINE_VERSION]:
                         conn.execute(statement)
                     conn.execute(f"PRAGMA user_version = {version + 1}")
@@ -310,3 +316,8 @@ class StoreBase:
         """The database's table names, sorted."""
         rows = self._query("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")
         return [str(row[0]) for row in rows]
+
+
+def _user_version(conn: sqlite3.Connection) -> int:
+    """``PRAGMA user_version`` read on ``conn`` (inside the caller's transaction)."""
+    return int(conn.execute("PRAGMA user_version").fetchone()[0])

@@ -253,6 +253,30 @@ def build_transaction_with_wire(
     return callback, prototype.render(context).encode("utf-8")
 
 
+_TRANSACTION_PATHS = tuple(
+    ("obj", *f.post_path.split(".")) for f in signing.fields_for(CallbackKind.TRANSACTION)
+)
+
+
+def signed_transaction_wire(
+    spec: TransactionSpec, secret: str, *, now: datetime | None = None
+) -> tuple[bytes, str]:
+    """The body's bytes of :func:`build_transaction_with_wire` and its HMAC, without building
+    the dict: the signed values are read from what fills the prototype (the testing API's
+    ``callback()``, built and signed in one pass)."""
+    prototype, context = _transaction(spec, now)
+    read = prototype.reader(_TRANSACTION_PATHS)
+    if read is None:  # a signed path runs through a hole: read it from the built dict
+        callback = Callback(CallbackKind.TRANSACTION, prototype.build(context))
+        check_signed_fields(CallbackKind.TRANSACTION, callback.obj)
+        values = signing.signed_values(CallbackKind.TRANSACTION, callback.obj)
+    else:
+        values = read(context)
+        if None in values:
+            check_signed_fields(CallbackKind.TRANSACTION, prototype.build(context)["obj"])
+    return prototype.render(context).encode("utf-8"), signing.compute_values(values, secret)
+
+
 _LAST4 = re.compile(r"\d{4}")
 _DECLINE_CHOICES = sorted(DECLINE_CODES)
 

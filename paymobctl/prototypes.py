@@ -209,6 +209,42 @@ class Prototype:
         exec(compile(source, f"<prototype {name}>", "exec"), namespace)  # noqa: S102
         self.build: Callable[[Mapping[str, Any]], Any] = namespace["build"]
         self.render: Callable[[Mapping[str, Any]], str] = namespace["render"]
+        self._readers: dict[tuple[tuple[str, ...], ...], Reader | None] = {}
+
+    def reader(self, paths: tuple[tuple[str, ...], ...]) -> Reader | None:
+        """A function of the context returning, for each path, the value ``build(c)`` would
+        hold there (None where the path is missing), without building the dict; None when a
+        path runs through a hole (its value is not known until built). Compiled once per paths."""
+        if paths not in self._readers:
+            expressions = [_read(self.shape, path, "c") for path in paths]
+            if any(e is None for e in expressions):
+                self._readers[paths] = None
+            else:
+                source = f"def read(c):\n    return [{', '.join(map(str, expressions))}]\n"
+                namespace: dict[str, Any] = {}
+                # As above: only repr() of template constants and lookups by hole name.
+                exec(compile(source, "<prototype reader>", "exec"), namespace)  # noqa: S102
+                self._readers[paths] = namespace["read"]
+        return self._readers[paths]
+
+
+Reader = Callable[[Mapping[str, Any]], list[Any]]
+
+
+def _read(value: Any, path: tuple[str, ...], context: str) -> str | None:
+    """The expression :func:`_python` would build at ``path`` inside ``value`` ("None" where the
+    path is missing), or None when the path goes through a hole."""
+    for part in path:
+        while isinstance(value, Nested):
+            value, context = value.skeleton, f"{context}[{value.name!r}]"
+        if isinstance(value, Hole | Joined):
+            return None
+        if not isinstance(value, dict) or part not in value:
+            return "None"
+        value = value[part]
+    while isinstance(value, Nested):
+        value, context = value.skeleton, f"{context}[{value.name!r}]"
+    return _python(value, context)
 
 
 def _python(value: Any, context: str) -> str:

@@ -12,7 +12,7 @@ import math
 import os
 import random
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -286,30 +286,29 @@ def _transaction(spec: TransactionSpec, now: datetime | None) -> tuple[Prototype
     amount, drawn in one fixed order so a seed always gives the same callback."""
     check_combination(spec.outcome, spec.source)
     rng = _rng(spec.seed)
+    # rng.randrange(a, b) is a + rng._randbelow(b - a), and choice(s) is s[_randbelow(len(s))]:
+    # the same draws (seeded callbacks unchanged) without randrange's argument checks.
+    below: Callable[[int], int] = rng._randbelow  # type: ignore[attr-defined]
     region = region_values(spec.region)
     acquirer = region["acquirer"]
     currency = (spec.currency or spec.region.info.currency).upper()
     created = _base_time(spec, rng, now)
-    transaction_id = spec.transaction_id or rng.randrange(200_000_000, 399_999_999)
-    order_id = spec.order_id or rng.randrange(200_000_000, 399_999_999)
+    transaction_id = spec.transaction_id or (200_000_000 + below(399_999_999 - 200_000_000))
+    order_id = spec.order_id or (200_000_000 + below(399_999_999 - 200_000_000))
     parent_id = spec.parent_transaction_id
     if spec.outcome.is_child and parent_id is None:
-        parent_id = transaction_id - rng.randrange(1, 5000)
+        parent_id = transaction_id - (1 + below(5000 - 1))
     last4 = spec.pan_last4 or spec.brand.default_last4
     if not _LAST4.fullmatch(last4):
         raise UsageError(f"invalid last four digits {last4!r}", hint="give exactly four digits")
-    decline_code = spec.decline_code or rng.choice(_DECLINE_CHOICES)
-    order_created = created - timedelta(
-        seconds=rng.randrange(20, 600), microseconds=rng.randrange(10**6)
-    )
-    gateway_at = created + timedelta(
-        seconds=rng.randrange(2, 30), microseconds=rng.randrange(10**6)
-    )
-    updated = gateway_at + timedelta(microseconds=rng.randrange(1000, 20000))
+    decline_code = spec.decline_code or _DECLINE_CHOICES[below(len(_DECLINE_CHOICES))]
+    order_created = created - timedelta(seconds=20 + below(600 - 20), microseconds=below(10**6))
+    gateway_at = created + timedelta(seconds=2 + below(30 - 2), microseconds=below(10**6))
+    updated = gateway_at + timedelta(microseconds=1000 + below(20000 - 1000))
     created, order_created, gateway_at, updated = _no_future(
         spec, (created, order_created, gateway_at, updated)
     )
-    authorization = f"{rng.randrange(10**5, 10**6)}"
+    authorization = str(10**5 + below(10**6 - 10**5))
     paid = spec.amount_cents if spec.outcome is Outcome.APPROVED else 0
     phone = spec.customer.phone or region["customer_phone"]
     customer = {
@@ -331,9 +330,9 @@ def _transaction(spec: TransactionSpec, now: datetime | None) -> tuple[Prototype
             paid_amount_cents=paid,
             shipping_data={**customer, "street": "NA"},
         ),
-        rng.randrange(100_000_000, 199_999_999),
+        (100_000_000 + below(199_999_999 - 100_000_000)),
     )
-    key_created = order_created + timedelta(seconds=rng.randrange(1, 10))
+    key_created = order_created + timedelta(seconds=1 + below(10 - 1))
     pi = spec.next_payment_intention or intention_id(rng, live=spec.is_live)
     claims = claims_context(
         user_id=spec.merchant_id,
@@ -368,17 +367,17 @@ def _transaction(spec: TransactionSpec, now: datetime | None) -> tuple[Prototype
         "created_at": paymob_timestamp(created, spec.region),
         "updated_at": paymob_timestamp(updated, spec.region),
         "gateway_created_at": _gateway_utc(gateway_at),
-        "migs_created": _migs_time(gateway_at - timedelta(seconds=rng.randrange(3, 15))),
-        "migs_updated": _migs_time(gateway_at - timedelta(milliseconds=rng.randrange(50, 300))),
+        "migs_created": _migs_time(gateway_at - timedelta(seconds=3 + below(15 - 3))),
+        "migs_updated": _migs_time(gateway_at - timedelta(milliseconds=50 + below(300 - 50))),
         "is_live": spec.is_live,
         "pan_last4": last4,
         "card_subtype": spec.brand.value,
         "card_type": spec.brand.card_type,
         "card_bin": spec.brand.bin,
         "authorization_code": authorization,
-        "receipt_no": f"{rng.randrange(10**5, 10**6)}{authorization}",
+        "receipt_no": f"{10**5 + below(10**6 - 10**5)}{authorization}",
         # MPGS test mode answers every test card with transaction 123456789 (all test samples).
-        "transaction_no": f"{rng.randrange(10**8, 10**9)}" if spec.is_live else "123456789",
+        "transaction_no": str(10**8 + below(10**9 - 10**8)) if spec.is_live else "123456789",
         "batch": batch,
         "acquirer_date": acquirer_date,
         "settlement_date": settlement_date,
@@ -391,11 +390,11 @@ def _transaction(spec: TransactionSpec, now: datetime | None) -> tuple[Prototype
         "decline_code": decline_code,
         "decline_message": DECLINE_CODES.get(decline_code, "Declined"),
         "wallet_number": spec.wallet_number or region["wallet_number"],
-        "wallet_reference": f"{rng.randrange(10**9, 10**10)}",
+        "wallet_reference": str(10**9 + below(10**10 - 10**9)),
         "wallet_txn_ref": f"{rng.getrandbits(128):032x}",
         "email": spec.customer.email,
         "wallet_redirect_url": f"{spec.region.base_url}/api/acceptance/wallet_other_test/wallet_template?token={rng.getrandbits(128):032x}",
-        "bill_reference": spec.bill_reference or rng.randrange(10**7, 10**8),
+        "bill_reference": spec.bill_reference or (10**7 + below(10**8 - 10**7)),
         "parent_transaction_id": parent_id,
     }
     auth = bool(spec.is_auth) or spec.outcome is Outcome.CAPTURE

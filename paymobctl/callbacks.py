@@ -31,7 +31,7 @@ from paymobctl.models import (
     Region,
     currency_exponent,
 )
-from paymobctl.orders import (
+from paymobctl.payload_parts import (
     OrderSpec,
     build_order,
     claims_context,
@@ -48,7 +48,7 @@ from paymobctl.orders import (
 from paymobctl.prototypes import Prototype, deep_merge, nest, shared, skeleton, template
 from paymobctl.signing import CallbackKind
 
-# Re-exported: the sandbox and the tests build orders and claims, and read times, through callbacks.
+# Re-exported for the tests and scripts (the sandbox imports them from payload_parts itself).
 __all__ = [
     "OrderSpec",
     "build_order",

@@ -16,7 +16,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from functools import cache
+from functools import cache, lru_cache
 from typing import Any
 from urllib.parse import quote, urlsplit, urlunsplit
 
@@ -72,20 +72,66 @@ DECLINE_CODES: dict[str, str] = {
 
 def _gateway_utc(moment: datetime) -> str:
     """The card gateway's ``data.created_at``: naive UTC (docs sample: 08:34 for 11:34 Cairo)."""
+    second, micro = _utc_second(moment)
+    if second is not None:
+        return f"{second}.{micro:06d}"
     return moment.astimezone(UTC).isoformat(timespec="microseconds")[:26]
 
 
 def _migs_time(moment: datetime) -> str:
     """MPGS times: UTC, milliseconds, ``Z``."""
+    second, micro = _utc_second(moment)
+    if second is not None:
+        return f"{second}.{micro // 1000:03d}Z"
     utc = moment.astimezone(UTC)
     if utc.year >= 1000 and utc.microsecond == moment.microsecond:  # isoformat's text is strftime's
         return utc.isoformat(timespec="milliseconds")[:23] + "Z"
     return utc.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
 
 
+def _utc_second(moment: datetime) -> tuple[str | None, int]:
+    """``YYYY-MM-DDTHH:MM:SS`` of ``moment`` in UTC and its microseconds, the text kept per
+    whole second (callbacks render several a second); None for what the general path renders:
+    naive times, years before 1000, offsets with microseconds."""
+    if moment.tzinfo is None:
+        return None, 0
+    second, rest = divmod(moment - _EPOCH, _SECOND)
+    micro = rest.microseconds
+    if micro != moment.microsecond:
+        return None, 0
+    text = _UTC_SECONDS.get(second)
+    if text is None:
+        utc = moment.astimezone(UTC)
+        if utc.year < 1000:
+            return None, 0
+        if len(_UTC_SECONDS) >= 4096:
+            _UTC_SECONDS.clear()
+        text = _UTC_SECONDS[second] = utc.isoformat(timespec="seconds")[:19]
+    return text, micro
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_SECOND = timedelta(seconds=1)
+_HOUR = timedelta(hours=1)
+_UTC_SECONDS: dict[int, str] = {}
+_ACQUIRER_DAYS: dict[tuple[Region, int], tuple[int, str, str, str]] = {}
+
+
 def _acquirer_day(moment: datetime, region: Region) -> tuple[int, str, str, str]:
     """MPGS acquirer fields of ``moment``'s local day: batch (YYYYMMDD), date (MMDD),
-    settlement date (YYYY-MM-DD) and the zone's offset (+HHMM)."""
+    settlement date (YYYY-MM-DD) and the zone's offset (+HHMM); kept per whole second."""
+    if moment.tzinfo is None:
+        return _local_day(moment, region)
+    key = (region, (moment - _EPOCH) // _SECOND)
+    day = _ACQUIRER_DAYS.get(key)
+    if day is None:
+        if len(_ACQUIRER_DAYS) >= 4096:
+            _ACQUIRER_DAYS.clear()
+        day = _ACQUIRER_DAYS[key] = _local_day(moment, region)
+    return day
+
+
+def _local_day(moment: datetime, region: Region) -> tuple[int, str, str, str]:
     local = local_time(moment, region)
     text = local.isoformat(timespec="microseconds")
     if local.year >= 1000 and len(text) == 32:  # a four-digit year, an offset in whole minutes
@@ -103,6 +149,9 @@ def amount_major(cents: int, currency: str) -> int | float:
     """Major units as MIGS reports them: 250 for 25000 piasters, 250.5 for 25050."""
     value = Decimal(cents).scaleb(-currency_exponent(currency))
     return int(value) if value == value.to_integral_value() else float(value)
+
+
+_amount_major = lru_cache(maxsize=256, typed=True)(amount_major)
 
 
 # --- specs ---------------------------------------------------------------------------------------
@@ -302,9 +351,9 @@ def _transaction(spec: TransactionSpec, now: datetime | None) -> tuple[Prototype
     if not _LAST4.fullmatch(last4):
         raise UsageError(f"invalid last four digits {last4!r}", hint="give exactly four digits")
     decline_code = spec.decline_code or _DECLINE_CHOICES[below(len(_DECLINE_CHOICES))]
-    order_created = created - timedelta(seconds=20 + below(600 - 20), microseconds=below(10**6))
-    gateway_at = created + timedelta(seconds=2 + below(30 - 2), microseconds=below(10**6))
-    updated = gateway_at + timedelta(microseconds=1000 + below(20000 - 1000))
+    order_created = created - timedelta(0, 20 + below(600 - 20), below(10**6))
+    gateway_at = created + timedelta(0, 2 + below(30 - 2), below(10**6))
+    updated = gateway_at + timedelta(0, 0, 1000 + below(20000 - 1000))
     created, order_created, gateway_at, updated = _no_future(
         spec, (created, order_created, gateway_at, updated)
     )
@@ -332,7 +381,7 @@ def _transaction(spec: TransactionSpec, now: datetime | None) -> tuple[Prototype
         ),
         (100_000_000 + below(199_999_999 - 100_000_000)),
     )
-    key_created = order_created + timedelta(seconds=1 + below(10 - 1))
+    key_created = order_created + timedelta(0, 1 + below(10 - 1))
     pi = spec.next_payment_intention or intention_id(rng, live=spec.is_live)
     claims = claims_context(
         user_id=spec.merchant_id,
@@ -341,7 +390,7 @@ def _transaction(spec: TransactionSpec, now: datetime | None) -> tuple[Prototype
         integration_id=spec.integration_id,
         order_id=order_id,
         billing=customer,
-        exp=int((key_created + timedelta(hours=1)).timestamp()),
+        exp=int((key_created + _HOUR).timestamp()),
         pmk_ip=spec.payer_ip,
         redirect_url=f"{spec.region.base_url}/unifiedcheckout/payment-status?payment_token="
         f"{rng.getrandbits(256):064x}&trx_id={transaction_id}",
@@ -358,7 +407,7 @@ def _transaction(spec: TransactionSpec, now: datetime | None) -> tuple[Prototype
         "order": order,
         "payment_key_claims": claims,
         "amount_cents": spec.amount_cents,
-        "amount_major": amount_major(spec.amount_cents, currency),
+        "amount_major": _amount_major(spec.amount_cents, currency),
         "currency": currency,
         "integration_id": spec.integration_id,
         "profile_id": spec.profile_id,
@@ -367,8 +416,8 @@ def _transaction(spec: TransactionSpec, now: datetime | None) -> tuple[Prototype
         "created_at": paymob_timestamp(created, spec.region),
         "updated_at": paymob_timestamp(updated, spec.region),
         "gateway_created_at": _gateway_utc(gateway_at),
-        "migs_created": _migs_time(gateway_at - timedelta(seconds=3 + below(15 - 3))),
-        "migs_updated": _migs_time(gateway_at - timedelta(milliseconds=50 + below(300 - 50))),
+        "migs_created": _migs_time(gateway_at - timedelta(0, 3 + below(15 - 3))),
+        "migs_updated": _migs_time(gateway_at - timedelta(0, 0, 1000 * (50 + below(300 - 50)))),
         "is_live": spec.is_live,
         "pan_last4": last4,
         "card_subtype": spec.brand.value,

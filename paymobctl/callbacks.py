@@ -358,44 +358,34 @@ def _transaction(spec: TransactionSpec, now: datetime | None) -> tuple[Prototype
         spec, (created, order_created, gateway_at, updated)
     )
     authorization = str(10**5 + below(10**6 - 10**5))
-    paid = spec.amount_cents if spec.outcome is Outcome.APPROVED else 0
-    phone = spec.customer.phone or region["customer_phone"]
-    customer = {
-        "first_name": spec.customer.first_name,
-        "last_name": spec.customer.last_name,
-        "email": spec.customer.email,
-        "phone_number": phone,
-        "country": region["shipping_country"],
+    fixed_order, fixed_claims = _spec_parts(spec, currency)
+    order_created_at = paymob_timestamp(order_created, spec.region)
+    shipping_id = 100_000_000 + below(199_999_999 - 100_000_000)
+    order = {
+        **fixed_order,
+        "order_id": order_id,
+        "order_created_at": order_created_at,
+        "company_emails": _copy(fixed_order["company_emails"]),
+        "items": [],
+        "shipping_data": {
+            **fixed_order["shipping_data"],
+            "id": shipping_id,
+            "order_id": order_id,
+            "order": order_id,
+        },
     }
-    order = order_context(
-        OrderSpec(
-            id=order_id,
-            created_at=paymob_timestamp(order_created, spec.region),
-            amount_cents=spec.amount_cents,
-            currency=currency,
-            region=spec.region,
-            profile_id=spec.profile_id,
-            merchant_order_id=spec.merchant_order_id,
-            paid_amount_cents=paid,
-            shipping_data={**customer, "street": "NA"},
-        ),
-        (100_000_000 + below(199_999_999 - 100_000_000)),
-    )
     key_created = order_created + timedelta(0, 1 + below(10 - 1))
     pi = spec.next_payment_intention or intention_id(rng, live=spec.is_live)
-    claims = claims_context(
-        user_id=spec.merchant_id,
-        amount_cents=spec.amount_cents,
-        currency=currency,
-        integration_id=spec.integration_id,
-        order_id=order_id,
-        billing=customer,
-        exp=int((key_created + _HOUR).timestamp()),
-        pmk_ip=spec.payer_ip,
-        redirect_url=f"{spec.region.base_url}/unifiedcheckout/payment-status?payment_token="
+    claims = {
+        **fixed_claims,
+        "exp": int((key_created + _HOUR).timestamp()),
+        "extra": {},
+        "order_id": order_id,
+        "billing_data": fixed_claims["billing_data"].copy(),
+        "redirect_url": f"{spec.region.base_url}/unifiedcheckout/payment-status?payment_token="
         f"{rng.getrandbits(256):064x}&trx_id={transaction_id}",
-        next_payment_intention=pi,
-    )
+        "next_payment_intention": pi,
+    }
     batch, acquirer_date, settlement_date, offset = _acquirer_day(gateway_at, spec.region)
     context: dict[str, Any] = {
         "transaction_id": transaction_id,
@@ -449,6 +439,59 @@ def _transaction(spec: TransactionSpec, now: datetime | None) -> tuple[Prototype
     auth = bool(spec.is_auth) or spec.outcome is Outcome.CAPTURE
     numeric = spec.source is PaymentSource.CARD and bool(region["numeric_approval"])
     return _transaction_prototype(spec.outcome, spec.source, spec.flow, auth, numeric), context
+
+
+def _copy(emails: list[str] | None) -> list[str] | None:
+    return None if emails is None else emails.copy()
+
+
+# The order's and claims' values that only depend on the spec, per spec object (the testing API
+# and the load generator reuse one spec for many callbacks); the spec is held so its id stays its.
+_SPEC_PARTS: dict[int, tuple[TransactionSpec, dict[str, Any], dict[str, Any]]] = {}
+
+
+def _spec_parts(spec: TransactionSpec, currency: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The order and claims contexts of ``spec`` with placeholders where each callback differs
+    (ids, times, the claims' expiry and URLs): shared, never change them."""
+    hit = _SPEC_PARTS.get(id(spec))
+    if hit is not None and hit[0] is spec:
+        return hit[1], hit[2]
+    region = region_values(spec.region)
+    customer = {
+        "first_name": spec.customer.first_name,
+        "last_name": spec.customer.last_name,
+        "email": spec.customer.email,
+        "phone_number": spec.customer.phone or region["customer_phone"],
+        "country": region["shipping_country"],
+    }
+    order = order_context(
+        OrderSpec(
+            id=0,
+            created_at="",
+            amount_cents=spec.amount_cents,
+            currency=currency,
+            region=spec.region,
+            profile_id=spec.profile_id,
+            merchant_order_id=spec.merchant_order_id,
+            paid_amount_cents=spec.amount_cents if spec.outcome is Outcome.APPROVED else 0,
+            shipping_data={**customer, "street": "NA"},
+        ),
+        0,
+    )
+    claims = claims_context(
+        user_id=spec.merchant_id,
+        amount_cents=spec.amount_cents,
+        currency=currency,
+        integration_id=spec.integration_id,
+        order_id=0,
+        billing=customer,
+        exp=0,
+        pmk_ip=spec.payer_ip,
+    )
+    if len(_SPEC_PARTS) >= 256:
+        _SPEC_PARTS.clear()
+    _SPEC_PARTS[id(spec)] = (spec, order, claims)
+    return order, claims
 
 
 @cache

@@ -178,6 +178,7 @@ class Prototype:
 
     def __init__(self, shape: Any, name: str) -> None:
         self.shape = shape
+        self.name = name
         # render(): each distinct value rendered once into a local (strings and integers inline,
         # the rest by json_text), then one join of those and the constants' text between them.
         values: dict[str, str] = {}  # expression -> local name
@@ -229,6 +230,33 @@ class Prototype:
 
 
 Reader = Callable[[Mapping[str, Any]], list[Any]]
+
+
+def bake(value: Any, fixed: Mapping[str, Any]) -> Any:
+    """``value`` (a shape) with each hole named in ``fixed`` replaced by that value, and each
+    :class:`Nested` by its skeleton baked with ``fixed[name]`` (a mapping, or absent): a shape
+    whose render writes those values as constants (never use its ``build``: they are shared)."""
+    if isinstance(value, dict):
+        return {k: bake(v, fixed) for k, v in value.items()}
+    if isinstance(value, list):
+        return [bake(v, fixed) for v in value]
+    if isinstance(value, Hole):
+        return fixed.get(value.name, value)
+    if isinstance(value, Joined):
+        parts = [str(fixed[p.name]) if isinstance(p, Hole) and p.name in fixed else p
+                 for p in value.parts]  # fmt: skip
+        merged: list[str | Hole] = []
+        for part in parts:
+            if isinstance(part, str) and merged and isinstance(merged[-1], str):
+                merged[-1] += part
+            else:
+                merged.append(part)
+        if len(merged) == 1 and isinstance(merged[0], str):
+            return merged[0]
+        return Joined(tuple(merged))
+    if isinstance(value, Nested):
+        return Nested(value.name, bake(value.skeleton, fixed.get(value.name) or {}))
+    return value
 
 
 def _read(value: Any, path: tuple[str, ...], context: str) -> str | None:

@@ -59,6 +59,17 @@ class DemoReport:
     total_seconds: float = 0.0
 
 
+def fresh_store_path() -> Path:
+    """The demo's own store next to the default one, emptied: its payments must not count in
+    your totals, nor its sandbox-only card appear in `cards list`."""
+    from paymobctl.paths import default_db_path
+
+    store_path = default_db_path().with_name("demo.db")
+    for leftover in store_path.parent.glob("demo.db*"):
+        leftover.unlink()
+    return store_path
+
+
 def run_demo(
     store_path: Path,
     *,

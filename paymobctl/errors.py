@@ -25,6 +25,7 @@ class PaymobctlError(Exception):
     """
 
     exit_code: ExitCode = ExitCode.USAGE
+    reported: bool = False  # the command already showed it: the CLI only sets the exit code
 
     def __init__(self, message: str, *, hint: str | None = None) -> None:
         super().__init__(message)

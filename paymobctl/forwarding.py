@@ -70,28 +70,6 @@ def replay_request(event: Event, target: str) -> HttpRequest:
     return request_for(incoming, target)
 
 
-def record_replay(
-    store: Store, event: Event, request: HttpRequest, result: delivery.Result
-) -> None:
-    """A replay goes into the deliveries table (``simulate history``) like any sent callback."""
-    store.record_delivery(
-        origin="replay",
-        kind=event.kind,
-        method=request.method,
-        url=request.url,
-        request_headers=request.headers,
-        request_body=request.body,
-        signature="signed" if event.hmac else "unsigned",
-        transaction_id=event.transaction_id,
-        order_id=event.order_id,
-        status=result.status,
-        latency_ms=result.latency_ms,
-        response_headers=result.headers,
-        response_excerpt=result.excerpt,
-        error=(result.error_message or result.error) if result.error else None,
-    )
-
-
 class Forwarder:
     """Sends each received callback on to the local app(s) in the background, retrying and
     recording every attempt in the store.

@@ -5,7 +5,6 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from decimal import Decimal
 from enum import StrEnum
 
 from paymobctl.errors import UsageError
@@ -221,7 +220,7 @@ _REGIONS: dict[Region, RegionInfo] = {
 # by 1000 there (docs/paymob.md §11, single source). Everything else Paymob serves uses two.
 CURRENCY_EXPONENT: dict[str, int] = {"EGP": 2, "SAR": 2, "AED": 2, "OMR": 3, "PKR": 2, "USD": 2}
 
-_CURRENCY_RE = re.compile(r"^[A-Z]{3}$")
+_CURRENCY_RE = r"^[A-Z]{3}$"  # compiled (and cached) by re on first use, not at start-up
 
 
 def currency_exponent(currency: str) -> int:
@@ -232,7 +231,7 @@ def currency_exponent(currency: str) -> int:
 def check_currency(currency: str) -> str:
     """Normalise a currency code or raise a usage error naming it."""
     code = currency.strip().upper()
-    if not _CURRENCY_RE.match(code):
+    if not re.match(_CURRENCY_RE, code):
         raise UsageError(
             f"invalid currency {currency!r}",
             hint="use a three-letter ISO code such as EGP, SAR, AED, OMR or PKR",
@@ -242,7 +241,7 @@ def check_currency(currency: str) -> str:
 
 # Far above any card payment, far below what SQLite and Paymob's integer fields can hold.
 MAX_AMOUNT_CENTS = 10**12
-_AMOUNT_RE = re.compile(r"^\d{1,15}(?:\.\d{1,6})?$")
+_AMOUNT_RE = r"^\d{1,15}(?:\.\d{1,6})?$"
 
 
 def check_cents(cents: int, *, text: str | None = None) -> int:
@@ -271,8 +270,10 @@ def parse_amount(text: str, currency: str, *, minor_flag: str | None = None) -> 
             "decimal mark in others",
             hint="write it without separators and with a dot for decimals (1000 or 1.50)",
         )
-    if not _AMOUNT_RE.match(cleaned):
+    if not re.match(_AMOUNT_RE, cleaned):
         raise UsageError(f"invalid amount {text!r}", hint="give major units such as 150 or 150.50")
+    from decimal import Decimal  # only amounts typed on the command line need it
+
     scaled = Decimal(cleaned).scaleb(exponent)
     if scaled != scaled.to_integral_value():
         raise UsageError(
@@ -369,14 +370,14 @@ class CardBrand(StrEnum):
         return "MASTERCARD" if self is CardBrand.MASTERCARD else "VISA"
 
 
-_DURATION_RE = re.compile(r"^(\d+)\s*([smhdw])$")
+_DURATION_RE = r"^(\d+)\s*([smhdw])$"
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 
 
 def parse_since(text: str, now: datetime) -> str:
     """``10m``, ``2h``, ``3d``, ``1w`` ago, or an ISO date/time → an ISO UTC timestamp."""
     value = text.strip()
-    match = _DURATION_RE.match(value.lower())
+    match = re.match(_DURATION_RE, value.lower())
     if match:
         try:
             moment = now - timedelta(seconds=int(match.group(1)) * _UNITS[match.group(2)])

@@ -15,7 +15,15 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from paymobctl.client import Billing, Checkout, PaymobClient
-from paymobctl.errors import ApiError, ConfigError, NetworkError, PaymobctlError, UsageError
+from paymobctl.errors import (
+    ApiError,
+    ConfigError,
+    NetworkError,
+    PaymobctlError,
+    UsageError,
+    VerificationFailed,
+    WaitTimedOut,
+)
 from paymobctl.models import (
     DepositStatus,
     PaymentStatus,
@@ -33,6 +41,7 @@ if TYPE_CHECKING:
 
 
 def client_for(settings: Settings, http: httpx.Client) -> PaymobClient:
+    """A Paymob client for the profile's base URL and keys over ``http``."""
     public = settings.get("public_key")
     return PaymobClient(
         http,
@@ -43,8 +52,20 @@ def client_for(settings: Settings, http: httpx.Client) -> PaymobClient:
     )
 
 
+FLOWS = ("legacy", "intention")
+
+
+def check_flow(flow: str) -> str:
+    """``flow`` when it is a deposit flow (legacy or intention), else a usage error."""
+    if flow not in FLOWS:
+        raise UsageError(f"unknown --flow {flow!r}", hint="use legacy or intention")
+    return flow
+
+
 @dataclass(frozen=True)
 class DepositRequest:
+    """What ``deposit`` asks for: amount, payer, flow and how long the checkout stays valid."""
+
     amount_cents: int
     currency: str
     billing: Billing
@@ -53,9 +74,14 @@ class DepositRequest:
     flow: str = "legacy"  # legacy | intention
     expiration: int = 3600
 
+    def __post_init__(self) -> None:
+        check_flow(self.flow)
+
 
 @dataclass(frozen=True)
 class IntentionUrls:
+    """The callback URLs an intention is created with, and a note on where they came from."""
+
     notification_url: str | None  # None: the integration's callback URLs apply
     redirection_url: str | None
     note: str | None = None  # what to tell the user about where they came from
@@ -147,7 +173,7 @@ def create_deposit(
             redirection_url=chosen.redirection_url,
             expiration=request.expiration,
         )
-    elif request.flow == "legacy":
+    else:  # legacy (DepositRequest checked the flow)
         settings.require("api_key", purpose="a deposit")
         iframe = settings.require_int("iframe_id", purpose="a deposit (the hosted card iframe)")
         # The order exists on the server before its payment key does: record it at once, so a
@@ -169,10 +195,6 @@ def create_deposit(
             fail_recorded(store, recorded, exc)
             raise
         return store.set_checkout_url(recorded[0].id, checkout.url)
-    else:
-        raise UsageError(
-            f"unknown flow {request.flow!r}", hint="use --flow legacy or --flow intention"
-        )
     deposit = record(checkout.order_id, checkout)
     if not deposit.checkout_url:
         raise ApiError(
@@ -210,13 +232,11 @@ def inquire(client: PaymobClient, store: Store, deposit: Deposit) -> dict[str, A
     found = client.inquiry(merchant_order_id=deposit.merchant_order_id)
     if found is None:
         return None
-    order = found.get("order")
-    order_id = order.get("id") if isinstance(order, dict) else order
+    order_id = order_of(found)
     if (
         not isinstance(order_id, int)
         or isinstance(order_id, bool)
-        or found.get("amount_cents") != deposit.amount_cents
-        or found.get("currency") != deposit.currency
+        or _amount_differs(found, deposit)
     ):
         return None  # not this deposit's payment: keep waiting
     store.link_deposit_order(deposit.id, order_id)
@@ -361,6 +381,8 @@ _SETTLED = (PaymentStatus.PAID, PaymentStatus.DECLINED)  # outcomes that settle 
 
 @dataclass(frozen=True)
 class PaymentOutcome:
+    """What a payment came to (paid, declined, pending, none), its transaction, and who said so."""
+
     status: PaymentStatus
     transaction_id: int | None = None
     reason: str | None = None
@@ -418,23 +440,37 @@ def inquiry_mismatch(found: dict[str, Any], deposit: Deposit) -> str | None:
     """
     from paymobctl.models import format_amount
 
-    amount, currency = found.get("amount_cents"), found.get("currency")
-    if isinstance(amount, str) and amount.isascii() and amount.isdigit():
-        amount = int(amount)  # the flat, string-typed shape
-    order = found.get("order")
-    order_id = order.get("id") if isinstance(order, dict) else order
+    order_id = order_of(found)
     if order_id is not None and str(order_id) != str(deposit.order_id):
         return f"the inquiry returned order {order_id}, not {deposit.order_id}"
-    if type(amount) is not int or currency != deposit.currency:
-        shown = f"{amount} {currency}"
-    elif amount != deposit.amount_cents:
-        shown = format_amount(amount, currency)
-    else:
+    shown = _amount_differs(found, deposit)
+    if shown is None:
         return None
     return (
         f"Paymob reports {shown} for order {deposit.order_id}, the deposit is "
         f"{format_amount(deposit.amount_cents, deposit.currency)}"
     )
+
+
+def order_of(found: dict[str, Any]) -> object:
+    """The order id of a transaction: ``order`` is an object in JSON, a plain id when flat."""
+    order = found.get("order")
+    return order.get("id") if isinstance(order, dict) else order
+
+
+def _amount_differs(found: dict[str, Any], deposit: Deposit) -> str | None:
+    """The transaction's amount and currency as text when they are not the deposit's, else None
+    (the one amount check of ``inquire`` and ``inquiry_mismatch``)."""
+    from paymobctl.models import format_amount
+
+    amount, currency = found.get("amount_cents"), found.get("currency")
+    if isinstance(amount, str) and amount.isascii() and amount.isdigit():
+        amount = int(amount)  # the flat, string-typed shape
+    if type(amount) is not int or currency != deposit.currency:
+        return f"{amount} {currency}"
+    if amount != deposit.amount_cents:
+        return format_amount(amount, str(currency))
+    return None
 
 
 def record_inquiry(
@@ -455,6 +491,8 @@ def record_inquiry(
 
 @dataclass(frozen=True)
 class Tick:
+    """One second of ``wait_for_payment``: time elapsed and what it is waiting for."""
+
     elapsed: float
     state: str
 
@@ -518,92 +556,18 @@ def wait_for_payment(
         sleep(max(0.0, min(1.0, timeout - elapsed)))
 
 
-# --- status ----------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class StatusLookup:
-    """What ``status`` found: the transaction (None: the order has none yet), where it came from
-    (``transaction``, ``inquiry`` or ``store``) and a note to show when it is not first-hand."""
-
-    transaction: dict[str, Any] | None
-    learnt_from: str
-    note: str | None = None
-
-
-def _no_endpoint(exc: ApiError) -> bool:
-    """The server has no such route (a framework's plain 404/405 page), as opposed to Paymob's
-    JSON answer about an unknown order."""
-    return exc.status in (404, 405) and not isinstance(exc.body, dict)
-
-
-def lookup_status(client: PaymobClient, store: Store, reference: str, by: str) -> StatusLookup:
-    """A transaction by transaction id, order id or merchant order id (``by``: auto, order,
-    merchant-order, transaction). Orders use ``transaction_inquiry``; a server without it falls
-    back to the last verified webhook ``listen`` stored, and says so."""
-    text = reference.strip()
-    if by == "merchant-order" or (by == "auto" and not text.isdigit()):
-        return _inquire_or_store(client, store, merchant_order_id=text)
-    if not (text.isascii() and text.isdigit()):
-        raise UsageError(
-            f"{reference!r} is not a number", hint="order and transaction ids are numbers"
-        )
-    number = int(text)
-    if by == "order" or (by == "auto" and store.deposit_by_order(number) is not None):
-        return _inquire_or_store(client, store, order_id=number)
-    if by == "transaction":
-        return StatusLookup(client.transaction(number), "transaction")
-    try:
-        return StatusLookup(client.transaction(number), "transaction")
-    except ApiError as first:
-        if first.status != 404:
-            raise
-        try:
-            return _inquire_or_store(client, store, order_id=number)
-        except ApiError as second:
-            if second.status not in (404, None):
-                raise
-            raise ApiError(
-                f"{number} is neither a transaction nor an order on {client.base_url} "
-                f"({first.message}; as an order: {second.message})",
-                hint="check the id: `paymobctl deposits list` shows your orders and transactions",
-                status=first.status,
-                body=first.body,
-            ) from None
-
-
-def _inquire_or_store(
-    client: PaymobClient,
-    store: Store,
-    *,
-    order_id: int | None = None,
-    merchant_order_id: str | None = None,
-) -> StatusLookup:
-    try:
-        found = client.inquiry(order_id=order_id, merchant_order_id=merchant_order_id)
-    except ApiError as exc:
-        if not _no_endpoint(exc):
-            raise
-        stored = store.latest_webhook_transaction(
-            order_id=order_id, merchant_order_id=merchant_order_id
-        )
-        what = f"order {order_id}" if order_id is not None else repr(merchant_order_id)
-        if stored is None:
-            raise ApiError(
-                f"{client.base_url} has no transaction inquiry (HTTP {exc.status}) and no "
-                f"webhook for {what} is in the store",
-                hint="run `paymobctl listen` so webhooks are stored, or look the transaction up "
-                "by its id: `paymobctl status TRANSACTION_ID --by transaction`",
-                status=exc.status,
-                body=exc.body,
-            ) from None
-        return StatusLookup(
-            stored,
-            "store",
-            f"{client.base_url} has no transaction inquiry (HTTP {exc.status}): showing the last "
-            f"verified webhook `listen` stored for {what}",
-        )
-    return StatusLookup(found, "inquiry")
+def outcome_error(outcome: PaymentOutcome, order_id: int | None) -> PaymobctlError | None:
+    """How a payment outcome ends a command: None when paid; declined is a failed check (exit 1);
+    still unpaid after a wait is ``WaitTimedOut`` (exit 4), with what to do next as its hint."""
+    if outcome.status == "paid":
+        return None
+    if outcome.status == "declined":
+        return VerificationFailed(f"Declined: {outcome.reason}")
+    return WaitTimedOut(
+        f"Still unpaid: {outcome.reason}",
+        hint="start `paymobctl listen` so webhooks update the deposit, or check `paymobctl status "
+        f"{order_id}` later",
+    )
 
 
 # --- saved cards ---------------------------------------------------------------------------------
@@ -611,6 +575,8 @@ def _inquire_or_store(
 
 @dataclass(frozen=True)
 class TokenPayment:
+    """A saved-card payment: its deposit, Paymob's answer, the outcome, a 3-D Secure URL."""
+
     deposit: Deposit
     result: dict[str, Any]
     outcome: PaymentOutcome
@@ -618,6 +584,7 @@ class TokenPayment:
 
 
 def usable_card(store: Store, card_id: int) -> PaymentMethod:
+    """The saved card ``card_id`` when it can be charged, else a usage error saying why."""
     card = store.payment_method(card_id)
     if card is None or card.removed:
         raise UsageError(f"no saved card {card_id}", hint="see `paymobctl cards list`")

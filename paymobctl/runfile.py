@@ -14,7 +14,7 @@ import os
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import urlsplit
 
 from paymobctl.documents import loads_json
@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from paymobctl.config import Settings
 
 MAX_RECORD_BYTES = 64 * 1024  # a record is a few hundred bytes; anything bigger is not ours
+R = TypeVar("R")
 
 
 @dataclass(frozen=True)
@@ -87,20 +88,41 @@ def write_listener(record: ListenerRecord, path: Path | None = None) -> str | No
     return None
 
 
+def read_record(path: Path, parse: Callable[[dict[str, Any]], R | None]) -> R | None:
+    """A runtime record (a small JSON object this package wrote) at ``path``, read with a size
+    and nesting bound and checked by ``parse``; None when absent. A file that is not such a
+    record is stale: it is removed (the one reader of the listener's and the sandboxes' files)."""
+    try:
+        with path.open("rb") as handle:
+            raw = handle.read(MAX_RECORD_BYTES + 1)
+    except OSError:
+        return None
+    record = None
+    if len(raw) <= MAX_RECORD_BYTES:
+        try:
+            data = loads_json(raw)
+        except (ValueError, UnicodeDecodeError):  # TooDeep is a ValueError too
+            data = None
+        record = parse(data) if isinstance(data, dict) else None
+    if record is None:
+        discard(path)
+    return record
+
+
+def discard(path: Path) -> None:
+    """Remove a stale runtime record (gone already is fine)."""
+    with contextlib.suppress(OSError):
+        path.unlink()
+
+
 def read_listener(
     path: Path | None = None, *, alive: Callable[[int], bool] = pid_alive
 ) -> ListenerRecord | None:
     """The running listener, or None. A stale or unreadable record is removed and ignored."""
     target = path or listener_path()
-    try:
-        with target.open("rb") as handle:
-            raw = handle.read(MAX_RECORD_BYTES + 1)
-    except OSError:
-        return None
-    record = _parse(raw) if len(raw) <= MAX_RECORD_BYTES else None
+    record = read_record(target, _parse)
     if record is None or not alive(record.pid):
-        with contextlib.suppress(OSError):
-            target.unlink()
+        discard(target)
         return None
     return record
 
@@ -110,8 +132,7 @@ def remove_listener(pid: int, path: Path | None = None) -> None:
     target = path or listener_path()
     current = read_listener(target)
     if current is not None and current.pid == pid:
-        with contextlib.suppress(OSError):
-            target.unlink()
+        discard(target)
 
 
 def stale_callback_urls(settings: Settings, listener: ListenerRecord | None) -> list[str]:
@@ -140,12 +161,8 @@ def stale_callback_urls(settings: Settings, listener: ListenerRecord | None) -> 
     return warnings
 
 
-def _parse(raw: bytes) -> ListenerRecord | None:
-    try:
-        data = loads_json(raw)
-    except (ValueError, UnicodeDecodeError):  # TooDeep is a ValueError too
-        return None
-    if not isinstance(data, dict) or not isinstance(data.get("pid"), int):
+def _parse(data: dict[str, Any]) -> ListenerRecord | None:
+    if not isinstance(data.get("pid"), int):
         return None
     texts = ("local_url", "webhook_path", "response_path", "started_at", "tunnel_state")
     optional = ("tunnel", "public_url")

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from paymobctl.paths import runtime_dir, write_atomically
-from paymobctl.runfile import pid_alive
+from paymobctl.runfile import discard, pid_alive, read_record
 
 if TYPE_CHECKING:
     from paymobctl.config import Settings
@@ -27,6 +27,8 @@ SUFFIX = ".json"
 
 @dataclass(frozen=True)
 class RunningSandbox:
+    """A running sandbox as its runtime file records it."""
+
     url: str
     pid: int
     started_at: str
@@ -59,7 +61,8 @@ def announce(url: str, *, environ: Mapping[str, str] | None = None) -> tuple[Pat
 
 
 def withdraw(path: Path) -> None:
-    path.unlink(missing_ok=True)
+    """Remove this sandbox's runtime file (on exit)."""
+    discard(path)
 
 
 def answers(url: str, timeout: float = 1.0) -> bool:
@@ -77,11 +80,13 @@ def answers(url: str, timeout: float = 1.0) -> bool:
 
 
 def _read(path: Path) -> RunningSandbox | None:
-    try:
-        data: Any = json.loads(path.read_text(encoding="utf-8"))
-        return RunningSandbox(str(data["url"]), int(data["pid"]), str(data["started_at"]), path)
-    except (OSError, ValueError, KeyError, TypeError):
-        return None
+    def parse(data: dict[str, Any]) -> RunningSandbox | None:
+        url, pid, started_at = data.get("url"), data.get("pid"), data.get("started_at")
+        if not isinstance(url, str) or type(pid) is not int or not isinstance(started_at, str):
+            return None
+        return RunningSandbox(url, pid, started_at, path)
+
+    return read_record(path, parse)
 
 
 def find(

@@ -17,16 +17,20 @@ if TYPE_CHECKING:
     import httpx
 
     from paymobctl.config import Settings
-    from paymobctl.store import Store
+    from paymobctl.store import Event, Store
 
 
 class Signature(StrEnum):
+    """How a simulated callback is signed: correctly, not at all, or with a wrong HMAC."""
+
     SIGNED = "signed"
     UNSIGNED = "unsigned"
     BAD = "bad-hmac"
 
 
 class What(StrEnum):
+    """Which callback ``simulate`` sends."""
+
     TRANSACTION = "transaction"
     TOKEN = "token"
     RESPONSE = "response"
@@ -77,6 +81,8 @@ def integration_for(settings: Settings, source: PaymentSource) -> int:
 
 @dataclass(frozen=True)
 class Prepared:
+    """A callback ready to send: the signed request and what it says, for the summary and store."""
+
     what: What
     kind: CallbackKind
     request: delivery.HttpRequest
@@ -248,14 +254,13 @@ def send(
 
 
 def record(prepared: Prepared, store: Store, *, origin: str, result: delivery.Result | None) -> int:
-    request = prepared.request
-    return store.record_delivery(
+    """A prepared callback (sent when ``result`` is given) into the deliveries table."""
+    return record_sent(
+        store,
+        prepared.request,
+        result,
         origin=origin,
         kind=prepared.kind.value,
-        method=request.method,
-        url=request.url,
-        request_headers=request.headers,
-        request_body=request.body,
         signature=prepared.signature.value,
         outcome=prepared.outcome.value if prepared.outcome else None,
         source=prepared.source.value if prepared.source else None,
@@ -263,9 +268,97 @@ def record(prepared: Prepared, store: Store, *, origin: str, result: delivery.Re
         order_id=prepared.order_id,
         merchant_order_id=prepared.merchant_order_id,
         payload=prepared.obj,
+    )
+
+
+def record_sent(
+    store: Store,
+    request: delivery.HttpRequest,
+    result: delivery.Result | None,
+    *,
+    origin: str,
+    kind: str,
+    signature: str,
+    outcome: str | None = None,
+    source: str | None = None,
+    transaction_id: int | None = None,
+    order_id: int | None = None,
+    merchant_order_id: str | None = None,
+    payload: dict[str, Any] | None = None,
+) -> int:
+    """One request sent (or only printed: ``result`` None) and its answer, as a delivery row:
+    the one writer for ``simulate``, ``events replay`` and the inspector's replay."""
+    return store.record_delivery(
+        origin=origin,
+        kind=kind,
+        method=request.method,
+        url=request.url,
+        request_headers=request.headers,
+        request_body=request.body,
+        signature=signature,
+        outcome=outcome,
+        source=source,
+        transaction_id=transaction_id,
+        order_id=order_id,
+        merchant_order_id=merchant_order_id,
+        payload=payload,
         status=result.status if result else None,
         latency_ms=result.latency_ms if result else None,
         response_headers=result.headers if result else (),
         response_excerpt=result.excerpt if result else None,
         error=(result.error_message or result.error) if result and result.error else None,
     )
+
+
+# --- replaying a stored request ------------------------------------------------------------------
+
+
+def check_replayable(event: Event) -> None:
+    """A usage error unless ``event`` is a callback (a GET or POST of a known kind)."""
+    from paymobctl.errors import UsageError
+
+    if event.kind == "UNKNOWN" or event.method not in ("GET", "POST"):
+        raise UsageError(
+            f"event {event.id} is not a callback ({event.method} {event.path}): nothing to replay"
+        )
+
+
+def replay_target(event: Event, settings: Settings) -> str:
+    """Where a replay goes by default: the profile's response callback URL for a GET redirect,
+    its processed callback URL for a POST; a usage error when it has none."""
+    from paymobctl.errors import UsageError
+
+    key = "response_callback_url" if event.method == "GET" else "processed_callback_url"
+    target = str(settings.get(key) or "")
+    if not target:
+        raise UsageError("no target", hint="pass --to URL")
+    return target
+
+
+def record_replay(
+    store: Store, event: Event, request: delivery.HttpRequest, result: delivery.Result
+) -> int:
+    """A replay goes into the deliveries table (``simulate history``) like any sent callback."""
+    return record_sent(
+        store,
+        request,
+        result,
+        origin="replay",
+        kind=event.kind,
+        signature="signed" if event.hmac else "unsigned",
+        transaction_id=event.transaction_id,
+        order_id=event.order_id,
+    )
+
+
+def replay(
+    store: Store, event: Event, target: str, *, timeout: float, verify: bool = True
+) -> tuple[delivery.HttpRequest, delivery.Result]:
+    """Re-send a stored request byte for byte to ``target`` once, and record the delivery."""
+    from paymobctl.forwarding import replay_request
+
+    request = replay_request(event, target)
+    with delivery.http_client(verify=verify) as client:
+        result = delivery.attempt(client, request, timeout=timeout)
+    record_replay(store, event, request, result)
+    return request, result

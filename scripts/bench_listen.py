@@ -6,6 +6,10 @@ events (answered 2xx but not in the database). Uses wrk when installed, else a P
 
 Targets: listen >= 80% of the reference rate, p99 < 10 ms, zero lost.
 
+Also reported: each server's CPU time per request (user + system of the whole process, its
+threads included, over the load run; Linux /proc), which a busy machine disturbs far less
+than the rates: compare listen's with the reference's of the same run.
+
 ``--inspector`` adds a third app in the same rounds: `paymobctl listen` with an inspector page's
 live stream (``GET /_paymobctl/stream``, server-sent events) connected and read throughout. Target:
 >= 90% of listen's rate without it.
@@ -246,6 +250,15 @@ def count_rows(db: Path, table: str) -> int:
         conn.close()
 
 
+def cpu_seconds(pid: int) -> float | None:
+    """User + system CPU time of a process so far (all its threads), or None off Linux."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def run_wrk(
     port: int, file: Path, offset: int, duration: int, connections: int
 ) -> dict[str, float]:
@@ -385,12 +398,16 @@ def main() -> int:
                     wait_port(port, process)
                     if name == "inspector":
                         sse = SseClient(port)
+                    cpu_before = cpu_seconds(process.pid)
                     if use_wrk:
                         result = run_wrk(port, file, 0, args.duration, args.connections)
                     else:
                         result = asyncio.run(
                             _python_load(port, requests, args.duration, args.connections)
                         )
+                    cpu_after = cpu_seconds(process.pid)
+                    if cpu_before is not None and cpu_after is not None and result["total"]:
+                        result["cpu_us"] = (cpu_after - cpu_before) / result["total"] * 1e6
                 finally:
                     if sse is not None:
                         sse.close()
@@ -413,6 +430,11 @@ def main() -> int:
             "ok": sum(r["ok"] for r in rs),
             "stored": sum(r["stored"] for r in rs),
             "lost": sum(r["lost"] for r in rs),
+            **(
+                {"cpu_us": statistics.median(r["cpu_us"] for r in rs)}
+                if all("cpu_us" in r for r in rs)
+                else {}
+            ),
         }
         for name, rs in runs.items()
     }
@@ -433,6 +455,12 @@ def main() -> int:
         print(
             f"{name:10} {r['rate']:12.0f} {r['p50']:8.2f} {r['p99']:8.2f} {int(r['ok']):13d} {int(r['stored']):8d} "
             f"{int(r['lost']):6d}"
+        )
+    if all("cpu_us" in r for r in results.values()):
+        print(
+            "server CPU per request (median of rounds): "
+            + ", ".join(f"{name} {r['cpu_us']:.0f} µs" for name, r in results.items())
+            + f"; listen / reference: {results['listen']['cpu_us'] / results['reference']['cpu_us']:.2f}"
         )
     ratio = results["listen"]["rate"] / results["reference"]["rate"]
     met = ratio >= 0.8 and results["listen"]["p99"] < 10 and results["listen"]["lost"] == 0

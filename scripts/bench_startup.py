@@ -1,11 +1,13 @@
 #!/usr/bin/env python3
 """Startup benchmark: median wall time of `paymobctl --help` and `paymobctl hmac verify` against
-`python -c "import typer"`, measured in the same run (these machines are noisy)."""
+`python -c "import typer"`, measured interleaved in the same run (these machines are noisy): each
+round runs every command once, so load from elsewhere falls on all of them alike."""
 
 from __future__ import annotations
 
 import argparse
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -17,19 +19,35 @@ from benchlib import isolated_env, paymobctl_command
 TARGET_MS = 100.0
 
 
-def measure(command: list[str], runs: int, env: dict[str, str]) -> list[float]:
-    subprocess.run(
+def run_once(command: list[str], env: dict[str, str]) -> tuple[float, float]:
+    """Wall and CPU (user + system) milliseconds of one run of `command`; a failing command
+    stops the benchmark. CPU time is what the load from other processes disturbs least."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    started = time.perf_counter()
+    done = subprocess.run(
         command, env=env, capture_output=True, check=False, stdin=subprocess.DEVNULL
-    )  # warm
-    times = []
+    )
+    elapsed = (time.perf_counter() - started) * 1000
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime) * 1000
+    if done.returncode != 0:
+        raise SystemExit(f"{' '.join(command)} failed: {done.stderr.decode()}")
+    return elapsed, cpu
+
+
+def measure(
+    commands: list[list[str]], runs: int, env: dict[str, str]
+) -> list[tuple[list[float], list[float]]]:
+    """`runs` rounds, each running every command once (interleaved), after one warm-up round;
+    per command its wall times and its CPU times."""
+    for command in commands:
+        run_once(command, env)
+    times: list[tuple[list[float], list[float]]] = [([], []) for _ in commands]
     for _ in range(runs):
-        started = time.perf_counter()
-        done = subprocess.run(
-            command, env=env, capture_output=True, check=False, stdin=subprocess.DEVNULL
-        )
-        times.append((time.perf_counter() - started) * 1000)
-        if done.returncode != 0:
-            raise SystemExit(f"{' '.join(command)} failed: {done.stderr.decode()}")
+        for command, (wall, cpu) in zip(commands, times, strict=True):
+            elapsed, used = run_once(command, env)
+            wall.append(elapsed)
+            cpu.append(used)
     return times
 
 
@@ -40,23 +58,36 @@ def main() -> int:
     cli = paymobctl_command()
     with tempfile.TemporaryDirectory() as home:
         env = isolated_env(home)
+        # An installed package has its bytecode compiled (pip does it); without this, a
+        # PYTHONDONTWRITEBYTECODE environment would measure compiling paymobctl on every run.
+        env.pop("PYTHONDONTWRITEBYTECODE", None)
         cases = [
             ("python -c pass", [sys.executable, "-c", "pass"]),
             ('python -c "import typer" (reference)', [sys.executable, "-c", "import typer"]),
             ("paymobctl --help", [*cli, "--help"]),
             ("paymobctl hmac verify", [*cli, "hmac", "verify", "--sample", "docs-transaction"]),
         ]
-        rows = [(name, measure(cmd, args.runs, env)) for name, cmd in cases]
+        measured = measure([cmd for _, cmd in cases], args.runs, env)
+        rows = [(name, *times) for (name, _), times in zip(cases, measured, strict=True)]
     reference = statistics.median(rows[1][1])
+    cpu_reference = statistics.median(rows[1][2])
     print(
-        f"startup benchmark: {args.runs} runs each, {os.cpu_count()} CPUs, Python {sys.version.split()[0]}"
+        f"startup benchmark: {args.runs} interleaved runs each, {os.cpu_count()} CPUs, "
+        f"Python {sys.version.split()[0]}"
     )
-    print(f"{'command':42} {'median ms':>10} {'p90 ms':>8} {'vs typer':>9}")
+    print(
+        f"{'command':42} {'median ms':>10} {'p90 ms':>8} {'vs typer':>9} {'ratio':>6} "
+        f"{'cpu ms':>7} {'cpu ratio':>9}"
+    )
     failed = False
-    for name, times in rows:
+    for name, times, cpu_times in rows:
         median = statistics.median(times)
         p90 = sorted(times)[int(len(times) * 0.9) - 1]
-        print(f"{name:42} {median:10.1f} {p90:8.1f} {median - reference:+8.1f}")
+        cpu = statistics.median(cpu_times)
+        print(
+            f"{name:42} {median:10.1f} {p90:8.1f} {median - reference:+8.1f} "
+            f"{median / reference:5.2f}x {cpu:7.1f} {cpu / cpu_reference:8.2f}x"
+        )
         if name.startswith("paymobctl") and median > TARGET_MS:
             failed = True
     print(

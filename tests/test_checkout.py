@@ -300,3 +300,18 @@ def test_a_too_large_checkout_page_exits_3_not_declined() -> None:
         result = run_cli("sandbox", "pay", f"{base}/api/acceptance/iframes/1?payment_token=x")
     assert result.code == 3, result.output
     assert "not a checkout page" in result.stderr and result.stderr.count("\n") <= 2
+
+
+def test_a_runtime_file_that_is_not_a_record_is_removed() -> None:
+    """The sandboxes' files are read like the listener's record (runfile.read_record): bounded,
+    and removed when they are not a record this package wrote."""
+    from paymobctl.runfile import MAX_RECORD_BYTES
+
+    folder = runtime_dir()
+    folder.mkdir(parents=True, exist_ok=True)
+    junk = [folder / f"sandbox-{n}.json" for n in (1, 2, 3)]
+    junk[0].write_text("{")
+    junk[1].write_text(json.dumps({"url": "http://127.0.0.1:9", "pid": "1", "started_at": "x"}))
+    junk[2].write_bytes(b" " * (MAX_RECORD_BYTES + 1))
+    assert sandbox_runtime.find() is None
+    assert not any(path.exists() for path in junk)

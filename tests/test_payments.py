@@ -901,3 +901,30 @@ def test_saved_card_orders_are_recorded_even_when_paying_fails(
         assert said in info.value.message
         kept = store.deposits()
         assert len(kept) == 1 and kept[0].order_id == 77 and kept[0].status == status
+
+
+def test_a_wait_ends_with_the_error_family() -> None:
+    """Paid ends cleanly; declined is a failed check (exit 1); still unpaid is WaitTimedOut
+    (exit 4) whose hint says what to do next; the CLI shows them and exits with their code."""
+    from paymobctl.errors import VerificationFailed, WaitTimedOut
+    from paymobctl.models import PaymentStatus
+    from paymobctl.payments import PaymentOutcome, outcome_error
+
+    assert outcome_error(PaymentOutcome(PaymentStatus.PAID, 7, None, "webhook"), 42) is None
+    declined = outcome_error(PaymentOutcome(PaymentStatus.DECLINED, 7, "Do not honour"), 42)
+    assert isinstance(declined, VerificationFailed) and declined.exit_code == ExitCode.FAILED
+    assert declined.message == "Declined: Do not honour"
+    waited = outcome_error(PaymentOutcome(PaymentStatus.NONE, None, "no payment after 5 s"), 42)
+    assert isinstance(waited, WaitTimedOut) and waited.exit_code == ExitCode.TIMEOUT
+    assert waited.message == "Still unpaid: no payment after 5 s"
+    assert waited.hint is not None and "paymobctl status 42" in waited.hint
+
+
+def test_a_deposit_flow_is_checked_by_the_request() -> None:
+    from paymobctl.errors import UsageError
+    from paymobctl.payments import DepositRequest
+
+    billing = Billing("A", "B", "a@example.com", "+201000000000")
+    assert DepositRequest(100, "EGP", billing, flow="intention").flow == "intention"
+    with pytest.raises(UsageError, match="unknown --flow 'magic'"):
+        DepositRequest(100, "EGP", billing, flow="magic")

@@ -31,6 +31,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         result = command.main(args=args, prog_name="paymobctl", standalone_mode=False)
     except PaymobctlError as exc:
+        if exc.reported:  # e.g. `deposit --wait`'s outcome lines already said it
+            return int(exc.exit_code)
         return fail(exc.message, exc.hint, int(exc.exit_code))
     except typer.Exit as exc:
         return int(exc.exit_code)

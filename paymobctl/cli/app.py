@@ -14,7 +14,7 @@ from paymobctl.cli.runtime import GlobalOptions
 
 _PAY = "paymobctl.cli.payments_cmd"
 GROUPS: dict[str, tuple[str, str, str]] = {
-    "demo": (_PAY, "demo_app", "Run the whole product offline in a few seconds."),
+    "demo": ("paymobctl.cli.demo_cmd", "app", "Run the whole product offline in a few seconds."),
     "deposit": (
         _PAY,
         "deposit_app",

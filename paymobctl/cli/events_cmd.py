@@ -65,6 +65,7 @@ def _body_text(event: Event) -> str | None:
 
 
 def event_record(event: Event, *, full: bool) -> dict[str, Any]:
+    """A stored request as ``--json`` and ``export`` print it (``full``: headers and body too)."""
     record: dict[str, Any] = {
         "id": event.id,
         "received_at": event.received_at,
@@ -284,30 +285,19 @@ def replay(
     ] = False,
 ) -> None:
     """Re-deliver a stored request byte for byte: same method, body, query (with hmac), content type."""
-    from paymobctl import delivery
+    from paymobctl import delivery, simulation
     from paymobctl.config import check_url
-    from paymobctl.forwarding import record_replay, replay_request
 
     rt = runtime()
     event = _event(event_id)
-    if event.kind == "UNKNOWN" or event.method not in ("GET", "POST"):
-        raise UsageError(
-            f"event {event_id} is not a callback ({event.method} {event.path}): nothing to replay"
-        )
+    simulation.check_replayable(event)
     if to is None:
-        settings = rt.settings()
-        key = "response_callback_url" if event.method == "GET" else "processed_callback_url"
-        to = str(settings.get(key) or "")
-        if not to:
-            raise UsageError("no target", hint="pass --to URL")
+        to = simulation.replay_target(event, rt.settings())
     try:
         check_url(to)
     except ValueError as exc:
         raise UsageError(f"--to: {exc}") from None
-    request = replay_request(event, to)
-    with delivery.http_client(verify=not insecure) as client:
-        result = delivery.attempt(client, request, timeout=timeout)
-    record_replay(rt.store(), event, request, result)
+    request, result = simulation.replay(rt.store(), event, to, timeout=timeout, verify=not insecure)
     if rt.json:
         rt.out.json(
             {

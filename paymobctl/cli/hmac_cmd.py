@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import sys
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -77,12 +76,17 @@ ExplainOpt = Annotated[
 ]
 
 
-@dataclass(frozen=True)
 class Input:
-    payload: Payload
-    secret: str
-    secret_origin: str
-    label: str  # where the payload came from
+    """A payload to sign or verify, its secret and where each came from (a plain class: a
+    dataclass would be created at import, on `hmac verify`'s start-up path)."""
+
+    __slots__ = ("label", "payload", "secret", "secret_origin")
+
+    def __init__(self, payload: Payload, secret: str, secret_origin: str, label: str) -> None:
+        self.payload = payload
+        self.secret = secret
+        self.secret_origin = secret_origin
+        self.label = label  # where the payload came from
 
 
 def _read_text(file: str) -> str:

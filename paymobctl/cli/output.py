@@ -20,14 +20,10 @@ if TYPE_CHECKING:
 # clear-screen sequences, CR overwrites a line, BEL rings), DEL, C1 controls (U+009B is a CSI
 # on its own), and the bidirectional overrides and isolates that reorder what is displayed
 # (the "Trojan Source" characters). Line and paragraph separators end a line in some terminals.
-_UNSAFE = re.compile(
-    "[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]"
-)
-_UNSAFE_ONE_LINE = re.compile(
-    "[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]"
-)
-
-_JSON_UNSAFE = re.compile("[\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+# Patterns as text: `re` compiles each on first use and caches it, so start-up compiles none.
+_UNSAFE = "[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]"
+_UNSAFE_ONE_LINE = "[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]"
+_JSON_UNSAFE = "[\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]"
 
 
 def _escape(match: re.Match[str]) -> str:
@@ -43,14 +39,14 @@ def terminal_safe(text: str, *, one_line: bool = False) -> str:
     is not interpreted anywhere text goes through :class:`Output` (``markup=False``, table
     cells as plain ``Text``), so ``[red]`` stays literal.
     """
-    pattern = _UNSAFE_ONE_LINE if one_line else _UNSAFE
+    pattern = re.compile(_UNSAFE_ONE_LINE if one_line else _UNSAFE)  # cached by re
     return pattern.sub(_escape, text) if pattern.search(text) else text
 
 
 def json_terminal_safe(text: str) -> str:
     """Serialised JSON with C1 controls and bidi characters as ``\\u`` escapes (json escapes
     only C0): the same JSON value, safe on a terminal."""
-    return _JSON_UNSAFE.sub(lambda m: f"\\u{ord(m.group(0)):04x}", text)
+    return re.sub(_JSON_UNSAFE, lambda m: f"\\u{ord(m.group(0)):04x}", text)
 
 
 def to_jsonable(value: Any) -> Any:
@@ -94,6 +90,9 @@ SPINNER_DELAY = 1.0  # seconds a call may take before a spinner shows it
 ATOMIC_WIDTH = 24  # a space-free cell up to this long is an id or a word: never split
 
 
+_LAST_ZONE: dict[tuple[object, ...], Any] = {}  # local_time's last zone lookup
+
+
 def local_time(iso: str | None, *, clock_only: bool = False) -> str:
     """A stored time (ISO-8601, UTC) for people: the local zone, offset shown
     (``2026-12-02 12:40:00+02:00``; ``12:40:00.123+02:00`` with ``clock_only``). Every
@@ -106,7 +105,20 @@ def local_time(iso: str | None, *, clock_only: bool = False) -> str:
         moment = datetime.fromisoformat(iso)
     except ValueError:
         return iso
-    local = (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).astimezone()
+    aware = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+    # astimezone() asks the C library for the zone of every call (half of a `listen` log
+    # line's cost); its answer only changes with the second (zone transitions are whole
+    # seconds) or the zone setting, so the last one is kept (a burst is logged at one
+    # lookup per second).
+    import time
+
+    key = (aware.timestamp() // 1, time.tzname, time.timezone, os.environ.get("TZ"))
+    zone = _LAST_ZONE.get(key)
+    if zone is None:
+        zone = aware.astimezone().tzinfo
+        _LAST_ZONE.clear()
+        _LAST_ZONE[key] = zone
+    local = aware.astimezone(zone)
     if clock_only:
         return local.isoformat(timespec="milliseconds")[11:]
     return local.isoformat(sep=" ", timespec="seconds")

@@ -1,5 +1,5 @@
 """The main job: ``deposit``, ``pay``, ``status``, ``refund``, ``void``, ``capture``, ``cards``,
-``deposits`` and the offline ``demo``."""
+``deposits`` (the offline ``demo`` is ``demo_cmd``)."""
 
 from __future__ import annotations
 
@@ -11,12 +11,13 @@ import typer
 
 from paymobctl.cli.options import choices, command, runtime
 from paymobctl.cli.output import local_time
-from paymobctl.errors import ExitCode, UsageError
+from paymobctl.errors import UsageError
 from paymobctl.models import DepositStatus
 
 if TYPE_CHECKING:
     from paymobctl.client import PaymobClient
     from paymobctl.config import Settings
+    from paymobctl.errors import PaymobctlError
     from paymobctl.payments import PaymentOutcome
     from paymobctl.store import Deposit
 
@@ -26,7 +27,6 @@ status_app = typer.Typer(add_completion=False, rich_markup_mode=None)
 refund_app = typer.Typer(add_completion=False, rich_markup_mode=None)
 void_app = typer.Typer(add_completion=False, rich_markup_mode=None)
 capture_app = typer.Typer(add_completion=False, rich_markup_mode=None)
-demo_app = typer.Typer(add_completion=False, rich_markup_mode=None)
 cards_app = typer.Typer(
     add_completion=False,
     rich_markup_mode=None,
@@ -76,6 +76,7 @@ AllowMixedOpt = Annotated[
 
 @contextlib.contextmanager
 def paymob(*, allow_mixed: bool = False) -> Iterator[tuple[Settings, PaymobClient]]:
+    """The located settings (mode checked and announced) and a Paymob client for one command."""
     from paymobctl.client import new_http_client
     from paymobctl.payments import client_for
 
@@ -103,7 +104,8 @@ def _cents(amount: str, cents: bool, currency: str) -> int:
     return parse_amount(amount, currency, minor_flag="--cents")
 
 
-def _money(cents: int | None, currency: str | None) -> str:
+def money(cents: int | None, currency: str | None) -> str:
+    """An amount as the commands show it (``150.50 EGP``); empty when either part is missing."""
     from paymobctl.models import format_amount
 
     if cents is None or not currency:
@@ -111,7 +113,8 @@ def _money(cents: int | None, currency: str | None) -> str:
     return format_amount(cents, currency)
 
 
-def _deposit_json(deposit: Deposit) -> dict[str, Any]:
+def deposit_json(deposit: Deposit) -> dict[str, Any]:
+    """A deposit as ``--json`` prints it."""
     from dataclasses import asdict
 
     return asdict(deposit)
@@ -128,7 +131,7 @@ def _show_deposit(deposit: Deposit) -> None:
                 if deposit.order_id is not None
                 else "— (learnt from the webhook or the inquiry)",
             ),
-            ("amount", _money(deposit.amount_cents, deposit.currency)),
+            ("amount", money(deposit.amount_cents, deposit.currency)),
             ("status", deposit.status),
             ("flow", deposit.flow),
             ("checkout URL", deposit.checkout_url or "—"),
@@ -142,7 +145,7 @@ def _show_deposit(deposit: Deposit) -> None:
             *([("transaction", deposit.transaction_id)] if deposit.transaction_id else []),
             *([("reason", deposit.decline_reason)] if deposit.decline_reason else []),
             *(
-                [("refunded", _money(deposit.refunded_cents, deposit.currency))]
+                [("refunded", money(deposit.refunded_cents, deposit.currency))]
                 if deposit.refunded_cents
                 else []
             ),
@@ -151,7 +154,16 @@ def _show_deposit(deposit: Deposit) -> None:
     )
 
 
+def _reported(error: PaymobctlError) -> PaymobctlError:
+    """``error`` marked as shown: the command rendered it; main only sets its exit code."""
+    error.reported = True
+    return error
+
+
 def _finish_wait(outcome: PaymentOutcome, deposit_id: int) -> None:
+    from paymobctl.errors import WaitTimedOut
+    from paymobctl.payments import outcome_error
+
     rt = runtime()
     store = rt.store()
     deposit = store.deposit(deposit_id)
@@ -159,36 +171,32 @@ def _finish_wait(outcome: PaymentOutcome, deposit_id: int) -> None:
     if rt.json:  # the last NDJSON line of `deposit --wait --json`
         rt.out.ndjson(
             {
-                "deposit": _deposit_json(deposit),
+                "deposit": deposit_json(deposit),
                 "outcome": outcome.status,
                 "transaction_id": outcome.transaction_id,
                 "reason": outcome.reason,
                 "learnt_from": outcome.source or None,
             }
         )
-    if outcome.status == "paid":
+    error = outcome_error(outcome, deposit.order_id)
+    if error is None:
         count, total = store.paid_total(deposit.profile, deposit.currency)
         if not rt.json:
             rt.out.ok(
-                f"✓ Paid: {_money(deposit.amount_cents, deposit.currency)} (transaction "
+                f"✓ Paid: {money(deposit.amount_cents, deposit.currency)} (transaction "
                 f"{outcome.transaction_id}, from the {outcome.source})"
             )
             rt.out.line(
                 f"Total paid with profile {deposit.profile}: {count} deposit(s), "
-                f"{_money(total, deposit.currency)}"
+                f"{money(total, deposit.currency)}"
             )
         return
-    if outcome.status == "declined":
-        if not rt.json:
-            rt.out.bad(f"✗ Declined: {outcome.reason}")
-        raise typer.Exit(int(ExitCode.FAILED))
-    if not rt.json:
-        rt.out.bad(f"… Still unpaid: {outcome.reason}")
-        rt.out.info(
-            "start `paymobctl listen` so webhooks update the deposit, or check `paymobctl status "
-            f"{deposit.order_id}` later"
-        )
-    raise typer.Exit(int(ExitCode.TIMEOUT))
+    if not rt.json and isinstance(error, WaitTimedOut):
+        rt.out.bad(f"… {error.message}")
+        rt.out.info(error.hint or "")
+    elif not rt.json:
+        rt.out.bad(f"✗ {error.message}")
+    raise _reported(error)
 
 
 def _wait(client: PaymobClient, deposit_id: int, interval: float, timeout: float) -> None:
@@ -297,8 +305,6 @@ def deposit(
     from paymobctl.payments import DepositRequest, create_deposit, default_billing
 
     rt = runtime()
-    if flow not in ("legacy", "intention"):
-        raise UsageError(f"unknown --flow {flow!r}", hint="use legacy or intention")
     with paymob(allow_mixed=allow_mixed) as (settings, client):
         code = check_currency(currency) if currency else settings.currency
         request = DepositRequest(
@@ -324,9 +330,9 @@ def deposit(
         if open_:
             _open_in_browser(created.checkout_url)
         if rt.json and not wait:
-            rt.out.json(_deposit_json(created))
+            rt.out.json(deposit_json(created))
         elif rt.json:  # NDJSON: the deposit at once (a script can pay it), then status lines
-            rt.out.ndjson({"deposit": _deposit_json(created)})
+            rt.out.ndjson({"deposit": deposit_json(created)})
             rt.out.stdout.flush()
         else:
             _show_deposit(created)
@@ -353,7 +359,12 @@ def pay(
     """Pay with a saved card: payment key on the MOTO integration, then pay with the card token.
     Exit 0 approved, 1 declined; a 3-D Secure redirection URL is printed when Paymob returns one."""
     from paymobctl.models import check_currency
-    from paymobctl.payments import default_billing, pay_with_saved_card, usable_card
+    from paymobctl.payments import (
+        default_billing,
+        outcome_error,
+        pay_with_saved_card,
+        usable_card,
+    )
 
     rt = runtime()
     store = rt.store()
@@ -381,7 +392,7 @@ def pay(
     if rt.json:
         rt.out.json(
             {
-                "deposit": _deposit_json(result.deposit),
+                "deposit": deposit_json(result.deposit),
                 "outcome": outcome.status,
                 "transaction_id": outcome.transaction_id,
                 "reason": outcome.reason,
@@ -390,7 +401,7 @@ def pay(
         )
     elif outcome.status == "paid":
         rt.out.ok(
-            f"✓ Paid {_money(result.deposit.amount_cents, result.deposit.currency)} with "
+            f"✓ Paid {money(result.deposit.amount_cents, result.deposit.currency)} with "
             f"{saved.card_subtype} {saved.masked_pan} (transaction {outcome.transaction_id}, "
             f"order {result.deposit.order_id})"
         )
@@ -400,63 +411,11 @@ def pay(
             f"then `paymobctl status {result.deposit.order_id}` (or a running `paymobctl listen`) tells "
             "the result"
         )
-    else:
-        rt.out.bad(f"✗ Declined: {outcome.reason}")
-    if outcome.status == "declined":
-        raise typer.Exit(int(ExitCode.FAILED))
-
-
-def _minor(obj: dict[str, Any], key: str) -> str | None:
-    """A minor-units field of a transaction in major units with its currency (``250.00 EGP``)."""
-    value = obj.get(key)
-    currency = obj.get("currency")
-    if isinstance(value, bool) or not str(value).isdigit() or not isinstance(currency, str):
-        return None if value in (None, "", 0) else str(value)
-    return _money(int(str(value)), currency) if int(str(value)) else None
-
-
-def _transaction_rows(obj: dict[str, Any]) -> list[tuple[str, Any]]:
-    from paymobctl.payments import transaction_result
-
-    order = obj.get("order")
-    order_id = order.get("id") if isinstance(order, dict) else order
-    source = obj.get("source_data") if isinstance(obj.get("source_data"), dict) else {}
-    money = [
-        (label, _minor(obj, key))
-        for label, key in (("refunded", "refunded_amount_cents"), ("captured", "captured_amount"))
-    ]
-    return [
-        ("transaction", obj.get("id")),
-        ("order", order_id),
-        ("amount", _minor(obj, "amount_cents") or "—"),
-        ("result", transaction_result(obj)),
-        (
-            "source",
-            " ".join(
-                str(v) for v in (source.get("type"), source.get("sub_type"), source.get("pan")) if v
-            )
-            if source
-            else obj.get("source_data.type"),
-        ),
-        ("created", obj.get("created_at")),
-        *[(label, text) for label, text in money if text],
-        (
-            "flags",
-            ", ".join(
-                k
-                for k in (
-                    "is_auth",
-                    "is_capture",
-                    "is_refund",
-                    "is_void",
-                    "is_refunded",
-                    "is_voided",
-                )
-                if obj.get(k) is True or obj.get(k) == "true"
-            )
-            or "—",
-        ),
-    ]
+    error = outcome_error(outcome, result.deposit.order_id)
+    if outcome.status == "declined" and error is not None:
+        if not rt.json:
+            rt.out.bad(f"✗ {error.message}")
+        raise _reported(error)
 
 
 @command(status_app, "status")
@@ -474,7 +433,7 @@ def status(
     ] = "auto",
 ) -> None:
     """Ask Paymob about a payment (transaction inquiry); updates the matching deposit in the store."""
-    from paymobctl.payments import lookup_status, record_inquiry
+    from paymobctl.transactions import lookup_status, record_status, transaction_facts
 
     rt = runtime()
     if by not in ("auto", "order", "merchant-order", "transaction"):
@@ -495,21 +454,17 @@ def status(
                 f"{reference}: the order exists but has no transaction yet (the payer has not paid)"
             )
         return
-    order = obj.get("order")
-    order_id = order.get("id") if isinstance(order, dict) else order
-    if isinstance(order_id, int | str) and str(order_id).isdigit():
-        deposit = store.deposit_by_order(int(order_id))
-        if deposit is not None:
-            _, mismatch = record_inquiry(store, deposit, obj)
-            if mismatch is not None:
-                rt.out.warn(f"amount mismatch: {mismatch}; deposit {deposit.id} left unchanged")
+    warning = record_status(store, obj)
+    if warning is not None:
+        rt.out.warn(warning)
     if rt.json:
         rt.out.json(obj)
         return
-    rt.out.pairs(_transaction_rows(obj))
+    rt.out.pairs(transaction_facts(obj))
 
 
 def _child_result(child: dict[str, Any], verb: str) -> None:
+    from paymobctl.errors import VerificationFailed
     from paymobctl.payments import transaction_outcome
 
     rt = runtime()
@@ -519,41 +474,15 @@ def _child_result(child: dict[str, Any], verb: str) -> None:
     outcome = transaction_outcome(child)
     amount = child.get("amount_cents")
     currency = str(child.get("currency") or "")
-    money = (
-        _money(int(str(amount)), currency) if str(amount).isdigit() and currency else str(amount)
-    )
+    shown = money(int(str(amount)), currency) if str(amount).isdigit() and currency else str(amount)
     if outcome.status == "paid":
         rt.out.ok(
-            f"✓ {verb} {money}: transaction {child.get('id')} (parent {child.get('parent_transaction')})"
+            f"✓ {verb} {shown}: transaction {child.get('id')} (parent {child.get('parent_transaction')})"
         )
     else:
-        rt.out.bad(f"✗ {verb} failed: {outcome.reason}")
-        raise typer.Exit(int(ExitCode.FAILED))
-
-
-def _amount_to(
-    client: PaymobClient, transaction: int, amount: str | None, done_key: str, verb: str
-) -> int:
-    """The amount to refund or capture: --amount, else what is left of the transaction."""
-    from paymobctl.client import field_int
-    from paymobctl.models import parse_amount
-
-    parent = client.transaction(transaction)
-    currency = str(parent.get("currency") or "EGP")
-    if amount:
-        return parse_amount(amount, currency)
-    action = f"reading transaction {transaction}"
-    total = field_int(parent, "amount_cents", action=action)
-    done = (
-        field_int(parent, done_key, action=action) if parent.get(done_key) not in (None, "") else 0
-    )
-    if total - done <= 0:
-        raise UsageError(
-            f"nothing left to {verb} on transaction {transaction} ({_money(done, currency)} of "
-            f"{_money(total, currency)} already)",
-            hint="see `paymobctl status`",
-        )
-    return total - done
+        error = VerificationFailed(f"{verb} failed: {outcome.reason}")
+        rt.out.bad(f"✗ {error.message}")
+        raise _reported(error)
 
 
 @command(refund_app, "refund")
@@ -566,8 +495,10 @@ def refund(
     allow_mixed: AllowMixedOpt = False,
 ) -> None:
     """Refund a transaction (partially with --amount)."""
+    from paymobctl.transactions import amount_left
+
     with paymob(allow_mixed=allow_mixed) as (_, client):
-        cents = _amount_to(client, transaction, amount, "refunded_amount_cents", "refund")
+        cents = amount_left(client, transaction, amount, "refunded_amount_cents", "refund")
         child = client.refund(transaction_id=transaction, amount_cents=cents)
     _child_result(child, "Refunded")
 
@@ -597,8 +528,10 @@ def capture(
     allow_mixed: AllowMixedOpt = False,
 ) -> None:
     """Capture an authorisation (auth/capture integrations)."""
+    from paymobctl.transactions import amount_left
+
     with paymob(allow_mixed=allow_mixed) as (_, client):
-        cents = _amount_to(client, transaction, amount, "captured_amount", "capture")
+        cents = amount_left(client, transaction, amount, "captured_amount", "capture")
         child = client.capture(transaction_id=transaction, amount_cents=cents)
     _child_result(child, "Captured")
 
@@ -677,7 +610,7 @@ def deposits_list(
     wanted = DepositStatus(status_) if status_ is not None else None
     deposits = rt.store().deposits(status=wanted, limit=limit)
     if rt.json:
-        rt.out.json([_deposit_json(d) for d in deposits])
+        rt.out.json([deposit_json(d) for d in deposits])
         return
     rt.out.table(
         ["id", "created", "profile", "flow", "order", "amount", "status", "transaction"],
@@ -688,7 +621,7 @@ def deposits_list(
                 d.profile,
                 d.flow,
                 d.order_id,
-                _money(d.amount_cents, d.currency),
+                money(d.amount_cents, d.currency),
                 d.status,
                 d.transaction_id or "",
             )
@@ -706,68 +639,6 @@ def deposits_show(deposit_id: Annotated[int, typer.Argument(help="Deposit id.")]
     if found is None:
         raise UsageError(f"no deposit {deposit_id}", hint="see `paymobctl deposits list`")
     if rt.json:
-        rt.out.json(_deposit_json(found))
+        rt.out.json(deposit_json(found))
         return
     _show_deposit(found)
-
-
-@command(demo_app, "demo")
-def demo() -> None:
-    """Run the whole product offline in a few seconds: sandbox + listener in-process, a deposit paid
-    in the hosted checkout with a test card and OTP, webhooks verified and stored, a second payment
-    with the saved card, and a summary of the store. Leaves nothing running."""
-    from paymobctl.demo import Step, run_demo
-
-    rt = runtime()
-    out = rt.out
-
-    def show(step: Step) -> None:
-        if rt.json:
-            out.ndjson(
-                {"step": step.title, "detail": step.detail, "seconds": round(step.seconds, 3)}
-            )
-        else:
-            out.line(f"[{step.seconds * 1000:6.0f} ms] {step.title}: {step.detail}")
-        out.stdout.flush()
-
-    import os
-
-    from paymobctl.paths import default_db_path
-
-    # The demo keeps its own store, fresh each run, unless a store was chosen explicitly: its
-    # payments must not count in your totals, nor its sandbox-only card in `cards list`.
-    if rt.options.db or os.environ.get("PAYMOBCTL_DB"):
-        store_path = rt.db_path
-    else:
-        store_path = default_db_path().with_name("demo.db")
-        for leftover in store_path.parent.glob("demo.db*"):
-            leftover.unlink()
-    if not rt.json:
-        out.line("paymobctl demo — everything offline, on the built-in sandbox profile")
-    report = run_demo(store_path, on_step=show)
-    if rt.json:
-        out.ndjson(
-            {
-                "summary": {
-                    "seconds": round(report.total_seconds, 3),
-                    "deposits": [_deposit_json(d) for d in report.deposits],
-                    "events": report.events,
-                    "cards": report.cards,
-                    "store": str(store_path),
-                }
-            }
-        )
-        return
-    out.line(f"Store {store_path}:")
-    for d in report.deposits[:2]:
-        out.line(
-            f"  deposit {d.id}: {_money(d.amount_cents, d.currency)} {d.flow} order {d.order_id} → {d.status}"
-        )
-    out.line(
-        "  events: " + ", ".join(f"{count} {key}" for key, count in sorted(report.events.items()))
-    )
-    out.line("  saved cards: " + (", ".join(report.cards) or "none"))
-    out.ok(
-        f"demo finished in {report.total_seconds:.2f} s — next: `paymobctl sandbox` and `paymobctl listen` in "
-        "two terminals, then `paymobctl deposit 100 --wait`"
-    )

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextvars
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -15,18 +14,49 @@ if TYPE_CHECKING:
     from paymobctl.store import Store
 
 
-@dataclass(frozen=True)
 class GlobalOptions:
-    profile: str | None = None
-    config: str | None = None
-    db: str | None = None
-    json: bool = False
-    no_color: bool = False
+    """The global options of one invocation (given before or after the command name).
+
+    A plain class rather than a dataclass: every command builds it, and creating a dataclass
+    at import costs start-up time (scripts/bench_startup.py)."""
+
+    __slots__ = ("config", "db", "json", "no_color", "profile")
+
+    def __init__(
+        self,
+        *,
+        profile: str | None = None,
+        config: str | None = None,
+        db: str | None = None,
+        json: bool = False,
+        no_color: bool = False,
+    ) -> None:
+        self.profile = profile
+        self.config = config
+        self.db = db
+        self.json = json
+        self.no_color = no_color
+
+    def _values(self) -> tuple[str | bool | None, ...]:
+        return (self.profile, self.config, self.db, self.json, self.no_color)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, GlobalOptions):
+            return NotImplemented
+        return self._values() == other._values()
+
+    def __hash__(self) -> int:
+        return hash(self._values())
+
+    def __repr__(self) -> str:
+        return (
+            f"GlobalOptions(profile={self.profile!r}, config={self.config!r}, db={self.db!r}, "
+            f"json={self.json!r}, no_color={self.no_color!r})"
+        )
 
     def merged(self, other: GlobalOptions) -> GlobalOptions:
         """``other`` (given after the command name) wins over self (given before it)."""
-        return replace(
-            self,
+        return GlobalOptions(
             profile=other.profile or self.profile,
             config=other.config or self.config,
             db=other.db or self.db,
@@ -36,6 +66,8 @@ class GlobalOptions:
 
 
 class Runtime:
+    """One invocation's state: its options, output, and the settings and store, made once."""
+
     def __init__(self, options: GlobalOptions, output: Output | None = None) -> None:
         self.options = options
         self.out = output or Output(json_mode=options.json, no_color=options.no_color)
@@ -144,14 +176,17 @@ _current: contextvars.ContextVar[Runtime | None] = contextvars.ContextVar(
 
 
 def set_runtime(runtime: Runtime) -> contextvars.Token[Runtime | None]:
+    """Make ``runtime`` the current invocation's (a token to restore the previous one)."""
     return _current.set(runtime)
 
 
 def reset_runtime(token: contextvars.Token[Runtime | None]) -> None:
+    """Restore the runtime that was current before :func:`set_runtime`."""
     _current.reset(token)
 
 
 def runtime() -> Runtime:
+    """The current invocation's runtime (a default one outside a command)."""
     current = _current.get()
     if current is None:  # called outside a command (tests calling a command function directly)
         current = Runtime(GlobalOptions())

@@ -7,7 +7,8 @@ import shlex
 from typing import TYPE_CHECKING, Any
 
 from paymobctl import delivery, signing
-from paymobctl.forwarding import record_replay, replay_request
+from paymobctl.forwarding import replay_request
+from paymobctl.simulation import record_replay
 
 if TYPE_CHECKING:
     import httpx

@@ -237,4 +237,8 @@ def _payment_method(row: sqlite3.Row) -> PaymentMethod:
 
 def dumps(value: Any) -> str:
     """Compact JSON for storage."""
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False, default=str)
+    return _ENCODER.encode(value)
+
+
+# One encoder for every row: json.dumps with options builds a new one per call (~3 µs a row).
+_ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, default=str)

@@ -252,7 +252,13 @@ def compute(kind: CallbackKind, data: Mapping[str, Any], secret: str) -> str:
     return _digest(secret, _signing_text(_fast_values(kind, data)[0]))
 
 
-def _signing_text(values: list[object]) -> str:
+def compute_values(values: Sequence[object], secret: str) -> str:
+    """:func:`compute` of a payload whose signed values (as :func:`signed_values` reads them)
+    are already known: the builders sign what they put in without reading it back."""
+    return _digest(secret, _signing_text(values))
+
+
+def _signing_text(values: Sequence[object]) -> str:
     """:func:`render_value` of each value, joined (strings and booleans inline: the hot path)."""
     return "".join([
         cast(str, v) if (t := type(v)) is str else ("true" if v else "false") if t is bool

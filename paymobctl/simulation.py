@@ -97,7 +97,8 @@ class Prepared:
     notes: tuple[str, ...] = field(default_factory=tuple)
 
 
-def _spec(req: Request) -> TransactionSpec:
+def transaction_spec(req: Request) -> TransactionSpec:
+    """The TRANSACTION ``req`` asks for (ids and times left to the builder)."""
     return TransactionSpec(
         outcome=req.outcome,
         source=req.source,
@@ -144,9 +145,9 @@ def prepare(
     if req.what is What.TOKEN:
         callback, notes = _token(req, store, now)
     elif req.what is What.RESPONSE:  # a GET: no body to send
-        callback = callbacks.build_transaction(_spec(req), now=now)
+        callback = callbacks.build_transaction(transaction_spec(req), now=now)
     else:
-        callback, wire = callbacks.build_transaction_with_wire(_spec(req), now=now)
+        callback, wire = callbacks.build_transaction_with_wire(transaction_spec(req), now=now)
     body = callback.body
     if req.overrides:  # the body was just built: nobody else holds it
         body = callbacks.apply_overrides(body, req.overrides, in_place=True)
@@ -217,7 +218,7 @@ def _token(req: Request, store: Store | None, now: datetime | None) -> tuple[Cal
         notes.append(f"matches the transaction simulated earlier for order {req.order_id}")
     else:
         transaction = callbacks.build_transaction(
-            _spec(replace(req, outcome=Outcome.APPROVED, what=What.TRANSACTION)), now=now
+            transaction_spec(replace(req, outcome=Outcome.APPROVED, what=What.TRANSACTION)), now=now
         )
         spec = callbacks.token_spec_for(transaction.obj, seed=req.seed, region=req.region)
         if req.order_id:

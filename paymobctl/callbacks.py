@@ -12,11 +12,11 @@ import math
 import os
 import random
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from functools import cache
+from functools import cache, lru_cache
 from typing import Any
 from urllib.parse import quote, urlsplit, urlunsplit
 
@@ -31,7 +31,7 @@ from paymobctl.models import (
     Region,
     currency_exponent,
 )
-from paymobctl.orders import (
+from paymobctl.payload_parts import (
     OrderSpec,
     build_order,
     claims_context,
@@ -45,10 +45,10 @@ from paymobctl.orders import (
     paymob_timestamp,
     region_values,
 )
-from paymobctl.prototypes import Prototype, deep_merge, nest, shared, skeleton, template
+from paymobctl.prototypes import Prototype, bake, deep_merge, nest, shared, skeleton, template
 from paymobctl.signing import CallbackKind
 
-# Re-exported: the sandbox and the tests build orders and claims, and read times, through callbacks.
+# Re-exported for the tests and scripts (the sandbox imports them from payload_parts itself).
 __all__ = [
     "OrderSpec",
     "build_order",
@@ -72,20 +72,66 @@ DECLINE_CODES: dict[str, str] = {
 
 def _gateway_utc(moment: datetime) -> str:
     """The card gateway's ``data.created_at``: naive UTC (docs sample: 08:34 for 11:34 Cairo)."""
+    second, micro = _utc_second(moment)
+    if second is not None:
+        return f"{second}.{micro:06d}"
     return moment.astimezone(UTC).isoformat(timespec="microseconds")[:26]
 
 
 def _migs_time(moment: datetime) -> str:
     """MPGS times: UTC, milliseconds, ``Z``."""
+    second, micro = _utc_second(moment)
+    if second is not None:
+        return f"{second}.{micro // 1000:03d}Z"
     utc = moment.astimezone(UTC)
     if utc.year >= 1000 and utc.microsecond == moment.microsecond:  # isoformat's text is strftime's
         return utc.isoformat(timespec="milliseconds")[:23] + "Z"
     return utc.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
 
 
+def _utc_second(moment: datetime) -> tuple[str | None, int]:
+    """``YYYY-MM-DDTHH:MM:SS`` of ``moment`` in UTC and its microseconds, the text kept per
+    whole second (callbacks render several a second); None for what the general path renders:
+    naive times, years before 1000, offsets with microseconds."""
+    if moment.tzinfo is None:
+        return None, 0
+    second, rest = divmod(moment - _EPOCH, _SECOND)
+    micro = rest.microseconds
+    if micro != moment.microsecond:
+        return None, 0
+    text = _UTC_SECONDS.get(second)
+    if text is None:
+        utc = moment.astimezone(UTC)
+        if utc.year < 1000:
+            return None, 0
+        if len(_UTC_SECONDS) >= 4096:
+            _UTC_SECONDS.clear()
+        text = _UTC_SECONDS[second] = utc.isoformat(timespec="seconds")[:19]
+    return text, micro
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_SECOND = timedelta(seconds=1)
+_HOUR = timedelta(hours=1)
+_UTC_SECONDS: dict[int, str] = {}
+_ACQUIRER_DAYS: dict[tuple[Region, int], tuple[int, str, str, str]] = {}
+
+
 def _acquirer_day(moment: datetime, region: Region) -> tuple[int, str, str, str]:
     """MPGS acquirer fields of ``moment``'s local day: batch (YYYYMMDD), date (MMDD),
-    settlement date (YYYY-MM-DD) and the zone's offset (+HHMM)."""
+    settlement date (YYYY-MM-DD) and the zone's offset (+HHMM); kept per whole second."""
+    if moment.tzinfo is None:
+        return _local_day(moment, region)
+    key = (region, (moment - _EPOCH) // _SECOND)
+    day = _ACQUIRER_DAYS.get(key)
+    if day is None:
+        if len(_ACQUIRER_DAYS) >= 4096:
+            _ACQUIRER_DAYS.clear()
+        day = _ACQUIRER_DAYS[key] = _local_day(moment, region)
+    return day
+
+
+def _local_day(moment: datetime, region: Region) -> tuple[int, str, str, str]:
     local = local_time(moment, region)
     text = local.isoformat(timespec="microseconds")
     if local.year >= 1000 and len(text) == 32:  # a four-digit year, an offset in whole minutes
@@ -103,6 +149,9 @@ def amount_major(cents: int, currency: str) -> int | float:
     """Major units as MIGS reports them: 250 for 25000 piasters, 250.5 for 25050."""
     value = Decimal(cents).scaleb(-currency_exponent(currency))
     return int(value) if value == value.to_integral_value() else float(value)
+
+
+_amount_major = lru_cache(maxsize=256, typed=True)(amount_major)
 
 
 # --- specs ---------------------------------------------------------------------------------------
@@ -253,6 +302,66 @@ def build_transaction_with_wire(
     return callback, prototype.render(context).encode("utf-8")
 
 
+_TRANSACTION_PATHS = tuple(
+    ("obj", *f.post_path.split(".")) for f in signing.fields_for(CallbackKind.TRANSACTION)
+)
+
+
+def signed_transaction_wire(
+    spec: TransactionSpec, secret: str, *, now: datetime | None = None
+) -> tuple[bytes, str]:
+    """The body's bytes of :func:`build_transaction_with_wire` and its HMAC, without building
+    the dict: the signed values are read from what fills the prototype (the testing API's
+    ``callback()``, built and signed in one pass)."""
+    prototype, context = _transaction(spec, now)
+    render = _spec_render(spec, prototype, context)
+    read = prototype.reader(_TRANSACTION_PATHS)
+    if read is None:  # a signed path runs through a hole: read it from the built dict
+        callback = Callback(CallbackKind.TRANSACTION, prototype.build(context))
+        check_signed_fields(CallbackKind.TRANSACTION, callback.obj)
+        values = signing.signed_values(CallbackKind.TRANSACTION, callback.obj)
+    else:
+        values = read(context)
+        if None in values:
+            check_signed_fields(CallbackKind.TRANSACTION, prototype.build(context)["obj"])
+    return render(context).encode("utf-8"), signing.compute_values(values, secret)
+
+
+# What only depends on the spec (the rest is drawn, or follows the ids and times drawn).
+_FIXED_KEYS = (
+    "amount_cents", "amount_major", "currency", "integration_id", "profile_id", "merchant_id",
+    "company_name", "is_live", "pan_last4", "card_subtype", "card_type", "card_bin",
+    "acquirer_id", "acquirer_merchant_id", "gateway_merchant", "terminal", "mcc",
+    "wallet_number", "email",
+)  # fmt: skip
+_DRAWN_ORDER = ("order_id", "order_created_at", "shipping_data")
+_DRAWN_SHIPPING = ("id", "order_id", "order")
+_DRAWN_CLAIMS = ("exp", "order_id", "redirect_url", "next_payment_intention")
+_SPEC_RENDERS: dict[int, tuple[TransactionSpec, Prototype, Callable[[Mapping[str, Any]], str]]] = {}
+
+
+def _spec_render(
+    spec: TransactionSpec, prototype: Prototype, context: Mapping[str, Any]
+) -> Callable[[Mapping[str, Any]], str]:
+    """``prototype.render`` with the values fixed by ``spec`` written as constants, compiled
+    once per spec object (fewer values to render per callback)."""
+    hit = _SPEC_RENDERS.get(id(spec))
+    if hit is not None and hit[0] is spec and hit[1] is prototype:
+        return hit[2]
+    order, claims = context["order"], context["payment_key_claims"]
+    fixed = {name: context[name] for name in _FIXED_KEYS}
+    fixed["order"] = {k: v for k, v in order.items() if k not in _DRAWN_ORDER}
+    fixed["order"]["shipping_data"] = {
+        k: v for k, v in order["shipping_data"].items() if k not in _DRAWN_SHIPPING
+    }
+    fixed["payment_key_claims"] = {k: v for k, v in claims.items() if k not in _DRAWN_CLAIMS}
+    render = Prototype(bake(prototype.shape, fixed), f"{prototype.name} (spec)").render
+    if len(_SPEC_RENDERS) >= 64:
+        _SPEC_RENDERS.clear()
+    _SPEC_RENDERS[id(spec)] = (spec, prototype, render)
+    return render
+
+
 _LAST4 = re.compile(r"\d{4}")
 _DECLINE_CHOICES = sorted(DECLINE_CODES)
 
@@ -262,68 +371,57 @@ def _transaction(spec: TransactionSpec, now: datetime | None) -> tuple[Prototype
     amount, drawn in one fixed order so a seed always gives the same callback."""
     check_combination(spec.outcome, spec.source)
     rng = _rng(spec.seed)
+    # rng.randrange(a, b) is a + rng._randbelow(b - a), and choice(s) is s[_randbelow(len(s))]:
+    # the same draws (seeded callbacks unchanged) without randrange's argument checks.
+    below: Callable[[int], int] = rng._randbelow  # type: ignore[attr-defined]
     region = region_values(spec.region)
     acquirer = region["acquirer"]
     currency = (spec.currency or spec.region.info.currency).upper()
     created = _base_time(spec, rng, now)
-    transaction_id = spec.transaction_id or rng.randrange(200_000_000, 399_999_999)
-    order_id = spec.order_id or rng.randrange(200_000_000, 399_999_999)
+    transaction_id = spec.transaction_id or (200_000_000 + below(399_999_999 - 200_000_000))
+    order_id = spec.order_id or (200_000_000 + below(399_999_999 - 200_000_000))
     parent_id = spec.parent_transaction_id
     if spec.outcome.is_child and parent_id is None:
-        parent_id = transaction_id - rng.randrange(1, 5000)
+        parent_id = transaction_id - (1 + below(5000 - 1))
     last4 = spec.pan_last4 or spec.brand.default_last4
     if not _LAST4.fullmatch(last4):
         raise UsageError(f"invalid last four digits {last4!r}", hint="give exactly four digits")
-    decline_code = spec.decline_code or rng.choice(_DECLINE_CHOICES)
-    order_created = created - timedelta(
-        seconds=rng.randrange(20, 600), microseconds=rng.randrange(10**6)
-    )
-    gateway_at = created + timedelta(
-        seconds=rng.randrange(2, 30), microseconds=rng.randrange(10**6)
-    )
-    updated = gateway_at + timedelta(microseconds=rng.randrange(1000, 20000))
+    decline_code = spec.decline_code or _DECLINE_CHOICES[below(len(_DECLINE_CHOICES))]
+    order_created = created - timedelta(0, 20 + below(600 - 20), below(10**6))
+    gateway_at = created + timedelta(0, 2 + below(30 - 2), below(10**6))
+    updated = gateway_at + timedelta(0, 0, 1000 + below(20000 - 1000))
     created, order_created, gateway_at, updated = _no_future(
         spec, (created, order_created, gateway_at, updated)
     )
-    authorization = f"{rng.randrange(10**5, 10**6)}"
-    paid = spec.amount_cents if spec.outcome is Outcome.APPROVED else 0
-    phone = spec.customer.phone or region["customer_phone"]
-    customer = {
-        "first_name": spec.customer.first_name,
-        "last_name": spec.customer.last_name,
-        "email": spec.customer.email,
-        "phone_number": phone,
-        "country": region["shipping_country"],
+    authorization = str(10**5 + below(10**6 - 10**5))
+    fixed_order, fixed_claims = _spec_parts(spec, currency)
+    order_created_at = paymob_timestamp(order_created, spec.region)
+    shipping_id = 100_000_000 + below(199_999_999 - 100_000_000)
+    order = {
+        **fixed_order,
+        "order_id": order_id,
+        "order_created_at": order_created_at,
+        "company_emails": _copy(fixed_order["company_emails"]),
+        "items": [],
+        "shipping_data": {
+            **fixed_order["shipping_data"],
+            "id": shipping_id,
+            "order_id": order_id,
+            "order": order_id,
+        },
     }
-    order = order_context(
-        OrderSpec(
-            id=order_id,
-            created_at=paymob_timestamp(order_created, spec.region),
-            amount_cents=spec.amount_cents,
-            currency=currency,
-            region=spec.region,
-            profile_id=spec.profile_id,
-            merchant_order_id=spec.merchant_order_id,
-            paid_amount_cents=paid,
-            shipping_data={**customer, "street": "NA"},
-        ),
-        rng.randrange(100_000_000, 199_999_999),
-    )
-    key_created = order_created + timedelta(seconds=rng.randrange(1, 10))
+    key_created = order_created + timedelta(0, 1 + below(10 - 1))
     pi = spec.next_payment_intention or intention_id(rng, live=spec.is_live)
-    claims = claims_context(
-        user_id=spec.merchant_id,
-        amount_cents=spec.amount_cents,
-        currency=currency,
-        integration_id=spec.integration_id,
-        order_id=order_id,
-        billing=customer,
-        exp=int((key_created + timedelta(hours=1)).timestamp()),
-        pmk_ip=spec.payer_ip,
-        redirect_url=f"{spec.region.base_url}/unifiedcheckout/payment-status?payment_token="
+    claims = {
+        **fixed_claims,
+        "exp": int((key_created + _HOUR).timestamp()),
+        "extra": {},
+        "order_id": order_id,
+        "billing_data": fixed_claims["billing_data"].copy(),
+        "redirect_url": f"{spec.region.base_url}/unifiedcheckout/payment-status?payment_token="
         f"{rng.getrandbits(256):064x}&trx_id={transaction_id}",
-        next_payment_intention=pi,
-    )
+        "next_payment_intention": pi,
+    }
     batch, acquirer_date, settlement_date, offset = _acquirer_day(gateway_at, spec.region)
     context: dict[str, Any] = {
         "transaction_id": transaction_id,
@@ -335,7 +433,7 @@ def _transaction(spec: TransactionSpec, now: datetime | None) -> tuple[Prototype
         "order": order,
         "payment_key_claims": claims,
         "amount_cents": spec.amount_cents,
-        "amount_major": amount_major(spec.amount_cents, currency),
+        "amount_major": _amount_major(spec.amount_cents, currency),
         "currency": currency,
         "integration_id": spec.integration_id,
         "profile_id": spec.profile_id,
@@ -344,17 +442,17 @@ def _transaction(spec: TransactionSpec, now: datetime | None) -> tuple[Prototype
         "created_at": paymob_timestamp(created, spec.region),
         "updated_at": paymob_timestamp(updated, spec.region),
         "gateway_created_at": _gateway_utc(gateway_at),
-        "migs_created": _migs_time(gateway_at - timedelta(seconds=rng.randrange(3, 15))),
-        "migs_updated": _migs_time(gateway_at - timedelta(milliseconds=rng.randrange(50, 300))),
+        "migs_created": _migs_time(gateway_at - timedelta(0, 3 + below(15 - 3))),
+        "migs_updated": _migs_time(gateway_at - timedelta(0, 0, 1000 * (50 + below(300 - 50)))),
         "is_live": spec.is_live,
         "pan_last4": last4,
         "card_subtype": spec.brand.value,
         "card_type": spec.brand.card_type,
         "card_bin": spec.brand.bin,
         "authorization_code": authorization,
-        "receipt_no": f"{rng.randrange(10**5, 10**6)}{authorization}",
+        "receipt_no": f"{10**5 + below(10**6 - 10**5)}{authorization}",
         # MPGS test mode answers every test card with transaction 123456789 (all test samples).
-        "transaction_no": f"{rng.randrange(10**8, 10**9)}" if spec.is_live else "123456789",
+        "transaction_no": str(10**8 + below(10**9 - 10**8)) if spec.is_live else "123456789",
         "batch": batch,
         "acquirer_date": acquirer_date,
         "settlement_date": settlement_date,
@@ -367,16 +465,69 @@ def _transaction(spec: TransactionSpec, now: datetime | None) -> tuple[Prototype
         "decline_code": decline_code,
         "decline_message": DECLINE_CODES.get(decline_code, "Declined"),
         "wallet_number": spec.wallet_number or region["wallet_number"],
-        "wallet_reference": f"{rng.randrange(10**9, 10**10)}",
+        "wallet_reference": str(10**9 + below(10**10 - 10**9)),
         "wallet_txn_ref": f"{rng.getrandbits(128):032x}",
         "email": spec.customer.email,
         "wallet_redirect_url": f"{spec.region.base_url}/api/acceptance/wallet_other_test/wallet_template?token={rng.getrandbits(128):032x}",
-        "bill_reference": spec.bill_reference or rng.randrange(10**7, 10**8),
+        "bill_reference": spec.bill_reference or (10**7 + below(10**8 - 10**7)),
         "parent_transaction_id": parent_id,
     }
     auth = bool(spec.is_auth) or spec.outcome is Outcome.CAPTURE
     numeric = spec.source is PaymentSource.CARD and bool(region["numeric_approval"])
     return _transaction_prototype(spec.outcome, spec.source, spec.flow, auth, numeric), context
+
+
+def _copy(emails: list[str] | None) -> list[str] | None:
+    return None if emails is None else emails.copy()
+
+
+# The order's and claims' values that only depend on the spec, per spec object (the testing API
+# and the load generator reuse one spec for many callbacks); the spec is held so its id stays its.
+_SPEC_PARTS: dict[int, tuple[TransactionSpec, dict[str, Any], dict[str, Any]]] = {}
+
+
+def _spec_parts(spec: TransactionSpec, currency: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The order and claims contexts of ``spec`` with placeholders where each callback differs
+    (ids, times, the claims' expiry and URLs): shared, never change them."""
+    hit = _SPEC_PARTS.get(id(spec))
+    if hit is not None and hit[0] is spec:
+        return hit[1], hit[2]
+    region = region_values(spec.region)
+    customer = {
+        "first_name": spec.customer.first_name,
+        "last_name": spec.customer.last_name,
+        "email": spec.customer.email,
+        "phone_number": spec.customer.phone or region["customer_phone"],
+        "country": region["shipping_country"],
+    }
+    order = order_context(
+        OrderSpec(
+            id=0,
+            created_at="",
+            amount_cents=spec.amount_cents,
+            currency=currency,
+            region=spec.region,
+            profile_id=spec.profile_id,
+            merchant_order_id=spec.merchant_order_id,
+            paid_amount_cents=spec.amount_cents if spec.outcome is Outcome.APPROVED else 0,
+            shipping_data={**customer, "street": "NA"},
+        ),
+        0,
+    )
+    claims = claims_context(
+        user_id=spec.merchant_id,
+        amount_cents=spec.amount_cents,
+        currency=currency,
+        integration_id=spec.integration_id,
+        order_id=0,
+        billing=customer,
+        exp=0,
+        pmk_ip=spec.payer_ip,
+    )
+    if len(_SPEC_PARTS) >= 256:
+        _SPEC_PARTS.clear()
+    _SPEC_PARTS[id(spec)] = (spec, order, claims)
+    return order, claims
 
 
 @cache

@@ -178,6 +178,7 @@ class Prototype:
 
     def __init__(self, shape: Any, name: str) -> None:
         self.shape = shape
+        self.name = name
         # render(): each distinct value rendered once into a local (strings and integers inline,
         # the rest by json_text), then one join of those and the constants' text between them.
         values: dict[str, str] = {}  # expression -> local name
@@ -209,6 +210,69 @@ class Prototype:
         exec(compile(source, f"<prototype {name}>", "exec"), namespace)  # noqa: S102
         self.build: Callable[[Mapping[str, Any]], Any] = namespace["build"]
         self.render: Callable[[Mapping[str, Any]], str] = namespace["render"]
+        self._readers: dict[tuple[tuple[str, ...], ...], Reader | None] = {}
+
+    def reader(self, paths: tuple[tuple[str, ...], ...]) -> Reader | None:
+        """A function of the context returning, for each path, the value ``build(c)`` would
+        hold there (None where the path is missing), without building the dict; None when a
+        path runs through a hole (its value is not known until built). Compiled once per paths."""
+        if paths not in self._readers:
+            expressions = [_read(self.shape, path, "c") for path in paths]
+            if any(e is None for e in expressions):
+                self._readers[paths] = None
+            else:
+                source = f"def read(c):\n    return [{', '.join(map(str, expressions))}]\n"
+                namespace: dict[str, Any] = {}
+                # As above: only repr() of template constants and lookups by hole name.
+                exec(compile(source, "<prototype reader>", "exec"), namespace)  # noqa: S102
+                self._readers[paths] = namespace["read"]
+        return self._readers[paths]
+
+
+Reader = Callable[[Mapping[str, Any]], list[Any]]
+
+
+def bake(value: Any, fixed: Mapping[str, Any]) -> Any:
+    """``value`` (a shape) with each hole named in ``fixed`` replaced by that value, and each
+    :class:`Nested` by its skeleton baked with ``fixed[name]`` (a mapping, or absent): a shape
+    whose render writes those values as constants (never use its ``build``: they are shared)."""
+    if isinstance(value, dict):
+        return {k: bake(v, fixed) for k, v in value.items()}
+    if isinstance(value, list):
+        return [bake(v, fixed) for v in value]
+    if isinstance(value, Hole):
+        return fixed.get(value.name, value)
+    if isinstance(value, Joined):
+        parts = [str(fixed[p.name]) if isinstance(p, Hole) and p.name in fixed else p
+                 for p in value.parts]  # fmt: skip
+        merged: list[str | Hole] = []
+        for part in parts:
+            if isinstance(part, str) and merged and isinstance(merged[-1], str):
+                merged[-1] += part
+            else:
+                merged.append(part)
+        if len(merged) == 1 and isinstance(merged[0], str):
+            return merged[0]
+        return Joined(tuple(merged))
+    if isinstance(value, Nested):
+        return Nested(value.name, bake(value.skeleton, fixed.get(value.name) or {}))
+    return value
+
+
+def _read(value: Any, path: tuple[str, ...], context: str) -> str | None:
+    """The expression :func:`_python` would build at ``path`` inside ``value`` ("None" where the
+    path is missing), or None when the path goes through a hole."""
+    for part in path:
+        while isinstance(value, Nested):
+            value, context = value.skeleton, f"{context}[{value.name!r}]"
+        if isinstance(value, Hole | Joined):
+            return None
+        if not isinstance(value, dict) or part not in value:
+            return "None"
+        value = value[part]
+    while isinstance(value, Nested):
+        value, context = value.skeleton, f"{context}[{value.name!r}]"
+    return _python(value, context)
 
 
 def _python(value: Any, context: str) -> str:

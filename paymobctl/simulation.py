@@ -8,15 +8,15 @@ from datetime import datetime
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
-from paymobctl import callbacks, delivery
+from paymobctl import callbacks, delivery, outbound
 from paymobctl.callbacks import Callback, Override, TransactionSpec
-from paymobctl.models import CardBrand, KeyFlow, Outcome, PaymentSource, Region
+from paymobctl.models import CardBrand, KeyFlow, Outcome, PaymentSource, Region, lenient_int
 from paymobctl.signing import CallbackKind
 
 if TYPE_CHECKING:
     import httpx
 
-    from paymobctl.config import Settings
+    from paymobctl.config import IntKey, Settings
     from paymobctl.store import Event, Store
 
 
@@ -58,7 +58,7 @@ class Request:
     flow: KeyFlow = KeyFlow.INTENTION
 
 
-_INTEGRATION_KEYS = {
+_INTEGRATION_KEYS: dict[PaymentSource, IntKey] = {
     PaymentSource.CARD: "integration_id",
     PaymentSource.WALLET: "wallet_integration_id",
     PaymentSource.KIOSK: "kiosk_integration_id",
@@ -76,7 +76,7 @@ def integration_for(settings: Settings, source: PaymentSource) -> int:
         PaymentSource.KIOSK: SANDBOX.kiosk_integration_id,
     }
     configured = settings.get(_INTEGRATION_KEYS[source])
-    return configured if isinstance(configured, int) else defaults[source]
+    return configured if configured is not None else defaults[source]
 
 
 @dataclass(frozen=True)
@@ -97,7 +97,8 @@ class Prepared:
     notes: tuple[str, ...] = field(default_factory=tuple)
 
 
-def _spec(req: Request) -> TransactionSpec:
+def transaction_spec(req: Request) -> TransactionSpec:
+    """The TRANSACTION ``req`` asks for (ids and times left to the builder)."""
     return TransactionSpec(
         outcome=req.outcome,
         source=req.source,
@@ -144,9 +145,9 @@ def prepare(
     if req.what is What.TOKEN:
         callback, notes = _token(req, store, now)
     elif req.what is What.RESPONSE:  # a GET: no body to send
-        callback = callbacks.build_transaction(_spec(req), now=now)
+        callback = callbacks.build_transaction(transaction_spec(req), now=now)
     else:
-        callback, wire = callbacks.build_transaction_with_wire(_spec(req), now=now)
+        callback, wire = callbacks.build_transaction_with_wire(transaction_spec(req), now=now)
     body = callback.body
     if req.overrides:  # the body was just built: nobody else holds it
         body = callbacks.apply_overrides(body, req.overrides, in_place=True)
@@ -181,7 +182,7 @@ def prepare(
         transaction_id=obj.get("id")
         if isinstance(obj.get("id"), int) and req.what is not What.TOKEN
         else None,
-        order_id=_as_int(order_id),
+        order_id=lenient_int(order_id),
         merchant_order_id=order.get("merchant_order_id") if isinstance(order, dict) else None,
         signature=req.signature,
         notes=tuple(notes),
@@ -209,16 +210,6 @@ def sent_outcome(preset: Outcome, obj: dict[str, Any], overrides: tuple[Any, ...
     return preset if preset in failures else Outcome.DECLINED
 
 
-def _as_int(value: object) -> int | None:
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int):
-        return value
-    if isinstance(value, str) and value.isdigit():
-        return int(value)
-    return None
-
-
 def _token(req: Request, store: Store | None, now: datetime | None) -> tuple[Callback, list[str]]:
     notes: list[str] = []
     earlier = store.latest_transaction_payload(req.order_id) if (store and req.order_id) else None
@@ -227,7 +218,7 @@ def _token(req: Request, store: Store | None, now: datetime | None) -> tuple[Cal
         notes.append(f"matches the transaction simulated earlier for order {req.order_id}")
     else:
         transaction = callbacks.build_transaction(
-            _spec(replace(req, outcome=Outcome.APPROVED, what=What.TRANSACTION)), now=now
+            transaction_spec(replace(req, outcome=Outcome.APPROVED, what=What.TRANSACTION)), now=now
         )
         spec = callbacks.token_spec_for(transaction.obj, seed=req.seed, region=req.region)
         if req.order_id:
@@ -357,7 +348,7 @@ def replay(
     from paymobctl.forwarding import replay_request
 
     request = replay_request(event, target)
-    with delivery.http_client(verify=verify) as client:
+    with outbound.client(verify=verify) as client:
         result = delivery.attempt(client, request, timeout=timeout)
     record_replay(store, event, request, result)
     return request, result

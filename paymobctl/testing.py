@@ -27,13 +27,14 @@ import inspect
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
+from functools import lru_cache
 from typing import TYPE_CHECKING, Any, Literal
 
-from paymobctl import callbacks, delivery, simulation
+from paymobctl import callbacks, delivery, outbound, simulation
 from paymobctl.checkout import DEFAULT_OTP, Card, CheckoutResult
 from paymobctl.documents import loads_json
 from paymobctl.errors import UsageError, WaitTimedOut
-from paymobctl.models import CardBrand, Outcome, PaymentSource
+from paymobctl.models import CardBrand, Outcome, PaymentSource, lenient_int
 from paymobctl.sandbox_profile import RESPONSE_PATH, SANDBOX, WEBHOOK_PATH, SandboxCredentials
 
 if TYPE_CHECKING:
@@ -128,7 +129,7 @@ class SignedCallback:
             request = delivery.HttpRequest(
                 self.method, self.url(target), self.content, (*self.headers.items(),)
             )
-            with delivery.http_client() as http:
+            with outbound.client() as http:
                 result = delivery.attempt(http, request, timeout=timeout)
             delivery.raise_for(result, timeout=timeout)
             return result
@@ -185,6 +186,15 @@ def callback(
     """The callback ``paymobctl simulate`` would send, signed with ``secret`` (default: the
     sandbox's HMAC secret). ``set`` changes fields before signing, by dotted path from the body's
     top level (``{"obj.source_data.pan": "1111"}``), exactly like ``simulate --set``."""
+    key = secret if secret is not None else SANDBOX.hmac_secret
+    if kind == "transaction" and not set and signed:
+        # The common case, built and signed without the dict (``.json`` parses the bytes).
+        spec = _transaction_spec(
+            outcome, source, brand, amount_cents, currency, order_id, merchant_order_id,
+            integration_id, seed,
+        )  # fmt: skip
+        wire, digest = callbacks.signed_transaction_wire(spec, key)
+        return SignedCallback(kind, digest, wire=wire, obj={})
     what = _enum(simulation.What, kind, "kind")
     overrides = tuple(
         callbacks.Override(tuple(path.split(".")), value, f"{path}={value!r}")
@@ -205,10 +215,38 @@ def callback(
         seed=seed,
         signature=simulation.Signature.SIGNED if signed else simulation.Signature.UNSIGNED,
     )
-    prepared = simulation.prepare(
-        request, url=WEBHOOK_PATH, secret=SANDBOX.hmac_secret if secret is None else secret
-    )
+    prepared = simulation.prepare(request, url=WEBHOOK_PATH, secret=key)
     return SignedCallback(kind, prepared.hmac, wire=prepared.request.body, obj=prepared.obj)
+
+
+@lru_cache(maxsize=256, typed=True)  # typed: 1 and 1.0 or True build different text
+def _transaction_spec(
+    outcome: Outcome | str,
+    source: PaymentSource | str,
+    brand: CardBrand | str,
+    amount_cents: int,
+    currency: str,
+    order_id: int | None,
+    merchant_order_id: str | None,
+    integration_id: int,
+    seed: int | None,
+) -> callbacks.TransactionSpec:
+    """What ``simulate`` builds for these options (frozen, so one per distinct call is kept)."""
+    return simulation.transaction_spec(
+        simulation.Request(
+            what=simulation.What.TRANSACTION,
+            outcome=_enum(Outcome, outcome, "outcome"),
+            source=_enum(PaymentSource, source, "source"),
+            brand=_enum(CardBrand, brand, "brand"),
+            amount_cents=amount_cents,
+            currency=currency,
+            order_id=order_id,
+            merchant_order_id=merchant_order_id,
+            integration_id=integration_id,
+            merchant_id=SANDBOX.merchant_id,
+            seed=seed,
+        )
+    )
 
 
 class Callbacks:
@@ -300,7 +338,7 @@ class Sandbox:
         )
         self._server = serving.Background(self._app, what="the test sandbox")
         self._server.__enter__()
-        self._http = delivery.http_client()
+        self._http = outbound.client()
         return self
 
     def __exit__(
@@ -516,4 +554,4 @@ def _order_of(item: Delivery) -> int | None:
     obj = item.obj
     order = obj.get("order")
     raw = order.get("id") if isinstance(order, dict) else obj.get("order_id")
-    return int(raw) if isinstance(raw, int | str) and str(raw).isdigit() else None
+    return lenient_int(raw, minimum=0)

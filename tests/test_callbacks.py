@@ -481,3 +481,36 @@ def test_prototypes_build_fresh_containers() -> None:
     first["a"].append(1)
     first["b"]["c"].append(2)
     assert compiled.build({}) == {"a": [], "b": {"c": []}}
+
+
+@pytest.mark.parametrize("region", list(Region))
+def test_signed_transaction_wire_matches_the_general_path_for_one_reused_spec(
+    region: Region,
+) -> None:
+    """The fast path bakes what a spec fixes into a renderer kept per spec object: reusing one
+    unseeded spec with different draws and times still gives the general path's bytes and HMAC."""
+    now = datetime(2025, 10, 30, 21, 59, 58, 999_000, tzinfo=UTC)  # Cairo's summer time ends
+    specs = [
+        TransactionSpec(region=region),
+        TransactionSpec(region=region, outcome=Outcome.DECLINED, brand=CardBrand.VISA),
+        TransactionSpec(
+            region=region,
+            outcome=Outcome.DECLINED,
+            source=PaymentSource.WALLET,
+            amount_cents=12345,
+            currency="usd",
+            merchant_order_id="shop-7",
+            customer=callbacks.Customer("Ali", "Hassan", "ali@example.com", "+201000000000"),
+        ),
+        TransactionSpec(region=region, outcome=Outcome.REFUND, is_live=True, is_auth=True),
+        TransactionSpec(region=region, source=PaymentSource.KIOSK, flow=KeyFlow.LEGACY),
+    ]
+    for spec in specs:
+        for draw in range(6):
+            moment = now + timedelta(milliseconds=700 * draw)
+            callbacks._DRAWS.seed(draw)
+            wire, digest = callbacks.signed_transaction_wire(spec, "s3cret", now=moment)
+            callbacks._DRAWS.seed(draw)
+            built, expected = callbacks.build_transaction_with_wire(spec, now=moment)
+            assert wire == expected
+            assert digest == built.sign("s3cret")

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import io
+import itertools
+import json
 import re
 import unittest
 from collections.abc import Iterator
@@ -324,3 +326,31 @@ def test_emulator_reset_and_pristine() -> None:
     assert not state.pristine() and state.auth_tokens
     state.reset()
     assert state.pristine() and not state.auth_tokens
+
+
+@pytest.mark.parametrize("seed", [1, 12345])
+def test_callback_fast_path_sends_what_simulate_prepares(seed: int) -> None:
+    """``callback()`` builds and signs without the dict: the same bytes and HMAC as the general
+    path (``simulation.prepare``), for every outcome/source/brand, or the same refusal."""
+    from paymobctl import simulation
+    from paymobctl.models import CardBrand, Outcome, PaymentSource
+    from paymobctl.sandbox_profile import WEBHOOK_PATH
+
+    for outcome, source, brand in itertools.product(Outcome, PaymentSource, CardBrand):
+        options = {"outcome": outcome, "source": source, "brand": brand, "seed": seed}
+        request = simulation.Request(
+            what=simulation.What.TRANSACTION,
+            currency=SANDBOX.currency,
+            integration_id=SANDBOX.integration_id,
+            merchant_id=SANDBOX.merchant_id,
+            **options,
+        )
+        try:
+            prepared = simulation.prepare(request, url=WEBHOOK_PATH, secret="s3cret")
+        except UsageError as refused:
+            with pytest.raises(UsageError, match=re.escape(str(refused))):
+                callback(secret="s3cret", **options)
+            continue
+        built = callback(secret="s3cret", **options)
+        assert (built.content, built.hmac) == (prepared.request.body, prepared.hmac)
+        assert built.json == json.loads(prepared.request.body or b"")

@@ -12,7 +12,7 @@ from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from paymobctl import callbacks
+from paymobctl import payload_parts
 from paymobctl.emulator.persistence import Tables
 from paymobctl.emulator.records import Integration
 from paymobctl.emulator.validation import SandboxError, find_integration, url_errors
@@ -83,7 +83,7 @@ class Context:
 
     def stamp(self) -> str:
         """Now as Paymob writes its timestamps (local time of the region)."""
-        return callbacks.paymob_timestamp(self.now(), self.region)
+        return payload_parts.paymob_timestamp(self.now(), self.region)
 
     def money(self, cents: int, currency: str) -> str:
         """An amount for the event log (``150.00 EGP``)."""

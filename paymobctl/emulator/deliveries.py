@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import random
 
-from paymobctl import callbacks, delivery, signing
+from paymobctl import callbacks, delivery, payload_parts, signing
 from paymobctl.emulator.context import Context
 from paymobctl.emulator.records import (
     Attempt,
@@ -46,7 +46,7 @@ class Deliveries:
             merchant_id=self.ctx.creds.merchant_id,
             token=token.token,
             token_id=token.id,
-            created_at=callbacks.parse_paymob_timestamp(token.created_at, self.ctx.region),
+            created_at=payload_parts.parse_paymob_timestamp(token.created_at, self.ctx.region),
             region=self.ctx.region,
             next_payment_intention=intention.id if intention is not None else None,
             seed=token.id,  # the same TOKEN body on every retry and replay

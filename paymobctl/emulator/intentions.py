@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from paymobctl import callbacks
+from paymobctl import payload_parts
 from paymobctl.emulator.auth import Auth
 from paymobctl.emulator.context import Context, hex_id
 from paymobctl.emulator.orders import (
@@ -144,7 +144,7 @@ class Intentions:
             for url_field in URL_FIELDS:
                 if body.get(url_field):
                     key.claims[url_field] = body[url_field]
-            key.claims = callbacks.jsonb_order(key.claims)
+            key.claims = payload_parts.jsonb_order(key.claims)
             keys.append(
                 {
                     "integration": integration.id,

@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from paymobctl import callbacks
+from paymobctl import payload_parts
 from paymobctl.emulator.context import Context
 from paymobctl.emulator.records import Integration, Order, PaymentKey
 from paymobctl.emulator.validation import (
@@ -96,8 +96,8 @@ class Orders:
     def order_object(self, order: Order, *, api: bool = True) -> dict[str, Any]:
         """The order as the orders API (``api``) or a callback renders it: one builder."""
         url = f"{self.ctx.base_url}/standalone/?ref=i_{order.id}"
-        obj = callbacks.build_order(
-            callbacks.OrderSpec(
+        obj = payload_parts.build_order(
+            payload_parts.OrderSpec(
                 id=order.id,
                 created_at=order.created_at,
                 amount_cents=order.amount_cents,
@@ -190,7 +190,7 @@ class Orders:
     def issue_key(self, request: KeyRequest) -> PaymentKey:
         """A payment key for a request already validated."""
         now = self.ctx.now().timestamp()
-        claims = callbacks.payment_key_claims(
+        claims = payload_parts.payment_key_claims(
             flow=KeyFlow.INTENTION if request.intention_id else KeyFlow.LEGACY,
             user_id=self.ctx.creds.merchant_id,
             amount_cents=request.amount_cents,

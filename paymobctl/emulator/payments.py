@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from paymobctl import callbacks, signing
+from paymobctl import callbacks, payload_parts, signing
 from paymobctl.callbacks import Customer, TransactionSpec
 from paymobctl.emulator import cards
 from paymobctl.emulator.cards import Behaviour
@@ -177,7 +177,9 @@ class Payments:
     def _created(self, txn: Transaction) -> datetime:
         """When a held payment began: its final object keeps that time (else now)."""
         return (
-            callbacks.parse_paymob_timestamp(str(txn.obj.get("created_at", "")), self.ctx.region)
+            payload_parts.parse_paymob_timestamp(
+                str(txn.obj.get("created_at", "")), self.ctx.region
+            )
             or self.ctx.now()
         )
 

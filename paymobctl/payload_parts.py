@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from functools import cache
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -26,9 +26,26 @@ def local_time(moment: datetime, region: Region) -> datetime:
 
 def paymob_timestamp(moment: datetime, region: Region) -> str:
     """Paymob's rendering: naive local time in Egypt, an explicit offset elsewhere (§2, §14)."""
-    text = local_time(moment, region).isoformat(timespec="microseconds")
-    # isoformat always writes 26 characters before the offset (a four-digit year).
-    return text[:26] if region.info.naive_times else text
+    # Callbacks render several times a second: the text of each whole second is kept (the
+    # zone's offsets are whole seconds, so only the microseconds differ within one).
+    if moment.tzinfo is None:  # naive: the machine's local time, as astimezone reads it
+        text = local_time(moment, region).isoformat(timespec="microseconds")
+        return text[:26] if region.info.naive_times else text
+    second, micro = divmod(moment - _EPOCH, _SECOND)
+    key = (region, second)
+    cached = _SECONDS.get(key)
+    if cached is None:
+        text = local_time(moment, region).isoformat(timespec="microseconds")
+        # isoformat always writes 26 characters before the offset (a four-digit year).
+        if len(_SECONDS) >= 4096:
+            _SECONDS.clear()
+        cached = _SECONDS[key] = (text[:19], "" if region.info.naive_times else text[26:])
+    return f"{cached[0]}.{micro.microseconds:06d}{cached[1]}"
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_SECOND = timedelta(seconds=1)
+_SECONDS: dict[tuple[Region, int], tuple[str, str]] = {}
 
 
 def parse_paymob_timestamp(text: str, region: Region) -> datetime | None:

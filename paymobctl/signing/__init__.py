@@ -5,10 +5,15 @@ Everything here follows docs/paymob.md §8 and imports only the standard library
 a fixed list of fields concatenated with no separator; the digest is lowercase hex.
 
 The package: fields (what is signed, rendering), shapes (the JSON shapes checked first),
-compute (HMAC, verify), payloads (reading callbacks), explain (why a signature mismatches).
+compute (HMAC, verify), payloads (reading callbacks), diagnosis (why a signature mismatches).
+The diagnosis module loads on first use (``explain``, or its names through ``__getattr__``):
+plain verification never needs it.
 """
 
 from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
 
 from paymobctl.errors import UsageError
 from paymobctl.models import CallbackKind
@@ -19,12 +24,6 @@ from paymobctl.signing.compute import (
     digest,
     signed_values,
     verify,
-)
-from paymobctl.signing.explain import (
-    NEAR_MISS_DIGITS,
-    Diagnosis,
-    Explanation,
-    explain,
 )
 from paymobctl.signing.fields import (
     DELIVERY_STATUS_FIELDS,
@@ -55,6 +54,37 @@ from paymobctl.signing.shapes import (
     describe_shape_problems,
     shape_problems,
 )
+
+if TYPE_CHECKING:
+    from paymobctl.signing.diagnosis import NEAR_MISS_DIGITS, Diagnosis, Explanation
+
+_DIAGNOSIS_NAMES = frozenset({"NEAR_MISS_DIGITS", "Diagnosis", "Explanation"})
+
+
+def __getattr__(name: str) -> Any:
+    """The diagnosis module's names, loaded on first use."""
+    if name in _DIAGNOSIS_NAMES:
+        from paymobctl.signing import diagnosis
+
+        return getattr(diagnosis, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def explain(
+    kind: CallbackKind,
+    data: Mapping[str, Any],
+    secret: str,
+    received: str | None,
+    *,
+    raw_query: str | None = None,
+    verifying: bool = True,
+) -> Explanation:
+    """Everything a person needs to see why a signature does or does not match
+    (``paymobctl.signing.diagnosis.explain``, loaded on first call)."""
+    from paymobctl.signing.diagnosis import explain as _explain
+
+    return _explain(kind, data, secret, received, raw_query=raw_query, verifying=verifying)
+
 
 __all__ = [
     "DELIVERY_STATUS_FIELDS",

@@ -8,12 +8,17 @@ import hashlib
 import hmac as _hmac
 import operator
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any, cast
 
 from paymobctl.models import CallbackKind
-from paymobctl.signing.fields import TRANSACTION_FIELDS, NullConvention, fields_for, render_value
+from paymobctl.signing.fields import (
+    TRANSACTION_FIELDS,
+    NullConvention,
+    _Record,
+    fields_for,
+    render_value,
+)
 from paymobctl.signing.shapes import ShapeProblem, _values_ok, shape_problems
 
 
@@ -61,16 +66,34 @@ def _same(a: str, b: str) -> bool:
     return _hmac.compare_digest(a.encode("ascii", "replace"), b.encode("ascii", "replace"))
 
 
-@dataclass(frozen=True)
-class Verification:
+class Verification(_Record):
     """What ``verify`` found: valid or not, the computed HMAC, the null convention that matched."""
+
+    _fields = ("valid", "kind", "computed", "received", "convention", "malformed")
+    __slots__ = _fields
 
     valid: bool
     kind: CallbackKind
     computed: str  # canonical ("" when malformed: the HMAC is not computed)
     received: str | None
     convention: NullConvention | None  # which null rendering matched (None when invalid)
-    malformed: tuple[ShapeProblem, ...] = ()  # signed fields of the wrong shape: never valid
+    malformed: tuple[ShapeProblem, ...]  # signed fields of the wrong shape: never valid
+
+    def __init__(
+        self,
+        valid: bool,
+        kind: CallbackKind,
+        computed: str,
+        received: str | None,
+        convention: NullConvention | None,
+        malformed: tuple[ShapeProblem, ...] = (),
+    ) -> None:
+        object.__setattr__(self, "valid", valid)
+        object.__setattr__(self, "kind", kind)
+        object.__setattr__(self, "computed", computed)
+        object.__setattr__(self, "received", received)
+        object.__setattr__(self, "convention", convention)
+        object.__setattr__(self, "malformed", malformed)
 
 
 def _fast_values(kind: CallbackKind, data: Mapping[str, Any]) -> tuple[list[object], bool]:

@@ -6,20 +6,60 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
 from paymobctl.models import CallbackKind
 
 
-@dataclass(frozen=True)
-class SignedField:
+class _Record:
+    """Base of the signing package's small value classes: slotted and immutable, equal and
+    hashed by their fields in order, shown like a dataclass. A plain class: a frozen dataclass
+    costs ~4 M instructions to create, on the start-up of every command that verifies."""
+
+    __slots__ = ()
+    _fields: tuple[str, ...] = ()
+
+    def _values(self) -> tuple[object, ...]:
+        return tuple(getattr(self, name) for name in self._fields)
+
+    def __eq__(self, other: object) -> bool:
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        assert isinstance(other, _Record)
+        return self._values() == other._values()
+
+    def __hash__(self) -> int:
+        return hash(self._values())
+
+    def __repr__(self) -> str:
+        shown = ", ".join(f"{name}={getattr(self, name)!r}" for name in self._fields)
+        return f"{type(self).__qualname__}({shown})"
+
+    def __reduce__(self) -> tuple[type[_Record], tuple[object, ...]]:
+        return (type(self), self._values())
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise AttributeError(f"cannot assign to field {name!r}")
+
+    def __delattr__(self, name: str) -> None:
+        raise AttributeError(f"cannot delete field {name!r}")
+
+
+class SignedField(_Record):
     """One signed value: where it lives in a POST ``obj`` and in a GET query."""
+
+    _fields = ("post_path", "get_key", "get_aliases")
+    __slots__ = _fields
 
     post_path: str  # dotted path inside ``obj``
     get_key: str  # literal query parameter name (dots are part of the name)
-    get_aliases: tuple[str, ...] = ()  # other spellings some senders use
+    get_aliases: tuple[str, ...]  # other spellings some senders use
+
+    def __init__(self, post_path: str, get_key: str, get_aliases: tuple[str, ...] = ()) -> None:
+        object.__setattr__(self, "post_path", post_path)
+        object.__setattr__(self, "get_key", get_key)
+        object.__setattr__(self, "get_aliases", get_aliases)
 
 
 # Reference §8.1: the fixed, alphabetical list of 20 transaction fields. The GET redirect carries
@@ -150,9 +190,11 @@ def lookup_path(obj: Mapping[str, Any], path: str, missing: object = None) -> An
     return current
 
 
-@dataclass(frozen=True)
-class FieldValue:
+class FieldValue(_Record):
     """One signed field as found in a payload, for ``--explain``."""
+
+    _fields = ("name", "used_key", "raw", "missing")
+    __slots__ = _fields
 
     name: str  # the canonical name (POST path, or GET key for the redirect)
     used_key: (
@@ -160,6 +202,12 @@ class FieldValue:
     )  # the key it was read from (an alias such as ``order_id``), None if missing
     raw: object  # the value found (None when null or missing)
     missing: bool
+
+    def __init__(self, name: str, used_key: str | None, raw: object, missing: bool) -> None:
+        object.__setattr__(self, "name", name)
+        object.__setattr__(self, "used_key", used_key)
+        object.__setattr__(self, "raw", raw)
+        object.__setattr__(self, "missing", missing)
 
     @property
     def null(self) -> bool:

@@ -5,23 +5,37 @@ a receiver stored.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 from paymobctl.documents import loads_json
 from paymobctl.errors import PaymobctlError, UsageError
 from paymobctl.models import CallbackKind
+from paymobctl.signing.fields import _Record
 
 
-@dataclass(frozen=True)
-class Payload:
+class Payload(_Record):
     """A callback as received: its kind, the data the HMAC is computed over, and any hmac it carried."""
+
+    _fields = ("kind", "data", "hmac", "raw_query")
+    __slots__ = _fields
 
     kind: CallbackKind
     data: Mapping[str, Any]
-    hmac: str | None = None
-    raw_query: str | None = None  # undecoded query, for diagnosing encoding mistakes
+    hmac: str | None
+    raw_query: str | None  # undecoded query, for diagnosing encoding mistakes
+
+    def __init__(
+        self,
+        kind: CallbackKind,
+        data: Mapping[str, Any],
+        hmac: str | None = None,
+        raw_query: str | None = None,
+    ) -> None:
+        object.__setattr__(self, "kind", kind)
+        object.__setattr__(self, "data", data)
+        object.__setattr__(self, "hmac", hmac)
+        object.__setattr__(self, "raw_query", raw_query)
 
 
 def detect_kind(obj: Mapping[str, Any]) -> CallbackKind:

@@ -6,11 +6,10 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 from paymobctl.models import CallbackKind
-from paymobctl.signing.fields import _MISSING, TRANSACTION_FIELDS
+from paymobctl.signing.fields import _MISSING, TRANSACTION_FIELDS, _Record
 
 # The signed string has no separators (§8.1), so an HMAC only proves the concatenation. Rendering
 # hides the JSON type: an object sent as an integer renders empty, 900123.0 renders like 900123,
@@ -21,12 +20,18 @@ from paymobctl.signing.fields import _MISSING, TRANSACTION_FIELDS
 # a ``YYYY-MM-DD…`` timestamp, a three-letter currency) before the HMAC means anything.
 
 
-@dataclass(frozen=True)
-class ShapeProblem:
+class ShapeProblem(_Record):
     """One signed field whose JSON shape is not what Paymob sends."""
+
+    _fields = ("field", "message")
+    __slots__ = _fields
 
     field: str
     message: str
+
+    def __init__(self, field: str, message: str) -> None:
+        object.__setattr__(self, "field", field)
+        object.__setattr__(self, "message", message)
 
 
 _TXN_INTS = ("amount_cents", "id", "integration_id", "owner")

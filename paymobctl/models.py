@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
+from typing import TYPE_CHECKING, Any
 
 from paymobctl.errors import UsageError
 from paymobctl.pans import luhn_valid as _luhn_valid
@@ -78,35 +79,6 @@ class CallbackKind(StrEnum):
     RESPONSE = "RESPONSE"
 
 
-class EventKind(StrEnum):
-    """What ``listen`` stored a request as: a callback kind, or UNKNOWN (any other request)."""
-
-    TRANSACTION = "TRANSACTION"
-    TOKEN = "TOKEN"
-    DELIVERY_STATUS = "DELIVERY_STATUS"
-    RESPONSE = "RESPONSE"
-    UNKNOWN = "UNKNOWN"
-
-
-class Verdict(StrEnum):
-    """The HMAC verdict of a received request (``n/a``: not a callback, or not storable as one)."""
-
-    VALID = "valid"
-    INVALID = "invalid"
-    MISSING = "missing"
-    NOT_APPLICABLE = "n/a"
-    MALFORMED = "malformed-signed-fields"  # signed fields misshapen: never trusted (§14)
-
-
-class TransactionChild(StrEnum):
-    """What a transaction is from its signed flags, when not a plain payment (receiver._child)."""
-
-    REFUND = "refund"
-    VOID = "void"
-    CAPTURE = "capture"
-    REVERSED = "reversed"  # a payment already marked voided or refunded
-
-
 class DepositStatus(StrEnum):
     """A deposit's status in the store."""
 
@@ -116,42 +88,6 @@ class DepositStatus(StrEnum):
     REFUNDED = "refunded"  # refunds reached the deposit's amount
     VOIDED = "voided"
     FAILED = "failed"  # a step after the order's creation failed: nobody can pay it
-
-
-class PaymentStatus(StrEnum):
-    """What waiting for, or asking about, a payment learnt (``none``: nothing before the timeout)."""
-
-    PAID = "paid"
-    DECLINED = "declined"
-    PENDING = "pending"
-    NONE = "none"
-
-
-class DeliveryState(StrEnum):
-    """Where a callback the sandbox sends stands."""
-
-    PENDING = "pending"
-    DELIVERED = "delivered"  # answered 2xx
-    FAILED = "failed"  # every attempt failed
-
-
-class FailureKind(StrEnum):
-    """Why an HTTP attempt got no answer at all (delivery.Result.error)."""
-
-    REFUSED = "refused"
-    DNS = "dns"
-    TIMEOUT = "timeout"
-    TLS = "tls"
-    INVALID_URL = "invalid-url"
-    OTHER = "other"
-    BLOCKED = "blocked"  # the sandbox refused to call the URL
-
-
-class Mode(StrEnum):
-    """Test or live: which of a profile's keys and integrations are used."""
-
-    TEST = "test"
-    LIVE = "live"
 
 
 class RegionInfo:
@@ -331,73 +267,6 @@ def show_amount(cents: int | None, currency: str | None) -> str:
         return f"{cents} {currency}"
 
 
-class Outcome(StrEnum):
-    """What a simulated or sandbox transaction turns out as (a payment, or a child of one)."""
-
-    APPROVED = "approved"
-    DECLINED = "declined"
-    INSUFFICIENT_FUNDS = "insufficient_funds"
-    AUTH_FAILED = "auth_failed"
-    BLOCKED = "blocked"  # test-mode / risk block: txn_response_code BLOCKED (docs/paymob.md §14)
-    PENDING = "pending"
-    REFUND = "refund"
-    VOID = "void"
-    CAPTURE = "capture"
-
-    @property
-    def is_child(self) -> bool:
-        """A refund, void or capture: a transaction with a parent payment."""
-        return self in (Outcome.REFUND, Outcome.VOID, Outcome.CAPTURE)
-
-
-class CallbackOrder(StrEnum):
-    """Which of a saved-card payment's two callbacks the sandbox sends first (§7.3, §14)."""
-
-    TOKEN_FIRST = "token-first"  # as in the real 2025 KSA pair: the TOKEN was created first
-    TRANSACTION_FIRST = "transaction-first"
-    RANDOM = "random"
-
-
-class KeyFlow(StrEnum):
-    """How the payment key was made: its claims differ (docs/paymob.md §3.3, §5, §14)."""
-
-    INTENTION = (
-        "intention"  # Intention API / unified checkout: next_payment_intention, redirect_url
-    )
-    LEGACY = "legacy"  # POST /api/acceptance/payment_keys: exp, pmk_ip
-
-
-class PaymentSource(StrEnum):
-    """How a payer pays: card, mobile wallet or kiosk."""
-
-    CARD = "card"
-    WALLET = "wallet"
-    KIOSK = "kiosk"
-
-
-class CardBrand(StrEnum):
-    """The brands of Paymob's documented test cards."""
-
-    MASTERCARD = "MasterCard"
-    VISA = "Visa"
-
-    @property
-    def bin(self) -> str:
-        """The first six digits of the brand's test card."""
-        # Paymob's documented test cards (docs/paymob.md §9): 5123456789012346 and 4111111111111111.
-        return "512345" if self is CardBrand.MASTERCARD else "411111"
-
-    @property
-    def default_last4(self) -> str:
-        """The last four digits of the brand's test card."""
-        return "2346" if self is CardBrand.MASTERCARD else "1111"
-
-    @property
-    def card_type(self) -> str:
-        """The brand as Paymob's ``source_data.sub_type`` spells it."""
-        return "MASTERCARD" if self is CardBrand.MASTERCARD else "VISA"
-
-
 _DURATION_RE = r"^(\d+)\s*([smhdw])$"
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 
@@ -441,3 +310,44 @@ TUNNEL_HOST_MARKERS = ("ngrok", "trycloudflare", "localtunnel", "serveo")
 def is_tunnel_host(host: str) -> bool:
     """A development tunnel's host (ngrok, Cloudflare quick tunnels, localtunnel, serveo)."""
     return any(marker in host for marker in TUNNEL_HOST_MARKERS)
+
+
+if TYPE_CHECKING:  # explicit re-exports (`X as X`): mypy sees what __getattr__ provides
+    from paymobctl.vocabulary import CallbackOrder as CallbackOrder  # noqa: PLC0414
+    from paymobctl.vocabulary import CardBrand as CardBrand  # noqa: PLC0414
+    from paymobctl.vocabulary import DeliveryState as DeliveryState  # noqa: PLC0414
+    from paymobctl.vocabulary import EventKind as EventKind  # noqa: PLC0414
+    from paymobctl.vocabulary import FailureKind as FailureKind  # noqa: PLC0414
+    from paymobctl.vocabulary import KeyFlow as KeyFlow  # noqa: PLC0414
+    from paymobctl.vocabulary import Mode as Mode  # noqa: PLC0414
+    from paymobctl.vocabulary import Outcome as Outcome  # noqa: PLC0414
+    from paymobctl.vocabulary import PaymentSource as PaymentSource  # noqa: PLC0414
+    from paymobctl.vocabulary import PaymentStatus as PaymentStatus  # noqa: PLC0414
+    from paymobctl.vocabulary import TransactionChild as TransactionChild  # noqa: PLC0414
+    from paymobctl.vocabulary import Verdict as Verdict  # noqa: PLC0414
+
+_VOCABULARY = frozenset(
+    {
+        "EventKind",
+        "Verdict",
+        "TransactionChild",
+        "PaymentStatus",
+        "DeliveryState",
+        "FailureKind",
+        "Mode",
+        "Outcome",
+        "CallbackOrder",
+        "KeyFlow",
+        "PaymentSource",
+        "CardBrand",
+    }
+)
+
+
+def __getattr__(name: str) -> Any:
+    """The vocabularies moved to :mod:`paymobctl.vocabulary`, loaded on first use."""
+    if name in _VOCABULARY:
+        import paymobctl.vocabulary
+
+        return getattr(paymobctl.vocabulary, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -66,7 +66,15 @@ def test_pure_modules() -> None:
     assert internal(imports(MODS["paymobctl.pans"])) <= {"paymobctl.documents"}
     assert internal(imports(MODS["paymobctl.documents"])) == set()
     assert third_party(imports(MODS["paymobctl.documents"])) == set()
-    pure = {"paymobctl.errors", "paymobctl.models", "paymobctl.documents", "paymobctl.pans"}
+    pure = {
+        "paymobctl.errors",
+        "paymobctl.models",
+        "paymobctl.vocabulary",
+        "paymobctl.documents",
+        "paymobctl.pans",
+    }
+    assert internal(imports(MODS["paymobctl.vocabulary"])) == set()
+    assert third_party(imports(MODS["paymobctl.vocabulary"])) == set()
     signing = {n for n in MODS if n == "paymobctl.signing" or n.startswith("paymobctl.signing.")}
     for name in ("paymobctl.models", "paymobctl.pans", *sorted(signing)):
         assert internal(imports(MODS[name])) <= pure | signing, name
@@ -154,7 +162,7 @@ def test_web_pages_stay_off_the_receiver_and_the_emulator_stays_off_the_inspecto
         if name == "paymobctl.receiver":
             assert not {d for d in deps if d.startswith(("paymobctl.inspector", "paymobctl.web"))}
         if name.startswith("paymobctl.web"):  # pure value helpers only (models.lenient_int)
-            assert deps <= {"paymobctl.errors", "paymobctl.models"}, name
+            assert deps <= {"paymobctl.errors", "paymobctl.models", "paymobctl.vocabulary"}, name
         if name.startswith("paymobctl.emulator"):
             assert not {d for d in deps if d.startswith("paymobctl.inspector")}, name
         if name.startswith("paymobctl.inspector"):
@@ -249,7 +257,7 @@ HMAC_VERIFY_MODULES = {
 HMAC_VERIFY_NEVER = (
     "httpx", "starlette", "uvicorn", "rich", "tomllib", "tomli_w", "decimal", "asyncio", "ssl",
     "socket", "zoneinfo", "paymobctl.config", "paymobctl.client", "paymobctl.callbacks",
-    "paymobctl.store.records",
+    "paymobctl.store.records", "paymobctl.signing.diagnosis", "paymobctl.vocabulary",
 )  # fmt: skip
 
 

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import copy
 import math
+import operator
 import os
 import random
 import re
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from functools import cache, lru_cache
@@ -348,23 +349,47 @@ _PER_CALL_FIELDS: dict[str, Any] = dict.fromkeys(
         "updated_at", "bill_reference", "next_payment_intention",
     )
 ) | {"amount_cents": 0, "seed": 0}  # fmt: skip
-_LAST_SHAPE: list[TransactionSpec] = [TransactionSpec(), TransactionSpec()]
+_SHAPE_FIELDS = tuple(f.name for f in fields(TransactionSpec) if f.name not in _PER_CALL_FIELDS)
+_shape_key = operator.attrgetter(*_SHAPE_FIELDS)
 
 
-def _shape_of(spec: TransactionSpec) -> TransactionSpec:
+class _Shape:
+    """A spec's shape (see :func:`_shape_of`) and what is computed once for it."""
+
+    __slots__ = ("parts", "render", "spec")
+
+    def __init__(self, spec: TransactionSpec) -> None:
+        self.spec = spec
+        self.render: Callable[[Mapping[str, Any]], str] | None = None
+        self.parts: tuple[str, dict[str, Any], dict[str, Any]] | None = None
+
+
+@lru_cache(maxsize=64)
+def _shape_for(key: tuple[Any, ...]) -> _Shape:
+    return _Shape(TransactionSpec(**dict(zip(_SHAPE_FIELDS, key, strict=True)), **_PER_CALL_FIELDS))
+
+
+_last_shape: tuple[object, _Shape | None] = (None, None)  # rebound whole: safe across threads
+
+
+def _shape_of(spec: TransactionSpec) -> _Shape:
     """``spec`` without its per-call values (seed 0: building it draws from its own generator):
-    the key of everything compiled or computed once per kind of callback."""
-    last = _LAST_SHAPE
-    if last[0] is spec:
-        return last[1]
-    shape = replace(spec, **_PER_CALL_FIELDS)
-    last[0], last[1] = spec, shape
+    the key of everything compiled or computed once per kind of callback (64 kinds kept)."""
+    global _last_shape  # noqa: PLW0603
+    last, shape = _last_shape
+    if last is spec and shape is not None:
+        return shape
+    shape = _shape_for(_shape_key(spec))
+    _last_shape = (spec, shape)
     return shape
 
 
 def _spec_render(spec: TransactionSpec) -> Callable[[Mapping[str, Any]], str]:
     """``prototype.render`` with the values fixed by ``spec``'s shape written as constants."""
-    return _shape_render(_shape_of(spec))
+    shape = _shape_of(spec)
+    if shape.render is None:
+        shape.render = _shape_render(shape.spec)
+    return shape.render
 
 
 @lru_cache(maxsize=64)
@@ -415,7 +440,7 @@ def _transaction(spec: TransactionSpec, now: datetime | None) -> tuple[Prototype
         spec, (created, order_created, gateway_at, updated)
     )
     authorization = str(10**5 + below(10**6 - 10**5))
-    fixed_order, fixed_claims = _spec_parts(_shape_of(spec), currency)
+    fixed_order, fixed_claims = _spec_parts(spec, currency)
     order_created_at = paymob_timestamp(order_created, spec.region)
     shipping_id = 100_000_000 + below(199_999_999 - 100_000_000)
     amount = spec.amount_cents
@@ -509,12 +534,14 @@ def _copy(emails: list[str] | None) -> list[str] | None:
     return None if emails is None else emails.copy()
 
 
-@lru_cache(maxsize=256)
-def _spec_parts(shape: TransactionSpec, currency: str) -> tuple[dict[str, Any], dict[str, Any]]:
-    """The order and claims contexts of a spec's shape (see :func:`_shape_of`), with
+def _spec_parts(spec: TransactionSpec, currency: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The order and claims contexts of ``spec``'s shape (see :func:`_shape_of`), with
     placeholders where each callback differs (ids, times, amounts, the claims' expiry and URLs):
     shared, never change them."""
-    spec = shape
+    shape = _shape_of(spec)
+    if shape.parts is not None and shape.parts[0] == currency:
+        return shape.parts[1], shape.parts[2]
+    spec = shape.spec
     region = region_values(spec.region)
     customer = {
         "first_name": spec.customer.first_name,
@@ -547,6 +574,7 @@ def _spec_parts(shape: TransactionSpec, currency: str) -> tuple[dict[str, Any], 
         exp=0,
         pmk_ip=spec.payer_ip,
     )
+    shape.parts = (currency, order, claims)
     return order, claims
 
 

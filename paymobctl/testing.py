@@ -26,7 +26,7 @@ import copy
 import inspect
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, fields, replace
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -232,21 +232,40 @@ def _transaction_spec(
     seed: int | None,
 ) -> callbacks.TransactionSpec:
     """What ``simulate`` builds for these options (frozen, so one per distinct call is kept)."""
-    return simulation.transaction_spec(
+    return callbacks.TransactionSpec(
+        **_spec_fields(outcome, source, brand, currency, integration_id),
+        amount_cents=amount_cents,
+        order_id=order_id,
+        merchant_order_id=merchant_order_id,
+        seed=seed,
+    )
+
+
+_PER_CALL = frozenset({"amount_cents", "order_id", "merchant_order_id", "seed"})
+
+
+@lru_cache(maxsize=64, typed=True)
+def _spec_fields(
+    outcome: Outcome | str,
+    source: PaymentSource | str,
+    brand: CardBrand | str,
+    currency: str,
+    integration_id: int,
+) -> dict[str, Any]:
+    """The fields of ``simulate``'s spec that do not vary per call (a test passing a new order
+    id or amount each time validates and builds the rest once): shared, never change it."""
+    spec = simulation.transaction_spec(
         simulation.Request(
             what=simulation.What.TRANSACTION,
             outcome=_enum(Outcome, outcome, "outcome"),
             source=_enum(PaymentSource, source, "source"),
             brand=_enum(CardBrand, brand, "brand"),
-            amount_cents=amount_cents,
             currency=currency,
-            order_id=order_id,
-            merchant_order_id=merchant_order_id,
             integration_id=integration_id,
             merchant_id=SANDBOX.merchant_id,
-            seed=seed,
         )
     )
+    return {f.name: getattr(spec, f.name) for f in fields(spec) if f.name not in _PER_CALL}
 
 
 class Callbacks:

@@ -159,7 +159,7 @@ def _amount_major(cents: int, currency: str) -> int | float:
     """:func:`amount_major`, by integer division for an int below 10**15 (a new amount per
     callback costs no Decimal; both are the correctly rounded value of the same quotient)."""
     if type(cents) is int and -(10**15) < cents < 10**15:
-        unit = 10 ** currency_exponent(currency)
+        unit: int = 10 ** currency_exponent(currency)
         whole, rest = divmod(cents, unit)
         return cents / unit if rest else whole
     return _amount_major_cached(cents, currency)

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urljoin, urlsplit
 
 from paymobctl.errors import NetworkError, UsageError, VerificationFailed
+from paymobctl.models import lenient_int
 from paymobctl.signing import parse_query
 
 if TYPE_CHECKING:
@@ -311,7 +312,7 @@ def _result(
     success, pending = params.get("success") == "true", params.get("pending") == "true"
     outcome = "approved" if success else ("pending" if pending else "declined")
     raw_id = str(params.get("id", ""))
-    transaction_id = int(raw_id) if raw_id.isdigit() else None
+    transaction_id = lenient_int(raw_id)
     parts = urlsplit(checkout_url)
     sandbox = f"{parts.scheme}://{parts.netloc}"
     sent = (
@@ -339,10 +340,14 @@ def _callbacks_of(
 ) -> tuple[CallbackSent, ...]:
     import httpx
 
+    from paymobctl import outbound
+
     try:
-        http.post(f"{sandbox}/_sandbox/drain", params={"timeout": f"{wait:g}"}, timeout=wait + 5)
-        response = http.get(f"{sandbox}/_sandbox/deliveries", params={"limit": 50}, timeout=timeout)
-        items: Any = response.json() if response.status_code == 200 else []
+        drain = f"{sandbox}/_sandbox/drain"
+        outbound.request(http, "POST", drain, params={"timeout": f"{wait:g}"}, timeout=wait + 5)
+        deliveries = f"{sandbox}/_sandbox/deliveries"
+        reply = outbound.request(http, "GET", deliveries, params={"limit": 50}, timeout=timeout)
+        items: Any = reply.json() if reply.status_code == 200 else []
     except (httpx.HTTPError, ValueError):
         return ()  # not a paymobctl sandbox (or gone): the payment itself is still reported
     sent = []

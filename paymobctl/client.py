@@ -1,5 +1,6 @@
 """Paymob's HTTP API over an injected httpx client: the legacy flow, saved-card payments, inquiry,
-refund/void/capture, and the Intention API. Errors become actionable :class:`ApiError`s.
+refund/void/capture, and the Intention API. Errors become actionable :class:`ApiError`s
+(worded in :mod:`paymobctl.api_errors`).
 
 Works the same against real Paymob (any region) and against ``paymobctl sandbox``.
 """
@@ -13,9 +14,11 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode, urlsplit
 
-from paymobctl import outbound
+from paymobctl import delivery, outbound
+from paymobctl.api_errors import NOT_RUNNING_HINT, api_error, describe, field_int
+from paymobctl.delivery import RetryPolicy
 from paymobctl.errors import ApiError, NetworkError
-from paymobctl.models import Secret
+from paymobctl.models import Secret, lenient_int
 
 if TYPE_CHECKING:
     from contextlib import AbstractContextManager
@@ -27,11 +30,25 @@ if TYPE_CHECKING:
     # What a caller shows while one HTTP call is under way: (what it waits for, retry number).
     Progress = Callable[[str, int], AbstractContextManager[None]]
 
+# Error wording lives in api_errors; these names stay importable from here.
+__all__ = [
+    "NOT_RUNNING_HINT",
+    "Account",
+    "Billing",
+    "Checkout",
+    "PaymobClient",
+    "api_error",
+    "field_int",
+    "intention_order_id",
+]
+
 AUTH_TOKEN_TTL = (
     55 * 60
 )  # Paymob's tokens live one hour (docs/paymob.md §3.1); renew a little early
 DEFAULT_TIMEOUT = 20.0
-RETRY_DELAYS = (0.25, 0.75)  # idempotent calls only
+# Idempotent calls are retried after no answer or a 5xx, 0.25 then 0.75 s apart; others never.
+IDEMPOTENT_RETRY = RetryPolicy(attempts=3, first_delay=0.25, factor=3.0, max_delay=0.75)
+NO_RETRY = RetryPolicy(attempts=1)
 
 BILLING_OPTIONAL = ("apartment", "floor", "street", "building", "shipping_method", "postal_code", "city",
                     "country", "state")  # fmt: skip
@@ -48,6 +65,7 @@ class Billing:
     extra: Mapping[str, str] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, str]:
+        """The billing_data Paymob requires, with "NA" for every optional field not given."""
         data = dict.fromkeys(BILLING_OPTIONAL, "NA")
         data.update(self.extra)
         data.update(
@@ -84,136 +102,6 @@ class Account:
     integration: dict[str, Any] | None
     integrations: int | None
     problem: str | None
-
-
-def _describe(body: Any) -> str:
-    """Paymob's error bodies in one line: detail, message, or DRF field-keyed lists."""
-    if isinstance(body, Mapping):
-        for key in ("detail", "message"):
-            if isinstance(body.get(key), str):
-                return str(body[key])
-        parts = []
-
-        def walk(value: Any, path: str) -> None:
-            if isinstance(value, Mapping):
-                for key, item in value.items():
-                    walk(item, f"{path}.{key}" if path else str(key))
-            elif isinstance(value, list) and value and all(isinstance(v, str) for v in value):
-                parts.append(f"{path}: {' '.join(value)}")
-            elif isinstance(value, str):
-                parts.append(f"{path}: {value}" if path else value)
-
-        walk(body, "")
-        if parts:
-            return "; ".join(parts)
-    if isinstance(body, str) and body.strip():
-        return body.strip()[:300]
-    return "no details"
-
-
-# The integration guide's troubleshooting table, keyed by what Paymob answers and, where the
-# same answer means different things, by the credential the call sent (None: any).
-_HINTS: tuple[tuple[str, str | None, str, str], ...] = (
-    (
-        "incorrect credentials",
-        "auth token",
-        "the auth token was refused",
-        "the API key itself authenticated; the token may have expired or this account may not "
-        "be allowed this operation (check the transaction belongs to this profile's account and "
-        "mode)",
-    ),
-    (
-        "incorrect credentials",
-        None,
-        "the API key was rejected",
-        "check PAYMOB_API_KEY: test and live keys differ; copy it from Paymob's dashboard (Settings → "
-        "Account info). 'Failed to initiate deposit' in the guide is usually this",
-    ),
-    (
-        "integration id/name does not exist",
-        None,
-        "the integration id does not exist in this mode",
-        "use an integration id of this mode (test vs live) from Developers → Payment Integrations; "
-        "a test integration does not work with live keys and vice versa",
-    ),
-    (
-        "invalid currency",
-        None,
-        "the currency does not match the integration's",
-        "use the integration's currency (paymobctl config show → currency), or an integration in that currency",
-    ),
-    (
-        "invalid token.",
-        None,
-        "the secret key was rejected",
-        "check PAYMOB_SECRET_KEY (egy_sk_test_… / egy_sk_live_…) for this mode",
-    ),
-    (
-        "authentication credentials were not provided",
-        None,
-        "no secret key was sent",
-        "set PAYMOB_SECRET_KEY for the Intention API",
-    ),
-    (
-        "capture amount cannot exceed",
-        None,
-        "capture over the authorised amount",
-        "capture at most what was authorised; check `paymobctl status`",
-    ),
-    (
-        "requested refund amount is greater",
-        None,
-        "refund over the refundable amount",
-        "refund at most what is left; `paymobctl status` shows the transaction",
-    ),
-    (
-        "invalid transaction id",
-        None,
-        "no such transaction",
-        "check the transaction id (`paymobctl deposits list`)",
-    ),
-    (
-        "duplicate",
-        None,
-        "merchant_order_id was already used",
-        "merchant order ids must be unique: pick a new one",
-    ),
-)
-
-
-def api_error(status: int, body: Any, *, action: str, credential: str | None = None) -> ApiError:
-    """Paymob's answer as an error whose hint fits the call: ``credential`` is what the call
-    authenticated with ("api key", "auth token", "secret key")."""
-    text = _describe(body)
-    lowered = text.lower()
-    for needle, sent, what, hint in _HINTS:
-        if needle in lowered and sent in (None, credential):
-            return ApiError(
-                f"{action} failed: {what} (HTTP {status}: {text})",
-                hint=hint,
-                status=status,
-                body=body,
-            )
-    if status >= 500:
-        return ApiError(
-            f"{action} failed: Paymob answered HTTP {status} ({text})",
-            hint="try again in a moment",
-            status=status,
-            body=body,
-        )
-    return ApiError(
-        f"{action} failed: HTTP {status}: {text}",
-        hint=("the server gave no details; " if text == "no details" else "")
-        + "`paymobctl config show` lists the ids and keys in use",
-        status=status,
-        body=body,
-    )
-
-
-NOT_RUNNING_HINT = (
-    "is a sandbox running on another port? set PAYMOB_BASE_URL (or base_url in the profile; "
-    "`paymobctl sandbox` runs one; --profile picks a real account)"
-)
 
 
 class PaymobClient:
@@ -261,12 +149,13 @@ class PaymobClient:
         import httpx
 
         url = f"{self.base_url}{path}"
-        attempts = len(RETRY_DELAYS) + 1 if idempotent else 1
+        policy = IDEMPOTENT_RETRY if idempotent else NO_RETRY
         started = self.clock()
-        for attempt in range(attempts):
+
+        def send(number: int) -> Reply | httpx.HTTPError:
             try:
-                with self.progress(action, attempt) if self.progress else nullcontext():
-                    response = outbound.request(
+                with self.progress(action, number - 1) if self.progress else nullcontext():
+                    return outbound.request(
                         self.http,
                         method,
                         url,
@@ -275,44 +164,41 @@ class PaymobClient:
                         headers=headers,
                         timeout=self.timeout,
                     )
-            except httpx.TimeoutException:
-                if attempt + 1 < attempts:
-                    self.sleep(RETRY_DELAYS[attempt])
-                    continue
-                spent = self.clock() - started
-                tries = f"{attempts} attempts, " if attempts > 1 else ""
-                raise NetworkError(
-                    f"{action}: {self.base_url} did not answer within {self.timeout:g} s "
-                    f"({tries}{spent:.1f} s in all)",
-                    hint="check your network, or try again",
-                ) from None
             except httpx.HTTPError as exc:
-                if attempt + 1 < attempts:
-                    self.sleep(RETRY_DELAYS[attempt])
-                    continue
-                raise self._unreachable(action, exc) from None
-            if response.status_code >= 500 and attempt + 1 < attempts:
-                self.sleep(RETRY_DELAYS[attempt])
-                continue
-            body = _body(response)
-            if response.status_code not in expect:
-                raise api_error(response.status_code, body, action=action, credential=credential)
-            if (
-                isinstance(body, Mapping)
-                and body.get("success") in (False, "false")
-                and path.endswith(("/refund", "/void", "/capture"))
-            ):
-                raise api_error(response.status_code, body, action=action, credential=credential)
-            if not isinstance(body, dict):
-                raise ApiError(
-                    f"{action}: unexpected answer from {self.base_url} (HTTP {response.status_code}, "
-                    f"not a JSON object: {str(body)[:80]!r})",
-                    hint="is base_url/region pointing at Paymob (or `paymobctl sandbox`)?",
-                    status=response.status_code,
-                    body=body,
-                )
-            return body
-        raise AssertionError("unreachable")  # pragma: no cover
+                return exc
+
+        def answered(outcome: Reply | httpx.HTTPError, number: int) -> bool:
+            return not isinstance(outcome, httpx.HTTPError) and outcome.status_code < 500
+
+        response = delivery.retry(send, policy, final=answered, sleep=self.sleep)
+        if isinstance(response, httpx.TimeoutException):
+            spent = self.clock() - started
+            tries = f"{policy.attempts} attempts, " if policy.attempts > 1 else ""
+            raise NetworkError(
+                f"{action}: {self.base_url} did not answer within {self.timeout:g} s "
+                f"({tries}{spent:.1f} s in all)",
+                hint="check your network, or try again",
+            ) from None
+        if isinstance(response, httpx.HTTPError):
+            raise self._unreachable(action, response) from None
+        body = _body(response)
+        if response.status_code not in expect:
+            raise api_error(response.status_code, body, action=action, credential=credential)
+        if (
+            isinstance(body, Mapping)
+            and body.get("success") in (False, "false")
+            and path.endswith(("/refund", "/void", "/capture"))
+        ):
+            raise api_error(response.status_code, body, action=action, credential=credential)
+        if not isinstance(body, dict):
+            raise ApiError(
+                f"{action}: unexpected answer from {self.base_url} (HTTP {response.status_code}, "
+                f"not a JSON object: {str(body)[:80]!r})",
+                hint="is base_url/region pointing at Paymob (or `paymobctl sandbox`)?",
+                status=response.status_code,
+                body=body,
+            )
+        return body
 
     def _unreachable(self, action: str, exc: Exception) -> NetworkError:
         host = urlsplit(self.base_url).netloc
@@ -327,6 +213,7 @@ class PaymobClient:
         )
 
     def auth_token(self) -> str:
+        """A legacy auth token, cached for its lifetime (docs/paymob.md §3.1)."""
         if self._token and self._token[1] > self.clock():
             return self._token[0]
         return self._authenticate()[0]
@@ -386,6 +273,7 @@ class PaymobClient:
         merchant_order_id: str | None = None,
         items: Sequence[Mapping[str, Any]] = (),
     ) -> dict[str, Any]:
+        """Register a legacy order; its answer (the order id under ``id``)."""
         body: dict[str, Any] = {
             "auth_token": self.auth_token(),
             "delivery_needed": False,
@@ -414,6 +302,7 @@ class PaymobClient:
         tokenization: bool = False,
         card_token: str | None = None,
     ) -> str:
+        """A legacy payment key for an order and integration."""
         body: dict[str, Any] = {
             "auth_token": self.auth_token(),
             "amount_cents": amount_cents,
@@ -476,6 +365,7 @@ class PaymobClient:
         return order_id, key
 
     def iframe_url(self, iframe_id: int, payment_key: str) -> str:
+        """The hosted card iframe's URL for a payment key."""
         return f"{self.base_url}/api/acceptance/iframes/{iframe_id}?{urlencode({'payment_token': payment_key})}"
 
     def check_iframe(self, iframe_id: int, payment_key: str) -> None:
@@ -503,6 +393,7 @@ class PaymobClient:
             )
 
     def pay_with_token(self, *, payment_key: str, card_token: str) -> dict[str, Any]:
+        """Pay a payment key with a saved card token (MOTO)."""
         return self._pay(payment_key, card_token, "TOKEN", action="paying with the saved card")
 
     def _pay(
@@ -523,6 +414,7 @@ class PaymobClient:
     # -- after the payment --------------------------------------------------------------------
 
     def transaction(self, transaction_id: int) -> dict[str, Any]:
+        """One transaction by id (retrieve)."""
         result: dict[str, Any] = self._request(
             "GET",
             f"/api/acceptance/transactions/{transaction_id}",
@@ -552,20 +444,23 @@ class PaymobClient:
                 credential="auth token",
             )
         except ApiError as exc:
-            if exc.status == 404 and "no transactions" in _describe(exc.body).lower():
+            if exc.status == 404 and "no transactions" in describe(exc.body).lower():
                 return None
             raise
         return result
 
     def refund(self, *, transaction_id: int, amount_cents: int) -> dict[str, Any]:
+        """Refund ``amount_cents`` of a paid transaction; the refund transaction."""
         return self._on_transaction(
             "/api/acceptance/void_refund/refund", "refunding", transaction_id, amount_cents
         )
 
     def void(self, *, transaction_id: int) -> dict[str, Any]:
+        """Void a same-day transaction; the void transaction."""
         return self._on_transaction("/api/acceptance/void_refund/void", "voiding", transaction_id)
 
     def capture(self, *, transaction_id: int, amount_cents: int) -> dict[str, Any]:
+        """Capture ``amount_cents`` of an authorised transaction; the capture transaction."""
         return self._on_transaction(
             "/api/acceptance/capture", "capturing", transaction_id, amount_cents
         )
@@ -612,6 +507,7 @@ class PaymobClient:
     # -- account ------------------------------------------------------------------------------
 
     def hmac_secret(self) -> str:
+        """The account's HMAC secret as Paymob holds it."""
         result = self._request(
             "GET",
             "/api/auth/hmac_secret/get_hmac",
@@ -626,6 +522,7 @@ class PaymobClient:
         return secret
 
     def integrations(self) -> list[dict[str, Any]]:
+        """The account's payment integrations."""
         result = self._request(
             "GET",
             "/api/ecommerce/integrations",
@@ -654,6 +551,7 @@ class PaymobClient:
         expiration: int = 3600,
         items: Sequence[Mapping[str, Any]] = (),
     ) -> dict[str, Any]:
+        """Create a payment intention (Intention API); Paymob's answer."""
         body: dict[str, Any] = {
             "amount": amount_cents,
             "currency": currency,
@@ -682,6 +580,7 @@ class PaymobClient:
         return result
 
     def unified_checkout_url(self, client_secret: str) -> str:
+        """The unified checkout URL for an intention's client secret."""
         if not self.public_key:
             raise ApiError(
                 "no public key",
@@ -743,6 +642,7 @@ class PaymobClient:
         card_tokens: Sequence[str] = (),
         expiration: int = 3600,
     ) -> Checkout:
+        """A checkout through the Intention API: the intention, its order and the URL to pay at."""
         intention = self.create_intention(
             amount_cents=amount_cents,
             currency=currency,
@@ -786,10 +686,11 @@ def intention_order_id(intention: Mapping[str, Any]) -> int | None:
     if isinstance(keys, list):
         candidates += [k.get("order_id") for k in keys if isinstance(k, Mapping)]
     for value in candidates:
-        if isinstance(value, int) and not isinstance(value, bool) and value > 0:
-            return value
-        if isinstance(value, str) and value.isascii() and value.isdigit():
-            return int(value)
+        if isinstance(value, int) and value <= 0:
+            continue  # a non-positive integer is not an order; a later candidate may be
+        number = lenient_int(value)
+        if number is not None:
+            return number
     return None
 
 
@@ -797,28 +698,8 @@ def _opt_str(value: Any) -> str | None:
     return value if isinstance(value, str) and value else None
 
 
-def field_int(body: Mapping[str, Any], key: str, *, action: str) -> int:
-    """An integer field of Paymob's answer, or an API error saying the answer was not Paymob's."""
-    value = body.get(key)
-    if isinstance(value, bool) or not (
-        isinstance(value, int) or (isinstance(value, str) and value.isdigit())
-    ):
-        raise ApiError(
-            f"{action}: unexpected answer, {key!r} is {value!r}",
-            hint="is base_url/region pointing at Paymob (or `paymobctl sandbox`)?",
-            body=body,
-        )
-    return int(value)
-
-
 def _body(response: Reply) -> Any:
     try:
         return response.json()
     except ValueError:
         return response.text
-
-
-def new_http_client(*, verify: bool = True) -> httpx.Client:
-    from paymobctl.delivery import http_client
-
-    return http_client(verify=verify)

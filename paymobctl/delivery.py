@@ -10,12 +10,12 @@ import json
 import socket
 import ssl
 import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import urlsplit
 
-from paymobctl import __version__, outbound
+from paymobctl import outbound
 from paymobctl.errors import NetworkError
 from paymobctl.models import FailureKind
 
@@ -24,7 +24,8 @@ if TYPE_CHECKING:
 
     from paymobctl.outbound import Reply
 
-USER_AGENT = f"paymobctl/{__version__}"
+T = TypeVar("T")
+USER_AGENT = outbound.USER_AGENT  # every request paymobctl sends names itself
 EXCERPT_CHARS = 600
 
 
@@ -37,6 +38,8 @@ def wire_json(value: Any) -> bytes:
 
 @dataclass(frozen=True)
 class HttpRequest:
+    """One request to send: method, URL, body bytes and headers, exactly as they go on the wire."""
+
     method: str
     url: str
     body: bytes | None = None
@@ -49,6 +52,7 @@ class HttpRequest:
 
     @property
     def content_type(self) -> str | None:
+        """The request's Content-Type header, or None."""
         for name, value in self.headers:
             if name.lower() == "content-type":
                 return value
@@ -62,11 +66,13 @@ def post_json(
     extra_headers: Sequence[tuple[str, str]] = (),
     wire: bytes | None = None,  # wire_json(body), when the caller already has it
 ) -> HttpRequest:
+    """A POST of ``body`` as compact JSON (what Paymob's webhooks send)."""
     headers = (("Content-Type", "application/json"), ("User-Agent", USER_AGENT), *extra_headers)
     return HttpRequest("POST", url, wire_json(body) if wire is None else wire, tuple(headers))
 
 
 def get(url: str) -> HttpRequest:
+    """A GET of ``url`` (a signed redirect)."""
     return HttpRequest("GET", url, None, (("User-Agent", USER_AGENT),))
 
 
@@ -93,6 +99,7 @@ class Result:
 
     @property
     def ok(self) -> bool:
+        """The answer was a 2xx."""
         return self.status is not None and 200 <= self.status < 300
 
     @property
@@ -104,6 +111,7 @@ class Result:
         )
 
     def as_dict(self) -> dict[str, Any]:
+        """The result as JSON-ready data (for --json and the store)."""
         return {
             "url": self.url,
             "status": self.status,
@@ -220,6 +228,7 @@ def attempt(
 async def attempt_async(
     client: httpx.AsyncClient, request: HttpRequest, *, timeout: float, attempt_no: int = 1
 ) -> Result:
+    """One asynchronous attempt; never raises for network problems."""
     import httpx
 
     started = time.perf_counter()
@@ -279,6 +288,7 @@ class RetryPolicy:
         return float(min(self.max_delay, self.first_delay * self.factor ** (attempt_no - 1)))
 
     def should_retry(self, result: Result) -> bool:
+        """Whether a failed ``result`` is worth another attempt under this policy."""
         if result.ok:
             return False
         if "non-2xx" in self.retry_on:
@@ -290,13 +300,53 @@ class RetryPolicy:
         return result.ok or attempt_no == self.attempts or not self.should_retry(result)
 
 
-def http_client(*, verify: bool | ssl.SSLContext = True) -> httpx.Client:
-    return outbound.client(verify=verify, user_agent=USER_AGENT)
+# -- the one retry loop (results are recorded per attempt, so it is ours, not a library's) -------
+
+OnAttempt = Callable[[T, int, bool], None]  # (what attempt n gave, n, whether it is the last)
 
 
-def async_http_client(
-    *, verify: bool | ssl.SSLContext = True, max_connections: int = 100
-) -> httpx.AsyncClient:
-    return outbound.async_client(
-        verify=verify, max_connections=max_connections, user_agent=USER_AGENT
-    )
+def retry(
+    attempt_fn: Callable[[int], T],
+    policy: RetryPolicy,
+    on_attempt: OnAttempt[T] | None = None,
+    *,
+    final: Callable[[T, int], bool],
+    sleep: Callable[[float], None] = time.sleep,
+) -> T:
+    """Call ``attempt_fn(1)``, ``attempt_fn(2)``… until ``final(result, n)`` or the policy's last
+    attempt, sleeping ``policy.delay(n)`` between; ``on_attempt`` sees each result first."""
+    number = 1
+    while True:
+        result = attempt_fn(number)
+        last = number >= policy.attempts or final(result, number)
+        if on_attempt is not None:
+            on_attempt(result, number, last)
+        if last:
+            return result
+        sleep(policy.delay(number))
+        number += 1
+
+
+async def retry_async(
+    attempt_fn: Callable[[int], Awaitable[T]],
+    policy: RetryPolicy,
+    on_attempt: OnAttempt[T] | None = None,
+    *,
+    final: Callable[[T, int], bool],
+    sleep: Callable[[float], Awaitable[None]] | None = None,
+) -> T:
+    """:func:`retry` for an awaitable attempt (the sleep, ``asyncio.sleep`` by default, is
+    awaited: other work goes on)."""
+    import asyncio
+
+    pause = sleep or asyncio.sleep
+    number = 1
+    while True:
+        result = await attempt_fn(number)
+        last = number >= policy.attempts or final(result, number)
+        if on_attempt is not None:
+            on_attempt(result, number, last)
+        if last:
+            return result
+        await pause(policy.delay(number))
+        number += 1

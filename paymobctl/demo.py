@@ -12,11 +12,9 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import httpx
-
-from paymobctl import checkout, serving
+from paymobctl import checkout, outbound, serving
 from paymobctl.client import Billing
 from paymobctl.config import sandbox_settings
 from paymobctl.emulator import create_app as create_sandbox
@@ -32,6 +30,9 @@ from paymobctl.payments import (
 from paymobctl.receiver import create_app as create_receiver
 from paymobctl.sandbox_profile import RESPONSE_PATH, SANDBOX, WEBHOOK_PATH
 from paymobctl.store import Deposit, Store
+
+if TYPE_CHECKING:
+    import httpx
 
 DEMO_CARD = checkout.Card()  # Paymob's documented Mastercard, 3-D Secure with OTP 1234
 
@@ -107,7 +108,7 @@ def run_demo(
             )
             with (
                 serving.Background(sandbox_app, what="the demo's sandbox") as sandbox,
-                httpx.Client(trust_env=False, timeout=10) as http,
+                outbound.client(timeout=10) as http,
             ):
                 step("started", f"sandbox {sandbox.url} · listener {listener.url}{WEBHOOK_PATH}")
                 _run(http, sandbox.url, demo_store, step, timeout)

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from paymobctl import delivery
+from paymobctl import delivery, outbound
 from paymobctl.callbacks import with_query
-from paymobctl.delivery import HttpRequest, RetryPolicy
+from paymobctl.delivery import HttpRequest, Result, RetryPolicy
 from paymobctl.tasks import TaskSet
 
 if TYPE_CHECKING:
@@ -92,7 +91,7 @@ class Forwarder:
         self.policy = policy
         self.timeout = timeout
         self.sink = sink
-        self._client_factory = client_factory or (lambda: delivery.async_http_client(verify=True))
+        self._client_factory = client_factory or (lambda: outbound.async_client(verify=True))
         self._client: httpx.AsyncClient | None = None
         self._tasks = TaskSet()
 
@@ -112,12 +111,14 @@ class Forwarder:
     async def _forward(self, incoming: Incoming, target: str) -> None:
         if self._client is None:
             self._client = self._client_factory()
-        request = request_for(incoming, target)
-        for number in range(1, self.policy.attempts + 1):
-            result = await delivery.attempt_async(
-                self._client, request, timeout=self.timeout, attempt_no=number
+        client, request = self._client, request_for(incoming, target)
+
+        async def send(number: int) -> Result:
+            return await delivery.attempt_async(
+                client, request, timeout=self.timeout, attempt_no=number
             )
-            final = self.policy.is_final(result, number)
+
+        def record(result: Result, number: int, final: bool) -> None:
             error = result.error_message if result.error else None
             self.store.record_forward_attempt(
                 event_id=incoming.event_id,
@@ -141,9 +142,8 @@ class Forwarder:
                         final,
                     )
                 )
-            if final:
-                return
-            await asyncio.sleep(self.policy.delay(number))
+
+        await delivery.retry_async(send, self.policy, record, final=self.policy.is_final)
 
     async def drain(self, timeout: float = 30.0) -> None:
         """Wait up to ``timeout`` seconds for the forwards under way to finish."""

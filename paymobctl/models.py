@@ -240,6 +240,26 @@ def check_currency(currency: str) -> str:
 
 
 # Far above any card payment, far below what SQLite and Paymob's integer fields can hold.
+def lenient_int(value: object, *, max_digits: int = 4000, minimum: int | None = None) -> int | None:
+    """A whole number given as a JSON integer or as a string of ASCII digits, else None.
+
+    Paymob sends ids both ways; booleans, floats, signs, spaces and non-ASCII digits (``"²"``,
+    ``"١٢"``, which ``str.isdigit`` accepts and ``int`` may refuse) are not numbers here. Strings
+    longer than ``max_digits`` and results below ``minimum`` are None too.
+    """
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        number = value
+    elif (
+        isinstance(value, str) and len(value) <= max_digits and value.isascii() and value.isdigit()
+    ):
+        number = int(value)
+    else:
+        return None
+    return None if minimum is not None and number < minimum else number
+
+
 MAX_AMOUNT_CENTS = 10**12
 _AMOUNT_RE = r"^\d{1,15}(?:\.\d{1,6})?$"
 

@@ -29,6 +29,7 @@ from collections.abc import AsyncIterator, Iterator, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, NoReturn
 
+from paymobctl import __version__
 from paymobctl.documents import loads_json
 
 if TYPE_CHECKING:
@@ -37,6 +38,9 @@ if TYPE_CHECKING:
 
 MAX_RESPONSE = 1_048_576  # bytes of a response body kept, after decompression
 ACCEPT_ENCODING = "gzip, deflate"  # what the bounded decoder below can inflate
+USER_AGENT = f"paymobctl/{__version__}"
+DEFAULT_TIMEOUT = 5.0  # httpx's own default per network operation
+MAX_CONNECTIONS = 100  # an async client's pool (httpx's default too)
 
 _DEADLINE: contextvars.ContextVar[float | None] = contextvars.ContextVar(
     "paymobctl_outbound_deadline", default=None
@@ -60,6 +64,7 @@ class Reply:
 
     @property
     def text(self) -> str:
+        """The body decoded as UTF-8 (undecodable bytes replaced)."""
         return self.content.decode("utf-8", "replace")
 
 
@@ -254,40 +259,69 @@ def _deadline_backend() -> httpcore.NetworkBackend:
     return Backend()
 
 
-def client(*, verify: bool | ssl.SSLContext = True, user_agent: str | None = None) -> httpx.Client:
-    """A sync client for :func:`request`: no proxies from the environment, and every socket
-    read/write/connect clipped to the current request's deadline."""
+def client(
+    *,
+    verify: bool | ssl.SSLContext = True,
+    timeout: float = DEFAULT_TIMEOUT,
+    limits: httpx.Limits | None = None,
+    transport: httpx.BaseTransport | None = None,
+    user_agent: str | None = USER_AGENT,
+) -> httpx.Client:
+    """The sync client every outgoing request uses (read through :func:`request`).
+
+    No proxies from the environment, paymobctl's User-Agent, and (unless a ``transport`` is
+    given, e.g. a test's ``MockTransport``) every socket read/write/connect clipped to the
+    current request's total deadline. ``timeout`` is httpx's per-operation default.
+    """
     import httpcore
     import httpx
 
-    transport = httpx.HTTPTransport(verify=verify, trust_env=False)
-    # httpx exposes no network backend option; the pool is rebuilt with ours (same TLS context)
-    # and httpx's default limits (httpcore's own allow 10 connections: 50 concurrent deliveries,
-    # PMB-WH-072, queued for one and timed the wait as the receiver's latency).
-    transport._pool = httpcore.ConnectionPool(
-        ssl_context=httpx.create_ssl_context(verify=verify, trust_env=False),
-        network_backend=_deadline_backend(),
-        max_connections=100,
-        max_keepalive_connections=20,
-        keepalive_expiry=5.0,
+    if transport is None:
+        sizes = limits or httpx.Limits(max_connections=100, max_keepalive_connections=20)
+        http_transport = httpx.HTTPTransport(verify=verify, trust_env=False)
+        # httpx exposes no network backend option; the pool is rebuilt with ours (same TLS
+        # context) and httpx's default limits unless given (httpcore's own allow 10 connections:
+        # 50 concurrent deliveries, PMB-WH-072, queued for one and timed the wait as the
+        # receiver's latency).
+        http_transport._pool = httpcore.ConnectionPool(
+            ssl_context=httpx.create_ssl_context(verify=verify, trust_env=False),
+            network_backend=_deadline_backend(),
+            max_connections=sizes.max_connections,
+            max_keepalive_connections=sizes.max_keepalive_connections,
+            keepalive_expiry=sizes.keepalive_expiry,
+        )
+        transport = http_transport
+    return httpx.Client(
+        transport=transport,
+        trust_env=False,
+        headers=_headers(user_agent),
+        verify=verify,
+        timeout=timeout,
     )
-    headers = {"User-Agent": user_agent} if user_agent else None
-    return httpx.Client(transport=transport, trust_env=False, headers=headers, verify=verify)
 
 
 def async_client(
     *,
     verify: bool | ssl.SSLContext = True,
-    max_connections: int = 100,
-    user_agent: str | None = None,
+    timeout: float = DEFAULT_TIMEOUT,
+    limits: httpx.Limits | None = None,
+    transport: httpx.AsyncBaseTransport | None = None,
+    user_agent: str | None = USER_AGENT,
 ) -> httpx.AsyncClient:
-    """An async client for :func:`request_async` (no proxies from the environment)."""
+    """The async client every outgoing request uses (read through :func:`request_async`,
+    whose total deadline is ``asyncio.timeout``): no proxies from the environment, paymobctl's
+    User-Agent, at most :data:`MAX_CONNECTIONS` connections unless ``limits`` says otherwise."""
     import httpx
 
-    headers = {"User-Agent": user_agent} if user_agent else None
     return httpx.AsyncClient(
         verify=verify,
         trust_env=False,
-        headers=headers,
-        limits=httpx.Limits(max_connections=max_connections),
+        headers=_headers(user_agent),
+        timeout=timeout,
+        limits=limits or httpx.Limits(max_connections=MAX_CONNECTIONS),
+        transport=transport,
     )
+
+
+def _headers(user_agent: str | None) -> dict[str, str] | None:
+    return {"User-Agent": user_agent} if user_agent else None

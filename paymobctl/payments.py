@@ -30,6 +30,7 @@ from paymobctl.models import (
     TransactionChild,
     format_amount,
     is_local,
+    lenient_int,
 )
 
 if TYPE_CHECKING:
@@ -400,9 +401,7 @@ def transaction_outcome(obj: dict[str, Any]) -> PaymentOutcome:
     message = obj.get("data.message") or (data or {}).get("message")
     code = obj.get("txn_response_code") or (data or {}).get("txn_response_code")
     identifier = obj.get("id")
-    transaction_id = (
-        int(identifier) if isinstance(identifier, int | str) and str(identifier).isdigit() else None
-    )
+    transaction_id = lenient_int(identifier, minimum=0)
     if flag("success"):
         return PaymentOutcome(PaymentStatus.PAID, transaction_id, None, "inquiry")
     if flag("pending"):
@@ -464,8 +463,9 @@ def _amount_differs(found: dict[str, Any], deposit: Deposit) -> str | None:
     from paymobctl.models import format_amount
 
     amount, currency = found.get("amount_cents"), found.get("currency")
-    if isinstance(amount, str) and amount.isascii() and amount.isdigit():
-        amount = int(amount)  # the flat, string-typed shape
+    number = lenient_int(amount) if isinstance(amount, str) else None
+    if number is not None:
+        amount = number  # the flat, string-typed shape
     if type(amount) is not int or currency != deposit.currency:
         return f"{amount} {currency}"
     if amount != deposit.amount_cents:

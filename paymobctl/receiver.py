@@ -26,7 +26,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from paymobctl import signing
 from paymobctl.errors import StoreError
 from paymobctl.forwarding import Forwarder, Incoming
-from paymobctl.models import CallbackKind, EventKind, TransactionChild, Verdict
+from paymobctl.models import CallbackKind, EventKind, TransactionChild, Verdict, lenient_int
 from paymobctl.sandbox_profile import RESPONSE_PATH, WEBHOOK_PATH
 from paymobctl.serving import KEPT_BODY, MAX_BODY, READ_TIMEOUT, read_body
 from paymobctl.store import NewEvent, Store, StoredEvent
@@ -100,8 +100,7 @@ def _int(value: Any) -> int | None:
     if isinstance(value, bool):
         return None
     if isinstance(value, str):
-        text = value.strip()
-        value = int(text) if text.isascii() and text.isdigit() and len(text) < 19 else None
+        value = lenient_int(value.strip(), max_digits=18)
     if isinstance(value, int) and -_MAX_ID <= value <= _MAX_ID:
         return value
     return None

@@ -8,15 +8,15 @@ from datetime import datetime
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
-from paymobctl import callbacks, delivery
+from paymobctl import callbacks, delivery, outbound
 from paymobctl.callbacks import Callback, Override, TransactionSpec
-from paymobctl.models import CardBrand, KeyFlow, Outcome, PaymentSource, Region
+from paymobctl.models import CardBrand, KeyFlow, Outcome, PaymentSource, Region, lenient_int
 from paymobctl.signing import CallbackKind
 
 if TYPE_CHECKING:
     import httpx
 
-    from paymobctl.config import Settings
+    from paymobctl.config import IntKey, Settings
     from paymobctl.store import Event, Store
 
 
@@ -58,7 +58,7 @@ class Request:
     flow: KeyFlow = KeyFlow.INTENTION
 
 
-_INTEGRATION_KEYS = {
+_INTEGRATION_KEYS: dict[PaymentSource, IntKey] = {
     PaymentSource.CARD: "integration_id",
     PaymentSource.WALLET: "wallet_integration_id",
     PaymentSource.KIOSK: "kiosk_integration_id",
@@ -76,7 +76,7 @@ def integration_for(settings: Settings, source: PaymentSource) -> int:
         PaymentSource.KIOSK: SANDBOX.kiosk_integration_id,
     }
     configured = settings.get(_INTEGRATION_KEYS[source])
-    return configured if isinstance(configured, int) else defaults[source]
+    return configured if configured is not None else defaults[source]
 
 
 @dataclass(frozen=True)
@@ -182,7 +182,7 @@ def prepare(
         transaction_id=obj.get("id")
         if isinstance(obj.get("id"), int) and req.what is not What.TOKEN
         else None,
-        order_id=_as_int(order_id),
+        order_id=lenient_int(order_id),
         merchant_order_id=order.get("merchant_order_id") if isinstance(order, dict) else None,
         signature=req.signature,
         notes=tuple(notes),
@@ -208,16 +208,6 @@ def sent_outcome(preset: Outcome, obj: dict[str, Any], overrides: tuple[Any, ...
     if flag("success"):  # approved (or the refund/void/capture the preset made)
         return Outcome.APPROVED if preset in (*failures, Outcome.PENDING) else preset
     return preset if preset in failures else Outcome.DECLINED
-
-
-def _as_int(value: object) -> int | None:
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int):
-        return value
-    if isinstance(value, str) and value.isdigit():
-        return int(value)
-    return None
 
 
 def _token(req: Request, store: Store | None, now: datetime | None) -> tuple[Callback, list[str]]:
@@ -358,7 +348,7 @@ def replay(
     from paymobctl.forwarding import replay_request
 
     request = replay_request(event, target)
-    with delivery.http_client(verify=verify) as client:
+    with outbound.client(verify=verify) as client:
         result = delivery.attempt(client, request, timeout=timeout)
     record_replay(store, event, request, result)
     return request, result

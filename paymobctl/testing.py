@@ -30,11 +30,11 @@ from dataclasses import dataclass, replace
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any, Literal
 
-from paymobctl import callbacks, delivery, simulation
+from paymobctl import callbacks, delivery, outbound, simulation
 from paymobctl.checkout import DEFAULT_OTP, Card, CheckoutResult
 from paymobctl.documents import loads_json
 from paymobctl.errors import UsageError, WaitTimedOut
-from paymobctl.models import CardBrand, Outcome, PaymentSource
+from paymobctl.models import CardBrand, Outcome, PaymentSource, lenient_int
 from paymobctl.sandbox_profile import RESPONSE_PATH, SANDBOX, WEBHOOK_PATH, SandboxCredentials
 
 if TYPE_CHECKING:
@@ -129,7 +129,7 @@ class SignedCallback:
             request = delivery.HttpRequest(
                 self.method, self.url(target), self.content, (*self.headers.items(),)
             )
-            with delivery.http_client() as http:
+            with outbound.client() as http:
                 result = delivery.attempt(http, request, timeout=timeout)
             delivery.raise_for(result, timeout=timeout)
             return result
@@ -359,7 +359,7 @@ class Sandbox:
         )
         self._server = serving.Background(self._app, what="the test sandbox")
         self._server.__enter__()
-        self._http = delivery.http_client()
+        self._http = outbound.client()
         return self
 
     def __exit__(
@@ -575,4 +575,4 @@ def _order_of(item: Delivery) -> int | None:
     obj = item.obj
     order = obj.get("order")
     raw = order.get("id") if isinstance(order, dict) else obj.get("order_id")
-    return int(raw) if isinstance(raw, int | str) and str(raw).isdigit() else None
+    return lenient_int(raw, minimum=0)

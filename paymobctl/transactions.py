@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from paymobctl.errors import ApiError, UsageError
+from paymobctl.models import lenient_int
 from paymobctl.payments import order_of, record_inquiry, transaction_result
 
 if TYPE_CHECKING:
@@ -38,11 +39,11 @@ def lookup_status(client: PaymobClient, store: Store, reference: str, by: str) -
     text = reference.strip()
     if by == "merchant-order" or (by == "auto" and not text.isdigit()):
         return _inquire_or_store(client, store, merchant_order_id=text)
-    if not (text.isascii() and text.isdigit()):
+    number = lenient_int(text)
+    if number is None:
         raise UsageError(
             f"{reference!r} is not a number", hint="order and transaction ids are numbers"
         )
-    number = int(text)
     if by == "order" or (by == "auto" and store.deposit_by_order(number) is not None):
         return _inquire_or_store(client, store, order_id=number)
     if by == "transaction":
@@ -69,10 +70,10 @@ def lookup_status(client: PaymobClient, store: Store, reference: str, by: str) -
 def record_status(store: Store, found: dict[str, Any]) -> str | None:
     """What ``status`` learnt, recorded on the deposit of the transaction's order (if one is
     stored); returns a warning when the amount does not fit the deposit (left unchanged)."""
-    order_id = order_of(found)
-    if not isinstance(order_id, int | str) or not str(order_id).isdigit():
+    order_id = lenient_int(order_of(found), max_digits=18, minimum=0)
+    if order_id is None:
         return None
-    deposit = store.deposit_by_order(int(order_id))
+    deposit = store.deposit_by_order(order_id)
     if deposit is None:
         return None
     _, mismatch = record_inquiry(store, deposit, found)
@@ -90,9 +91,10 @@ def _minor(obj: dict[str, Any], key: str) -> str | None:
 
     value = obj.get(key)
     currency = obj.get("currency")
-    if isinstance(value, bool) or not str(value).isdigit() or not isinstance(currency, str):
+    number = lenient_int(value, minimum=0)
+    if number is None or not isinstance(currency, str):
         return None if value in (None, "", 0) else str(value)
-    return format_amount(int(str(value)), currency) if int(str(value)) and currency else None
+    return format_amount(number, currency) if number and currency else None
 
 
 def transaction_facts(obj: dict[str, Any]) -> list[tuple[str, Any]]:

@@ -436,3 +436,29 @@ def test_interactive_init_asks_a_bad_answer_again(
     assert "integration_id: " in result.stderr and "whole number" in result.stderr
     assert "base_url" in asked and "region" in asked
     assert "integration_id = 7" in config_file.read_text()
+
+
+def test_settings_get_is_typed_by_each_keys_kind() -> None:
+    """Settings.get's overloads (SecretKey, IntKey, TextKey, region, mode, ngrok_install) cover
+    every key with the type its kind parses to, so callers need no casts."""
+    from typing import get_args
+
+    from paymobctl import config
+    from paymobctl.config import KEYS, IntKey, SecretKey, TextKey, ValueKind
+    from paymobctl.models import Mode, Secret
+
+    groups = {
+        ValueKind.SECRET: set(get_args(SecretKey)),
+        ValueKind.INT: set(get_args(IntKey)),
+        ValueKind.TEXT: set(get_args(TextKey)),
+        ValueKind.URL: set(get_args(TextKey)),
+        ValueKind.CURRENCY: set(get_args(TextKey)),
+    }
+    typed = set().union(*groups.values()) | {"region", "mode", "ngrok_install"}
+    assert typed == set(KEYS)
+    for name, spec in KEYS.items():
+        if spec.kind in groups:
+            assert name in groups[spec.kind], name
+    settings = config.resolve(environ={"PAYMOB_INTEGRATION_ID": "42"})
+    assert settings.get("integration_id") == 42 and settings.get("mode") is Mode.TEST
+    assert isinstance(settings.get("hmac_secret"), Secret)

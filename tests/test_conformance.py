@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from paymobctl import callbacks, conformance, delivery, signing
+from paymobctl import callbacks, conformance, delivery, outbound, signing
 from paymobctl.checklist import Severity, Status
 from paymobctl.conformance import CASES, Report, Target
 from paymobctl.conformance.cases import VALID_TRANSACTIONS
@@ -30,7 +30,7 @@ SECRET = "conformance-listen-secret"
 
 def _run(base: str, secret: str) -> Report:
     target = Target(webhook_url=base + WEBHOOK, response_url=base + RESPONSE, secret=secret)
-    with delivery.http_client() as http:
+    with outbound.client() as http:
         return conformance.run(target, http=http)
 
 
@@ -278,7 +278,7 @@ def test_concurrent_deliveries_are_all_in_flight_at_once() -> None:
         target = Target(webhook_url=base + WEBHOOK, secret=SECRET, timeout=20.0)
         requests = conformance.requests_for("PMB-WH-072", target)
         assert len(requests) == conformance.CONCURRENT
-        with delivery.http_client() as http:
+        with outbound.client() as http:
             results = _send_all(http, requests, target.timeout, concurrent=True)
     graded = conformance.grade(CASES["PMB-WH-072"], results, csrf_status=None)
     assert graded.status is Status.PASS, graded.detail

@@ -293,7 +293,7 @@ def test_outbound_total_deadline_ends_a_drip(mode: str) -> None:
 @pytest.mark.slow
 def test_async_attempt_ends_a_drip_as_a_timeout() -> None:
     async def run() -> delivery.Result:
-        async with delivery.async_http_client() as http:
+        async with outbound.async_client() as http:
             with Hostile("drip", interval=0.05) as server:
                 return await delivery.attempt_async(
                     http, delivery.get(server.url), timeout=0.5, attempt_no=1
@@ -425,7 +425,7 @@ def test_paymob_client_refuses_a_deep_json_answer() -> None:
     from starlette.responses import Response
     from starlette.routing import Route
 
-    from paymobctl.client import PaymobClient, new_http_client
+    from paymobctl.client import PaymobClient
     from paymobctl.errors import ApiError
     from paymobctl.models import Secret
 
@@ -434,7 +434,7 @@ def test_paymob_client_refuses_a_deep_json_answer() -> None:
         return Response(deep_json(), media_type="application/json", status_code=201)
 
     app = Starlette(routes=[Route("/api/auth/tokens", deep, methods=["POST"])])
-    with Background(app, what="fake paymob") as server, new_http_client() as http:
+    with Background(app, what="fake paymob") as server, outbound.client() as http:
         client = PaymobClient(http, base_url=server.url, api_key=Secret("k" * 20))
         with pytest.raises(ApiError):
             client.auth_token()
@@ -464,11 +464,11 @@ def test_listen_command_max_body_and_read_timeout(tmp_path: Path) -> None:
 
 @pytest.mark.slow
 def test_paymob_client_against_a_drip_ends_at_its_timeout() -> None:
-    from paymobctl.client import PaymobClient, new_http_client
+    from paymobctl.client import PaymobClient
     from paymobctl.errors import NetworkError
     from paymobctl.models import Secret
 
-    with Hostile("drip", interval=0.05) as server, new_http_client() as http:
+    with Hostile("drip", interval=0.05) as server, outbound.client() as http:
         client = PaymobClient(
             http, base_url=server.url, api_key=Secret("k" * 20), timeout=0.5, sleep=lambda _: None
         )
@@ -523,3 +523,15 @@ def test_a_small_max_body_bounds_a_declared_oversize_upload(store: Store) -> Non
     assert status == 413
     assert upload.pulled <= 2 * 65_536  # the limit plus the piece that crossed it
     assert len(store.events(limit=1)[0].body) <= KEPT_BODY
+
+
+def test_the_client_factory_takes_a_transport_timeout_and_limits() -> None:
+    """One factory for every client: a given transport (here a fake) replaces the network, and
+    the response is still read through the byte cap."""
+    fake = httpx.MockTransport(lambda request: httpx.Response(200, content=b"x" * 100))
+    with outbound.client(transport=fake, timeout=7, limits=httpx.Limits(max_connections=3)) as http:
+        assert http.timeout.read == 7 and http.headers["User-Agent"] == outbound.USER_AGENT
+        reply = outbound.request(http, "GET", "http://127.0.0.1:9/x", timeout=5, max_bytes=10)
+    assert reply.content == b"x" * 10 and reply.truncated
+    with outbound.client(limits=httpx.Limits(max_connections=3)) as http:
+        assert http._transport._pool._max_connections == 3  # type: ignore[attr-defined]

@@ -361,6 +361,26 @@ def test_non_finite_set_values_stay_valid_json() -> None:
     assert body["obj"]["data"]["currency"] == "1e400"
 
 
+@pytest.mark.parametrize("value", ["²", "١٢", "abc", "9" * 5000])
+def test_a_non_ascii_digit_order_id_is_sent_verbatim(value: str) -> None:
+    """``"²"`` passes ``str.isdigit`` but is no integer: like any forged value it is sent as
+    given (it used to crash with exit 70 in the int parser)."""
+    result = run_cli("simulate", "transaction", "--print", "--set", f'obj.order.id="{value}"')
+    assert result.code == 0, result.stderr
+    assert json.loads(result.stdout)["body"]["obj"]["order"]["id"] == value
+
+
+def test_lenient_int_takes_json_integers_and_ascii_digit_strings_only() -> None:
+    from paymobctl.models import lenient_int
+
+    assert [lenient_int(v) for v in (5, -3, "42", "007")] == [5, -3, 42, 7]
+    for value in (True, False, 5.0, None, "", " 5", "-3", "+3", "1.5", "²", "١٢", "5x", [5]):
+        assert lenient_int(value) is None, value
+    assert lenient_int("9" * 19, max_digits=18) is None and lenient_int("9" * 18, max_digits=18)
+    assert lenient_int("9" * 5000) is None  # beyond int()'s digit limit: not a crash
+    assert lenient_int(-1, minimum=0) is None and lenient_int("0", minimum=0) == 0
+
+
 def test_a_stale_hmac_in_the_target_url_is_replaced(merchant: tuple[Recorder, str]) -> None:
     recorder, base = merchant
     result = run_cli("simulate", "transaction", "--to", f"{base}/w?hmac=deadbeef&keep=1")

@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 import paymobctl
-from paymobctl import client, delivery
+from paymobctl import delivery, outbound
 from paymobctl.cli.app import app
 
 from .conftest import run_cli
@@ -43,11 +43,10 @@ def test_version_is_declared_once() -> None:
 @pytest.mark.parametrize(
     "factory",
     [
-        delivery.http_client,
-        client.new_http_client,
-        delivery.async_http_client,
+        outbound.client,
+        outbound.async_client,
     ],
-    ids=["delivery", "client", "async"],
+    ids=["sync", "async"],
 )
 def test_every_http_client_sends_the_user_agent(factory: Callable[[], object]) -> None:
     made = factory()

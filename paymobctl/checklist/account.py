@@ -15,7 +15,7 @@ from paymobctl import outbound
 from paymobctl.checklist.registry import FIX_DEPOSIT, FIX_HMAC, FIX_IFRAME, check_result
 from paymobctl.checklist.results import CheckResult, Severity, Status
 from paymobctl.errors import PaymobctlError
-from paymobctl.models import is_local, is_tunnel_host
+from paymobctl.models import is_local, is_tunnel_host, lenient_int
 
 if TYPE_CHECKING:
     from paymobctl.client import PaymobClient
@@ -187,7 +187,11 @@ def api_checks(client: PaymobClient, settings: Settings) -> list[CheckResult]:
     )
     integration = settings.get("integration_id")
     try:
-        listed = {int(i["id"]): i for i in client.integrations() if str(i.get("id", "")).isdigit()}
+        listed = {
+            number: i
+            for i in client.integrations()
+            if (number := lenient_int(i.get("id"), minimum=0)) is not None
+        }
     except PaymobctlError as exc:
         listed = {}
         results.append(

@@ -124,9 +124,9 @@ def run(
     )
 
     def http_factory(verify: Any) -> Any:
-        from paymobctl.delivery import http_client
+        from paymobctl import outbound
 
-        return http_client(verify=verify)
+        return outbound.client(verify=verify)
 
     report = checklist.run(
         options,

@@ -229,7 +229,8 @@ def init(
 
 def _verify(values: dict[str, Any]) -> None:
     """Authenticate once with the values about to be written and say what was found."""
-    from paymobctl.client import PaymobClient, new_http_client
+    from paymobctl import outbound
+    from paymobctl.client import PaymobClient
     from paymobctl.errors import PaymobctlError
     from paymobctl.models import Region
 
@@ -237,7 +238,7 @@ def _verify(values: dict[str, Any]) -> None:
     base = values.get("base_url") or region.base_url
     out = runtime().out
     integration = values.get("integration_id")
-    with new_http_client() as http:
+    with outbound.client() as http:
         client = PaymobClient(http, base_url=base, api_key=values.get("api_key"))
         client.progress = out.waiting
         try:

@@ -77,30 +77,30 @@ AllowMixedOpt = Annotated[
 @contextlib.contextmanager
 def paymob(*, allow_mixed: bool = False) -> Iterator[tuple[Settings, PaymobClient]]:
     """The located settings (mode checked and announced) and a Paymob client for one command."""
-    from paymobctl.client import new_http_client
+    from paymobctl import outbound
     from paymobctl.payments import client_for
 
     rt = runtime()
     settings = rt.located_settings()
     rt.refuse_mixed_mode(settings, allowed=allow_mixed)
     rt.announce_mode(settings)
-    with new_http_client() as http:
+    with outbound.client() as http:
         client = client_for(settings, http)
         client.progress = rt.out.waiting
         yield settings, client
 
 
 def _cents(amount: str, cents: bool, currency: str) -> int:
-    from paymobctl.models import check_cents, parse_amount
+    from paymobctl.models import check_cents, lenient_int, parse_amount
 
     if cents:
-        text = amount.strip()
-        if not text.isascii() or not text.isdigit() or len(text) > 15:
+        number = lenient_int(amount.strip(), max_digits=15)
+        if number is None:
             raise UsageError(
                 f"invalid amount {amount!r} with --cents",
                 hint="give a positive whole number of minor units",
             )
-        return check_cents(int(text), text=amount)
+        return check_cents(number, text=amount)
     return parse_amount(amount, currency, minor_flag="--cents")
 
 
@@ -465,6 +465,7 @@ def status(
 
 def _child_result(child: dict[str, Any], verb: str) -> None:
     from paymobctl.errors import VerificationFailed
+    from paymobctl.models import lenient_int
     from paymobctl.payments import transaction_outcome
 
     rt = runtime()
@@ -474,7 +475,8 @@ def _child_result(child: dict[str, Any], verb: str) -> None:
     outcome = transaction_outcome(child)
     amount = child.get("amount_cents")
     currency = str(child.get("currency") or "")
-    shown = money(int(str(amount)), currency) if str(amount).isdigit() and currency else str(amount)
+    cents = lenient_int(amount, minimum=0)
+    shown = money(cents, currency) if cents is not None and currency else str(amount)
     if outcome.status == "paid":
         rt.out.ok(
             f"✓ {verb} {shown}: transaction {child.get('id')} (parent {child.get('parent_transaction')})"

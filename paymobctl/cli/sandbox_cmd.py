@@ -419,11 +419,10 @@ def pay_cmd(
 ) -> None:
     """Pay a checkout your app created, as a payer's browser would; print where the browser was
     redirected and which callbacks the sandbox sent. Exit 0 approved, 1 declined or pending."""
-    from paymobctl import checkout
-    from paymobctl.delivery import http_client
+    from paymobctl import checkout, outbound
 
     rt = runtime()
-    with http_client() as http:
+    with outbound.client() as http:
         result = checkout.pay(
             http,
             checkout_url,

@@ -158,16 +158,16 @@ def _amount(amount: str | None, cents: int | None, currency: str) -> int:
 
 
 def _target(to: str | None, *, response: bool) -> str:
-    from paymobctl.config import check_url
+    from paymobctl.config import TextKey, check_url
     from paymobctl.sandbox_profile import DEFAULT_CALLBACK_URL, DEFAULT_RESPONSE_URL
 
     if to is None:
         settings = runtime().settings()
-        key = "response_callback_url" if response else "processed_callback_url"
+        key: TextKey = "response_callback_url" if response else "processed_callback_url"
         configured = settings.get(key)
         to = _running_sandbox_target(key) or (
             configured
-            if isinstance(configured, str)
+            if configured is not None
             else (DEFAULT_RESPONSE_URL if response else DEFAULT_CALLBACK_URL)
         )
     try:
@@ -279,7 +279,7 @@ def _simulate(
     expect_reject: bool = False,
     load: tuple[int | None, int | None, float | None, float | None] = (None, None, None, None),
 ) -> None:
-    from paymobctl import callbacks, delivery, diagnosis, simulation
+    from paymobctl import callbacks, delivery, diagnosis, outbound, simulation
     from paymobctl.callbacks import parse_override
     from paymobctl.models import check_currency
     from paymobctl.sandbox_profile import SANDBOX
@@ -375,7 +375,7 @@ def _simulate(
             + "\n"
         )
         return
-    with delivery.http_client(verify=not insecure) as client:
+    with outbound.client(verify=not insecure) as client:
         result = simulation.send(prepared, client=client, timeout=timeout, store=store)
         found = None
         if not expect_reject and request.signature is simulation.Signature.SIGNED:

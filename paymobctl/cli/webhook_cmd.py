@@ -94,7 +94,7 @@ def test(
     """Send every case (valid deliveries, bad signatures, forgeries, odd bodies, a burst) and grade
     the answers. Exit 0 when nothing fails at --fail-level or above, 1 otherwise, 3 when nothing
     answers. Each run is stored (`paymobctl webhook history`)."""
-    from paymobctl import conformance, delivery
+    from paymobctl import conformance, outbound
     from paymobctl.checklist import Severity
 
     rt = runtime()
@@ -124,7 +124,7 @@ def test(
         timeout=timeout,
         max_latency_ms=max_latency * 1000,
     )
-    with delivery.http_client(verify=not insecure) as http:
+    with outbound.client(verify=not insecure) as http:
         report = conformance.run(target, http=http, settings=settings)
     level = Severity[fail_level.upper()]
     code = report.exit_code(level)

@@ -20,6 +20,7 @@ from paymobctl.emulator.routing import (
     sandbox_of,
 )
 from paymobctl.emulator.validation import SandboxError
+from paymobctl.models import lenient_int
 from paymobctl.sandbox_profile import SandboxCredentials
 
 
@@ -68,11 +69,12 @@ async def admin_deliveries(request: Request) -> Response:
     sandbox = sandbox_of(request)
     _control(request)
     raw_limit = request.query_params.get("limit", "100") or "100"
-    if not (raw_limit.isascii() and raw_limit.isdigit()) or not 1 <= int(raw_limit) <= 10_000:
+    limit = lenient_int(raw_limit, max_digits=18)
+    if limit is None or not 1 <= limit <= 10_000:
         return JSONResponse(
             {"limit": ["Ensure this value is a whole number from 1 to 10000."]}, status_code=400
         )
-    return JSONResponse([d.public() for d in sandbox.recent_deliveries(int(raw_limit))])
+    return JSONResponse([d.public() for d in sandbox.recent_deliveries(limit)])
 
 
 @api

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import date
 from enum import StrEnum
 
-from paymobctl.models import CardBrand, luhn_valid
+from paymobctl.models import CardBrand, lenient_int, luhn_valid
 
 
 class Behaviour(StrEnum):
@@ -122,7 +122,7 @@ def normalise_number(text: str) -> str:
 def check_entry(number: str, name: str, month: str, year: str, cvv: str) -> CardEntry | str:
     """The checked card, or the message the checkout shows next to the form."""
     digits = normalise_number(number)
-    if not digits.isdigit() or not 13 <= len(digits) <= 19:
+    if not (digits.isascii() and digits.isdigit()) or not 13 <= len(digits) <= 19:
         return "Enter the card number: 13 to 19 digits."
     if digits not in _BY_NUMBER and not luhn_valid(digits):
         return "Invalid card number."
@@ -130,7 +130,8 @@ def check_entry(number: str, name: str, month: str, year: str, cvv: str) -> Card
         return "Enter the name on the card."
     month = month.strip().zfill(2)
     year = year.strip()[-2:].zfill(2)
-    if not (month.isdigit() and 1 <= int(month) <= 12 and year.isdigit()):
+    month_number = lenient_int(month, max_digits=2)
+    if month_number is None or not 1 <= month_number <= 12 or lenient_int(year) is None:
         return "Enter the expiry date as MM / YY."
     if not re.fullmatch(r"\d{3,4}", cvv.strip()):
         return "Enter the 3-digit CVV."
@@ -143,9 +144,10 @@ EXPIRED = ExpiryRule("", "EXPIRED_CARD", "54", "Expired card")
 def is_expired(expiry: str, today: date) -> bool:
     """``MM/YY`` before ``today``'s month (a card is valid through its expiry month)."""
     month, _, year = expiry.partition("/")
-    if not (month.isdigit() and year.isdigit()):
+    month_number, year_number = lenient_int(month), lenient_int(year)
+    if month_number is None or year_number is None:
         return False
-    return (2000 + int(year), int(month)) < (today.year, today.month)
+    return (2000 + year_number, month_number) < (today.year, today.month)
 
 
 def error_field(message: str) -> str | None:

@@ -18,7 +18,7 @@ from starlette.routing import Route, request_response
 
 from paymobctl import web
 from paymobctl.emulator.validation import SandboxError
-from paymobctl.models import format_amount
+from paymobctl.models import format_amount, lenient_int
 
 if TYPE_CHECKING:
     from paymobctl.emulator.notifier import Notifier
@@ -186,10 +186,10 @@ async def _action_body(request: Request, token: web.ActionToken) -> dict[str, An
 
 
 def _id(body: dict[str, Any], name: str) -> int:
-    value = str(body.get(name, ""))
-    if not (value.isascii() and value.isdigit()) or len(value) > 18:
+    number = lenient_int(str(body.get(name, "")), max_digits=18)
+    if number is None:
         raise SandboxError(400, {name: ["A valid integer is required."]})
-    return int(value)
+    return number
 
 
 def routes(token: web.ActionToken | None = None) -> list[Route]:

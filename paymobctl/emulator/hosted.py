@@ -22,6 +22,7 @@ from paymobctl.emulator.routing import (
     to_acs,
 )
 from paymobctl.emulator.state import Sandbox
+from paymobctl.models import lenient_int
 
 
 def _card_entry(form: Mapping[str, str]) -> cards.CardEntry | str:
@@ -136,8 +137,9 @@ async def post_pay(request: Request) -> Response:
     errors: dict[str, list[str]] = {}
     for name in ("amount_cents", "id"):
         raw = params.get(name, "0") or "0"
-        if raw.isascii() and raw.isdigit() and len(raw) <= 18:
-            numbers[name] = int(raw)
+        number = lenient_int(raw, max_digits=18)
+        if number is not None:
+            numbers[name] = number
         else:
             errors[name] = ["A valid integer is required."]
     if errors:

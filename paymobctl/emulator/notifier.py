@@ -14,7 +14,7 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
-from paymobctl import delivery
+from paymobctl import delivery, outbound
 from paymobctl.delivery import Result, RetryPolicy
 from paymobctl.emulator.records import Attempt, Outbound
 from paymobctl.emulator.state import Sandbox
@@ -53,7 +53,7 @@ class Notifier:
         self.sandbox = sandbox
         self.policy = policy
         self.timeout = timeout
-        self._client_factory = client_factory or (lambda: delivery.async_http_client(verify=False))
+        self._client_factory = client_factory or (lambda: outbound.async_client(verify=False))
         self._client: httpx.AsyncClient | None = None
         self._tasks = TaskSet()
 
@@ -82,25 +82,26 @@ class Notifier:
         """Deliver ``item`` with retries; ``followers`` start after its first attempt."""
         if self._client is None:
             self._client = self._client_factory()
-        short = item.request.url.split("?", 1)[0]
-        for number in range(1, self.policy.attempts + 1):
+        client, short = self._client, item.request.url.split("?", 1)[0]
+
+        async def send(number: int) -> Result:
             refused = await _resolves_link_local(item.request.url)
-            result = (
-                Result(
+            if refused:
+                return Result(
                     item.request.url,
                     error=FailureKind.BLOCKED,
                     error_message=refused,
                     attempt=number,
                 )
-                if refused
-                else await delivery.attempt_async(
-                    self._client, item.request, timeout=self.timeout, attempt_no=number
-                )
+            return await delivery.attempt_async(
+                client, item.request, timeout=self.timeout, attempt_no=number
             )
+
+        def record(result: Result, number: int, final: bool) -> None:
+            nonlocal followers
             if followers:
                 self.submit(followers)
                 followers = []
-            final = bool(refused) or self.policy.is_final(result, number)
             self.sandbox.record_attempt(
                 item.delivery_id,
                 Attempt(
@@ -122,20 +123,23 @@ class Notifier:
                 self.sandbox.on_event(
                     "callback", f"{item.kind.value} → {short}: {what} ({result.latency_ms:.0f} ms)"
                 )
-                return
-            if final:
+            elif final:
                 self.sandbox.on_event(
                     "callback-failed",
                     f"{item.kind.value} → {short}: {what}; gave up after {number} attempt(s) — "
                     "check the URL, or run `paymobctl listen`",
                 )
-                return
-            wait = self.policy.delay(number)
-            self.sandbox.on_event(
-                "callback-retry",
-                f"{item.kind.value} → {short}: {what} (attempt {number}/{self.policy.attempts}, retrying in {wait:g} s)",
-            )
-            await asyncio.sleep(wait)
+            else:
+                wait = self.policy.delay(number)
+                self.sandbox.on_event(
+                    "callback-retry",
+                    f"{item.kind.value} → {short}: {what} (attempt {number}/{self.policy.attempts}, retrying in {wait:g} s)",
+                )
+
+        def final(result: Result, number: int) -> bool:
+            return result.error == FailureKind.BLOCKED or self.policy.is_final(result, number)
+
+        await delivery.retry_async(send, self.policy, record, final=final)
 
 
 async def _resolves_link_local(url: str) -> str | None:

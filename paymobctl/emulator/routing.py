@@ -18,7 +18,7 @@ from paymobctl.emulator.notifier import Notifier
 from paymobctl.emulator.records import Completion, Transaction
 from paymobctl.emulator.state import Sandbox
 from paymobctl.emulator.validation import PageError, SandboxError
-from paymobctl.models import format_amount
+from paymobctl.models import format_amount, lenient_int
 
 Handler = Callable[[Request], Awaitable[Response]]
 
@@ -130,6 +130,7 @@ def amount_text(txn_or_cents: Transaction | int, currency: str = "EGP") -> str:
 
 def int_param(value: str, what: str) -> int:
     """A path parameter that must be a number, else the page's 404."""
-    if not value.isdigit():
+    number = lenient_int(value)
+    if number is None:
         raise PageError(404, "Not found", f"{what} {value!r} is not a number.")
-    return int(value)
+    return number

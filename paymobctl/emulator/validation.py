@@ -16,7 +16,7 @@ from urllib.parse import urlsplit
 
 from paymobctl.config import check_url
 from paymobctl.emulator.records import Integration
-from paymobctl.models import CURRENCY_EXPONENT
+from paymobctl.models import CURRENCY_EXPONENT, lenient_int
 
 MAX_INT = 2**63 - 1
 REQUIRED = ["This field is required."]
@@ -223,8 +223,8 @@ def find_integration(integrations: Mapping[int, Integration], value: object) -> 
     integration: Integration | None = None
     if isinstance(value, int) and not isinstance(value, bool):
         integration = integrations.get(value)
-    elif isinstance(value, str) and value.strip().isdigit():
-        integration = integrations.get(int(value))
+    elif isinstance(value, str) and (number := lenient_int(value.strip())) is not None:
+        integration = integrations.get(number)
     elif isinstance(value, str):
         integration = next((i for i in integrations.values() if i.name == value.strip()), None)
     if integration is None:

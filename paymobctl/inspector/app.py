@@ -12,10 +12,11 @@ from starlette.responses import HTMLResponse, PlainTextResponse, Response, Strea
 from starlette.routing import Route
 from starlette.types import ASGIApp
 
-from paymobctl import delivery, signing, web
+from paymobctl import outbound, signing, web
 from paymobctl.config import check_url
 from paymobctl.inspector import commands, views
 from paymobctl.inspector.views import BASE, EventFilter
+from paymobctl.models import lenient_int
 
 if TYPE_CHECKING:
     import httpx
@@ -71,14 +72,15 @@ class Inspector:
         params = request.query_params
         deposit = params.get("deposit", "").strip()
         order_id = None
-        if deposit.isdigit():
-            found = self.store.deposit(int(deposit))
+        number = lenient_int(deposit, max_digits=18)
+        if number is not None:
+            found = self.store.deposit(number)
             order_id = found.order_id if found else None
         return EventFilter(
             kind=params.get("type", "").strip().upper()[:20],
             verdict=params.get("verdict", "").strip().lower()[:10],
             order_id=order_id,
-            deposit=deposit[:19] if deposit.isdigit() else "",
+            deposit=deposit if number is not None else "",
             q=params.get("q", "").strip()[:100],
         )
 
@@ -98,7 +100,7 @@ class Inspector:
         """Server-sent events: a table row for each new event matching the filter."""
         chosen = self._filter(request)
         text = request.headers.get("last-event-id") or request.query_params.get("after", "0")
-        after = int(text) if text.isdigit() else 0
+        after = lenient_int(text, max_digits=18) or 0
         return StreamingResponse(
             self.rows(chosen, after, request.is_disconnected),
             media_type="text/event-stream",
@@ -137,7 +139,8 @@ class Inspector:
 
     def _event(self, request: Request) -> Event | None:
         text = request.path_params["event_id"]
-        return self.store.event(int(text)) if text.isdigit() and len(text) < 19 else None
+        number = lenient_int(text, max_digits=18)
+        return None if number is None else self.store.event(number)
 
     def _effects(self, event: Event) -> list[str]:
         effects = []
@@ -279,7 +282,7 @@ def create_inspector(
         secret,
         token=token or web.ActionToken(),
         replay_targets=replay_targets or (lambda kind: []),
-        client_factory=client_factory or (lambda: delivery.async_http_client(verify=True)),
+        client_factory=client_factory or (lambda: outbound.async_client(verify=True)),
     )
     app = Starlette(
         routes=[

@@ -18,6 +18,8 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from paymobctl.models import lenient_int
+
 ASSETS = {"ui.css": "text/css; charset=utf-8", "ui.js": "text/javascript; charset=utf-8"}
 LOOPBACK_NAMES = frozenset({"localhost", "localhost."})
 # A tunnel or proxy adds these; a browser on this machine never sends them (ngrok adds
@@ -41,11 +43,12 @@ def split_host(host: str) -> tuple[str, int | None]:
     if host.startswith("["):
         end = host.find("]")
         name, rest = host[1:end], host[end + 1 :]
-        if rest.startswith(":") and rest[1:].isdigit():
-            port = int(rest[1:])
+        if rest.startswith(":"):
+            port = lenient_int(rest[1:])
     elif host.count(":") == 1:
         name, _, text = host.partition(":")
-        port = int(text) if text.isdigit() else -1
+        number = lenient_int(text)
+        port = -1 if number is None else number
     return name.lower(), port
 
 

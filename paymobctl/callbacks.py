@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import copy
 import math
+import operator
 import os
 import random
 import re
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from functools import cache, lru_cache
@@ -151,7 +152,17 @@ def amount_major(cents: int, currency: str) -> int | float:
     return int(value) if value == value.to_integral_value() else float(value)
 
 
-_amount_major = lru_cache(maxsize=256, typed=True)(amount_major)
+_amount_major_cached = lru_cache(maxsize=256, typed=True)(amount_major)
+
+
+def _amount_major(cents: int, currency: str) -> int | float:
+    """:func:`amount_major`, by integer division for an int below 10**15 (a new amount per
+    callback costs no Decimal; both are the correctly rounded value of the same quotient)."""
+    if type(cents) is int and -(10**15) < cents < 10**15:
+        unit: int = 10 ** currency_exponent(currency)
+        whole, rest = divmod(cents, unit)
+        return cents / unit if rest else whole
+    return _amount_major_cached(cents, currency)
 
 
 # --- specs ---------------------------------------------------------------------------------------
@@ -314,7 +325,7 @@ def signed_transaction_wire(
     the dict: the signed values are read from what fills the prototype (the testing API's
     ``callback()``, built and signed in one pass)."""
     prototype, context = _transaction(spec, now)
-    render = _spec_render(spec, prototype, context)
+    render = _spec_render(spec)
     read = prototype.reader(_TRANSACTION_PATHS)
     if read is None:  # a signed path runs through a hole: read it from the built dict
         callback = Callback(CallbackKind.TRANSACTION, prototype.build(context))
@@ -327,39 +338,84 @@ def signed_transaction_wire(
     return render(context).encode("utf-8"), signing.compute_values(values, secret)
 
 
-# What only depends on the spec (the rest is drawn, or follows the ids and times drawn).
+# What only depends on the spec's shape (the rest is drawn, or varies per call: the amount).
 _FIXED_KEYS = (
-    "amount_cents", "amount_major", "currency", "integration_id", "profile_id", "merchant_id",
-    "company_name", "is_live", "pan_last4", "card_subtype", "card_type", "card_bin",
-    "acquirer_id", "acquirer_merchant_id", "gateway_merchant", "terminal", "mcc",
-    "wallet_number", "email",
+    "currency", "integration_id", "profile_id", "merchant_id", "company_name", "is_live",
+    "pan_last4", "card_subtype", "card_type", "card_bin", "acquirer_id", "acquirer_merchant_id",
+    "gateway_merchant", "terminal", "mcc", "wallet_number", "email",
 )  # fmt: skip
-_DRAWN_ORDER = ("order_id", "order_created_at", "shipping_data")
-_DRAWN_SHIPPING = ("id", "order_id", "order")
-_DRAWN_CLAIMS = ("exp", "order_id", "redirect_url", "next_payment_intention")
-_SPEC_RENDERS: dict[int, tuple[TransactionSpec, Prototype, Callable[[Mapping[str, Any]], str]]] = {}
+_PER_CALL_ORDER = (
+    "order_id", "order_created_at", "shipping_data", "order_amount_cents", "paid_amount_cents",
+    "payment_status", "merchant_order_id",
+)  # fmt: skip
+_PER_CALL_SHIPPING = ("id", "order_id", "order")
+_PER_CALL_CLAIMS = ("exp", "order_id", "redirect_url", "next_payment_intention", "amount_cents")
+# The fields a caller naturally gives a new value each call (ids, amounts, times, seed): none of
+# them changes the prototype or a value baked into a renderer, so specs that differ only there
+# share one renderer and one set of order/claims parts.
+_PER_CALL_FIELDS: dict[str, Any] = dict.fromkeys(
+    (
+        "order_id", "merchant_order_id", "transaction_id", "parent_transaction_id", "created_at",
+        "updated_at", "bill_reference", "next_payment_intention",
+    )
+) | {"amount_cents": 0, "seed": 0}  # fmt: skip
+_SHAPE_FIELDS = tuple(f.name for f in fields(TransactionSpec) if f.name not in _PER_CALL_FIELDS)
+_shape_key = operator.attrgetter(*_SHAPE_FIELDS)
 
 
-def _spec_render(
-    spec: TransactionSpec, prototype: Prototype, context: Mapping[str, Any]
-) -> Callable[[Mapping[str, Any]], str]:
-    """``prototype.render`` with the values fixed by ``spec`` written as constants, compiled
-    once per spec object (fewer values to render per callback)."""
-    hit = _SPEC_RENDERS.get(id(spec))
-    if hit is not None and hit[0] is spec and hit[1] is prototype:
-        return hit[2]
+class _Shape:
+    """A spec's shape (see :func:`_shape_of`) and what is computed once for it."""
+
+    __slots__ = ("parts", "render", "spec")
+
+    def __init__(self, spec: TransactionSpec) -> None:
+        self.spec = spec
+        self.render: Callable[[Mapping[str, Any]], str] | None = None
+        self.parts: tuple[str, dict[str, Any], dict[str, Any]] | None = None
+
+
+@lru_cache(maxsize=64)
+def _shape_for(key: tuple[Any, ...]) -> _Shape:
+    return _Shape(TransactionSpec(**dict(zip(_SHAPE_FIELDS, key, strict=True)), **_PER_CALL_FIELDS))
+
+
+_last_shape: tuple[object, _Shape | None] = (None, None)  # rebound whole: safe across threads
+
+
+def _shape_of(spec: TransactionSpec) -> _Shape:
+    """``spec`` without its per-call values (seed 0: building it draws from its own generator):
+    the key of everything compiled or computed once per kind of callback (64 kinds kept)."""
+    global _last_shape  # noqa: PLW0603
+    last, shape = _last_shape
+    if last is spec and shape is not None:
+        return shape
+    shape = _shape_for(_shape_key(spec))
+    _last_shape = (spec, shape)
+    return shape
+
+
+def _spec_render(spec: TransactionSpec) -> Callable[[Mapping[str, Any]], str]:
+    """``prototype.render`` with the values fixed by ``spec``'s shape written as constants."""
+    shape = _shape_of(spec)
+    if shape.render is None:
+        shape.render = _shape_render(shape.spec)
+    return shape.render
+
+
+@lru_cache(maxsize=64)
+def _shape_render(shape: TransactionSpec) -> Callable[[Mapping[str, Any]], str]:
+    """The renderer of callbacks of ``shape`` (see :func:`_shape_of`), compiled once per shape
+    (``cache_info().misses`` counts the compilations); its constants are read from a callback
+    built for the shape itself, as they are the same for every spec of that shape."""
+    prototype, context = _transaction(shape, None)
     order, claims = context["order"], context["payment_key_claims"]
     fixed = {name: context[name] for name in _FIXED_KEYS}
-    fixed["order"] = {k: v for k, v in order.items() if k not in _DRAWN_ORDER}
+    fixed["order"] = {k: v for k, v in order.items() if k not in _PER_CALL_ORDER}
     fixed["order"]["shipping_data"] = {
-        k: v for k, v in order["shipping_data"].items() if k not in _DRAWN_SHIPPING
+        k: v for k, v in order["shipping_data"].items() if k not in _PER_CALL_SHIPPING
     }
-    fixed["payment_key_claims"] = {k: v for k, v in claims.items() if k not in _DRAWN_CLAIMS}
-    render = Prototype(bake(prototype.shape, fixed), f"{prototype.name} (spec)").render
-    if len(_SPEC_RENDERS) >= 64:
-        _SPEC_RENDERS.clear()
-    _SPEC_RENDERS[id(spec)] = (spec, prototype, render)
-    return render
+    fixed["payment_key_claims"] = {k: v for k, v in claims.items() if k not in _PER_CALL_CLAIMS}
+    return Prototype(bake(prototype.shape, fixed), f"{prototype.name} (spec)").render
 
 
 _LAST4 = re.compile(r"\d{4}")
@@ -397,10 +453,16 @@ def _transaction(spec: TransactionSpec, now: datetime | None) -> tuple[Prototype
     fixed_order, fixed_claims = _spec_parts(spec, currency)
     order_created_at = paymob_timestamp(order_created, spec.region)
     shipping_id = 100_000_000 + below(199_999_999 - 100_000_000)
-    order = {
+    amount = spec.amount_cents
+    paid = amount if spec.outcome is Outcome.APPROVED else 0
+    order = {  # keys already in fixed_order keep their place (the wire order is the template's)
         **fixed_order,
         "order_id": order_id,
         "order_created_at": order_created_at,
+        "order_amount_cents": amount,
+        "merchant_order_id": spec.merchant_order_id,
+        "paid_amount_cents": paid,
+        "payment_status": "PAID" if paid >= amount else "UNPAID",
         "company_emails": _copy(fixed_order["company_emails"]),
         "items": [],
         "shipping_data": {
@@ -415,6 +477,7 @@ def _transaction(spec: TransactionSpec, now: datetime | None) -> tuple[Prototype
     claims = {
         **fixed_claims,
         "exp": int((key_created + _HOUR).timestamp()),
+        "amount_cents": amount,
         "extra": {},
         "order_id": order_id,
         "billing_data": fixed_claims["billing_data"].copy(),
@@ -481,17 +544,14 @@ def _copy(emails: list[str] | None) -> list[str] | None:
     return None if emails is None else emails.copy()
 
 
-# The order's and claims' values that only depend on the spec, per spec object (the testing API
-# and the load generator reuse one spec for many callbacks); the spec is held so its id stays its.
-_SPEC_PARTS: dict[int, tuple[TransactionSpec, dict[str, Any], dict[str, Any]]] = {}
-
-
 def _spec_parts(spec: TransactionSpec, currency: str) -> tuple[dict[str, Any], dict[str, Any]]:
-    """The order and claims contexts of ``spec`` with placeholders where each callback differs
-    (ids, times, the claims' expiry and URLs): shared, never change them."""
-    hit = _SPEC_PARTS.get(id(spec))
-    if hit is not None and hit[0] is spec:
-        return hit[1], hit[2]
+    """The order and claims contexts of ``spec``'s shape (see :func:`_shape_of`), with
+    placeholders where each callback differs (ids, times, amounts, the claims' expiry and URLs):
+    shared, never change them."""
+    shape = _shape_of(spec)
+    if shape.parts is not None and shape.parts[0] == currency:
+        return shape.parts[1], shape.parts[2]
+    spec = shape.spec
     region = region_values(spec.region)
     customer = {
         "first_name": spec.customer.first_name,
@@ -524,9 +584,7 @@ def _spec_parts(spec: TransactionSpec, currency: str) -> tuple[dict[str, Any], d
         exp=0,
         pmk_ip=spec.payer_ip,
     )
-    if len(_SPEC_PARTS) >= 256:
-        _SPEC_PARTS.clear()
-    _SPEC_PARTS[id(spec)] = (spec, order, claims)
+    shape.parts = (currency, order, claims)
     return order, claims
 
 

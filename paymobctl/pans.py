@@ -72,6 +72,7 @@ REDACTED = "***"
 
 
 def luhn_valid(digits: str) -> bool:
+    """Whether a digit string passes the Luhn check every real card number passes."""
     total = 0
     for index, char in enumerate(reversed(digits)):
         number = ord(char) - 48

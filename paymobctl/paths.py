@@ -18,11 +18,13 @@ def _xdg(var: str, fallback: str, environ: Mapping[str, str]) -> Path:
 
 
 def default_config_path(environ: Mapping[str, str] | None = None) -> Path:
+    """Where the config file lives unless --config says otherwise (XDG_CONFIG_HOME)."""
     env = os.environ if environ is None else environ
     return _xdg("XDG_CONFIG_HOME", ".config", env) / "paymobctl" / "config.toml"
 
 
 def default_db_path(environ: Mapping[str, str] | None = None) -> Path:
+    """Where the SQLite store lives unless --db says otherwise (XDG_DATA_HOME)."""
     env = os.environ if environ is None else environ
     return _xdg("XDG_DATA_HOME", ".local/share", env) / "paymobctl" / "paymobctl.db"
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import copy
 import json
+import math
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -150,6 +151,7 @@ def nest(value: Any, templates: Mapping[str, Any]) -> Any:
 # with exactly those settings renders constants (once) and values (per callback).
 _ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False)
 _quote: Callable[[str], str] = json.encoder.encode_basestring
+_finite: Callable[[float], bool] = math.isfinite
 
 
 def json_text(value: object) -> str:
@@ -164,6 +166,8 @@ def json_text(value: object) -> str:
         return "true" if value else "false"
     if value is None:
         return "null"
+    if kind is float and _finite(value):  # type: ignore[arg-type]
+        return float.__repr__(value)  # what the encoder writes
     if kind is list and all(type(item) is str for item in value):  # type: ignore[attr-defined]
         return "[" + ",".join(map(_quote, value)) + "]"  # type: ignore[call-overload]
     if kind is dict and not value:

@@ -68,6 +68,8 @@ Sink = Callable[[Received], None]
 
 @dataclass(frozen=True)
 class ReceiverConfig:
+    """What a receiver accepts: its webhook and response paths, body size limit and read timeout."""
+
     webhook_path: str = WEBHOOK_PATH
     response_path: str = RESPONSE_PATH
     max_body: int = MAX_BODY  # bytes; over it: 413, and only the first KEPT_BODY are stored
@@ -193,6 +195,8 @@ class GroupCommit:
 
 
 class Receiver:
+    """The webhook receiver behind `listen`: stores every request, verifies, answers."""
+
     def __init__(
         self,
         store: Store,
@@ -564,6 +568,7 @@ def _page(outcome: _Outcome) -> str:
 
 
 async def healthz(request: Request) -> Response:
+    """`GET /healthz`: a liveness answer for scripts and tunnels."""
     del request
     return JSONResponse({"status": "ok"})
 
@@ -579,6 +584,7 @@ BROWSER_NOISE = (
 
 
 async def browser_noise(request: Request) -> Response:
+    """A 404 for what browsers ask on their own (favicon and the like), not stored as events."""
     del request
     return Response("not found", status_code=404, media_type="text/plain")
 

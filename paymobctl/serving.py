@@ -70,6 +70,7 @@ def is_loopback(sock: socket.socket) -> bool:
 
 
 def base_url(sock: socket.socket) -> str:
+    """The http:// URL a bound socket is reachable at (0.0.0.0 shown as 127.0.0.1)."""
     host, port = sock.getsockname()[:2]
     shown = "127.0.0.1" if host in ("0.0.0.0", "") else (f"[{host}]" if ":" in host else host)
     return f"http://{shown}:{port}"

@@ -288,21 +288,6 @@ def test_hmac_verify_loads_only_what_it_uses() -> None:
     assert heavy == set()
 
 
-# Public module-level functions and classes still without a docstring, in modules other helpers
-# were editing when the check came in (issue 13). Shrink this set; never grow it.
-UNDOCUMENTED = {
-    "paymobctl.cli.listen_cmd:format_forwarded",
-    "paymobctl.pans:luhn_valid",
-    "paymobctl.paths:default_config_path",
-    "paymobctl.paths:default_db_path",
-    "paymobctl.receiver:Receiver",
-    "paymobctl.receiver:ReceiverConfig",
-    "paymobctl.receiver:browser_noise",
-    "paymobctl.receiver:healthz",
-    "paymobctl.serving:base_url",
-}
-
-
 def public_definitions() -> dict[str, bool]:
     """Every public module-level function and class as ``module:name``, and whether it has a
     docstring."""
@@ -316,11 +301,5 @@ def public_definitions() -> dict[str, bool]:
 
 
 def test_public_definitions_have_a_docstring() -> None:
-    missing = {name for name, documented in public_definitions().items() if not documented}
-    assert sorted(missing - UNDOCUMENTED) == [], "add a one-line docstring saying what it is for"
-
-
-def test_undocumented_allow_list_is_current() -> None:
-    documented = {name for name, has in public_definitions().items() if has}
-    gone = UNDOCUMENTED - set(public_definitions())
-    assert sorted((UNDOCUMENTED & documented) | gone) == [], "remove these from UNDOCUMENTED"
+    missing = sorted(name for name, documented in public_definitions().items() if not documented)
+    assert missing == [], "add a one-line docstring saying what it is for"

@@ -6,6 +6,7 @@ import itertools
 import json
 import math
 import re
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from importlib import resources
 from pathlib import Path
@@ -514,3 +515,33 @@ def test_signed_transaction_wire_matches_the_general_path_for_one_reused_spec(
             built, expected = callbacks.build_transaction_with_wire(spec, now=moment)
             assert wire == expected
             assert digest == built.sign("s3cret")
+
+
+def test_signed_transaction_wire_matches_the_general_path_across_per_call_values() -> None:
+    """Specs differing only in per-call values (ids, amounts, merchant order id, times, seed)
+    share one baked renderer and one set of order/claims parts: each still gives the general
+    path's bytes and HMAC, and the shared parts are compiled once."""
+    base = TransactionSpec(outcome=Outcome.DECLINED, brand=CardBrand.VISA)
+    now = datetime(2025, 10, 30, 21, 59, 58, 999_000, tzinfo=UTC)
+    callbacks.signed_transaction_wire(base, "s3cret", now=now)
+    before = callbacks._shape_render.cache_info().misses
+    for i in range(40):
+        spec = replace(
+            base,
+            order_id=None if i % 4 == 0 else 300_000_000 + i,
+            merchant_order_id=None if i % 2 else f"shop-{i}",
+            amount_cents=0 if i == 7 else 100 + 999 * i,
+            transaction_id=None if i % 3 else 250_000_000 + i,
+            seed=i if i % 5 == 0 else None,
+            created_at=now - timedelta(minutes=i) if i % 7 == 0 else None,
+            bill_reference=None if i % 6 else 12_345_678,
+        )
+        for outcome in (Outcome.APPROVED, Outcome.DECLINED):
+            spec = replace(spec, outcome=outcome)
+            callbacks._DRAWS.seed(i)
+            wire, digest = callbacks.signed_transaction_wire(spec, "s3cret", now=now)
+            callbacks._DRAWS.seed(i)
+            built, expected = callbacks.build_transaction_with_wire(spec, now=now)
+            assert wire == expected
+            assert digest == built.sign("s3cret")
+    assert callbacks._shape_render.cache_info().misses - before <= 1

@@ -535,3 +535,19 @@ def test_the_client_factory_takes_a_transport_timeout_and_limits() -> None:
     assert reply.content == b"x" * 10 and reply.truncated
     with outbound.client(limits=httpx.Limits(max_connections=3)) as http:
         assert http._transport._pool._max_connections == 3  # type: ignore[attr-defined]
+
+
+def test_clients_share_one_tls_context_per_setting() -> None:
+    """Loading the CA bundle costs ~45 ms of CPU: every client of a process reuses one context."""
+    import ssl
+
+    from paymobctl import outbound
+
+    with outbound.client() as first, outbound.client() as second:
+        assert outbound.tls_context(True) is outbound.tls_context(True)
+        assert isinstance(outbound.tls_context(True), ssl.SSLContext)
+        assert outbound.tls_context(False) is not outbound.tls_context(True)
+        assert outbound.tls_context(False).verify_mode == ssl.CERT_NONE
+        assert first._transport is not second._transport  # own pools, shared context
+    custom = ssl.create_default_context()
+    assert outbound.tls_context(custom) is custom

@@ -354,3 +354,72 @@ def test_callback_fast_path_sends_what_simulate_prepares(seed: int) -> None:
         built = callback(secret="s3cret", **options)
         assert (built.content, built.hmac) == (prepared.request.body, prepared.hmac)
         assert built.json == json.loads(prepared.request.body or b"")
+
+
+def test_callbacks_with_a_new_order_id_or_amount_each_share_one_renderer() -> None:
+    """A suite passing a distinct order id, amount or merchant order id per call compiles a
+    handful of renderers, not one per call (round 2 compiled one each: 4 ms a callback), and
+    every one still sends what ``simulate`` prepares."""
+    from paymobctl import callbacks, simulation
+    from paymobctl.sandbox_profile import WEBHOOK_PATH
+
+    callback()  # the default shape's renderer, whatever ran before
+    before = callbacks._shape_render.cache_info().misses
+    for i in range(300):
+        options: dict[str, object] = {"order_id": 5_000_000 + i, "amount_cents": 1000 + 37 * i}
+        if i % 3 == 0:
+            options["merchant_order_id"] = f"shop-{i}"
+        if i % 50 == 0:
+            options["seed"] = i
+        built = callback(secret="s3cret", **options)  # type: ignore[arg-type]
+        if i % 50 == 0:
+            request = simulation.Request(
+                what=simulation.What.TRANSACTION,
+                currency=SANDBOX.currency,
+                integration_id=SANDBOX.integration_id,
+                merchant_id=SANDBOX.merchant_id,
+                **options,  # type: ignore[arg-type]
+            )
+            prepared = simulation.prepare(request, url=WEBHOOK_PATH, secret="s3cret")
+            assert (built.content, built.hmac) == (prepared.request.body, prepared.hmac)
+        assert built.obj["order"]["id"] == 5_000_000 + i
+        assert built.obj["amount_cents"] == 1000 + 37 * i
+    assert callbacks._shape_render.cache_info().misses - before <= 3
+
+
+def test_callback_spec_is_what_simulate_builds() -> None:
+    """``callback()``'s spec (copied from a cached one with the per-call values changed) equals
+    the one ``simulate`` builds for the same options, field for field."""
+    from dataclasses import fields
+
+    from paymobctl import callbacks, simulation, testing
+    from paymobctl.models import CardBrand, Outcome, PaymentSource
+
+    assert not hasattr(callbacks.TransactionSpec, "__post_init__")
+    assert not hasattr(callbacks.TransactionSpec, "__slots__")
+    for order_id, merchant_order_id, amount, seed in [
+        (None, None, 10000, None),
+        (5_000_001, "shop-1", 1234, 7),
+        (5_000_002, None, 0, None),
+    ]:
+        spec = testing._transaction_spec(
+            "declined", PaymentSource.WALLET, CardBrand.VISA, amount, "EGP", order_id,
+            merchant_order_id, SANDBOX.integration_id, seed,
+        )  # fmt: skip
+        expected = simulation.transaction_spec(
+            simulation.Request(
+                what=simulation.What.TRANSACTION,
+                outcome=Outcome.DECLINED,
+                source=PaymentSource.WALLET,
+                brand=CardBrand.VISA,
+                amount_cents=amount,
+                currency="EGP",
+                order_id=order_id,
+                merchant_order_id=merchant_order_id,
+                integration_id=SANDBOX.integration_id,
+                merchant_id=SANDBOX.merchant_id,
+                seed=seed,
+            )
+        )
+        assert spec == expected and hash(spec) == hash(expected)
+        assert [f.name for f in fields(spec)] == list(vars(spec))

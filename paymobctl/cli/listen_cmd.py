@@ -142,6 +142,7 @@ def format_received(item: Received, *, color: bool) -> str:
 
 
 def format_forwarded(item: Forwarded, *, color: bool) -> str:
+    """One log line for a forward to the developer's app: its status or why it failed."""
     outcome = (
         f"{item.status}"
         if item.status is not None

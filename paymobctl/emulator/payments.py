@@ -78,9 +78,10 @@ class Payments:
         source: PaymentSource,
         transaction_id: int,
         created: datetime,
-        details: Details = Details(),
+        details: Details | None = None,
     ) -> dict[str, Any]:
         """Paymob's transaction object for a payment (or child) on ``key``."""
+        details = Details() if details is None else details
         tables = self.ctx.tables
         order = tables.orders[key.order_id]
         integration = self.ctx.integrations[key.integration_id]

@@ -15,22 +15,23 @@ if TYPE_CHECKING:  # the records load with the first query that returns one
 
 
 # The only statements that change a deposit's status, one per new status (payments.DepositChange);
-# each is guarded by the statuses the change may start from (?6, ?7), so a paid deposit is never
-# downgraded by a late or concurrent writer. ?1 transaction id, ?2 reason, ?3 refund, ?4 now.
+# each is guarded by the statuses the change may start from (:first, :second), so a paid deposit is
+# never downgraded by a late or concurrent writer. Named parameters: sqlite3 deprecates numbered
+# ones bound from a sequence (Python 3.12).
 _CHANGES: dict[DepositStatus, str] = {
-    DepositStatus.PAID: "UPDATE deposits SET status = 'paid', transaction_id = COALESCE(?1,"
-    " transaction_id), paid_at = COALESCE(paid_at, ?4), decline_reason = NULL, updated_at = ?4"
-    " WHERE id = ?5 AND status IN (?6, ?7)",
+    DepositStatus.PAID: "UPDATE deposits SET status = 'paid', transaction_id = COALESCE(:transaction_id,"
+    " transaction_id), paid_at = COALESCE(paid_at, :now), decline_reason = NULL, updated_at = :now"
+    " WHERE id = :deposit AND status IN (:first, :second)",
     DepositStatus.DECLINED: "UPDATE deposits SET status = 'declined', transaction_id ="
-    " COALESCE(?1, transaction_id), decline_reason = ?2, updated_at = ?4"
-    " WHERE id = ?5 AND status IN (?6, ?7)",
-    DepositStatus.FAILED: "UPDATE deposits SET status = 'failed', decline_reason = ?2,"
-    " updated_at = ?4 WHERE id = ?5 AND status IN (?6, ?7)",
-    DepositStatus.VOIDED: "UPDATE deposits SET status = 'voided', updated_at = ?4"
-    " WHERE id = ?5 AND status IN (?6, ?7)",
-    DepositStatus.REFUNDED: "UPDATE deposits SET refunded_cents = refunded_cents + ?3, status ="
-    " CASE WHEN refunded_cents + ?3 >= amount_cents THEN 'refunded' ELSE status END,"
-    " updated_at = ?4 WHERE id = ?5 AND status IN (?6, ?7)",
+    " COALESCE(:transaction_id, transaction_id), decline_reason = :reason, updated_at = :now"
+    " WHERE id = :deposit AND status IN (:first, :second)",
+    DepositStatus.FAILED: "UPDATE deposits SET status = 'failed', decline_reason = :reason,"
+    " updated_at = :now WHERE id = :deposit AND status IN (:first, :second)",
+    DepositStatus.VOIDED: "UPDATE deposits SET status = 'voided', updated_at = :now"
+    " WHERE id = :deposit AND status IN (:first, :second)",
+    DepositStatus.REFUNDED: "UPDATE deposits SET refunded_cents = refunded_cents + :refund, status ="
+    " CASE WHEN refunded_cents + :refund >= amount_cents THEN 'refunded' ELSE status END,"
+    " updated_at = :now WHERE id = :deposit AND status IN (:first, :second)",
 }
 
 
@@ -42,7 +43,15 @@ def apply_change(
     second = more[0] if more else first
     assert len(more) <= 1, "a change starts from at most two statuses"
     reason = pans.mask_text(change.reason)[0] if change.reason is not None else None
-    params = (change.transaction_id, reason, change.refund_cents, now, deposit_id, first, second)
+    params = {
+        "transaction_id": change.transaction_id,
+        "reason": reason,
+        "refund": change.refund_cents,
+        "now": now,
+        "deposit": deposit_id,
+        "first": first,
+        "second": second,
+    }
     return conn.execute(_CHANGES[change.status], params).rowcount > 0
 
 

@@ -149,15 +149,19 @@ class StoreBase:
             conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
             # Before changing anything: even switching the journal mode rewrites the header of
             # a database that is not ours.
-            refusal = self._refusal(
-                int(conn.execute("PRAGMA user_version").fetchone()[0]),
-                [
+            # One read snapshot for both: another process may be creating the schema right now.
+            conn.execute("BEGIN")
+            try:
+                version = int(conn.execute("PRAGMA user_version").fetchone()[0])
+                tables = [
                     str(row[0])
                     for row in conn.execute(
                         "SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name"
                     )
-                ],
-            )
+                ]
+            finally:
+                conn.execute("COMMIT")
+            refusal = self._refusal(version, tables)
             if refusal is not None:
                 conn.close()
                 raise refusal

@@ -7,22 +7,17 @@ them sends has the same shape and verifies with :mod:`paymobctl.signing`.
 
 from __future__ import annotations
 
-import copy
-import math
 import operator
 import os
 import random
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields, replace
 from datetime import UTC, datetime, timedelta
-from decimal import Decimal
 from functools import cache, lru_cache
 from typing import Any
-from urllib.parse import quote, urlsplit, urlunsplit
 
 from paymobctl import signing
-from paymobctl.documents import loads_json
 from paymobctl.errors import UsageError
 from paymobctl.models import (
     CardBrand,
@@ -30,15 +25,17 @@ from paymobctl.models import (
     Outcome,
     PaymentSource,
     Region,
-    currency_exponent,
 )
 from paymobctl.payload_parts import (
     OrderSpec,
+    acquirer_day,
+    amount_major,
     build_order,
     claims_context,
     claims_shape,
+    gateway_utc,
     jsonb_order,
-    local_time,
+    migs_time,
     order_context,
     order_shape,
     parse_paymob_timestamp,
@@ -68,102 +65,7 @@ DECLINE_CODES: dict[str, str] = {
     "62": "Restricted card",
 }
 
-# --- MPGS (card gateway) renderings ------------------------------------------------------------
-
-
-def _gateway_utc(moment: datetime) -> str:
-    """The card gateway's ``data.created_at``: naive UTC (docs sample: 08:34 for 11:34 Cairo)."""
-    second, micro = _utc_second(moment)
-    if second is not None:
-        return f"{second}.{micro:06d}"
-    return moment.astimezone(UTC).isoformat(timespec="microseconds")[:26]
-
-
-def _migs_time(moment: datetime) -> str:
-    """MPGS times: UTC, milliseconds, ``Z``."""
-    second, micro = _utc_second(moment)
-    if second is not None:
-        return f"{second}.{micro // 1000:03d}Z"
-    utc = moment.astimezone(UTC)
-    if utc.year >= 1000 and utc.microsecond == moment.microsecond:  # isoformat's text is strftime's
-        return utc.isoformat(timespec="milliseconds")[:23] + "Z"
-    return utc.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
-
-
-def _utc_second(moment: datetime) -> tuple[str | None, int]:
-    """``YYYY-MM-DDTHH:MM:SS`` of ``moment`` in UTC and its microseconds, the text kept per
-    whole second (callbacks render several a second); None for what the general path renders:
-    naive times, years before 1000, offsets with microseconds."""
-    if moment.tzinfo is None:
-        return None, 0
-    second, rest = divmod(moment - _EPOCH, _SECOND)
-    micro = rest.microseconds
-    if micro != moment.microsecond:
-        return None, 0
-    text = _UTC_SECONDS.get(second)
-    if text is None:
-        utc = moment.astimezone(UTC)
-        if utc.year < 1000:
-            return None, 0
-        if len(_UTC_SECONDS) >= 4096:
-            _UTC_SECONDS.clear()
-        text = _UTC_SECONDS[second] = utc.isoformat(timespec="seconds")[:19]
-    return text, micro
-
-
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_SECOND = timedelta(seconds=1)
 _HOUR = timedelta(hours=1)
-_UTC_SECONDS: dict[int, str] = {}
-_ACQUIRER_DAYS: dict[tuple[Region, int], tuple[int, str, str, str]] = {}
-
-
-def _acquirer_day(moment: datetime, region: Region) -> tuple[int, str, str, str]:
-    """MPGS acquirer fields of ``moment``'s local day: batch (YYYYMMDD), date (MMDD),
-    settlement date (YYYY-MM-DD) and the zone's offset (+HHMM); kept per whole second."""
-    if moment.tzinfo is None:
-        return _local_day(moment, region)
-    key = (region, (moment - _EPOCH) // _SECOND)
-    day = _ACQUIRER_DAYS.get(key)
-    if day is None:
-        if len(_ACQUIRER_DAYS) >= 4096:
-            _ACQUIRER_DAYS.clear()
-        day = _ACQUIRER_DAYS[key] = _local_day(moment, region)
-    return day
-
-
-def _local_day(moment: datetime, region: Region) -> tuple[int, str, str, str]:
-    local = local_time(moment, region)
-    text = local.isoformat(timespec="microseconds")
-    if local.year >= 1000 and len(text) == 32:  # a four-digit year, an offset in whole minutes
-        day = text[:10]
-        return int(day[:4] + day[5:7] + day[8:]), day[5:7] + day[8:], day, text[26:29] + text[30:]
-    return (
-        int(local.strftime("%Y%m%d")),
-        local.strftime("%m%d"),
-        local.strftime("%Y-%m-%d"),
-        local.strftime("%z"),
-    )
-
-
-def amount_major(cents: int, currency: str) -> int | float:
-    """Major units as MIGS reports them: 250 for 25000 piasters, 250.5 for 25050."""
-    value = Decimal(cents).scaleb(-currency_exponent(currency))
-    return int(value) if value == value.to_integral_value() else float(value)
-
-
-_amount_major_cached = lru_cache(maxsize=256, typed=True)(amount_major)
-
-
-def _amount_major(cents: int, currency: str) -> int | float:
-    """:func:`amount_major`, by integer division for an int below 10**15 (a new amount per
-    callback costs no Decimal; both are the correctly rounded value of the same quotient)."""
-    if type(cents) is int and -(10**15) < cents < 10**15:
-        unit: int = 10 ** currency_exponent(currency)
-        whole, rest = divmod(cents, unit)
-        return cents / unit if rest else whole
-    return _amount_major_cached(cents, currency)
-
 
 # --- specs ---------------------------------------------------------------------------------------
 
@@ -485,7 +387,7 @@ def _transaction(spec: TransactionSpec, now: datetime | None) -> tuple[Prototype
         f"{rng.getrandbits(256):064x}&trx_id={transaction_id}",
         "next_payment_intention": pi,
     }
-    batch, acquirer_date, settlement_date, offset = _acquirer_day(gateway_at, spec.region)
+    batch, acquirer_date, settlement_date, offset = acquirer_day(gateway_at, spec.region)
     context: dict[str, Any] = {
         "transaction_id": transaction_id,
         "transaction_id_text": str(transaction_id),
@@ -496,7 +398,7 @@ def _transaction(spec: TransactionSpec, now: datetime | None) -> tuple[Prototype
         "order": order,
         "payment_key_claims": claims,
         "amount_cents": spec.amount_cents,
-        "amount_major": _amount_major(spec.amount_cents, currency),
+        "amount_major": amount_major(spec.amount_cents, currency),
         "currency": currency,
         "integration_id": spec.integration_id,
         "profile_id": spec.profile_id,
@@ -504,9 +406,9 @@ def _transaction(spec: TransactionSpec, now: datetime | None) -> tuple[Prototype
         "company_name": order["company_name"],
         "created_at": paymob_timestamp(created, spec.region),
         "updated_at": paymob_timestamp(updated, spec.region),
-        "gateway_created_at": _gateway_utc(gateway_at),
-        "migs_created": _migs_time(gateway_at - timedelta(0, 3 + below(15 - 3))),
-        "migs_updated": _migs_time(gateway_at - timedelta(0, 0, 1000 * (50 + below(300 - 50)))),
+        "gateway_created_at": gateway_utc(gateway_at),
+        "migs_created": migs_time(gateway_at - timedelta(0, 3 + below(15 - 3))),
+        "migs_updated": migs_time(gateway_at - timedelta(0, 0, 1000 * (50 + below(300 - 50)))),
         "is_live": spec.is_live,
         "pan_last4": last4,
         "card_subtype": spec.brand.value,
@@ -729,131 +631,6 @@ def build_delivery_status(
     }
     body: dict[str, Any] = _prototype("delivery_status.json").build(context)
     return Callback(CallbackKind.DELIVERY_STATUS, body)
-
-
-# --- flattening (GET redirect, payments/pay) -----------------------------------------------------
-
-
-def redirect_params(obj: Mapping[str, Any], hmac: str | None) -> list[tuple[str, str]]:
-    """The GET response-callback parameters, as text, in Paymob's order (docs/paymob.md §7.2)."""
-    params: list[tuple[str, str]] = []
-    for name, path in shared("redirect.json")["params"]:
-        value = signing.lookup_path(obj, path)
-        if value is None:
-            continue  # merchant_order_id unless sent; acq_response_code of wallets, BLOCKED (§14)
-        params.append((name, signing.render_value(value)))
-    if hmac is not None:
-        params.append(("hmac", hmac))
-    return params
-
-
-def encode_params(params: Sequence[tuple[str, str]]) -> str:
-    """A query string of ``params``, percent-encoded as Paymob's redirect is (dots kept)."""
-    return "&".join(f"{quote(k, safe='._')}={quote(v, safe='')}" for k, v in params)
-
-
-def with_query(url: str, query: str) -> str:
-    """Append ``query`` to ``url``, keeping any query it already has."""
-    if _plain_path(url):
-        return f"{url}?{query}" if query else url  # what urlunsplit(urlsplit(url)) gives
-    parts = urlsplit(url)
-    joined = f"{parts.query}&{query}" if parts.query else query
-    return urlunsplit((parts.scheme, parts.netloc, parts.path, joined, parts.fragment))
-
-
-def without_param(url: str, name: str) -> str:
-    """``url`` minus every ``name=`` query parameter (the rest kept byte for byte)."""
-    if "?" not in url:
-        return url
-    parts = urlsplit(url)
-    if not parts.query:
-        return url
-    kept = [p for p in parts.query.split("&") if p.split("=", 1)[0] != name]
-    return urlunsplit((parts.scheme, parts.netloc, parts.path, "&".join(kept), parts.fragment))
-
-
-def _plain_path(url: str) -> bool:
-    """An absolute path with no query, fragment or characters urlsplit would drop (a receiver
-    path such as the testing API's): splitting and joining it changes nothing."""
-    return url[:1] == "/" and url[1:2] != "/" and not any(mark in url for mark in "?#\t\r\n")
-
-
-def pay_response(obj: Mapping[str, Any], hmac: str) -> dict[str, Any]:
-    """The flattened string-typed record ``payments/pay`` returns for a TOKEN payment."""
-    record: dict[str, Any] = {}
-    for name, path in shared("pay_response.json")["params"]:
-        value = signing.lookup_path(obj, path)
-        record[name] = None if value is None else signing.render_value(value)
-    record["hmac"] = hmac
-    record["use_redirection"] = False
-    record["redirection_url"] = ""
-    record["merchant_response"] = None
-    record["bypass_step_six"] = False
-    return record
-
-
-# --- --set overrides -----------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Override:
-    """One ``--set PATH=VALUE``: the dotted path, the JSON value, and the text as typed."""
-
-    path: tuple[str, ...]
-    value: Any
-    text: str
-
-
-def parse_override(text: str) -> Override:
-    """``obj.source_data.pan=1234``: the value is JSON when it parses, otherwise a string."""
-    if "=" not in text:
-        raise UsageError(
-            f"--set {text!r}: expected PATH=VALUE", hint="e.g. --set obj.success=false"
-        )
-    path_text, raw = text.split("=", 1)
-    parts = tuple(path_text.strip().split("."))
-    if not path_text.strip() or any(not p for p in parts):
-        raise UsageError(
-            f"--set {text!r}: empty path segment",
-            hint="write dotted paths like obj.source_data.pan",
-        )
-    try:
-        value = loads_json(raw, parse_constant=_no_constant)
-    except ValueError:
-        value = raw
-    if isinstance(value, float) and not math.isfinite(value):  # 1e400: not JSON Paymob could send
-        value = raw
-    return Override(parts, value, text)
-
-
-def _no_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not JSON")
-
-
-def apply_overrides(
-    body: dict[str, Any], overrides: Sequence[Override], *, in_place: bool = False
-) -> dict[str, Any]:
-    """Apply ``--set`` paths to a copy of ``body`` (``in_place``: to ``body`` itself, a fresh
-    one nobody else holds); a missing or non-object parent is an error."""
-    result = body if in_place else copy.deepcopy(body)
-    for override in overrides:
-        target: Any = result
-        walked: list[str] = []
-        for part in override.path[:-1]:
-            walked.append(part)
-            if not isinstance(target, dict) or part not in target:
-                raise UsageError(
-                    f"--set {override.text!r}: {'.'.join(walked)!r} does not exist in the payload",
-                    hint="paths start at the body's top level, e.g. obj.source_data.pan",
-                )
-            target = target[part]
-        if not isinstance(target, dict):
-            raise UsageError(
-                f"--set {override.text!r}: {'.'.join(override.path[:-1])!r} is not an object",
-                hint="only fields of JSON objects can be set",
-            )
-        target[override.path[-1]] = override.value
-    return result
 
 
 def with_body(callback: Callback, body: dict[str, Any]) -> Callback:

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from paymobctl import callbacks, delivery, dialects
+from paymobctl import callbacks, delivery, dialects, redirects
 from paymobctl.callbacks import TransactionSpec
 from paymobctl.dialects import Dialect
 from paymobctl.models import CallbackKind, Outcome, Region
@@ -197,7 +197,7 @@ def diagnose(
         signed = dialects.sign(candidate, kind, data, secret)
         if signed is not None:
             attempts.append((candidate.mistake.value, candidate, signed.data, signed.hmac))
-    target = callbacks.without_param(url, "hmac")
+    target = redirects.without_param(url, "hmac")
     tried: list[Tried] = []
     for label, dialect, payload, digest in attempts:
         if len(tried) == 2 and _no_endpoint(tried) is not None:
@@ -226,7 +226,7 @@ def _payload(
         token = callbacks.build_token(callbacks.token_spec_for(transaction.obj, region=region))
         return dict(token.obj), dict(token.body)
     if kind is CallbackKind.RESPONSE:
-        return dict(callbacks.redirect_params(transaction.obj, None)), {}
+        return dict(redirects.redirect_params(transaction.obj, None)), {}
     return dict(transaction.obj), dict(transaction.body)
 
 
@@ -241,9 +241,9 @@ def _request(
 ) -> delivery.HttpRequest:
     if kind is CallbackKind.RESPONSE:
         params = [(k, str(v)) for k, v in data.items()] + [("hmac", digest)]
-        return delivery.get(callbacks.with_query(url, callbacks.encode_params(params)))
+        return delivery.get(redirects.with_query(url, redirects.encode_params(params)))
     return delivery.post_json(
-        callbacks.with_query(url, f"hmac={digest}"), {**envelope, "obj": data}
+        redirects.with_query(url, f"hmac={digest}"), {**envelope, "obj": data}
     )
 
 

@@ -223,7 +223,7 @@ def _order_id(kind: CallbackKind, data: Mapping[str, Any]) -> str:
 
 
 def _url_encoded(kind: CallbackKind, data: Mapping[str, Any]) -> str:
-    # The same quoting as the redirect on the wire (callbacks.encode_params).
+    # The same quoting as the redirect on the wire (redirects.encode_params).
     return "".join(quote(_canon(f.raw), safe="") for f in _fields(kind, data))
 
 

@@ -7,8 +7,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from paymobctl import delivery, outbound
-from paymobctl.callbacks import with_query
 from paymobctl.delivery import HttpRequest, Result, RetryPolicy
+from paymobctl.redirects import with_query
 from paymobctl.tasks import TaskSet
 
 if TYPE_CHECKING:

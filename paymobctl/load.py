@@ -22,7 +22,7 @@ from time import perf_counter
 from typing import Any, cast
 from urllib.parse import urlsplit
 
-from paymobctl import callbacks, delivery, signing
+from paymobctl import delivery, redirects, signing
 from paymobctl.callbacks import Callback
 from paymobctl.errors import UsageError
 
@@ -164,7 +164,7 @@ class Signer:
     def request(self, url: str, number: int) -> delivery.HttpRequest:
         """The signed POST of callback ``number``, its HMAC in the query as Paymob sends it."""
         body, digest = self.callback(number)
-        return delivery.post_json(callbacks.with_query(url, f"hmac={digest}"), body)
+        return delivery.post_json(redirects.with_query(url, f"hmac={digest}"), body)
 
 
 def _split(data: bytes, marks: Sequence[tuple[str, str]]) -> tuple[bytes, ...]:

@@ -1,6 +1,6 @@
-"""The pieces every Paymob payload shares: local times and values per region, JSONB key order,
-and the objects a TRANSACTION carries that the sandbox's API serves too (the order, the payment
-key's claims). Built from templates/order.json and payment_key_claims.json through
+"""The pieces every Paymob payload shares: local times and values per region, the card
+gateway's (MPGS) renderings of times, days and amounts, JSONB key order, and the objects a
+TRANSACTION carries that the sandbox's API serves too (the order, the payment key's claims). Built from templates/order.json and payment_key_claims.json through
 :mod:`paymobctl.prototypes`; :mod:`paymobctl.callbacks` nests both into the TRANSACTION.
 """
 
@@ -9,11 +9,12 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from functools import cache
+from decimal import Decimal
+from functools import cache, lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from paymobctl.models import KeyFlow, Region
+from paymobctl.models import KeyFlow, Region, currency_exponent
 from paymobctl.prototypes import Hole, Prototype, nest, shared, skeleton, template
 
 # --- time and region ------------------------------------------------------------------------------
@@ -70,6 +71,101 @@ def jsonb_order(mapping: Mapping[str, Any]) -> dict[str, Any]:
     """Keys as PostgreSQL's jsonb returns them (shortest first, then bytewise): the order of
     ``payment_key_claims`` and its ``billing_data`` in every real callback."""
     return {key: mapping[key] for key in sorted(mapping, key=lambda k: (len(k), k))}
+
+
+# --- MPGS (card gateway) renderings ------------------------------------------------------------
+
+
+def gateway_utc(moment: datetime) -> str:
+    """The card gateway's ``data.created_at``: naive UTC (docs sample: 08:34 for 11:34 Cairo)."""
+    second, micro = _utc_second(moment)
+    if second is not None:
+        return f"{second}.{micro:06d}"
+    return moment.astimezone(UTC).isoformat(timespec="microseconds")[:26]
+
+
+def migs_time(moment: datetime) -> str:
+    """MPGS times: UTC, milliseconds, ``Z``."""
+    second, micro = _utc_second(moment)
+    if second is not None:
+        return f"{second}.{micro // 1000:03d}Z"
+    utc = moment.astimezone(UTC)
+    if utc.year >= 1000 and utc.microsecond == moment.microsecond:  # isoformat's text is strftime's
+        return utc.isoformat(timespec="milliseconds")[:23] + "Z"
+    return utc.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+
+
+def _utc_second(moment: datetime) -> tuple[str | None, int]:
+    """``YYYY-MM-DDTHH:MM:SS`` of ``moment`` in UTC and its microseconds, the text kept per
+    whole second (callbacks render several a second); None for what the general path renders:
+    naive times, years before 1000, offsets with microseconds."""
+    if moment.tzinfo is None:
+        return None, 0
+    second, rest = divmod(moment - _EPOCH, _SECOND)
+    micro = rest.microseconds
+    if micro != moment.microsecond:
+        return None, 0
+    text = _UTC_SECONDS.get(second)
+    if text is None:
+        utc = moment.astimezone(UTC)
+        if utc.year < 1000:
+            return None, 0
+        if len(_UTC_SECONDS) >= 4096:
+            _UTC_SECONDS.clear()
+        text = _UTC_SECONDS[second] = utc.isoformat(timespec="seconds")[:19]
+    return text, micro
+
+
+_UTC_SECONDS: dict[int, str] = {}
+_ACQUIRER_DAYS: dict[tuple[Region, int], tuple[int, str, str, str]] = {}
+
+
+def acquirer_day(moment: datetime, region: Region) -> tuple[int, str, str, str]:
+    """MPGS acquirer fields of ``moment``'s local day: batch (YYYYMMDD), date (MMDD),
+    settlement date (YYYY-MM-DD) and the zone's offset (+HHMM); kept per whole second."""
+    if moment.tzinfo is None:
+        return _local_day(moment, region)
+    key = (region, (moment - _EPOCH) // _SECOND)
+    day = _ACQUIRER_DAYS.get(key)
+    if day is None:
+        if len(_ACQUIRER_DAYS) >= 4096:
+            _ACQUIRER_DAYS.clear()
+        day = _ACQUIRER_DAYS[key] = _local_day(moment, region)
+    return day
+
+
+def _local_day(moment: datetime, region: Region) -> tuple[int, str, str, str]:
+    local = local_time(moment, region)
+    text = local.isoformat(timespec="microseconds")
+    if local.year >= 1000 and len(text) == 32:  # a four-digit year, an offset in whole minutes
+        day = text[:10]
+        return int(day[:4] + day[5:7] + day[8:]), day[5:7] + day[8:], day, text[26:29] + text[30:]
+    return (
+        int(local.strftime("%Y%m%d")),
+        local.strftime("%m%d"),
+        local.strftime("%Y-%m-%d"),
+        local.strftime("%z"),
+    )
+
+
+def _exact_major(cents: int, currency: str) -> int | float:
+    """Major units by Decimal: 250 for 25000 piasters, 250.5 for 25050."""
+    value = Decimal(cents).scaleb(-currency_exponent(currency))
+    return int(value) if value == value.to_integral_value() else float(value)
+
+
+_exact_major_cached = lru_cache(maxsize=256, typed=True)(_exact_major)
+
+
+def amount_major(cents: int, currency: str) -> int | float:
+    """Major units as MIGS reports them: 250 for 25000 piasters, 250.5 for 25050; by integer
+    division for an int below 10**15 (a new amount per callback costs no Decimal), otherwise
+    by Decimal (both are the correctly rounded value of the same quotient)."""
+    if type(cents) is int and -(10**15) < cents < 10**15:
+        unit: int = 10 ** currency_exponent(currency)
+        whole, rest = divmod(cents, unit)
+        return cents / unit if rest else whole
+    return _exact_major_cached(cents, currency)
 
 
 # --- shared pieces: the order and the payment key's claims ---------------------------------------

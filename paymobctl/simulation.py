@@ -8,9 +8,10 @@ from datetime import datetime
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
-from paymobctl import callbacks, delivery, outbound
-from paymobctl.callbacks import Callback, Override, TransactionSpec
+from paymobctl import callbacks, delivery, outbound, overrides, redirects
+from paymobctl.callbacks import Callback, TransactionSpec
 from paymobctl.models import CardBrand, KeyFlow, Outcome, PaymentSource, Region, lenient_int
+from paymobctl.overrides import Override
 from paymobctl.signing import CallbackKind
 
 if TYPE_CHECKING:
@@ -150,18 +151,18 @@ def prepare(
         callback, wire = callbacks.build_transaction_with_wire(transaction_spec(req), now=now)
     body = callback.body
     if req.overrides:  # the body was just built: nobody else holds it
-        body = callbacks.apply_overrides(body, req.overrides, in_place=True)
+        body = overrides.apply_overrides(body, req.overrides, in_place=True)
         wire = None
     obj = callback.obj
     kind = CallbackKind.RESPONSE if req.what is What.RESPONSE else callback.kind
     signed_kind = CallbackKind.TRANSACTION if kind is CallbackKind.RESPONSE else kind
     digest = _signature(signed_kind, obj, secret, req.signature)
-    url = callbacks.without_param(url, "hmac")  # a stale ?hmac= in --to would shadow ours
+    url = redirects.without_param(url, "hmac")  # a stale ?hmac= in --to would shadow ours
     if req.what is What.RESPONSE:
-        query = callbacks.encode_params(callbacks.redirect_params(obj, digest))
-        request = delivery.get(callbacks.with_query(url, query))
+        query = redirects.encode_params(redirects.redirect_params(obj, digest))
+        request = delivery.get(redirects.with_query(url, query))
     else:
-        target = callbacks.with_query(url, f"hmac={digest}") if digest else url
+        target = redirects.with_query(url, f"hmac={digest}") if digest else url
         request = delivery.post_json(target, body, wire=wire)
     order = obj.get("order")
     order_id = order.get("id") if isinstance(order, dict) else obj.get("order_id")

@@ -30,7 +30,7 @@ from dataclasses import dataclass, replace
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any, Literal
 
-from paymobctl import callbacks, delivery, outbound, simulation
+from paymobctl import callbacks, delivery, outbound, overrides, redirects, simulation
 from paymobctl.checkout import DEFAULT_OTP, Card, CheckoutResult
 from paymobctl.documents import loads_json
 from paymobctl.errors import UsageError, WaitTimedOut
@@ -104,7 +104,7 @@ class SignedCallback:
     def query(self) -> str:
         """``hmac=…`` for a POSTed callback; the whole flattened, signed query for a response."""
         if self.kind == "response":
-            return callbacks.encode_params(callbacks.redirect_params(self.obj, self.hmac))
+            return redirects.encode_params(redirects.redirect_params(self.obj, self.hmac))
         return f"hmac={self.hmac}" if self.hmac is not None else ""
 
     @property
@@ -121,8 +121,8 @@ class SignedCallback:
 
     def url(self, base: str) -> str:
         """``base`` (a URL or a path) with this callback's query (any stale ``hmac=`` removed)."""
-        target = callbacks.without_param(base, "hmac")
-        return callbacks.with_query(target, self.query) if self.query else target
+        target = redirects.without_param(base, "hmac")
+        return redirects.with_query(target, self.query) if self.query else target
 
     def send(self, target: Any, path: str | None = None, *, timeout: float = 10.0) -> Any:
         """Deliver to ``target``: a URL, an ``httpx.Client`` (a Starlette/FastAPI ``TestClient``
@@ -200,8 +200,8 @@ def callback(
         wire, digest = callbacks.signed_transaction_wire(spec, key)
         return SignedCallback(kind, digest, wire=wire, obj={})
     what = _enum(simulation.What, kind, "kind")
-    overrides = tuple(
-        callbacks.Override(tuple(path.split(".")), value, f"{path}={value!r}")
+    changes = tuple(
+        overrides.Override(tuple(path.split(".")), value, f"{path}={value!r}")
         for path, value in (set or {}).items()
     )
     request = simulation.Request(
@@ -215,7 +215,7 @@ def callback(
         merchant_order_id=merchant_order_id,
         integration_id=integration_id,
         merchant_id=SANDBOX.merchant_id,
-        overrides=overrides,
+        overrides=changes,
         seed=seed,
         signature=simulation.Signature.SIGNED if signed else simulation.Signature.UNSIGNED,
     )

@@ -16,7 +16,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from paymobctl import callbacks, delivery, prototypes, samples, signing
+from paymobctl import callbacks, delivery, overrides, prototypes, redirects, samples, signing
 from paymobctl.callbacks import TransactionSpec
 from paymobctl.errors import UsageError
 from paymobctl.models import CardBrand, KeyFlow, Outcome, PaymentSource, Region
@@ -90,10 +90,10 @@ def test_every_template_builds_and_verifies_with_its_own_signature(name: str) ->
         txn = callbacks.build_transaction(TransactionSpec(seed=3))
         digest = txn.sign(SECRET)
         if name == "redirect.json":
-            query = callbacks.encode_params(callbacks.redirect_params(txn.obj, digest))
+            query = redirects.encode_params(redirects.redirect_params(txn.obj, digest))
             payload = signing.parse_query(query)
         else:
-            record = callbacks.pay_response(txn.obj, digest)
+            record = redirects.pay_response(txn.obj, digest)
             payload = signing.parse_body(__import__("json").dumps(record))
         assert signing.verify(CallbackKind.RESPONSE, payload.data, SECRET, payload.hmac).valid
         return
@@ -256,7 +256,7 @@ def test_token_is_consistent_with_its_transaction() -> None:
 def test_redirect_carries_the_same_hmac_as_the_post() -> None:
     txn = callbacks.build_transaction(TransactionSpec(merchant_order_id="ORD-7", seed=4))
     digest = txn.sign(SECRET)
-    params = callbacks.redirect_params(txn.obj, digest)
+    params = redirects.redirect_params(txn.obj, digest)
     names = [name for name, _ in params]
     assert names[:3] == ["id", "pending", "amount_cents"] and names[-1] == "hmac"
     assert "order" in names and "order_id" not in names
@@ -264,27 +264,27 @@ def test_redirect_carries_the_same_hmac_as_the_post() -> None:
     flat = dict(params)
     assert flat["success"] == "true" and flat["merchant_order_id"] == "ORD-7"
     assert flat["source_data.pan"] == "2346" and flat["discount_details"] == "[]"
-    payload = signing.parse_query(callbacks.encode_params(params))
+    payload = signing.parse_query(redirects.encode_params(params))
     assert payload.hmac == digest
     assert signing.verify(CallbackKind.RESPONSE, payload.data, SECRET, digest).valid
 
 
 def test_pay_response_is_flat_and_string_typed() -> None:
     txn = callbacks.build_transaction(TransactionSpec(seed=4))
-    record = callbacks.pay_response(txn.obj, txn.sign(SECRET))
+    record = redirects.pay_response(txn.obj, txn.sign(SECRET))
     assert record["success"] == "true" and record["order"] == str(txn.obj["order"]["id"])
     assert record["data.message"] == "Approved" and record["hmac"] == txn.sign(SECRET)
 
 
 def test_overrides() -> None:
     body = callbacks.build_transaction(TransactionSpec(seed=1)).body
-    changed = callbacks.apply_overrides(
+    changed = overrides.apply_overrides(
         body,
         [
-            callbacks.parse_override("obj.success=false"),
-            callbacks.parse_override("obj.source_data.pan=9999"),
-            callbacks.parse_override("obj.data.message=Hello world"),
-            callbacks.parse_override('obj.extra={"a": 1}'),
+            overrides.parse_override("obj.success=false"),
+            overrides.parse_override("obj.source_data.pan=9999"),
+            overrides.parse_override("obj.data.message=Hello world"),
+            overrides.parse_override('obj.extra={"a": 1}'),
         ],
     )
     assert changed["obj"]["success"] is False
@@ -294,11 +294,11 @@ def test_overrides() -> None:
     assert body["obj"]["success"] is True  # the original is untouched
     for bad in ("obj.success", "=1", "obj..x=1"):
         with pytest.raises(UsageError):
-            callbacks.parse_override(bad)
+            overrides.parse_override(bad)
     with pytest.raises(UsageError, match=r"'obj\.nope' does not exist"):
-        callbacks.apply_overrides(body, [callbacks.parse_override("obj.nope.x=1")])
+        overrides.apply_overrides(body, [overrides.parse_override("obj.nope.x=1")])
     with pytest.raises(UsageError, match="is not an object"):
-        callbacks.apply_overrides(body, [callbacks.parse_override("obj.id.x=1")])
+        overrides.apply_overrides(body, [overrides.parse_override("obj.id.x=1")])
 
 
 def test_signed_fields_never_null() -> None:
@@ -324,7 +324,7 @@ def test_any_built_transaction_verifies(
     )
     digest = txn.sign(SECRET)
     assert signing.verify(CallbackKind.TRANSACTION, txn.obj, SECRET, digest).valid
-    query = callbacks.encode_params(callbacks.redirect_params(txn.obj, digest))
+    query = redirects.encode_params(redirects.redirect_params(txn.obj, digest))
     payload = signing.parse_query(query)
     assert signing.verify(CallbackKind.RESPONSE, payload.data, SECRET, payload.hmac).valid
 

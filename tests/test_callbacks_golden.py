@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 
-from paymobctl import callbacks, delivery, signing, testing
+from paymobctl import callbacks, delivery, redirects, signing, testing
 from paymobctl.callbacks import Customer, OrderSpec, TokenSpec, TransactionSpec
 from paymobctl.errors import UsageError
 from paymobctl.models import CardBrand, KeyFlow, Outcome, PaymentSource, Region
@@ -44,9 +44,9 @@ def _callback(build: Callable[[], callbacks.Callback]) -> Callable[[], str]:
             return f"UsageError: {error}"
         extras = ""
         if built.kind is CallbackKind.TRANSACTION:
-            params = callbacks.redirect_params(built.obj, built.sign(SECRET))
-            extras = f" redirect {callbacks.encode_params(params)}"
-            extras += f" pay {_wire(callbacks.pay_response(built.obj, built.sign(SECRET)))}"
+            params = redirects.redirect_params(built.obj, built.sign(SECRET))
+            extras = f" redirect {redirects.encode_params(params)}"
+            extras += f" pay {_wire(redirects.pay_response(built.obj, built.sign(SECRET)))}"
         return f"{built.kind.value} {_wire(built.body)} {built.sign(SECRET)}{extras}"
 
     return run
@@ -305,7 +305,7 @@ def _compute() -> Iterator[tuple[str, Callable[[], str]]]:
                 )
 
             yield f"compute {kind} {name}", run
-    query = dict(callbacks.redirect_params(base, "x"))
+    query = dict(redirects.redirect_params(base, "x"))
     flat: dict[str, dict[str, Any]] = {
         "query": query,
         "aliases": {

@@ -16,7 +16,7 @@ from urllib.parse import parse_qsl, urlsplit
 import httpx
 import pytest
 
-from paymobctl import callbacks, dialects, signing
+from paymobctl import callbacks, dialects, redirects, signing
 from paymobctl.config import sandbox_settings
 from paymobctl.diagnosis import diagnose, explain_rejection, make_probe, probe_callback
 from paymobctl.dialects import Mistake
@@ -147,14 +147,14 @@ def probe_data(kind: CallbackKind) -> dict[str, Any]:
     if kind is CallbackKind.TOKEN:
         return dict(callbacks.build_token(callbacks.token_spec_for(txn.obj)).obj)
     if kind is CallbackKind.RESPONSE:
-        return dict(callbacks.redirect_params(txn.obj, None))
+        return dict(redirects.redirect_params(txn.obj, None))
     return dict(txn.obj)
 
 
 def raw_query(kind: CallbackKind, data: Mapping[str, Any]) -> str:
     if kind is not CallbackKind.RESPONSE:
         return ""
-    return callbacks.encode_params([(k, str(v)) for k, v in data.items()])
+    return redirects.encode_params([(k, str(v)) for k, v in data.items()])
 
 
 def test_the_independent_correct_verifier_agrees_with_signing() -> None:

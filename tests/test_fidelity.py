@@ -18,7 +18,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 import pytest
 
-from paymobctl import callbacks, signing
+from paymobctl import callbacks, redirects, signing
 from paymobctl.callbacks import TransactionSpec
 from paymobctl.emulator import cards
 from paymobctl.emulator.state import Sandbox
@@ -346,7 +346,7 @@ def built_params(outcome: Outcome, source: PaymentSource, region: Region) -> lis
             outcome=outcome, source=source, region=region, merchant_order_id="ORD-1", seed=4
         )
     ).obj
-    return [name for name, _ in callbacks.redirect_params(obj, None)]
+    return [name for name, _ in redirects.redirect_params(obj, None)]
 
 
 @pytest.mark.parametrize(("name", "doc"), REDIRECTS, ids=[n for n, _ in REDIRECTS])
@@ -373,7 +373,7 @@ def test_every_redirect_has_the_2026_parameters(
             outcome=outcome, source=source, region=region, merchant_order_id="ORD-1", seed=4
         )
     ).obj
-    ours = [name for name, _ in callbacks.redirect_params(obj, None)]
+    ours = [name for name, _ in redirects.redirect_params(obj, None)]
     # A null or absent value is no parameter at all: acq_response_code of wallets, kiosks,
     # pending and BLOCKED payments (real wallet and BLOCKED redirects have none, §14).
     has_code = obj["data"].get("acq_response_code") is not None

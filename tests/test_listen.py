@@ -15,7 +15,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from paymobctl import callbacks, signing
+from paymobctl import callbacks, redirects, signing
 from paymobctl.callbacks import TransactionSpec
 from paymobctl.delivery import RetryPolicy, wire_json
 from paymobctl.forwarding import Forwarder
@@ -179,12 +179,12 @@ def test_browser_noise_is_404_without_an_event(listener: Listener) -> None:
 def test_get_redirect(listener: Listener) -> None:
     txn = transaction(seed=5, outcome=Outcome.DECLINED)
     digest = txn.sign(SECRET)
-    query = callbacks.encode_params(callbacks.redirect_params(txn.obj, digest))
+    query = redirects.encode_params(redirects.redirect_params(txn.obj, digest))
     ok = listener.http.get(f"{RESPONSE}?{query}")
     assert ok.status_code == 200 and ok.json() == {"detail": "ok"}
     page = listener.http.get(f"{RESPONSE}?{query}", headers={"Accept": "text/html"})
     assert page.status_code == 200 and "Payment failed" in page.text
-    reason = dict(callbacks.redirect_params(txn.obj, digest))["data.message"]
+    reason = dict(redirects.redirect_params(txn.obj, digest))["data.message"]
     assert reason and f"Reason: {html.escape(str(reason))}." in page.text
     bad = listener.http.get(f"{RESPONSE}?{query.replace('amount_cents=', 'amount_cents=9')}")
     assert bad.status_code == 401
@@ -312,7 +312,7 @@ def test_forwarding_exact_bytes_routes_and_retries(tmp_path: Path) -> None:
                 content=wire_json(token.body),
                 headers={"Content-Type": "application/json"},
             )
-            query = callbacks.encode_params(callbacks.redirect_params(txn.obj, digest))
+            query = redirects.encode_params(redirects.redirect_params(txn.obj, digest))
             http.get(f"{RESPONSE}?{query}")
             wait_for(lambda: len([f for f in forwarded if f.final]) >= 3)
         got = [r for r in app_a.requests if r.method == "POST"]

@@ -12,7 +12,7 @@ from urllib.parse import parse_qsl
 
 import pytest
 
-from paymobctl import callbacks, delivery, load, signing
+from paymobctl import callbacks, delivery, load, overrides, signing
 from paymobctl.callbacks import TransactionSpec
 from paymobctl.models import CallbackKind, Outcome
 from paymobctl.receiver import create_app
@@ -371,8 +371,8 @@ def test_progress_bar_for_a_duration_counts_seconds_and_shows_callbacks() -> Non
 
 
 def test_percent_signs_in_the_template_are_kept() -> None:
-    body = callbacks.apply_overrides(
-        TEMPLATE.body, [callbacks.parse_override("obj.data.message=100%d %s %b approved")]
+    body = overrides.apply_overrides(
+        TEMPLATE.body, [overrides.parse_override("obj.data.message=100%d %s %b approved")]
     )
     signer = load.Signer(callbacks.with_body(TEMPLATE, body), SECRET)
     plain, digest = signer.callback(3)

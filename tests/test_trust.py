@@ -324,10 +324,10 @@ def test_receiver_never_calls_a_misshapen_payload_valid(path: str, value: Any) -
 def test_get_redirect_and_token_shapes(listener: Listener) -> None:
     from urllib.parse import urlencode
 
-    from paymobctl import callbacks
+    from paymobctl import callbacks, redirects
 
     txn = transaction(seed=35)
-    query = dict(callbacks.redirect_params(txn.obj, None))  # as Paymob flattens it (§7.2)
+    query = dict(redirects.redirect_params(txn.obj, None))  # as Paymob flattens it (§7.2)
     query.pop("hmac", None)
     good = signing.compute(CallbackKind.RESPONSE, query, SECRET)
     ok = listener.http.get(f"/api/payments/response/?{urlencode({**query, 'hmac': good})}")

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 from urllib.parse import urljoin, urlsplit, urlunsplit
 
-from paymobctl import callbacks, delivery, diagnosis
+from paymobctl import delivery, diagnosis, redirects
 from paymobctl.checklist.registry import check_result
 from paymobctl.checklist.results import CheckResult, Severity, Status
 from paymobctl.diagnosis import Probe, probe_callback
@@ -227,7 +227,7 @@ def response_checks(
         ]
     callback = probe_callback(probe, settings)
     digest = callback.sign(secret) if secret else None
-    query = callbacks.encode_params(callbacks.redirect_params(callback.obj, digest))
+    query = redirects.encode_params(redirects.redirect_params(callback.obj, digest))
     answer = send(http, "GET", f"{url}?{query}", None, timeout)
     loop = redirect_loop(http, "GET", f"{url}?{query}", None, timeout, answer)
     if loop is not None:

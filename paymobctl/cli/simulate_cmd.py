@@ -280,8 +280,8 @@ def _simulate(
     load: tuple[int | None, int | None, float | None, float | None] = (None, None, None, None),
 ) -> None:
     from paymobctl import callbacks, delivery, diagnosis, outbound, simulation
-    from paymobctl.callbacks import parse_override
     from paymobctl.models import check_currency
+    from paymobctl.overrides import parse_override
     from paymobctl.sandbox_profile import SANDBOX
 
     rt = runtime()

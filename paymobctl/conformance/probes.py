@@ -9,7 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from paymobctl import callbacks, delivery
+from paymobctl import callbacks, delivery, redirects
 from paymobctl.callbacks import Callback, TokenSpec, TransactionSpec
 from paymobctl.conformance.cases import (
     CHANNELS,
@@ -99,12 +99,12 @@ class Probes:
     def get(self, obj: dict[str, Any], digest: str | None) -> delivery.HttpRequest:
         """The GET redirect to the response URL: ``obj`` as its query, signed with ``digest``."""
         assert self.target.response_url is not None
-        query = callbacks.encode_params(callbacks.redirect_params(obj, digest))
-        return delivery.get(callbacks.with_query(self.target.response_url, query))
+        query = redirects.encode_params(redirects.redirect_params(obj, digest))
+        return delivery.get(redirects.with_query(self.target.response_url, query))
 
 
 def _post(url: str, body: Any, digest: str | None) -> delivery.HttpRequest:
-    target = callbacks.with_query(url, f"hmac={digest}") if digest is not None else url
+    target = redirects.with_query(url, f"hmac={digest}") if digest is not None else url
     return delivery.post_json(target, body)
 
 
@@ -219,7 +219,7 @@ def _large(probes: Probes) -> list[delivery.HttpRequest]:
 
 def _not_json(probes: Probes) -> list[delivery.HttpRequest]:
     callback = probes.transaction()
-    url = callbacks.with_query(
+    url = redirects.with_query(
         probes.target.webhook_url, f"hmac={callback.sign(probes.target.secret)}"
     )
     return [

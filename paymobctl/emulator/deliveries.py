@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import random
 
-from paymobctl import callbacks, delivery, payload_parts, signing
+from paymobctl import callbacks, delivery, payload_parts, redirects, signing
 from paymobctl.emulator.context import Context
 from paymobctl.emulator.records import (
     Attempt,
@@ -93,7 +93,7 @@ class Deliveries:
         outbound: list[Outbound] = []
         if callback_url:
             body = callbacks.transaction_body(txn.obj)
-            request = delivery.post_json(callbacks.with_query(callback_url, f"hmac={digest}"), body)
+            request = delivery.post_json(redirects.with_query(callback_url, f"hmac={digest}"), body)
             outbound.append(self._queue(CallbackKind.TRANSACTION, callback_url, request, txn.id))
             if txn.token_created:
                 intention = self._intention_of(txn)
@@ -104,14 +104,14 @@ class Deliveries:
                     else (self.ctx.integrations[txn.integration_id].callback_url or callback_url)
                 )
                 token_request = delivery.post_json(
-                    callbacks.with_query(token_url, f"hmac={token.sign(secret)}"), token.body
+                    redirects.with_query(token_url, f"hmac={token.sign(secret)}"), token.body
                 )
                 outbound.append(self._queue(CallbackKind.TOKEN, token_url, token_request, txn.id))
                 outbound = self._in_callback_order(outbound)
         redirect = None
         if response_url:
-            query = callbacks.encode_params(callbacks.redirect_params(txn.obj, digest))
-            redirect = callbacks.with_query(response_url, query)
+            query = redirects.encode_params(redirects.redirect_params(txn.obj, digest))
+            redirect = redirects.with_query(response_url, query)
         return Completion(txn, redirect, tuple(outbound))
 
     def _in_callback_order(self, pair: list[Outbound]) -> list[Outbound]:
@@ -135,7 +135,7 @@ class Deliveries:
         kind = CallbackKind(item.kind)
         body = json.loads(item.body)
         digest = signing.compute(kind, body.get("obj") or {}, self.ctx.creds.hmac_secret)
-        request = delivery.post_json(callbacks.with_query(item.url, f"hmac={digest}"), body)
+        request = delivery.post_json(redirects.with_query(item.url, f"hmac={digest}"), body)
         self.ctx.on_event(
             "callback", f"resending delivery {delivery_id} ({item.kind} → {item.url})"
         )

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from paymobctl import callbacks, payload_parts, signing
+from paymobctl import callbacks, payload_parts, redirects, signing
 from paymobctl.callbacks import Customer, TransactionSpec
 from paymobctl.emulator import cards
 from paymobctl.emulator.cards import Behaviour
@@ -406,7 +406,7 @@ class Payments:
         }
         txn = self._pay_card(key, info, api_source="OTHER")
         digest = signing.compute(CallbackKind.TRANSACTION, txn.obj, self.ctx.creds.hmac_secret)
-        record = callbacks.pay_response(txn.obj, digest)
+        record = redirects.pay_response(txn.obj, digest)
         if txn.state != "pending_3ds":
             return 200, record, self.deliveries.completion(txn)
         record.update(use_redirection=True, redirection_url=f"{base}/api/acceptance/acs/{txn.id}")

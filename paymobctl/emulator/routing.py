@@ -11,7 +11,7 @@ from urllib.parse import parse_qs, urlencode
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 
-from paymobctl import callbacks
+from paymobctl import redirects
 from paymobctl.documents import loads_json
 from paymobctl.emulator import pages
 from paymobctl.emulator.notifier import Notifier
@@ -108,7 +108,7 @@ def finish(request: Request, completion: Completion) -> Response:
     if completion.redirect_url:
         return RedirectResponse(completion.redirect_url, status_code=303)
     txn = completion.transaction
-    query = urlencode(callbacks.redirect_params(txn.obj, None))
+    query = urlencode(redirects.redirect_params(txn.obj, None))
     return RedirectResponse(
         f"{base_url_of(request)}/api/acceptance/post_pay?{query}", status_code=303
     )

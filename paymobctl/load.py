@@ -76,7 +76,6 @@ _MOI_MARK = "paymobctl-load-mark-5f3c9e1a"
 # id differ only in one 7-digit field, formatted once per callback.
 _BLOCK = 10_000_000
 _DIGITS = 7  # b"%07d"
-_SHA512_BLOCK = 128  # bytes: HMAC pads (or hashes) the key to the hash's block size
 
 
 class Signer:
@@ -86,25 +85,19 @@ class Signer:
     :func:`paymobctl.signing.compute`). :meth:`wire` produces the same bytes far faster, so the
     generator is not what a load run measures: the body and the signed string are rendered once
     per block of numbers and split around the 7 varying digits (a callback is a ``bytes.join``
-    of constant segments and one formatted number), and the HMAC starts from SHA-512 states
-    already fed the padded key (RFC 2104), as OpenSSL's HMAC object does, but copying two hash
-    states costs about half of copying the HMAC object here. Tests check both ways agree byte
-    for byte, for long and non-ASCII secrets and across blocks too.
+    of constant segments and one formatted number), and the HMAC starts from the SHA-512 states
+    of :class:`paymobctl.signing.KeyedSha512`, already fed the padded key (RFC 2104). Tests
+    check both ways agree byte for byte, for long and non-ASCII secrets and across blocks too.
     """
 
     def __init__(self, template: Callback, secret: str, *, tag: str | None = None) -> None:
-        import hashlib
-
         self.template = template
         self.secret = secret
         self.tag = tag or secrets.token_hex(4)
         self.kind = template.kind
-        key = secret.encode("utf-8")
-        if len(key) > _SHA512_BLOCK:
-            key = hashlib.sha512(key).digest()
-        key = key.ljust(_SHA512_BLOCK, b"\0")
-        self.inner = hashlib.sha512(bytes(b ^ 0x36 for b in key))
-        self.outer = hashlib.sha512(bytes(b ^ 0x5C for b in key))
+        keyed = signing.KeyedSha512(secret.encode("utf-8"))
+        self.inner = keyed.inner
+        self.outer = keyed.outer
         self._segments: dict[int, tuple[tuple[bytes, ...], tuple[bytes, ...]]] = {}
 
     def _with(

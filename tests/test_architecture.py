@@ -258,6 +258,7 @@ HMAC_VERIFY_NEVER = (
     "httpx", "starlette", "uvicorn", "rich", "tomllib", "tomli_w", "decimal", "asyncio", "ssl",
     "socket", "zoneinfo", "paymobctl.config", "paymobctl.client", "paymobctl.callbacks",
     "paymobctl.store.records", "paymobctl.signing.diagnosis", "paymobctl.vocabulary",
+    "hashlib", "hmac", "_hashlib",  # libcrypto: signing uses the interpreter's own SHA-512
 )  # fmt: skip
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import re
 import subprocess
 import sys
@@ -323,6 +324,37 @@ def test_lazy_group_help_matches_the_modules() -> None:
         assert sub.info.help, name
         first = short.split()[0].strip(":,.").lower()
         assert first in sub.info.help.lower() or name == "sandbox", (name, short)
+
+
+def test_start_up_pauses_the_collector_only_until_the_command_runs(tmp_path: Path) -> None:
+    """A process of its own loads with the collector off (start-up speed) and runs the command
+    with it on, start-up's objects frozen; main() called with arguments leaves gc alone."""
+    probe = (
+        "import gc, json, sys\n"
+        "import paymobctl.signing as signing\n"
+        "seen = []\n"
+        "real = signing.verify\n"
+        "def spy(*a, **k):\n"
+        "    seen.append(gc.isenabled())\n"
+        "    return real(*a, **k)\n"
+        "signing.verify = spy\n"
+        "sys.argv = ['paymobctl', 'hmac', 'verify', '--sample', 'docs-transaction']\n"
+        "from paymobctl.cli import main\n"
+        "code = main()\n"
+        "frozen = gc.get_freeze_count()\n"
+        "gc.unfreeze(); gc.disable()\n"
+        "again = main(['hmac', 'verify', '--sample', 'docs-transaction'])\n"
+        "print(json.dumps([code, seen, frozen > 1000, again, gc.isenabled()]))\n"
+    )
+    env = {**os.environ, "HOME": str(tmp_path), "XDG_DATA_HOME": str(tmp_path / "data")}
+    done = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True, env=env,
+        stdin=subprocess.DEVNULL, timeout=60,
+    )  # fmt: skip
+    code, seen, frozen, again, enabled_after = json.loads(done.stdout.splitlines()[-1])
+    assert (code, again) == (0, 0)
+    assert seen == [True, False]  # on while the command ran; the second call left it off
+    assert frozen and enabled_after is False
 
 
 @pytest.mark.slow

@@ -105,16 +105,45 @@ def test_render_value(value: object, text: str) -> None:
 
 
 def test_constant_time_comparison_is_used(monkeypatch: pytest.MonkeyPatch) -> None:
+    import _operator
+    import importlib
+
+    compute = importlib.import_module("paymobctl.signing.compute")  # the module, not compute()
+
+    # The stdlib's constant-time comparison in C: the one hmac.compare_digest falls back to
+    # without OpenSSL (signing avoids loading libcrypto at start-up).
+    assert compute.compare_digest is _operator._compare_digest
+    assert signing.compare_digest(b"abc", b"abc") and not signing.compare_digest(b"abc", b"abd")
     calls: list[tuple[bytes, bytes]] = []
-    real = hmac.compare_digest
+    real = compute.compare_digest
 
     def spy(a: bytes, b: bytes) -> bool:
         calls.append((a, b))
         return real(a, b)
 
-    monkeypatch.setattr(hmac, "compare_digest", spy)  # the stdlib function signing calls
+    monkeypatch.setattr(compute, "compare_digest", spy)
     assert signing.verify(CallbackKind.TRANSACTION, docs_obj(), DOCS_SECRET, DOCS_HMAC).valid
     assert calls and calls[0][1] == DOCS_HMAC.encode()
+
+
+@pytest.mark.parametrize("length", [0, 1, 64, 127, 128, 129, 300])
+def test_keyed_sha512_is_hmac_sha512(length: int) -> None:
+    """The HMAC built from two SHA-512 states is the stdlib's HMAC-SHA512 (RFC 2104), for keys
+    shorter than, equal to and longer than the 128-byte block, and for several messages."""
+    key = bytes((i * 37 + 11) % 256 for i in range(length))
+    keyed = signing.KeyedSha512(key)
+    for message in (b"", b"x", "é€".encode() * 100, bytes(range(256)) * 9):
+        expected = hmac.new(key, message, hashlib.sha512)
+        assert keyed.hexdigest(message) == expected.hexdigest()
+        assert keyed.digest(message) == expected.digest()
+
+
+@settings(max_examples=200, deadline=None)
+@given(secret=st.text(max_size=200), message=st.text(max_size=400))
+def test_digest_matches_stdlib_hmac(secret: str, message: str) -> None:
+    key = secret.encode("utf-8", "surrogatepass")
+    expected = hmac.new(key, message.encode("utf-8", "surrogatepass"), hashlib.sha512)
+    assert signing.digest(secret, message) == expected.hexdigest()
 
 
 # --- GET redirect variants ---------------------------------------------------------------------

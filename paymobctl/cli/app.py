@@ -9,6 +9,7 @@ import typer
 from typer.core import TyperGroup
 
 from paymobctl import __version__
+from paymobctl.cli import end_startup
 from paymobctl.cli.options import ConfigOpt, DbOpt, JsonOpt, NoColorOpt, ProfileOpt
 from paymobctl.cli.runtime import GlobalOptions
 
@@ -78,6 +79,7 @@ class LazyGroup(TyperGroup):
             )
             command.name = cmd_name
             self.commands[cmd_name] = command
+            end_startup()
         return self.commands.get(cmd_name)
 
     def format_commands(self, ctx: Any, formatter: Any) -> None:

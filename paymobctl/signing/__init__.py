@@ -18,7 +18,9 @@ from typing import TYPE_CHECKING, Any
 from paymobctl.errors import UsageError
 from paymobctl.models import CallbackKind
 from paymobctl.signing.compute import (
+    KeyedSha512,
     Verification,
+    compare_digest,
     compute,
     compute_values,
     digest,
@@ -98,6 +100,7 @@ __all__ = [
     "Diagnosis",
     "Explanation",
     "FieldValue",
+    "KeyedSha512",
     "NullConvention",
     "Payload",
     "ShapeProblem",
@@ -105,6 +108,7 @@ __all__ = [
     "UsageError",
     "Verification",
     "collect_fields",
+    "compare_digest",
     "compute",
     "compute_values",
     "describe_shape_problems",

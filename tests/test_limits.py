@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import socket
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -242,6 +243,36 @@ def test_slow_header_connections_are_closed_and_healthz_keeps_answering(store: S
         finally:
             for conn in slow:
                 conn.close()
+
+
+@pytest.mark.slow
+def test_header_deadline_spares_a_busy_keep_alive_connection_and_closes_it_once_idle(
+    store: Store,
+) -> None:
+    """The deadline is re-armed lazily (one timer per connection): requests that keep coming
+    for longer than the deadline are all answered on one connection, and the wait for the
+    headers after the last response is cut at the deadline from that response."""
+    app = create_receiver(store=store, secret=SECRET)
+    request = b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"
+    with Background(app, what="listen", header_timeout=0.5) as server:
+        port = int(server.url.rsplit(":", 1)[1])
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as conn:
+            began = time.monotonic()
+            answered = 0
+            while time.monotonic() - began < 1.6:  # three deadlines' worth of traffic
+                conn.sendall(request)
+                reply = b""
+                while not reply.endswith(b'"ok"}'):
+                    chunk = conn.recv(4096)
+                    assert chunk, "closed while requests kept coming"
+                    reply += chunk
+                answered += 1
+                time.sleep(0.15)
+            assert answered >= 8
+            conn.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Slow: ")
+            waited = time.monotonic()
+            assert conn.recv(1024) == b""  # closed by the header deadline
+            assert time.monotonic() - waited < 2.0
 
 
 @pytest.mark.slow

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import json
 import os
 import queue
@@ -90,10 +91,11 @@ class LineWriter:
         self._thread.join(timeout=5)
 
 
+@functools.lru_cache(maxsize=256, typed=True)
 def _amount(cents: int | None, currency: str | None) -> str:
     from paymobctl.models import show_amount
 
-    return show_amount(cents, currency)
+    return show_amount(cents, currency)  # pure: kept for the amounts a burst repeats
 
 
 def format_received(item: Received, *, color: bool) -> str:
@@ -354,18 +356,21 @@ def listen(
     store = rt.store()
     store.checkpoint_in_background()
 
-    def render(item: Any) -> str:
-        from paymobctl.forwarding import Forwarded
-        from paymobctl.receiver import Received
+    from paymobctl.forwarding import Forwarded
+    from paymobctl.receiver import Received
 
-        if isinstance(item, Received | Forwarded):
-            if rt.json:
-                kind = "received" if isinstance(item, Received) else "forwarded"
+    json_lines, color = rt.json, out.color
+
+    def render(item: Any) -> str:  # one call per logged request: nothing imported here
+        received = type(item) is Received
+        if received or type(item) is Forwarded:
+            if json_lines:
+                kind = "received" if received else "forwarded"
                 record = {"event": kind, **to_jsonable(item)}
                 return json_terminal_safe(json.dumps(record, ensure_ascii=False))
-            if isinstance(item, Received):
-                return format_received(item, color=out.color)
-            return format_forwarded(item, color=out.color)
+            if received:
+                return format_received(item, color=color)
+            return format_forwarded(item, color=color)
         return str(item)
 
     writer = LineWriter(out.stdout, render)

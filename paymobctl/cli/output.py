@@ -91,6 +91,7 @@ ATOMIC_WIDTH = 24  # a space-free cell up to this long is an id or a word: never
 
 
 _LAST_ZONE: dict[tuple[object, ...], Any] = {}  # local_time's last zone lookup
+_LAST_CLOCK: dict[tuple[object, ...], tuple[str, str]] = {}  # and its last clock_only second
 
 
 def local_time(iso: str | None, *, clock_only: bool = False) -> str:
@@ -99,6 +100,26 @@ def local_time(iso: str | None, *, clock_only: bool = False) -> str:
     human-facing time goes through here; ``--json`` keeps the stored ISO-8601 text."""
     if not iso:
         return ""
+    if clock_only and len(iso) == 29 and iso[19] == "." and iso[23:] == "+00:00":
+        # A log line's receive time (UTC, milliseconds): the local clock and offset of its
+        # whole second are kept (a burst of callbacks shares them; the zone's offsets are
+        # whole minutes, so the milliseconds carry over as they are).
+        import time
+
+        key = (iso[:19], time.tzname, time.timezone, os.environ.get("TZ"))
+        clock = _LAST_CLOCK.get(key)
+        if clock is None:
+            text = _local_time(f"{iso[:19]}.000+00:00", clock_only=True)
+            if text[8:12] != ".000":  # not a time after all: shown as it came
+                return _local_time(iso, clock_only=True)
+            clock = (text[:8], text[12:])
+            _LAST_CLOCK.clear()
+            _LAST_CLOCK[key] = clock
+        return f"{clock[0]}{iso[19:23]}{clock[1]}"
+    return _local_time(iso, clock_only=clock_only)
+
+
+def _local_time(iso: str, *, clock_only: bool) -> str:
     from datetime import UTC, datetime
 
     try:

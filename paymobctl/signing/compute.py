@@ -67,21 +67,20 @@ class KeyedSha512:
         self.inner = _sha512(key.translate(_IPAD))
         self.outer = _sha512(key.translate(_OPAD))
 
-    def digest(self, message: bytes) -> bytes:
-        """The HMAC of ``message``, raw."""
+    def _finished(self, message: bytes) -> _Hash:
         inner = self.inner.copy()
         inner.update(message)
         outer = self.outer.copy()
         outer.update(inner.digest())
-        return outer.digest()
+        return outer
+
+    def digest(self, message: bytes) -> bytes:
+        """The HMAC of ``message``, raw."""
+        return self._finished(message).digest()
 
     def hexdigest(self, message: bytes) -> str:
         """The HMAC of ``message``, lowercase hex."""
-        inner = self.inner.copy()
-        inner.update(message)
-        outer = self.outer.copy()
-        outer.update(inner.digest())
-        return outer.hexdigest()
+        return self._finished(message).hexdigest()
 
 
 _IPAD = bytes(b ^ 0x36 for b in range(256))

@@ -1,7 +1,8 @@
 """The pieces every Paymob payload shares: local times and values per region, the card
 gateway's (MPGS) renderings of times, days and amounts, JSONB key order, and the objects a
-TRANSACTION carries that the sandbox's API serves too (the order, the payment key's claims). Built from templates/order.json and payment_key_claims.json through
-:mod:`paymobctl.prototypes`; :mod:`paymobctl.callbacks` nests both into the TRANSACTION.
+TRANSACTION carries that the sandbox's API serves too (the order, the payment key's claims).
+Built from templates/order.json and payment_key_claims.json through :mod:`paymobctl.prototypes`;
+:mod:`paymobctl.callbacks` nests both into the TRANSACTION.
 """
 
 from __future__ import annotations

@@ -305,6 +305,15 @@ def run_wrk(
     return {"rate": rate, "p50": ms("50"), "p99": ms("99"), "ok": total - failed, "total": total}
 
 
+def _post(path: str, body: bytes) -> bytes:
+    """A signed callback as the Python load generators send it: one keep-alive POST."""
+    head = (
+        f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+        f"Content-Length: {len(body)}\r\n\r\n"
+    )
+    return head.encode() + body
+
+
 async def _read_response(reader: asyncio.StreamReader) -> int:
     """One HTTP/1.1 response off a keep-alive connection (Content-Length or chunked, as uvicorn
     sends an app's answer without a length); its status code."""
@@ -318,9 +327,10 @@ async def _read_response(reader: asyncio.StreamReader) -> int:
         if line in (b"\r\n", b""):
             break
         name, _, value = line.partition(b":")
-        if name.strip().lower() == b"content-length":
+        name = name.strip().lower()
+        if name == b"content-length":
             length = int(value)
-        elif name.strip().lower() == b"transfer-encoding" and b"chunked" in value.lower():
+        elif name == b"transfer-encoding" and b"chunked" in value.lower():
             chunked = True
     if not chunked:
         await reader.readexactly(length)
@@ -345,12 +355,9 @@ async def _python_load(
         reader, writer = await asyncio.open_connection("127.0.0.1", port)
         while time.monotonic() < stop:
             path, body = requests[next(counter) % len(requests)]
-            head = (
-                f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
-                f"Content-Length: {len(body)}\r\n\r\n"
-            ).encode()
+            request = _post(path, body)
             started = time.perf_counter()
-            writer.write(head + body)
+            writer.write(request)
             status = await _read_response(reader)
             latencies.append((time.perf_counter() - started) * 1000)
             total += 1
@@ -395,11 +402,7 @@ async def _fixed_rate_load(
             delay = due - loop.time()
             if delay > 0:
                 await asyncio.sleep(delay)
-            writer.write(
-                f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
-                f"Content-Length: {len(body)}\r\n\r\n".encode()
-                + body
-            )
+            writer.write(_post(path, body))
             status = await _read_response(reader)
             if index >= warm:
                 latencies.append((loop.time() - due) * 1000)
